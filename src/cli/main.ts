@@ -1,0 +1,57 @@
+/**
+ * The `stackpilot` command: dispatch to a subcommand, map errors to exit codes.
+ * 0 success, 1 a problem with the inputs (config, hosts, state) or a failed operation, 2 usage.
+ */
+import { formatProblem, ProblemsError } from "../config/problems.ts";
+import { UsageError } from "./args.ts";
+import { PLAN_HELP, planCommand } from "./plan.ts";
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const HELP = `Usage: stackpilot <command> [options]
+
+GitOps for Docker Compose stacks.
+
+Commands:
+  plan        show which stacks changed and what would be deployed where
+
+Run "stackpilot <command> --help" for a command's options.
+`;
+
+const COMMANDS: Record<string, { run: (argv: string[], io: Io) => Promise<number>; help: string }> = {
+  plan: { run: planCommand, help: PLAN_HELP },
+};
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    io.out(HELP);
+    return name ? 0 : 2;
+  }
+  if (name === "--version") {
+    io.out("stackpilot 0.1.0\n");
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.err(`stackpilot: unknown command "${name}"\n\n${HELP}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`stackpilot ${name}: ${err.message}\n\n${command.help}`);
+      return 2;
+    }
+    if (err instanceof ProblemsError) {
+      io.err(`${err.problems.map(formatProblem).join("\n")}\n`);
+      return 1;
+    }
+    io.err(`stackpilot ${name}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,69 @@
+/** `stackpilot plan`: plan a commit range of a local checkout. */
+import { resolve } from "node:path";
+import { hostRefs, loadHostsFile } from "../config/hostsFile.ts";
+import { GitRepo } from "../git/repo.ts";
+import { planRange } from "../plan/planRange.ts";
+import { renderJson } from "../plan/render/json.ts";
+import { renderMarkdown } from "../plan/render/markdown.ts";
+import { renderText } from "../plan/render/text.ts";
+import { loadStateFile } from "../state/stateFile.ts";
+import { parse, UsageError } from "./args.ts";
+import type { Io } from "./main.ts";
+
+export const PLAN_HELP = `Usage: stackpilot plan [options]
+
+Show which stacks changed between two commits and what would be deployed where.
+
+Options:
+  --repo DIR        repository checkout (default: .)
+  --base REF        compare from this commit (default: HEAD~1; all-zero SHA = first push)
+  --head REF        compare to this commit (default: HEAD)
+  --hosts FILE      hosts file, to resolve host names and label selectors
+  --state FILE      deployed state (JSON); enables deploy-if-changed decisions
+  --stack GLOB      only stacks matching (repeatable)
+  --host GLOB       only hosts matching (repeatable)
+  --json            print the plan as one JSON object
+  --markdown        print the plan as GitHub markdown
+  -v, --verbose     also list unchanged stacks
+  -h, --help        show this help
+
+Exit status: 0 plan printed, 1 configuration errors, 2 usage error.
+`;
+
+export async function planCommand(argv: string[], io: Io): Promise<number> {
+  const { values } = parse(argv, {
+    repo: { type: "string", default: "." },
+    base: { type: "string" },
+    head: { type: "string", default: "HEAD" },
+    hosts: { type: "string" },
+    state: { type: "string" },
+    stack: { type: "string", multiple: true },
+    host: { type: "string", multiple: true },
+    json: { type: "boolean" },
+    markdown: { type: "boolean" },
+    verbose: { type: "boolean", short: "v" },
+  });
+  if (values.help) {
+    io.out(PLAN_HELP);
+    return 0;
+  }
+  if (values.json && values.markdown) throw new UsageError("--json and --markdown exclude each other");
+  const repo = new GitRepo(resolve(values.repo));
+  if (!(await repo.resolveCommit(values.head)))
+    throw new UsageError(`unknown --head revision "${values.head}" in ${values.repo}`);
+  const base = values.base ?? (await repo.resolveCommit(`${values.head}~1`)) ?? undefined;
+  if (values.base && !(await repo.resolveCommit(values.base)) && !/^0+$/.test(values.base)) {
+    throw new UsageError(`unknown --base revision "${values.base}"`);
+  }
+  const { plan } = await planRange(repo, {
+    ...(base ? { base } : {}),
+    head: values.head,
+    ...(values.hosts ? { hosts: hostRefs(await loadHostsFile(values.hosts)) } : {}),
+    ...(values.state ? { deployed: await loadStateFile(values.state) } : {}),
+    only: { stacks: values.stack ?? [], hosts: values.host ?? [] },
+  });
+  if (values.json) io.out(renderJson(plan));
+  else if (values.markdown) io.out(renderMarkdown(plan));
+  else io.out(renderText(plan, { verbose: !!values.verbose }));
+  return plan.ok ? 0 : 1;
+}

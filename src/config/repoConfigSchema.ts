@@ -1,0 +1,105 @@
+/**
+ * `.github/stackpilot.yml`: the schema, with one line of documentation per field.
+ * Hosts appear here only by name or labels; addresses and credentials live server-side.
+ */
+import { z } from "zod";
+
+export const CONFIG_PATH = ".github/stackpilot.yml";
+
+/** Compose project names: lowercase letters, digits, `_` and `-`, starting with a letter or digit. */
+export const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
+/** Stack, environment and host names end up in paths and remote commands: keep them boring. */
+export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+const name = (what: string) =>
+  z.string().regex(SAFE_NAME, `${what} may contain only letters, digits, ".", "_" and "-"`).max(100);
+
+/** A repo-relative path or glob. Checked for `..`, absolute paths and symlinks after parsing. */
+const repoPath = z.string().min(1).max(1024);
+
+/** A host name, or a label selector such as `{role: edge}` (every label must match). */
+export const HostSelector = z.union([
+  z
+    .string()
+    .regex(
+      /^[A-Za-z0-9.*?_-]+$/,
+      "host names may contain only letters, digits, `.`, `_`, `-` and the globs `*` `?`",
+    ),
+  z.record(z.string().regex(SAFE_NAME), z.string()),
+]);
+export type HostSelector = z.infer<typeof HostSelector>;
+
+export const Permission = z.enum(["read", "triage", "write", "maintain", "admin"]);
+export type Permission = z.infer<typeof Permission>;
+
+export const EnvironmentSchema = z.strictObject({
+  /** Hosts this environment deploys to, by name or label selector. */
+  hosts: z.array(HostSelector).default([]),
+  /** `merge`: deploy when the default branch moves. `command`: only on `/deploy`. */
+  deploy_on: z.enum(["merge", "command"]).default("command"),
+  /** Conditions a PR must meet before `/deploy` to this environment. */
+  requires: z.array(z.enum(["approved"])).default([]),
+  /** Minimum repository permission of whoever asks for a deploy. */
+  permission: Permission.default("write"),
+  /** Alternatively, members of any of these teams (`org/team` slugs) may deploy. */
+  teams: z.array(z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/)).default([]),
+  /** Branch whose pushes deploy to this environment (default: the repository's default branch). */
+  branch: z.string().optional(),
+  /** Shown as the deployment's environment_url. */
+  url: z.url().optional(),
+});
+export type EnvironmentConfig = z.output<typeof EnvironmentSchema>;
+
+export const StackEntrySchema = z.strictObject({
+  /** Stack name; also the default compose project name. */
+  name: name("stack name"),
+  /** Directory of the stack, repo-relative (default: the discovered directory). */
+  path: repoPath.optional(),
+  /** Compose files relative to the stack directory, merged in order like `-f a -f b`. */
+  compose_files: z.array(repoPath).min(1).optional(),
+  /** Extra env files (relative to the stack directory) passed with `--env-file`. */
+  env_files: z.array(repoPath).optional(),
+  /** Extra repo-relative globs whose changes redeploy this stack. */
+  watch: z.array(repoPath).optional(),
+  /** Where to deploy: host names or label selectors. Overrides the environment's hosts. */
+  hosts: z.array(HostSelector).optional(),
+  /** Environment this stack belongs to. */
+  environment: name("environment name").optional(),
+  /** Compose project name on the hosts (default: the stack name, lowercased). */
+  project_name: z.string().regex(PROJECT_NAME, "project_name must match ^[a-z0-9][a-z0-9_-]*$").optional(),
+  /** When the stack directory is deleted: `true` removes it from its hosts, `false` only warns. */
+  prune: z.boolean().optional(),
+  /** `false` excludes a discovered stack entirely. */
+  enabled: z.boolean().optional(),
+});
+export type StackEntry = z.output<typeof StackEntrySchema>;
+
+export const RepoConfigSchema = z.strictObject({
+  /** Schema version of this file. */
+  version: z.literal(1).default(1),
+  discover: z
+    .strictObject({
+      /** Globs of directories; each one holding a compose file is a stack named after it. */
+      roots: z.array(repoPath).default(["stacks/*", "services/*"]),
+    })
+    .default({ roots: ["stacks/*", "services/*"] }),
+  /** Defaults applied to every stack. */
+  defaults: z
+    .strictObject({
+      environment: name("environment name").optional(),
+      hosts: z.array(HostSelector).optional(),
+      prune: z.boolean().default(false),
+    })
+    .default({ prune: false }),
+  environments: z.record(name("environment name"), EnvironmentSchema).default({}),
+  /** Explicit stacks: add new ones or override discovered ones by name. */
+  stacks: z.array(StackEntrySchema).default([]),
+});
+export type RepoConfig = z.output<typeof RepoConfigSchema>;
+
+export const COMPOSE_FILE_NAMES = [
+  "compose.yaml",
+  "compose.yml",
+  "docker-compose.yaml",
+  "docker-compose.yml",
+];

@@ -1,0 +1,118 @@
+/**
+ * Changed paths -> affected stacks. A stack is affected when a changed path is one of its inputs
+ * at the base or at the head (so added, deleted and renamed files count on both sides), or when
+ * its deploy config changed. Pure.
+ */
+import type { Change, ChangeStatus } from "../git/repo.ts";
+import { deployConfigOf } from "./inputs.ts";
+import type { Snapshot, StackSnapshot } from "./snapshot.ts";
+
+export interface ChangedFile {
+  path: string;
+  status: ChangeStatus;
+  oldPath?: string;
+  /** Why the file belongs to the stack when it is not inside the stack directory. */
+  via?: string;
+}
+
+export interface StackChange {
+  name: string;
+  /** The stack's fingerprint differs between base and head. */
+  contentChanged: boolean;
+  /** Only where it deploys changed (hosts, environment). */
+  targetsChanged: boolean;
+  added: boolean;
+  removed: boolean;
+  files: ChangedFile[];
+  /** Deploy-config keys that changed in `.github/stackpilot.yml`. */
+  configKeys: string[];
+}
+
+export function mapChanges(
+  base: Snapshot,
+  head: Snapshot,
+  changes: readonly Change[],
+): Map<string, StackChange> {
+  const owners = new Map<string, Set<string>>();
+  const own = (snap: Snapshot) => {
+    for (const [name, s] of snap.stacks) {
+      for (const path of s.inputs.files.keys()) {
+        const set = owners.get(path) ?? new Set<string>();
+        set.add(name);
+        owners.set(path, set);
+      }
+    }
+  };
+  own(base);
+  own(head);
+
+  const result = new Map<string, StackChange>();
+  const entry = (name: string): StackChange => {
+    let c = result.get(name);
+    if (!c) {
+      c = {
+        name,
+        contentChanged: false,
+        targetsChanged: false,
+        added: false,
+        removed: false,
+        files: [],
+        configKeys: [],
+      };
+      result.set(name, c);
+    }
+    return c;
+  };
+
+  for (const change of changes) {
+    const hit = new Set([
+      ...(owners.get(change.path) ?? []),
+      ...(change.oldPath ? (owners.get(change.oldPath) ?? []) : []),
+    ]);
+    for (const name of hit) {
+      const c = entry(name);
+      c.contentChanged = true;
+      const via =
+        viaOf(head.stacks.get(name), change.path) ??
+        viaOf(base.stacks.get(name), change.oldPath ?? change.path);
+      c.files.push({
+        path: change.path,
+        status: change.status,
+        ...(change.oldPath ? { oldPath: change.oldPath } : {}),
+        ...(via ? { via } : {}),
+      });
+    }
+  }
+
+  for (const name of new Set([...base.stacks.keys(), ...head.stacks.keys()])) {
+    const b = base.stacks.get(name);
+    const h = head.stacks.get(name);
+    if (!b || !h) {
+      const c = entry(name);
+      c.contentChanged = true;
+      if (!b) c.added = true;
+      else c.removed = true;
+      continue;
+    }
+    const keys = diffKeys(deployConfigOf(b.def), deployConfigOf(h.def));
+    if (keys.length) {
+      const c = entry(name);
+      c.contentChanged = true;
+      c.configKeys = keys;
+    }
+    if (
+      JSON.stringify([b.def.hosts, b.def.environment]) !== JSON.stringify([h.def.hosts, h.def.environment])
+    ) {
+      entry(name).targetsChanged = true;
+    }
+  }
+  return result;
+}
+
+function viaOf(stack: StackSnapshot | undefined, path: string): string | undefined {
+  return stack?.inputs.via.get(path);
+}
+
+function diffKeys(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
+  return Object.keys({ ...a, ...b }).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+}

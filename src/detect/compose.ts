@@ -1,0 +1,87 @@
+/**
+ * Compose input detection: every local file a stack's compose project depends on, so that a change to
+ * any of them marks the stack as changed.
+ *
+ * All paths are repo-relative POSIX paths (normalized, no leading `./`; the repository root is `.`).
+ * Directory refs (`build_context`, and `bind_mount` when the source is a directory) cover everything
+ * below them: match changed files by prefix.
+ */
+
+export type RefKind =
+  | "compose"
+  | "include"
+  | "extends"
+  | "env_file"
+  | "dotenv"
+  | "build_context"
+  | "dockerfile"
+  | "bind_mount"
+  | "config"
+  | "secret";
+
+export interface ComposeRef {
+  kind: RefKind;
+  /** Repo-relative path of the referenced file or directory. */
+  path: string;
+  /** Repo-relative compose file that references it (an entry file references itself). */
+  from: string;
+  line: number;
+  col: number;
+  /** The service the reference belongs to, for service-level references. */
+  service?: string;
+  /** Set when Compose tolerates the file being absent (`required: false`, the implicit `.env`). */
+  optional?: boolean;
+  /**
+   * For `include` refs: the directory the included file's relative paths resolve against
+   * (`project_directory`, else the directory of the entry's first file).
+   */
+  projectDirectory?: string;
+}
+
+export interface ComposeService {
+  name: string;
+  /** As written; variables are not substituted. */
+  image?: string;
+  /**
+   * `context` and `dockerfile` are repo-relative for a local context; for a remote (git/http) or
+   * unresolvable context they are the values as written.
+   */
+  build?: { context: string; dockerfile?: string; args?: Record<string, string> };
+  /** True when the compose file defines an enabled healthcheck test (one from the image is unknowable here). */
+  healthcheck: boolean;
+  /** The service this one extends; `file` is repo-relative and is the defining file for same-file extends. */
+  extends?: { service: string; file: string };
+}
+
+export interface ComposeProblem {
+  file: string;
+  line: number;
+  col: number;
+  /** Key path like `services.web.volumes[0]`; empty for file-level problems. */
+  key: string;
+  message: string;
+  severity: "error" | "warning";
+}
+
+/**
+ * A host path outside the repository that would be mounted into containers. `service` is empty for
+ * top-level declarations (configs/secrets `file:`, local volumes with `o: bind`), which any service may use.
+ */
+export interface AbsoluteMount {
+  file: string;
+  line: number;
+  col: number;
+  service: string;
+  source: string;
+}
+
+export interface ComposeFileInfo {
+  refs: ComposeRef[];
+  services: ComposeService[];
+  absoluteMounts: AbsoluteMount[];
+  problems: ComposeProblem[];
+  projectName?: string;
+}
+
+export { collectComposeInputs } from "./composeCollect.ts";
+export { parseComposeFile } from "./composeParse.ts";

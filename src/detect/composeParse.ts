@@ -1,0 +1,508 @@
+/**
+ * Extraction of the local files, services and problems of ONE compose file. Pure: the result depends
+ * only on the arguments, so callers may cache it by blob id.
+ */
+import { posix } from "node:path";
+import type { z } from "zod";
+import type {
+  AbsoluteMount,
+  ComposeFileInfo,
+  ComposeProblem,
+  ComposeRef,
+  ComposeService,
+  RefKind,
+} from "./compose.ts";
+import { interpolate, UNRESOLVED } from "./composeInterpolate.ts";
+import {
+  classifyPath,
+  isHostPathSyntax,
+  isWindowsPath,
+  isWithin,
+  joinRepoPath,
+  normalizeRepoPath,
+} from "./composePaths.ts";
+import {
+  Build,
+  EnvFileItem,
+  Extends,
+  FileResource,
+  Healthcheck,
+  IncludeItem,
+  List,
+  Mapping,
+  StringOrList,
+  shapeIssues,
+  Text,
+  VolumeDefinition,
+  VolumeItem,
+} from "./composeSchema.ts";
+import { type KeySeg, keyPathString, type LoadedYaml, loadYaml, positionOf } from "./composeYaml.ts";
+
+/** Project names end up in container and network names and in shell commands. */
+const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
+/** Compose's own rule; single-character names are valid, hence `*` rather than `+`. */
+const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+interface Ctx {
+  /** Repo-relative path of the compose file. */
+  file: string;
+  /** Repo-relative directory relative paths resolve against. */
+  baseDir: string;
+  yaml: LoadedYaml;
+  info: ComposeFileInfo;
+}
+
+/** Where a written path points once interpolated. */
+type Target =
+  | { kind: "repo"; path: string }
+  | { kind: "host"; value: string }
+  | { kind: "remote"; value: string };
+
+interface RefOptions {
+  service?: string;
+  optional?: boolean;
+  projectDirectory?: string;
+  /** Directory to resolve against instead of the file's base (a Dockerfile is relative to its context). */
+  base?: string;
+}
+
+export function parseComposeFile(path: string, content: string): ComposeFileInfo {
+  return parseComposeFileAt(path, content, posix.dirname(path));
+}
+
+/**
+ * Like {@link parseComposeFile}, with relative paths resolved against `baseDir` instead of the file's
+ * own directory: Compose does that for override files (`-f a -f sub/b`: everything is relative to the
+ * first file) and for included files with a `project_directory`.
+ */
+export function parseComposeFileAt(file: string, content: string, baseDir: string): ComposeFileInfo {
+  const info: ComposeFileInfo = { refs: [], services: [], absoluteMounts: [], problems: [] };
+  const path = normalizeRepoPath(file) ?? file;
+  try {
+    const yaml = loadYaml(content);
+    for (const issue of yaml.issues) info.problems.push({ file: path, key: "", ...issue });
+    const ctx: Ctx = { file: path, baseDir, yaml, info };
+    if (yaml.data !== undefined) extractDocument(ctx, yaml.data);
+  } catch (err) {
+    // The contract is "malformed input never throws"; this only guards against our own bugs.
+    const message = `internal error reading compose file: ${err instanceof Error ? err.message : String(err)}`;
+    info.problems.push({ file: path, line: 1, col: 1, key: "", message, severity: "error" });
+  }
+  return info;
+}
+
+function extractDocument(ctx: Ctx, data: unknown): void {
+  if (data === null) {
+    problem(ctx, [], "empty compose file");
+    return;
+  }
+  const top = check(ctx, Mapping, data, []);
+  if (!top) return;
+  extractProjectName(ctx, top.name);
+  extractIncludes(ctx, top.include);
+  extractServices(ctx, top.services);
+  extractFileResources(ctx, "configs", "config", top.configs);
+  extractFileResources(ctx, "secrets", "secret", top.secrets);
+  extractVolumeDefinitions(ctx, top.volumes);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Reporting helpers
+
+function problem(
+  ctx: Ctx,
+  at: readonly KeySeg[],
+  message: string,
+  severity: ComposeProblem["severity"] = "error",
+  position: "value" | "key" = "value",
+): void {
+  const pos = positionOf(ctx.yaml, at, position);
+  ctx.info.problems.push({ file: ctx.file, ...pos, key: keyPathString(at), message, severity });
+}
+
+/** Validates `value` (found at `at`) and reports every shape issue at its own position. */
+function check<S extends z.ZodType>(
+  ctx: Ctx,
+  schema: S,
+  value: unknown,
+  at: readonly KeySeg[],
+): z.output<S> | undefined {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  for (const issue of shapeIssues(result.error.issues, value)) {
+    problem(ctx, [...at, ...issue.path], issue.message);
+  }
+  return undefined;
+}
+
+/** YAML `key:` with no value means "not set" for every optional key Stackpilot reads. */
+function checkOptional<S extends z.ZodType>(
+  ctx: Ctx,
+  schema: S,
+  value: unknown,
+  at: readonly KeySeg[],
+): z.output<S> | undefined {
+  return value === undefined || value === null ? undefined : check(ctx, schema, value, at);
+}
+
+/** Validates a list item by item, so one malformed entry does not hide the others. */
+function checkItems<S extends z.ZodType>(
+  ctx: Ctx,
+  schema: S,
+  value: unknown,
+  at: readonly KeySeg[],
+): { value: z.output<S>; at: KeySeg[] }[] {
+  const list = checkOptional(ctx, List, value, at) ?? [];
+  return list.flatMap((item, i) => {
+    const itemAt = [...at, i];
+    const checked = check(ctx, schema, item, itemAt);
+    return checked === undefined ? [] : [{ value: checked, at: itemAt }];
+  });
+}
+
+function addRef(ctx: Ctx, kind: RefKind, path: string, at: readonly KeySeg[], opts: RefOptions = {}): void {
+  const ref: ComposeRef = { kind, path, from: ctx.file, ...positionOf(ctx.yaml, at) };
+  if (opts.service !== undefined) ref.service = opts.service;
+  if (opts.optional) ref.optional = true;
+  if (opts.projectDirectory !== undefined) ref.projectDirectory = opts.projectDirectory;
+  ctx.info.refs.push(ref);
+}
+
+function addAbsoluteMount(ctx: Ctx, source: string, at: readonly KeySeg[], service: string): void {
+  const mount: AbsoluteMount = { file: ctx.file, ...positionOf(ctx.yaml, at), service, source };
+  ctx.info.absoluteMounts.push(mount);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Paths
+
+/** Interpolates a written path; reports and returns undefined when a variable has no default. */
+function interpolatePath(ctx: Ctx, raw: string, at: readonly KeySeg[]): string | undefined {
+  const { value, unresolved } = interpolate(raw);
+  if (unresolved.length === 0) return value;
+  warnUnresolved(ctx, raw, unresolved, at);
+  return undefined;
+}
+
+function warnUnresolved(ctx: Ctx, raw: string, unresolved: string[], at: readonly KeySeg[]): void {
+  const vars = unresolved.join(", ");
+  problem(ctx, at, `"${raw}" uses ${vars} without a default; the path is not followed`, "warning");
+}
+
+/** Interpolates and resolves a written path; reports unresolved variables and repository escapes. */
+function target(ctx: Ctx, raw: string, at: readonly KeySeg[], base = ctx.baseDir): Target | undefined {
+  const text = interpolatePath(ctx, raw, at);
+  return text === undefined ? undefined : resolveTarget(ctx, text, at, base);
+}
+
+function resolveTarget(ctx: Ctx, text: string, at: readonly KeySeg[], base: string): Target | undefined {
+  const cls = classifyPath(text);
+  if (cls !== "relative") return { kind: cls, value: text };
+  const path = joinRepoPath(base, text);
+  if (path !== undefined) return { kind: "repo", path };
+  problem(ctx, at, `"${text}" resolves outside the repository (relative to ${base})`);
+  return undefined;
+}
+
+function warnNotTracked(ctx: Ctx, t: Exclude<Target, { kind: "repo" }>, at: readonly KeySeg[]): void {
+  const where = t.kind === "remote" ? "is not a local path" : "is outside the repository";
+  problem(ctx, at, `"${t.value}" ${where}; changes to it are not tracked`, "warning");
+}
+
+/** A file Compose reads on the deploy host: a ref when in the repo, otherwise a warning. */
+function fileRef(
+  ctx: Ctx,
+  kind: RefKind,
+  raw: string,
+  at: readonly KeySeg[],
+  opts: RefOptions = {},
+): string | undefined {
+  const t = target(ctx, raw, at, opts.base);
+  if (t === undefined) return undefined;
+  if (t.kind !== "repo") {
+    warnNotTracked(ctx, t, at);
+    return undefined;
+  }
+  addRef(ctx, kind, t.path, at, opts);
+  return t.path;
+}
+
+/** A host path mounted into containers: a ref when in the repo, otherwise an absolute mount to police. */
+function mountRef(
+  ctx: Ctx,
+  kind: RefKind,
+  t: Target | undefined,
+  at: readonly KeySeg[],
+  service: string,
+): void {
+  if (t === undefined) return;
+  if (t.kind === "repo") addRef(ctx, kind, t.path, at, service === "" ? {} : { service });
+  else if (t.kind === "host") addAbsoluteMount(ctx, t.value, at, service);
+  else warnNotTracked(ctx, t, at);
+}
+
+/** `x` or `[x, y]` with the key path of each element. */
+function listAt(value: string | string[], at: readonly KeySeg[]): { raw: string; at: KeySeg[] }[] {
+  return typeof value === "string"
+    ? [{ raw: value, at: [...at] }]
+    : value.map((raw, i) => ({ raw, at: [...at, i] }));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Top level
+
+function extractProjectName(ctx: Ctx, raw: unknown): void {
+  const written = checkOptional(ctx, Text, raw, ["name"]);
+  if (written === undefined) return;
+  const { value, unresolved } = interpolate(written);
+  if (unresolved.length > 0) {
+    problem(ctx, ["name"], `project name uses ${unresolved.join(", ")} without a default`, "warning");
+  } else if (!PROJECT_NAME.test(value)) {
+    problem(ctx, ["name"], `invalid project name "${value}": must match ${PROJECT_NAME.source}`);
+  } else {
+    ctx.info.projectName = value;
+  }
+}
+
+function extractIncludes(ctx: Ctx, raw: unknown): void {
+  for (const item of checkItems(ctx, IncludeItem, raw, ["include"])) extractInclude(ctx, item.value, item.at);
+}
+
+function extractInclude(ctx: Ctx, item: IncludeItem, at: KeySeg[]): void {
+  const spec = typeof item === "string" ? { path: item } : item;
+  const files = listAt(spec.path, typeof item === "string" ? at : [...at, "path"]);
+  const targets = files.map((f) => ({ at: f.at, t: target(ctx, f.raw, f.at) }));
+  const projectDirectory = includeProjectDirectory(ctx, spec, targets[0]?.t, at);
+  for (const { at: fileAt, t } of targets) {
+    if (t?.kind === "repo") addRef(ctx, "include", t.path, fileAt, { projectDirectory });
+    else if (t) warnNotTracked(ctx, t, fileAt);
+  }
+  if (spec.env_file != null) {
+    for (const f of listAt(spec.env_file, [...at, "env_file"])) fileRef(ctx, "env_file", f.raw, f.at);
+  } else if (projectDirectory !== undefined) {
+    // Without env_file, Compose interpolates the included project with the .env of its directory.
+    addRef(ctx, "dotenv", joinRepoPath(projectDirectory, ".env") ?? ".env", at, { optional: true });
+  }
+}
+
+function includeProjectDirectory(
+  ctx: Ctx,
+  spec: { project_directory?: string | null },
+  first: Target | undefined,
+  at: KeySeg[],
+): string | undefined {
+  if (spec.project_directory == null) return first?.kind === "repo" ? posix.dirname(first.path) : undefined;
+  const dirAt = [...at, "project_directory"];
+  const t = target(ctx, spec.project_directory, dirAt);
+  if (t !== undefined && t.kind !== "repo") warnNotTracked(ctx, t, dirAt);
+  return t?.kind === "repo" ? t.path : undefined;
+}
+
+function extractFileResources(ctx: Ctx, section: "configs" | "secrets", kind: RefKind, raw: unknown): void {
+  const defs = checkOptional(ctx, Mapping, raw, [section]) ?? {};
+  for (const [name, def] of Object.entries(defs)) {
+    const file = check(ctx, FileResource, def, [section, name])?.file;
+    if (file == null) continue; // environment/content/external resources have no local file
+    const at = [section, name, "file"];
+    // Compose bind-mounts these files into containers, so a host path is policed like a bind mount.
+    mountRef(ctx, kind, target(ctx, file, at), at, "");
+  }
+}
+
+/** Named volumes of the local driver with `o: bind` are bind mounts of `device` in disguise. */
+function extractVolumeDefinitions(ctx: Ctx, raw: unknown): void {
+  const defs = checkOptional(ctx, Mapping, raw, ["volumes"]) ?? {};
+  for (const [name, def] of Object.entries(defs)) {
+    const volume = check(ctx, VolumeDefinition, def, ["volumes", name]);
+    const opts = volume?.driver_opts;
+    if (!opts || (volume.driver ?? "local") !== "local" || !isBindOption(opts.o)) continue;
+    if (typeof opts.device !== "string") continue;
+    const at = ["volumes", name, "driver_opts", "device"];
+    mountRef(ctx, "bind_mount", target(ctx, opts.device, at), at, "");
+  }
+}
+
+function isBindOption(o: unknown): boolean {
+  return typeof o === "string" && o.split(",").some((opt) => opt.trim() === "bind" || opt.trim() === "rbind");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Services
+
+function extractServices(ctx: Ctx, raw: unknown): void {
+  const services = checkOptional(ctx, Mapping, raw, ["services"]) ?? {};
+  for (const [name, def] of Object.entries(services)) extractService(ctx, name, def);
+}
+
+function extractService(ctx: Ctx, name: string, raw: unknown): void {
+  const at = ["services", name];
+  const validName = SERVICE_NAME.test(name);
+  if (!validName) {
+    problem(ctx, at, `invalid service name "${name}": must match ${SERVICE_NAME.source}`, "error", "key");
+  }
+  const def = check(ctx, Mapping, raw, at);
+  if (!def) return;
+  extractEnvFiles(ctx, name, def.env_file);
+  extractVolumes(ctx, name, def.volumes);
+  const service: ComposeService = { name, healthcheck: extractHealthcheck(ctx, name, def.healthcheck) };
+  const image = checkOptional(ctx, Text, def.image, [...at, "image"]);
+  const build = extractBuild(ctx, name, def.build);
+  const base = extractExtends(ctx, name, def.extends);
+  if (image !== undefined) service.image = image;
+  if (build !== undefined) service.build = build;
+  if (base !== undefined) service.extends = base;
+  // Refs of a badly named service are still recorded (they are inputs either way), but the service
+  // itself is withheld: later code passes service names to shells.
+  if (validName) ctx.info.services.push(service);
+}
+
+function extractEnvFiles(ctx: Ctx, service: string, raw: unknown): void {
+  const at = ["services", service, "env_file"];
+  const written = checkOptional(ctx, StringOrList, raw, at);
+  if (typeof written === "string") {
+    fileRef(ctx, "env_file", written, at, { service });
+    return;
+  }
+  for (const item of checkItems(ctx, EnvFileItem, written, at)) {
+    if (typeof item.value === "string") {
+      fileRef(ctx, "env_file", item.value, item.at, { service });
+    } else {
+      const optional = item.value.required === false;
+      fileRef(ctx, "env_file", item.value.path, [...item.at, "path"], { service, optional });
+    }
+  }
+}
+
+function extractVolumes(ctx: Ctx, service: string, raw: unknown): void {
+  for (const item of checkItems(ctx, VolumeItem, raw, ["services", service, "volumes"])) {
+    if (typeof item.value === "string") {
+      extractShortVolume(ctx, service, item.value, item.at);
+    } else if (item.value.type === "bind" && item.value.source != null) {
+      const at = [...item.at, "source"];
+      mountRef(ctx, "bind_mount", target(ctx, item.value.source, at), at, service);
+    }
+  }
+}
+
+/** `SOURCE:TARGET[:MODE]`; interpolated first, because defaults may contain colons. */
+function extractShortVolume(ctx: Ctx, service: string, spec: string, at: KeySeg[]): void {
+  const { value, unresolved } = interpolate(spec);
+  const source = shortVolumeSource(value);
+  if (source === undefined) return; // anonymous volume: only a container path
+  if (source.includes(UNRESOLVED)) {
+    warnUnresolved(ctx, spec, unresolved, at);
+    return;
+  }
+  if (!isHostPathSyntax(source)) return; // named volume
+  mountRef(ctx, "bind_mount", resolveTarget(ctx, source, at, ctx.baseDir), at, service);
+}
+
+function shortVolumeSource(spec: string): string | undefined {
+  // A Windows drive letter's colon is part of the source, not a separator.
+  const sep = spec.indexOf(":", isWindowsPath(spec) ? 2 : 0);
+  return sep < 0 ? undefined : spec.slice(0, sep);
+}
+
+function extractHealthcheck(ctx: Ctx, service: string, raw: unknown): boolean {
+  const healthcheck = checkOptional(ctx, Healthcheck, raw, ["services", service, "healthcheck"]);
+  if (!healthcheck || healthcheck.disable === true || healthcheck.test == null) return false;
+  const test = typeof healthcheck.test === "string" ? [healthcheck.test] : healthcheck.test;
+  return test.length > 0 && test[0] !== "" && test[0] !== "NONE";
+}
+
+function extractExtends(ctx: Ctx, service: string, raw: unknown): ComposeService["extends"] {
+  const at = ["services", service, "extends"];
+  const spec = checkOptional(ctx, Extends, raw, at);
+  if (spec === undefined) return undefined;
+  if (typeof spec === "string") return { service: spec, file: ctx.file };
+  if (spec.file == null) return { service: spec.service, file: ctx.file };
+  const file = fileRef(ctx, "extends", spec.file, [...at, "file"], { service });
+  return file === undefined ? undefined : { service: spec.service, file };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Build
+
+type ServiceBuild = NonNullable<ComposeService["build"]>;
+type BuildSpec = Exclude<Build, string>;
+
+function extractBuild(ctx: Ctx, service: string, raw: unknown): ServiceBuild | undefined {
+  const at = ["services", service, "build"];
+  const written = checkOptional(ctx, Build, raw, at);
+  if (written === undefined) return undefined;
+  const spec: BuildSpec = typeof written === "string" ? { context: written } : written;
+  const contextAt = typeof written === "object" && written.context != null ? [...at, "context"] : at;
+  const context = buildContext(ctx, service, spec.context ?? ".", contextAt);
+  const build: ServiceBuild = { context: context.value };
+  const dockerfile = buildDockerfile(ctx, service, spec, context, at);
+  const args = buildArgs(spec.args);
+  if (dockerfile !== undefined) build.dockerfile = dockerfile;
+  if (args !== undefined) build.args = args;
+  extractAdditionalContexts(ctx, service, spec.additional_contexts, [...at, "additional_contexts"]);
+  return build;
+}
+
+interface Context {
+  /** Repo-relative directory when local; otherwise as written (URL, host path, unresolved). */
+  value: string;
+  local: boolean;
+}
+
+function buildContext(ctx: Ctx, service: string, raw: string, at: KeySeg[]): Context {
+  const t = target(ctx, raw, at);
+  if (t === undefined) return { value: raw, local: false };
+  if (t.kind === "remote") return { value: t.value, local: false };
+  if (t.kind === "host") {
+    warnNotTracked(ctx, t, at);
+    return { value: t.value, local: false };
+  }
+  addRef(ctx, "build_context", t.path, at, { service });
+  return { value: t.path, local: true };
+}
+
+function buildDockerfile(ctx: Ctx, service: string, spec: BuildSpec, context: Context, at: KeySeg[]) {
+  if (spec.dockerfile_inline != null) return undefined; // the Dockerfile is the YAML itself
+  // In a remote context the Dockerfile lives in the fetched tree; keep it as written.
+  if (!context.local) return spec.dockerfile ?? undefined;
+  const dockerfileAt = spec.dockerfile != null ? [...at, "dockerfile"] : at;
+  const path = fileRef(ctx, "dockerfile", spec.dockerfile ?? "Dockerfile", dockerfileAt, {
+    service,
+    base: context.value,
+  });
+  // BuildKit reads `<Dockerfile>.dockerignore` beside the Dockerfile; inside the context it is already covered.
+  if (path !== undefined && !isWithin(path, context.value)) {
+    addRef(ctx, "dockerfile", `${path}.dockerignore`, dockerfileAt, { service, optional: true });
+  }
+  return path;
+}
+
+/** Args without a value (`- KEY`, `KEY:`) come from the deploy environment and are left out. */
+function buildArgs(args: BuildSpec["args"]): Record<string, string> | undefined {
+  if (args == null) return undefined;
+  const pairs = Array.isArray(args)
+    ? args.flatMap((a) =>
+        a.includes("=") ? [[a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)]] : [],
+      )
+    : Object.entries(args).flatMap(([k, v]) => (v === null ? [] : [[k, String(v)]]));
+  // fromEntries defines own properties, so an arg named __proto__ cannot touch the prototype.
+  return Object.fromEntries(pairs);
+}
+
+function extractAdditionalContexts(
+  ctx: Ctx,
+  service: string,
+  raw: BuildSpec["additional_contexts"],
+  at: KeySeg[],
+) {
+  if (raw == null) return;
+  const entries = Array.isArray(raw)
+    ? raw.map((entry, i) => ({ value: entry.slice(entry.indexOf("=") + 1), at: [...at, i] }))
+    : Object.entries(raw).map(([name, value]) => ({ value, at: [...at, name] }));
+  for (const entry of entries) {
+    // `service:<name>` points at another service's image, not at a directory.
+    if (entry.value.startsWith("service:")) continue;
+    const t = target(ctx, entry.value, entry.at);
+    if (t?.kind === "repo") addRef(ctx, "build_context", t.path, entry.at, { service });
+    else if (t?.kind === "host") warnNotTracked(ctx, t, entry.at);
+  }
+}

@@ -1,0 +1,52 @@
+/** Sorted paths of one tree, for fast "everything under this directory" and glob queries. */
+import picomatch from "picomatch";
+import type { Tree } from "../git/repo.ts";
+
+export class PathIndex {
+  readonly paths: string[];
+  readonly tree: Tree;
+
+  constructor(tree: Tree) {
+    this.tree = tree;
+    this.paths = [...tree.keys()].sort();
+  }
+
+  /** Paths strictly below `dir` (`""` means the whole repo). */
+  under(dir: string): string[] {
+    if (dir === "" || dir === ".") return this.paths;
+    const prefix = `${dir}/`;
+    const out: string[] = [];
+    for (let i = lowerBound(this.paths, prefix); i < this.paths.length; i++) {
+      const p = this.paths[i] as string;
+      if (!p.startsWith(prefix)) break;
+      out.push(p);
+    }
+    return out;
+  }
+
+  /** A path is a file (blob, symlink or submodule), a directory (has paths below it), or absent. */
+  kind(path: string): "file" | "dir" | "absent" {
+    if (this.tree.has(path)) return "file";
+    const prefix = `${path}/`;
+    const i = lowerBound(this.paths, prefix);
+    return this.paths[i]?.startsWith(prefix) ? "dir" : "absent";
+  }
+
+  /** Paths matching a glob; scans only below the glob's literal base directory. */
+  glob(pattern: string): string[] {
+    const { base } = picomatch.scan(pattern);
+    const isMatch = picomatch(pattern, { dot: true });
+    return this.under(base).filter((p) => isMatch(p));
+  }
+}
+
+function lowerBound(sorted: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] as string) < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,180 @@
+/**
+ * Read-only access to a local git repository (a checkout or a bare mirror): trees, diffs and blobs.
+ * Everything the planner knows about the repo comes through here.
+ */
+import { spawn } from "node:child_process";
+import { type SimpleGit, simpleGit } from "simple-git";
+
+/** git's id of the empty tree: the base of a branch's first push when no merge base exists. */
+export const EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+export const ZERO_SHA = /^0{40}$|^0{64}$/;
+
+export interface TreeEntry {
+  /** `100644`, `100755`, `120000` (symlink) or `160000` (submodule). */
+  mode: string;
+  oid: string;
+}
+/** path -> entry, for every blob, symlink and submodule of a commit. */
+export type Tree = Map<string, TreeEntry>;
+
+export type ChangeStatus = "A" | "M" | "D" | "R" | "C" | "T";
+export interface Change {
+  status: ChangeStatus;
+  path: string;
+  /** Source path of a rename or copy. */
+  oldPath?: string;
+  oldMode: string;
+  newMode: string;
+  oldOid: string;
+  newOid: string;
+}
+
+export const MODE_SYMLINK = "120000";
+export const MODE_SUBMODULE = "160000";
+
+export class GitRepo {
+  readonly dir: string;
+  readonly #git: SimpleGit;
+
+  constructor(dir: string) {
+    this.dir = dir;
+    this.#git = simpleGit({ baseDir: dir, maxConcurrentProcesses: 4 });
+  }
+
+  /** Full SHA of a commit-ish, or undefined when it does not exist here. */
+  async resolveCommit(ref: string): Promise<string | undefined> {
+    try {
+      return (
+        await this.#git.raw(["rev-parse", "--verify", "--quiet", "--end-of-options", `${ref}^{commit}`])
+      ).trim();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** (simple-git does not report `--is-ancestor`'s silent exit status 1, so compare merge bases.) */
+  async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
+    return (await this.mergeBase(ancestor, descendant)) === ancestor;
+  }
+
+  async mergeBase(a: string, b: string): Promise<string | undefined> {
+    try {
+      const out = (await this.#git.raw(["merge-base", a, b])).trim();
+      return out || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * `git diff --raw -M` between two commits (or the empty tree): like `--name-status`, plus modes
+   * and blob ids, so mode changes and submodule pointer moves are seen and the base tree can be
+   * derived from the head tree without listing it again.
+   */
+  async diff(base: string, head: string): Promise<Change[]> {
+    const out = await this.#git.raw([
+      "diff",
+      "--raw",
+      "-z",
+      "-M",
+      "--no-abbrev",
+      "--no-ext-diff",
+      base,
+      head,
+      "--",
+    ]);
+    return parseRawDiff(out);
+  }
+
+  /** Every entry of a commit's tree, recursively. */
+  async lsTree(commit: string): Promise<Tree> {
+    const out = await this.#git.raw(["ls-tree", "-r", "-z", "--full-tree", commit]);
+    return parseLsTree(out);
+  }
+
+  /** Blob contents by id, in one `git cat-file --batch` process. Missing ids are absent from the map. */
+  async readBlobs(oids: Iterable<string>): Promise<Map<string, Buffer>> {
+    const wanted = [...new Set(oids)];
+    const result = new Map<string, Buffer>();
+    if (wanted.length === 0) return result;
+    const child = spawn("git", ["cat-file", "--batch"], { cwd: this.dir, stdio: ["pipe", "pipe", "pipe"] });
+    const chunks: Buffer[] = [];
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => chunks.push(c));
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const done = new Promise<void>((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (code) =>
+        code === 0 ? resolve() : reject(new Error(`git cat-file failed: ${stderr}`)),
+      );
+    });
+    child.stdin.end(`${wanted.join("\n")}\n`);
+    await done;
+    const buf = Buffer.concat(chunks);
+    let pos = 0;
+    for (const oid of wanted) {
+      const nl = buf.indexOf(10, pos);
+      const header = buf.subarray(pos, nl).toString();
+      pos = nl + 1;
+      if (header.endsWith(" missing")) continue;
+      const size = Number(header.split(" ")[2]);
+      result.set(oid, buf.subarray(pos, pos + size));
+      pos += size + 1;
+    }
+    return result;
+  }
+}
+
+export function parseRawDiff(out: string): Change[] {
+  const fields = out.split("\0");
+  const changes: Change[] = [];
+  for (let i = 0; i < fields.length; ) {
+    const meta = fields[i++];
+    if (!meta?.startsWith(":")) continue;
+    const [oldMode, newMode, oldOid, newOid, statusField] = meta.slice(1).split(" ") as [
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    const status = statusField[0] as ChangeStatus;
+    if (status === "R" || status === "C") {
+      const oldPath = fields[i++] as string;
+      const path = fields[i++] as string;
+      changes.push({ status, path, oldPath, oldMode, newMode, oldOid, newOid });
+    } else {
+      changes.push({ status, path: fields[i++] as string, oldMode, newMode, oldOid, newOid });
+    }
+  }
+  return changes;
+}
+
+export function parseLsTree(out: string): Tree {
+  const tree: Tree = new Map();
+  for (const rec of out.split("\0")) {
+    if (!rec) continue;
+    const tab = rec.indexOf("\t");
+    // "<mode> <type> <oid>\t<path>"
+    const mode = rec.slice(0, 6);
+    const oid = rec.slice(rec.lastIndexOf(" ", tab) + 1, tab);
+    tree.set(rec.slice(tab + 1), { mode, oid });
+  }
+  return tree;
+}
+
+/**
+ * The base tree, rebuilt from the head tree by undoing a diff: saves listing a second tree.
+ * Exact because a raw diff carries the old mode and blob of every path it touches.
+ */
+export function treeBeforeChanges(head: Tree, changes: readonly Change[]): Tree {
+  const base: Tree = new Map(head);
+  for (const c of changes) {
+    if (c.status !== "D") base.delete(c.path);
+    const oldPath = c.oldPath ?? c.path;
+    if (c.status !== "A") base.set(oldPath, { mode: c.oldMode, oid: c.oldOid });
+  }
+  return base;
+}

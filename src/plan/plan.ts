@@ -1,0 +1,241 @@
+/**
+ * The plan: for every stack x target host, deploy / skip / remove, and why.
+ * A pure function of (snapshots, changes, host inventory, deployed state): same input, same plan.
+ */
+import picomatch from "picomatch";
+import type { Problem } from "../config/problems.ts";
+import type { HostSelector } from "../config/repoConfigSchema.ts";
+import type { StackChange } from "../detect/changes.ts";
+import type { Snapshot } from "../detect/snapshot.ts";
+import type { StackDef } from "../detect/stacks.ts";
+import { type CommitRange, short } from "../git/range.ts";
+
+export interface HostRef {
+  name: string;
+  labels: Record<string, string>;
+}
+
+/** What was last deployed successfully for a (stack, host), from the state store or a state file. */
+export interface DeployedRecord {
+  stack: string;
+  host: string;
+  fingerprint: string;
+  commit: string;
+  /** Set by a rollback: automatic deploys leave the host alone until an explicit deploy. */
+  pinned?: boolean;
+}
+
+export type Action = "deploy" | "skip" | "remove";
+
+export interface TargetPlan {
+  host: string;
+  action: Action;
+  reasons: string[];
+  deployed?: { commit: string; fingerprint: string };
+}
+
+export interface StackPlan {
+  name: string;
+  path: string;
+  environment?: string;
+  /** Content or targets changed between base and head. */
+  changed: boolean;
+  contentChanged: boolean;
+  fingerprint?: string;
+  reasons: string[];
+  files: StackChange["files"];
+  targets: TargetPlan[];
+}
+
+export interface Plan {
+  version: 1;
+  base: string;
+  head: string;
+  baseNote?: string;
+  /** False when the head has config or compose errors: nothing may be deployed. */
+  ok: boolean;
+  problems: Problem[];
+  stacks: StackPlan[];
+  summary: { stacks: number; changed: number; deploy: number; skip: number; remove: number };
+}
+
+export interface PlanInput {
+  range: CommitRange;
+  base: Snapshot;
+  head: Snapshot;
+  changes: Map<string, StackChange>;
+  /** The host inventory; without it, host names in the config are taken as they are. */
+  hosts?: HostRef[];
+  /** Deployed state; without it, "changed in this range" decides. */
+  deployed?: DeployedRecord[];
+  force?: boolean;
+  /** Globs restricting which stacks and hosts are planned. */
+  only?: { stacks?: string[]; hosts?: string[] };
+}
+
+export function buildPlan(input: PlanInput): Plan {
+  const { base, head, changes } = input;
+  const problems = [...head.problems];
+  const ok = !problems.some((p) => p.severity === "error");
+  const deployed = new Map((input.deployed ?? []).map((d) => [`${d.stack}\0${d.host}`, d]));
+  const stackOk = input.only?.stacks?.length ? picomatch(input.only.stacks) : () => true;
+  const hostOk = input.only?.hosts?.length ? picomatch(input.only.hosts) : () => true;
+
+  const stacks: StackPlan[] = [];
+  const names = ok ? [...new Set([...base.stacks.keys(), ...head.stacks.keys()])].sort() : [];
+  for (const name of names) {
+    if (!stackOk(name)) continue;
+    const h = head.stacks.get(name);
+    const b = base.stacks.get(name);
+    const def = (h ?? b)?.def as StackDef;
+    const change = changes.get(name);
+    const reasons = stackReasons(change);
+    const resolved = resolveTargets(def.hosts, input.hosts);
+    for (const message of resolved.warnings) problems.push(warning(name, message));
+    const baseTargets = b && h ? new Set(resolveTargets(b.def.hosts, input.hosts).hosts) : undefined;
+
+    const targets: TargetPlan[] = [];
+    for (const host of resolved.hosts) {
+      if (!hostOk(host)) continue;
+      const rec = deployed.get(`${name}\0${host}`);
+      const target = (action: Action, why: string[]): TargetPlan => ({
+        host,
+        action,
+        reasons: why,
+        ...(rec ? { deployed: { commit: rec.commit, fingerprint: rec.fingerprint } } : {}),
+      });
+      if (!h) {
+        targets.push(
+          def.prune
+            ? target("remove", ["stack deleted; prune is on"])
+            : target("skip", ["stack deleted; prune is off, so it keeps running"]),
+        );
+        continue;
+      }
+      if (input.force) targets.push(target("deploy", ["forced", ...reasons]));
+      else if (rec?.pinned)
+        targets.push(
+          target("skip", [`pinned by a rollback to ${short(rec.commit)}; deploy it explicitly to unpin`]),
+        );
+      else if (rec && rec.fingerprint === h.fingerprint) {
+        targets.push(target("skip", [`identical to what is deployed at ${short(rec.commit)}`]));
+      } else if (rec) {
+        targets.push(
+          target(
+            "deploy",
+            change?.contentChanged ? reasons : [`differs from what is deployed at ${short(rec.commit)}`],
+          ),
+        );
+      } else if (input.deployed) targets.push(target("deploy", [`never deployed to ${host}`, ...reasons]));
+      else if (change?.contentChanged) targets.push(target("deploy", reasons));
+      else if (baseTargets && !baseTargets.has(host))
+        targets.push(target("deploy", [`${host} is a new target`]));
+      else targets.push(target("skip", ["unchanged"]));
+    }
+    if (!h && !def.prune)
+      problems.push(
+        warning(
+          name,
+          `stack "${name}" was deleted but prune is off: it keeps running on ${resolved.hosts.join(", ") || "its hosts"}`,
+        ),
+      );
+
+    stacks.push({
+      name,
+      path: def.path,
+      ...(def.environment ? { environment: def.environment } : {}),
+      changed: !!change && (change.contentChanged || change.targetsChanged),
+      contentChanged: !!change?.contentChanged,
+      ...(h ? { fingerprint: h.fingerprint } : {}),
+      reasons,
+      files: change?.files ?? [],
+      targets,
+    });
+  }
+
+  const count = (a: Action) => stacks.reduce((n, s) => n + s.targets.filter((t) => t.action === a).length, 0);
+  return {
+    version: 1,
+    base: input.range.base,
+    head: input.range.head,
+    ...(input.range.note ? { baseNote: input.range.note } : {}),
+    ok,
+    problems,
+    stacks,
+    summary: {
+      stacks: stacks.length,
+      changed: stacks.filter((s) => s.changed).length,
+      deploy: count("deploy"),
+      skip: count("skip"),
+      remove: count("remove"),
+    },
+  };
+}
+
+const STATUS_WORD: Record<string, string> = {
+  A: "added",
+  M: "modified",
+  D: "deleted",
+  R: "renamed",
+  C: "copied",
+  T: "type changed",
+};
+
+function stackReasons(change: StackChange | undefined): string[] {
+  if (!change) return [];
+  const reasons: string[] = [];
+  if (change.added) reasons.push("new stack");
+  if (change.removed) reasons.push("stack deleted");
+  for (const f of change.files) {
+    const what = f.oldPath ? `${f.oldPath} -> ${f.path}` : f.path;
+    reasons.push(`${what} ${STATUS_WORD[f.status] ?? f.status}${f.via ? ` (${f.via})` : ""}`);
+  }
+  if (change.configKeys.length) reasons.push(`config changed: ${change.configKeys.join(", ")}`);
+  if (change.targetsChanged) reasons.push("targets changed");
+  return reasons;
+}
+
+/** Host selectors -> host names. Names may be globs; label selectors need the inventory. */
+export function resolveTargets(
+  selectors: readonly HostSelector[],
+  hosts?: readonly HostRef[],
+): { hosts: string[]; warnings: string[] } {
+  const out = new Set<string>();
+  const warnings: string[] = [];
+  for (const sel of selectors) {
+    if (typeof sel === "string") {
+      if (!hosts) {
+        if (picomatch.scan(sel).isGlob) warnings.push(`host pattern "${sel}" needs a hosts file to resolve`);
+        else out.add(sel);
+        continue;
+      }
+      const isMatch = picomatch(sel);
+      const matched = hosts.filter((h) => isMatch(h.name));
+      if (matched.length === 0) warnings.push(`no host in the hosts file matches "${sel}"`);
+      for (const h of matched) out.add(h.name);
+    } else {
+      const text = Object.entries(sel)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(",");
+      if (!hosts) {
+        warnings.push(`label selector {${text}} needs a hosts file to resolve`);
+        continue;
+      }
+      const matched = hosts.filter((h) => Object.entries(sel).every(([k, v]) => h.labels[k] === v));
+      if (matched.length === 0) warnings.push(`no host in the hosts file has labels {${text}}`);
+      for (const h of matched) out.add(h.name);
+    }
+  }
+  return { hosts: [...out].sort(), warnings };
+}
+
+function warning(stack: string, message: string): Problem {
+  return {
+    file: ".github/stackpilot.yml",
+    line: 0,
+    col: 0,
+    key: `stack ${stack}`,
+    message,
+    severity: "warning",
+  };
+}

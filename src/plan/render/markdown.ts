@@ -1,0 +1,91 @@
+/**
+ * The plan as GitHub markdown, for the sticky PR comment and the check run summary. GitHub caps
+ * both at 65,535 characters: long sections fold into <details>, and what does not fit is counted.
+ */
+import { formatProblem } from "../../config/problems.ts";
+import { short } from "../../git/range.ts";
+import type { Plan, StackPlan } from "../plan.ts";
+import { interesting } from "./text.ts";
+
+export const PLAN_MARKER = "<!-- stackpilot:plan -->";
+export const GITHUB_TEXT_LIMIT = 65_535;
+/** Reasons listed per stack before folding the rest into a count. */
+const MAX_REASONS = 20;
+
+export function renderMarkdown(plan: Plan, opts: { limit?: number; title?: string } = {}): string {
+  const limit = opts.limit ?? GITHUB_TEXT_LIMIT;
+  const { summary: m } = plan;
+  const head: string[] = [
+    PLAN_MARKER,
+    `### ${opts.title ?? "Stackpilot plan"} \`${short(plan.base)}..${short(plan.head)}\``,
+    "",
+  ];
+  if (!plan.ok)
+    head.push(
+      "> [!CAUTION]",
+      "> The configuration has errors: nothing will be deployed from this commit.",
+      "",
+    );
+  if (plan.baseNote) head.push(`_${escapeMarkdown(plan.baseNote)}_`, "");
+  head.push(
+    `**${m.changed}** of ${m.stacks} stacks changed: **${m.deploy}** deploy, **${m.remove}** remove, ${m.skip} skip.`,
+    "",
+  );
+
+  const sections: string[] = [];
+  const problems = plan.problems.map((p) => `- ${escapeMarkdown(formatProblem(p))}`);
+  if (problems.length) sections.push(folded(`Problems (${problems.length})`, problems.join("\n"), !plan.ok));
+
+  const changed = plan.stacks.filter(interesting);
+  if (changed.length) {
+    sections.push(
+      ["| Stack | Host | Action | Why |", "|---|---|---|---|", ...changed.flatMap(tableRows)].join("\n"),
+    );
+    sections.push(...changed.filter((s) => s.reasons.length > 0).map(stackDetails));
+  }
+  const unchanged = plan.stacks.length - changed.length;
+  if (unchanged > 0) sections.push(`_${unchanged} stack${unchanged === 1 ? "" : "s"} unchanged._`);
+
+  // Keep whole sections while they fit; count what was left out.
+  let out = `${head.join("\n")}\n`;
+  const footerRoom = 200;
+  let omitted = 0;
+  for (const s of sections) {
+    if (out.length + s.length + 2 + footerRoom > limit) omitted++;
+    else out += `${s}\n\n`;
+  }
+  if (omitted)
+    out += `_…${omitted} more section${omitted === 1 ? "" : "s"} did not fit; run \`stackpilot plan\` for the full plan._\n`;
+  return out;
+}
+
+function tableRows(s: StackPlan): string[] {
+  if (s.targets.length === 0) return [`| \`${s.name}\` | _none_ | – | no target hosts |`];
+  return s.targets.map(
+    (t) =>
+      `| \`${s.name}\` | \`${t.host}\` | ${icon(t.action)} ${t.action} | ${escapeMarkdown(t.reasons.slice(0, 3).join("; "))}${t.reasons.length > 3 ? ` (+${t.reasons.length - 3})` : ""} |`,
+  );
+}
+
+function stackDetails(s: StackPlan): string {
+  const shown = s.reasons.slice(0, MAX_REASONS).map((r) => `- ${escapeMarkdown(r)}`);
+  if (s.reasons.length > MAX_REASONS) shown.push(`- …and ${s.reasons.length - MAX_REASONS} more`);
+  return folded(
+    `\`${s.name}\`: ${s.reasons.length} reason${s.reasons.length === 1 ? "" : "s"}`,
+    shown.join("\n"),
+    false,
+  );
+}
+
+function folded(summary: string, body: string, open: boolean): string {
+  return `<details${open ? " open" : ""}><summary>${summary}</summary>\n\n${body}\n\n</details>`;
+}
+
+function icon(action: string): string {
+  return action === "deploy" ? "🚀" : action === "remove" ? "🗑️" : "⏭️";
+}
+
+/** Text from files and users must not break the table or inject markup. */
+export function escapeMarkdown(text: string): string {
+  return text.replace(/[\\`*_{}[\]<>|#]/g, (c) => `\\${c}`).replace(/\r?\n/g, " ");
+}

@@ -1,0 +1,41 @@
+/** The plan for a terminal: changed stacks with their actions per host, then problems, then totals. */
+import { formatProblem } from "../../config/problems.ts";
+import { short } from "../../git/range.ts";
+import type { Plan, StackPlan } from "../plan.ts";
+
+export function renderText(plan: Plan, opts: { verbose?: boolean } = {}): string {
+  const lines: string[] = [];
+  lines.push(
+    `Plan ${short(plan.base)}..${short(plan.head)}${plan.ok ? "" : "  (INVALID: nothing will be deployed)"}`,
+  );
+  if (plan.baseNote) lines.push(`  note: ${plan.baseNote}`);
+  const shown = plan.stacks.filter((s) => opts.verbose || interesting(s));
+  const width = Math.max(5, ...shown.map((s) => s.name.length));
+  for (const s of shown) {
+    lines.push("");
+    lines.push(`${s.name.padEnd(width)}  ${s.path}${s.environment ? `  [${s.environment}]` : ""}`);
+    for (const r of s.reasons) lines.push(`  ${" ".repeat(width)}  - ${r}`);
+    if (s.targets.length === 0) lines.push(`  ${" ".repeat(width)}  (no target hosts)`);
+    for (const t of s.targets) {
+      lines.push(`  ${" ".repeat(width)}  ${t.action.padEnd(6)} ${t.host}: ${t.reasons.join("; ")}`);
+    }
+  }
+  const hidden = plan.stacks.length - shown.length;
+  if (hidden > 0)
+    lines.push("", `${hidden} stack${hidden === 1 ? "" : "s"} unchanged (--verbose lists them)`);
+  if (plan.problems.length) {
+    lines.push("", "Problems:");
+    for (const p of plan.problems) lines.push(`  ${formatProblem(p)}`);
+  }
+  const { summary: m } = plan;
+  lines.push(
+    "",
+    `${m.changed} of ${m.stacks} stacks changed; ${m.deploy} deploy, ${m.remove} remove, ${m.skip} skip.`,
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+/** A stack worth a line: it changed, or something will happen to it. */
+export function interesting(s: StackPlan): boolean {
+  return s.changed || s.targets.some((t) => t.action !== "skip");
+}

@@ -1,0 +1,91 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../src/cli/main.ts";
+
+async function run(...argv: string[]) {
+  let out = "";
+  let err = "";
+  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
+  return { code, out, err };
+}
+
+describe("stackpilot plan", () => {
+  let dir: string;
+  let repo: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "sp-cli-"));
+    repo = join(dir, "repo");
+    execFileSync("sh", ["fixtures/build-monorepo.sh", repo]);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("prints one JSON object with a stacks array", async () => {
+    const { code, out } = await run("plan", "--repo", repo, "--json");
+    expect(code).toBe(0);
+    const plan = JSON.parse(out);
+    expect(plan.stacks.map((s: { name: string }) => s.name)).toEqual([
+      "adguardhome",
+      "authelia",
+      "monitoring",
+      "webapp",
+      "whoami",
+    ]);
+    for (const s of plan.stacks) {
+      expect(s).toEqual(
+        expect.objectContaining({
+          name: expect.any(String),
+          path: expect.any(String),
+          changed: expect.any(Boolean),
+          reasons: expect.any(Array),
+        }),
+      );
+    }
+    expect(
+      plan.stacks.filter((s: { changed: boolean }) => s.changed).map((s: { name: string }) => s.name),
+    ).toEqual(["adguardhome", "authelia", "monitoring"]);
+  });
+
+  it("defaults to HEAD~1..HEAD and prints a readable plan", async () => {
+    const { code, out } = await run("plan", "--repo", repo, "--hosts", "fixtures/hosts.example.yml");
+    expect(code).toBe(0);
+    expect(out).toContain("authelia");
+    expect(out).toMatch(/deploy +app-1: shared\/common\.env modified \(env_file of service authelia\)/);
+    expect(out).toContain("3 of 5 stacks changed");
+  });
+
+  it("exits 1 and prints file:line:col on config errors", async () => {
+    const bad = join(dir, "bad");
+    execFileSync("sh", ["fixtures/build-monorepo.sh", bad]);
+    writeFileSync(join(bad, ".github/stackpilot.yml"), "stacks:\n  - name: web\n    prnue: true\n");
+    execFileSync("git", ["-C", bad, "commit", "-qam", "typo"]);
+    const { code, out } = await run("plan", "--repo", bad);
+    expect(code).toBe(1);
+    expect(out).toContain(
+      '.github/stackpilot.yml:3:5: error: unknown key "prnue"; did you mean "prune"? (at stacks[0].prnue)',
+    );
+  });
+
+  it("exits 1 with positions on an invalid hosts file", async () => {
+    const hosts = join(dir, "hosts.yml");
+    writeFileSync(hosts, "hosts:\n  - name: h1\n    adress: x\n");
+    const { code, err } = await run("plan", "--repo", repo, "--hosts", hosts);
+    expect(code).toBe(1);
+    expect(err).toContain(`${hosts}:3:5: error: unknown key "adress"; did you mean "address"?`);
+  });
+
+  it("exits 2 on usage errors and unknown revisions", async () => {
+    expect((await run("plan", "--bogus")).code).toBe(2);
+    expect((await run("plan", "--repo", repo, "--head", "no-such-ref")).code).toBe(2);
+    expect((await run("nonsense")).code).toBe(2);
+  });
+
+  it("has --help on every command", async () => {
+    const { code, out } = await run("plan", "--help");
+    expect(code).toBe(0);
+    expect(out).toContain("Usage: stackpilot plan");
+    expect((await run("--help")).out).toContain("Commands:");
+  });
+});

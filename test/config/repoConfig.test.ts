@@ -1,0 +1,122 @@
+import { describe, expect, it } from "vitest";
+import { parseHostsFile } from "../../src/config/hostsFile.ts";
+import { formatProblem } from "../../src/config/problems.ts";
+import { loadRepoConfig } from "../../src/config/repoConfig.ts";
+
+const errorsOf = (text: string) => loadRepoConfig(text).problems.filter((p) => p.severity === "error");
+
+describe("repo config", () => {
+  it("applies defaults when the repository has no config file", () => {
+    const { config, problems } = loadRepoConfig(undefined);
+    expect(problems).toEqual([]);
+    expect(config.discover.roots).toEqual(["stacks/*", "services/*"]);
+    expect(config.stacks).toEqual([]);
+  });
+
+  it("accepts a full config", () => {
+    const { config, problems } = loadRepoConfig(`
+version: 1
+discover: { roots: ["apps/*"] }
+environments:
+  production:
+    hosts: [web-1, { role: edge }]
+    deploy_on: merge
+    requires: [approved]
+    permission: admin
+stacks:
+  - name: web
+    path: apps/web
+    compose_files: [compose.yaml, ../shared/base.yaml]
+    env_files: [prod.env]
+    watch: ["shared/web/**"]
+    environment: production
+    project_name: web-prod
+    prune: true
+`);
+    expect(problems).toEqual([]);
+    expect(config.environments.production?.hosts).toEqual(["web-1", { role: "edge" }]);
+    expect(config.stacks[0]?.project_name).toBe("web-prod");
+  });
+
+  it("reports an unknown key at its line and column with a did-you-mean", () => {
+    const [p] = errorsOf("stacks:\n  - name: web\n    compose_file: [a.yaml]\n");
+    expect(p).toMatchObject({ line: 3, col: 5, key: "stacks[0].compose_file" });
+    expect(p?.message).toContain('did you mean "compose_files"');
+    expect(formatProblem(p!)).toMatch(/^\.github\/stackpilot\.yml:3:5: error: unknown key "compose_file"/);
+  });
+
+  it("reports a wrong type at the value's position with the key path", () => {
+    const [p] = errorsOf("environments:\n  prod:\n    deploy_on: sometimes\n");
+    expect(p).toMatchObject({ line: 3, col: 16, key: "environments.prod.deploy_on" });
+  });
+
+  it("reports YAML syntax errors with their position and runs nothing else", () => {
+    const { problems } = loadRepoConfig("stacks:\n  - name: web\n   bad: [\n");
+    expect(problems.length).toBeGreaterThan(0);
+    expect(problems[0]?.severity).toBe("error");
+    expect(problems[0]?.line).toBeGreaterThanOrEqual(2);
+  });
+
+  it("rejects duplicate stack names, pointing at the second", () => {
+    const [p] = errorsOf("stacks:\n  - name: web\n    path: a\n  - name: web\n    path: b\n");
+    expect(p).toMatchObject({ line: 4, key: "stacks[1].name" });
+    expect(p?.message).toContain("duplicate stack name");
+  });
+
+  it("rejects invalid compose project names", () => {
+    const [p] = errorsOf("stacks:\n  - name: web\n    project_name: Web_App!\n");
+    expect(p).toMatchObject({ line: 3, key: "stacks[0].project_name" });
+  });
+
+  it("rejects stack names with shell metacharacters", () => {
+    const [p] = errorsOf('stacks:\n  - name: "web;rm -rf /"\n');
+    expect(p).toMatchObject({ key: "stacks[0].name" });
+  });
+
+  it("rejects paths that escape the repository or are absolute", () => {
+    const problems = errorsOf(
+      "stacks:\n  - name: a\n    path: ../outside\n  - name: b\n    path: /etc\n    watch: ['x/../../y']\n",
+    );
+    expect(problems.map((p) => p.key)).toEqual(["stacks[0].path", "stacks[1].path", "stacks[1].watch[0]"]);
+    expect(problems[0]?.message).toContain('".."');
+    expect(problems[1]?.message).toContain("absolute path");
+  });
+
+  it("rejects a reference to an undefined environment", () => {
+    const [p] = errorsOf("environments: { staging: {} }\nstacks:\n  - name: web\n    environment: prod\n");
+    expect(p?.message).toBe('unknown environment "prod" (defined: staging)');
+    expect(p?.line).toBe(4);
+  });
+
+  it("names the expected forms when a union does not match", () => {
+    const [p] = errorsOf("stacks:\n  - name: web\n    hosts: [42]\n");
+    expect(p).toMatchObject({ key: "stacks[0].hosts[0]", line: 3 });
+  });
+});
+
+describe("hosts file", () => {
+  it("parses hosts with labels, keys and pinned host keys", () => {
+    const { hosts, problems } = parseHostsFile(
+      "hosts:\n  - name: h1\n    address: 10.0.0.1\n    labels: {role: app}\n    key: {env: SSH_KEY}\n    host_key: 'SHA256:Sf5lgv6p3cTpRJqG2o3B+gxzPMuxEH7Y7pV8vHb5Qx0'\n",
+      "hosts.yml",
+    );
+    expect(problems).toEqual([]);
+    expect(hosts[0]).toMatchObject({ name: "h1", port: 22, compose: "auto", labels: { role: "app" } });
+  });
+
+  it("warns about hosts without a pinned key and refuses unknown jump hosts", () => {
+    const { problems } = parseHostsFile(
+      "hosts:\n  - name: h1\n    address: x\n    jump: bastion\n",
+      "hosts.yml",
+    );
+    expect(problems.map((p) => [p.severity, p.key])).toEqual([
+      ["warning", "hosts[0]"],
+      ["error", "hosts[0].jump"],
+    ]);
+  });
+
+  it("rejects addresses with shell metacharacters", () => {
+    const { problems } = parseHostsFile("hosts:\n  - name: h1\n    address: 'x; reboot'\n", "hosts.yml");
+    expect(problems[0]).toMatchObject({ key: "hosts[0].address", line: 3, severity: "error" });
+  });
+});

@@ -1,0 +1,121 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { resolveRange } from "../../src/git/range.ts";
+import { EMPTY_TREE, GitRepo, treeBeforeChanges } from "../../src/git/repo.ts";
+import { TestRepo } from "../helpers/gitRepo.ts";
+
+const repos: TestRepo[] = [];
+const newRepo = () => {
+  const r = new TestRepo();
+  repos.push(r);
+  return r;
+};
+afterEach(() => {
+  for (const r of repos.splice(0)) r.remove();
+});
+
+describe("git diff between commits", () => {
+  it("sees additions, deletions, renames on both sides and mode changes", async () => {
+    const t = newRepo();
+    const base = t
+      .write({
+        "a/keep.txt": "same\n",
+        "a/old-name.txt": "renamed content that is long enough\n",
+        "b/gone.txt": "x\n",
+        "run.sh": "echo\n",
+      })
+      .commit();
+    t.git("mv", "a/old-name.txt", "a/new-name.txt");
+    const head = t.write({ "b/gone.txt": null, "c/new.txt": "new\n" }).chmod("run.sh", 0o755).commit();
+    const repo = new GitRepo(t.dir);
+    const changes = await repo.diff(base, head);
+    const byPath = Object.fromEntries(changes.map((c) => [c.path, c]));
+    expect(byPath["a/new-name.txt"]).toMatchObject({ status: "R", oldPath: "a/old-name.txt" });
+    expect(byPath["b/gone.txt"]?.status).toBe("D");
+    expect(byPath["c/new.txt"]?.status).toBe("A");
+    expect(byPath["run.sh"]).toMatchObject({ status: "M", oldMode: "100644", newMode: "100755" });
+    expect(byPath["a/keep.txt"]).toBeUndefined();
+  });
+
+  it("sees a submodule pointer change", async () => {
+    const sub = newRepo();
+    const s1 = sub.write({ "f.txt": "1\n" }).commit();
+    const s2 = sub.write({ "f.txt": "2\n" }).commit();
+    const t = newRepo();
+    t.write({ "x.txt": "x\n" }).commit();
+    // Gitlinks straight into the index: `git add -A` would drop them (no checkout in the worktree).
+    t.git("update-index", "--add", "--cacheinfo", `160000,${s1},vendor/lib`);
+    t.git("commit", "-q", "-m", "add submodule");
+    const base = t.head();
+    t.git("update-index", "--cacheinfo", `160000,${s2},vendor/lib`);
+    t.git("commit", "-q", "-m", "bump submodule");
+    const head = t.head();
+    const changes = await new GitRepo(t.dir).diff(base, head);
+    expect(changes).toEqual([
+      expect.objectContaining({ path: "vendor/lib", status: "M", oldOid: s1, newOid: s2, newMode: "160000" }),
+    ]);
+  });
+
+  it("rebuilds the base tree from the head tree and the diff exactly", async () => {
+    const t = newRepo();
+    const base = t
+      .write({ "a.txt": "a\n", "d/b.txt": "b is a file with enough content\n", "e.txt": "e\n" })
+      .commit();
+    t.git("mv", "d/b.txt", "d/c.txt");
+    const head = t.write({ "a.txt": "changed\n", "e.txt": null, "f.txt": "f\n" }).commit();
+    const repo = new GitRepo(t.dir);
+    const derived = treeBeforeChanges(await repo.lsTree(head), await repo.diff(base, head));
+    expect(new Map([...derived].sort())).toEqual(new Map([...(await repo.lsTree(base))].sort()));
+  });
+
+  it("reads many blobs in one batch and skips unknown ids", async () => {
+    const t = newRepo();
+    const head = t.write({ "a.txt": "alpha\n", "b.txt": "beta\n" }).commit();
+    const repo = new GitRepo(t.dir);
+    const tree = await repo.lsTree(head);
+    const ids = [tree.get("a.txt")!.oid, tree.get("b.txt")!.oid, "0123456789012345678901234567890123456789"];
+    const blobs = await repo.readBlobs(ids);
+    expect([...blobs.values()].map((b) => b.toString())).toEqual(["alpha\n", "beta\n"]);
+  });
+});
+
+describe("commit ranges", () => {
+  it("treats an all-zero base as a first push and compares with the default branch's merge base", async () => {
+    const t = newRepo();
+    const main = t.write({ "a.txt": "a\n" }).commit();
+    t.git("checkout", "-q", "-b", "feature");
+    const head = t.write({ "b.txt": "b\n" }).commit();
+    const range = await resolveRange(new GitRepo(t.dir), {
+      base: "0".repeat(40),
+      head,
+      defaultBranch: "main",
+    });
+    expect(range).toMatchObject({ base: main, head });
+    expect(range.note).toContain("first push");
+  });
+
+  it("falls back to the empty tree when a first push shares nothing with the default branch", async () => {
+    const t = newRepo();
+    const head = t.write({ "a.txt": "a\n" }).commit();
+    const range = await resolveRange(new GitRepo(t.dir), { base: "0".repeat(40), head });
+    expect(range.base).toBe(EMPTY_TREE);
+  });
+
+  it("uses the merge base after a force push", async () => {
+    const t = newRepo();
+    const root = t.write({ "a.txt": "a\n" }).commit();
+    const old = t.write({ "b.txt": "old\n" }).commit();
+    t.git("reset", "-q", "--hard", root);
+    const head = t.write({ "b.txt": "new\n" }).commit();
+    const range = await resolveRange(new GitRepo(t.dir), { base: old, head });
+    expect(range.base).toBe(root);
+    expect(range.note).toContain("force push");
+  });
+
+  it("rejects an unknown head", async () => {
+    const t = newRepo();
+    t.write({ "a.txt": "a\n" }).commit();
+    await expect(resolveRange(new GitRepo(t.dir), { head: "nope" })).rejects.toThrow(
+      'unknown revision "nope"',
+    );
+  });
+});
