@@ -4,6 +4,7 @@
  */
 import { formatProblem, ProblemsError } from "../config/problems.ts";
 import { UsageError } from "./args.ts";
+import { HOSTS_HELP, hostsCommand } from "./hosts.ts";
 import { PLAN_HELP, planCommand } from "./plan.ts";
 
 export interface Io {
@@ -17,12 +18,14 @@ GitOps for Docker Compose stacks.
 
 Commands:
   plan        show which stacks changed and what would be deployed where
+  hosts       list the hosts of a hosts file, or check they are reachable and ready
 
 Run "stackpilot <command> --help" for a command's options.
 `;
 
 const COMMANDS: Record<string, { run: (argv: string[], io: Io) => Promise<number>; help: string }> = {
   plan: { run: planCommand, help: PLAN_HELP },
+  hosts: { run: hostsCommand, help: HOSTS_HELP },
 };
 
 export async function main(argv: string[], io: Io): Promise<number> {

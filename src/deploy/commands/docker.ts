@@ -1,0 +1,81 @@
+/** Plain `docker` commands for inspecting what compose created. Pure argv builders and parsers. */
+import { z } from "zod";
+import type { Argv } from "../shell.ts";
+
+/** Containers of a compose project, found by the label both compose versions set. */
+export const projectContainers = (project: string): Argv => [
+  "docker",
+  "ps",
+  "--all",
+  "--quiet",
+  "--no-trunc",
+  "--filter",
+  `label=com.docker.compose.project=${project}`,
+];
+
+/**
+ * One tab-separated line per container. `.State` as JSON: depending on the docker CLI version the
+ * template sees a struct or a map, and only `json` reads an absent `Health` the same in both.
+ */
+const LINE_FORMAT =
+  '{{.Id}}\t{{.Name}}\t{{index .Config.Labels "com.docker.compose.service"}}\t{{json .State}}';
+
+const RawState = z.object({
+  Status: z.string(),
+  ExitCode: z.number().int(),
+  Health: z.object({ Status: z.string() }).nullish(),
+});
+
+export const inspectContainers = (ids: readonly string[]): Argv => [
+  "docker",
+  "inspect",
+  "--format",
+  LINE_FORMAT,
+  "--",
+  ...ids,
+];
+
+export const ContainerState = z.object({
+  id: z.string().regex(/^[0-9a-f]{12,64}$/),
+  name: z.string(),
+  service: z.string(),
+  status: z.enum(["created", "running", "paused", "restarting", "removing", "exited", "dead"]),
+  exitCode: z.coerce.number().int(),
+  /** "" when the container has no healthcheck. */
+  health: z.enum(["", "starting", "healthy", "unhealthy"]),
+});
+export type ContainerState = z.infer<typeof ContainerState>;
+
+/** Host replies are input from outside: validate every line, fail on garbage. */
+export function parseInspect(stdout: string): ContainerState[] {
+  return stdout
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((line, i) => {
+      const [id, name, service, stateJson] = line.split("\t");
+      const state = RawState.safeParse(safeJson(stateJson));
+      const parsed = ContainerState.safeParse({
+        id,
+        name: name?.replace(/^\//, ""),
+        service,
+        status: state.data?.Status,
+        exitCode: state.data?.ExitCode,
+        health: state.data?.Health?.Status ?? "",
+      });
+      if (!parsed.success)
+        throw new Error(
+          `unexpected docker inspect output, line ${i + 1}: ${JSON.stringify(line.slice(0, 200))}`,
+        );
+      return parsed.data;
+    });
+}
+
+export const dockerVersion = (): Argv => ["docker", "version", "--format", "{{.Server.Version}}"];
+
+function safeJson(text: string | undefined): unknown {
+  try {
+    return JSON.parse(text ?? "");
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,395 @@
+/**
+ * Deploy one stack to one host, the heart of the engine:
+ * 1. lock (stack, host) on the host, 2. upload exactly the stack's files into a new release,
+ * 3. switch `current` atomically, 4. pull changed images and `compose up`, 5. wait for health,
+ * 6. on failure switch back and bring the previous release up again, 7. prune old releases.
+ * Every remote command is a pure argv from commands/, executed by the Runner.
+ */
+import { randomBytes } from "node:crypto";
+import { posix } from "node:path";
+import type { StackSnapshot } from "../detect/snapshot.ts";
+import { type ComposeFlavor, composeDown, composeLogs, composePull, composeUp } from "./commands/compose.ts";
+import { inspectContainers, parseInspect, projectContainers } from "./commands/docker.ts";
+import { type StackPaths, stackPaths } from "./commands/paths.ts";
+import {
+  isDir,
+  linkNext,
+  listReleases,
+  makeDir,
+  manifestPath,
+  readCurrent,
+  readFile,
+  releasesToPrune,
+  removeTree,
+  rename,
+  stagingDir,
+  swapCurrent,
+  touch,
+  untar,
+  writeFromStdin,
+} from "./commands/release.ts";
+import { judgeHealth } from "./health.ts";
+import { acquireHostLock } from "./hostLock.ts";
+import { projectOf, ReleaseManifest, releaseIdOf } from "./release.ts";
+import { RemoteCommandError, type Runner } from "./runner.ts";
+import { archiveFiles } from "./upload.ts";
+
+export interface HostTarget {
+  name: string;
+  root: string;
+  compose: ComposeFlavor;
+  /** Absolute host paths compose files may bind-mount. */
+  allowedMountRoots: readonly string[];
+}
+
+export interface EngineOptions {
+  healthTimeoutMs: number;
+  healthPollMs: number;
+  lockTtlMs: number;
+  keepReleases: number;
+  /**
+   * Installation id written into host locks. Only set it where the caller holds the database
+   * lock of the (stack, host): then a host lock with the same owner is a dead attempt's leftover.
+   */
+  lockOwner?: string;
+}
+
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
+  healthTimeoutMs: 120_000,
+  healthPollMs: 1_000,
+  lockTtlMs: 10 * 60_000,
+  keepReleases: 5,
+};
+
+export interface DeployRequest {
+  repoDir: string;
+  commit: string;
+  stack: StackSnapshot;
+  host: HostTarget;
+  /** Who and why, for the lock details and the manifest. */
+  holder: string;
+  /** Services whose image reference changed since the deployed release: pulled before `up`. */
+  pullServices: readonly string[];
+}
+
+export type DeployStatus = "succeeded" | "failed" | "rolled_back";
+
+export interface DeployResult {
+  status: DeployStatus;
+  release: string;
+  previousRelease?: string;
+  error?: string;
+  /** `compose logs` of the failed release, when it failed after `up`. */
+  failureLogs?: string;
+  uploadBytes: number;
+  timings: Record<string, number>;
+}
+
+export class DeployRefused extends Error {
+  override name = "DeployRefused";
+}
+
+export class HostDeployer {
+  readonly #runner: Runner;
+  readonly #opts: EngineOptions;
+
+  constructor(runner: Runner, opts: Partial<EngineOptions> = {}) {
+    this.#runner = runner;
+    this.#opts = { ...DEFAULT_ENGINE_OPTIONS, ...opts };
+  }
+
+  #who(holder: string, commit: string) {
+    return { holder, commit, ...(this.#opts.lockOwner ? { owner: this.#opts.lockOwner } : {}) };
+  }
+
+  async deploy(req: DeployRequest): Promise<DeployResult> {
+    const { host, stack } = req;
+    checkMounts(stack, host);
+    const paths = stackPaths(host.root, stack.def.name);
+    const timings: Record<string, number> = {};
+    const time = async <T>(step: string, fn: () => Promise<T>): Promise<T> => {
+      const t0 = performance.now();
+      try {
+        return await fn();
+      } finally {
+        timings[step] = Math.round(performance.now() - t0);
+      }
+    };
+
+    const lock = await time("lock", () =>
+      acquireHostLock(
+        this.#runner,
+        host.name,
+        stack.def.name,
+        paths,
+        this.#who(req.holder, req.commit),
+        this.#opts.lockTtlMs,
+      ),
+    );
+    try {
+      const previous = await this.currentRelease(host.name, paths);
+      const release = releaseIdOf(req.commit);
+      const manifest: ReleaseManifest = {
+        version: 1,
+        stack: stack.def.name,
+        commit: req.commit,
+        fingerprint: stack.fingerprint,
+        path: stack.def.path,
+        composeFiles: stack.def.composeFiles,
+        envFiles: stack.def.envFiles,
+        projectName: stack.def.projectName,
+        services: stack.compose.services.map((s) => s.name),
+        createdAt: new Date().toISOString(),
+        createdBy: req.holder,
+      };
+      const uploadBytes = await time("upload", () => this.upload(req, paths, release, manifest));
+      await time("switch", () => this.activate(host.name, paths, release));
+      try {
+        await time("up", () => this.up(host, paths.release(release), manifest, req.pullServices));
+        await time("health", () => this.waitHealthy(host, paths.release(release), manifest));
+      } catch (err) {
+        const failureLogs = await this.logs(host, paths.release(release), manifest);
+        const error = errorText(err);
+        if (previous && previous !== release) {
+          await time("rollback", () => this.reactivate(host, paths, previous));
+          return {
+            status: "rolled_back",
+            release,
+            previousRelease: previous,
+            error,
+            failureLogs,
+            uploadBytes,
+            timings,
+          };
+        }
+        // Nothing to go back to: stop the broken release rather than leave it half up.
+        await this.#runner.run(
+          host.name,
+          composeDown(projectOf(manifest, paths.release(release), host.compose)),
+          { allowFailure: true },
+        );
+        await this.#runner.run(host.name, removeTree(paths.current), { allowFailure: true });
+        return { status: "failed", release, error, failureLogs, uploadBytes, timings };
+      }
+      await time("prune", () => this.prune(host.name, paths, release));
+      return {
+        status: "succeeded",
+        release,
+        ...(previous ? { previousRelease: previous } : {}),
+        uploadBytes,
+        timings,
+      };
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Re-activate a retained release (the previous one, or `to`) without uploading or building. */
+  async rollback(
+    host: HostTarget,
+    stack: string,
+    holder: string,
+    to?: string,
+  ): Promise<{ from?: string; to: string }> {
+    const paths = stackPaths(host.root, stack);
+    const lock = await acquireHostLock(
+      this.#runner,
+      host.name,
+      stack,
+      paths,
+      this.#who(holder, to ?? "rollback"),
+      this.#opts.lockTtlMs,
+    );
+    try {
+      const current = await this.currentRelease(host.name, paths);
+      const releases = (await this.releases(host.name, paths)).filter((r) => r !== current);
+      const target = to ? releases.find((r) => r === to || r.startsWith(to)) : releases[0];
+      if (!target) {
+        throw new DeployRefused(
+          to
+            ? `no retained release of ${stack} on ${host.name} matches ${to} (have: ${releases.map((r) => r.slice(0, 7)).join(", ") || "none"})`
+            : `no earlier release of ${stack} on ${host.name} to roll back to`,
+        );
+      }
+      await this.reactivate(host, paths, target);
+      return { ...(current ? { from: current } : {}), to: target };
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** `compose down` and delete the stack's directory (prune of a deleted stack). */
+  async remove(host: HostTarget, stack: string, holder: string): Promise<void> {
+    const paths = stackPaths(host.root, stack);
+    const current = await this.currentRelease(host.name, paths);
+    if (!current) return;
+    const lock = await acquireHostLock(
+      this.#runner,
+      host.name,
+      stack,
+      paths,
+      this.#who(holder, current),
+      this.#opts.lockTtlMs,
+    );
+    try {
+      const manifest = await this.manifest(host.name, paths.release(current));
+      await this.#runner.run(
+        host.name,
+        composeDown(projectOf(manifest, paths.release(current), host.compose)),
+      );
+      await this.#runner.run(host.name, removeTree(paths.releasesDir));
+      await this.#runner.run(host.name, removeTree(paths.current));
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async currentRelease(host: string, paths: StackPaths): Promise<string | undefined> {
+    const rec = await this.#runner.run(host, readCurrent(paths), { allowFailure: true });
+    return rec.code === 0 ? posix.basename(rec.stdout.trim()) || undefined : undefined;
+  }
+
+  async releases(host: string, paths: StackPaths): Promise<string[]> {
+    const rec = await this.#runner.run(host, listReleases(paths), { allowFailure: true });
+    return rec.code === 0 ? rec.stdout.split("\n").filter((l) => l && !l.startsWith(".")) : [];
+  }
+
+  /** Stream the tar into a staging dir, add the manifest, then rename it into place. */
+  private async upload(
+    req: DeployRequest,
+    paths: StackPaths,
+    release: string,
+    manifest: ReleaseManifest,
+  ): Promise<number> {
+    const host = req.host.name;
+    const staging = stagingDir(paths, release, randomBytes(4).toString("hex"));
+    const files = [...req.stack.inputs.files].filter(([, e]) => e !== null).map(([p]) => p);
+    await this.#runner.run(host, makeDir(staging));
+    try {
+      const tar = archiveFiles(req.repoDir, req.commit, files);
+      const [untarred] = await Promise.allSettled([
+        this.#runner.run(host, untar(staging), { stdin: tar.stream }),
+        tar.done,
+      ]);
+      await tar.done;
+      if (untarred.status === "rejected") throw untarred.reason;
+      await this.#runner.run(host, makeDir(posix.dirname(manifestPath(staging))));
+      await this.#runner.run(host, writeFromStdin(manifestPath(staging)), {
+        stdin: JSON.stringify(manifest, null, 2),
+      });
+      // Redeploying the same commit replaces its release wholesale.
+      await this.#runner.run(host, removeTree(paths.release(release)));
+      await this.#runner.run(host, rename(staging, paths.release(release)));
+      return tar.bytes();
+    } catch (err) {
+      await this.#runner.run(host, removeTree(staging), { allowFailure: true }).catch(() => {});
+      throw err;
+    }
+  }
+
+  private async activate(host: string, paths: StackPaths, release: string): Promise<void> {
+    await this.#runner.run(host, touch(paths.release(release)));
+    await this.#runner.run(host, linkNext(paths, release));
+    await this.#runner.run(host, swapCurrent(paths));
+  }
+
+  private async reactivate(host: HostTarget, paths: StackPaths, release: string): Promise<void> {
+    const exists = await this.#runner.run(host.name, isDir(paths.release(release)), { allowFailure: true });
+    if (exists.code !== 0)
+      throw new DeployRefused(
+        `release ${release.slice(0, 7)} of ${paths.stackDir} is gone from ${host.name}`,
+      );
+    const manifest = await this.manifest(host.name, paths.release(release));
+    await this.activate(host.name, paths, release);
+    await this.up(host, paths.release(release), manifest, []);
+    await this.waitHealthy(host, paths.release(release), manifest);
+  }
+
+  private async up(
+    host: HostTarget,
+    releaseDir: string,
+    manifest: ReleaseManifest,
+    pull: readonly string[],
+  ): Promise<void> {
+    const project = projectOf(manifest, releaseDir, host.compose);
+    if (pull.length) await this.#runner.run(host.name, composePull(project, pull));
+    await this.#runner.run(
+      host.name,
+      composeUp(project, { waitSeconds: Math.ceil(this.#opts.healthTimeoutMs / 1000) }),
+    );
+  }
+
+  private async waitHealthy(host: HostTarget, _releaseDir: string, manifest: ReleaseManifest): Promise<void> {
+    const deadline = Date.now() + this.#opts.healthTimeoutMs;
+    for (;;) {
+      const ids = (await this.#runner.run(host.name, projectContainers(manifest.projectName))).stdout
+        .split("\n")
+        .filter(Boolean);
+      const states = ids.length
+        ? parseInspect((await this.#runner.run(host.name, inspectContainers(ids))).stdout)
+        : [];
+      const verdict = judgeHealth(states, manifest.services);
+      if (verdict.state === "healthy") return;
+      if (verdict.state === "degraded") throw new Error(`unhealthy: ${verdict.reason}`);
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `not healthy after ${Math.round(this.#opts.healthTimeoutMs / 1000)} s: waiting for ${verdict.waitingFor.join(", ")}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, this.#opts.healthPollMs));
+    }
+  }
+
+  private async logs(host: HostTarget, releaseDir: string, manifest: ReleaseManifest): Promise<string> {
+    try {
+      const rec = await this.#runner.run(
+        host.name,
+        composeLogs(projectOf(manifest, releaseDir, host.compose)),
+        { allowFailure: true },
+      );
+      return `${rec.stdout}${rec.stderr}`;
+    } catch (err) {
+      return `(could not read logs: ${errorText(err)})`;
+    }
+  }
+
+  private async manifest(host: string, releaseDir: string): Promise<ReleaseManifest> {
+    const rec = await this.#runner.run(host, readFile(manifestPath(releaseDir)));
+    try {
+      return ReleaseManifest.parse(JSON.parse(rec.stdout));
+    } catch (err) {
+      throw new DeployRefused(
+        `release manifest ${manifestPath(releaseDir)} on ${host} is unreadable: ${errorText(err)}`,
+      );
+    }
+  }
+
+  private async prune(host: string, paths: StackPaths, current: string): Promise<void> {
+    for (const old of releasesToPrune(await this.releases(host, paths), current, this.#opts.keepReleases)) {
+      await this.#runner.run(host, removeTree(paths.release(old)));
+    }
+  }
+}
+
+/** Absolute bind-mount sources must sit under the host's allowed roots. */
+function checkMounts(stack: StackSnapshot, host: HostTarget): void {
+  const refused = stack.compose.absoluteMounts.filter(
+    (m) =>
+      !host.allowedMountRoots.some(
+        (root) => m.source === root || m.source.startsWith(`${root.replace(/\/$/, "")}/`),
+      ),
+  );
+  if (refused.length) {
+    const list = refused
+      .map((m) => `${m.file}:${m.line}:${m.col} ${m.service || "(top level)"} mounts ${m.source}`)
+      .join("; ");
+    throw new DeployRefused(
+      `${stack.def.name} bind-mounts host paths outside the allowed roots of ${host.name} (${host.allowedMountRoots.join(", ") || "none allowed"}): ${list}`,
+    );
+  }
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof RemoteCommandError) return err.message;
+  return err instanceof Error ? err.message : String(err);
+}

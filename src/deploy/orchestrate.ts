@@ -1,0 +1,261 @@
+/**
+ * Run a plan's deploys and removals across hosts: bounded parallelism (per host and overall),
+ * one (stack, host) at a time under a database lock, every command recorded with its deployment,
+ * and a failure on one host never stopping the others.
+ */
+import type { HostConfig } from "../config/hostsFile.ts";
+import { buildSnapshot, type ParseCache, type Snapshot, type StackSnapshot } from "../detect/snapshot.ts";
+import type { GitRepo } from "../git/repo.ts";
+import type { Plan } from "../plan/plan.ts";
+import { type ComposeFlavor, composeVersion } from "./commands/compose.ts";
+import { errorText, type HostDeployer, type HostTarget } from "./hostDeploy.ts";
+import { type CommandRecord, type RemoteExec, Runner } from "./runner.ts";
+
+/** What the orchestrator needs from the state store. */
+export interface DeployLedger {
+  createDeployment(d: {
+    repo: string;
+    stack: string;
+    host: string;
+    commit: string;
+    fingerprint: string;
+    actor: string;
+    trigger: string;
+  }): Promise<string>;
+  startDeployment(id: string): Promise<void>;
+  finishDeployment(
+    id: string,
+    r: { status: string; error?: string; timings?: Record<string, number>; release?: string },
+  ): Promise<void>;
+  appendCommandLog(
+    id: string,
+    entry: { command: string; code: number | null; output: string },
+  ): Promise<void>;
+  setDeployed(d: {
+    repo: string;
+    stack: string;
+    host: string;
+    fingerprint: string;
+    commit: string;
+    release: string;
+    pinned: boolean;
+  }): Promise<void>;
+  removeDeployed?(d: { repo: string; stack: string; host: string }): Promise<void>;
+  withLock<T>(key: string, holder: string, ttlMs: number, fn: () => Promise<T>): Promise<T>;
+}
+
+export interface HostJobResult {
+  stack: string;
+  host: string;
+  action: "deploy" | "remove";
+  status: "succeeded" | "failed" | "rolled_back" | "removed";
+  deploymentId?: string;
+  error?: string;
+  durationMs: number;
+  uploadBytes?: number;
+}
+
+export type ProgressEvent =
+  | { type: "start"; stack: string; host: string; action: "deploy" | "remove" }
+  | { type: "done"; result: HostJobResult };
+
+export interface OrchestrateInput {
+  repo: GitRepo;
+  /** Repository identity in the ledger (e.g. `owner/name`, or the checkout path for the CLI). */
+  repoId: string;
+  plan: Plan;
+  head: Snapshot;
+  hosts: readonly HostConfig[];
+  remote: RemoteExec;
+  makeDeployer: (runner: Runner) => HostDeployer;
+  ledger: DeployLedger;
+  actor: string;
+  trigger: string;
+  cache: ParseCache;
+  /** Deployed commit per (stack, host), to decide which images changed. */
+  deployedCommits: ReadonlyMap<string, string>;
+  concurrency?: { total?: number; perHost?: number };
+  redact?: (text: string) => string;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]> {
+  const hostsByName = new Map(input.hosts.map((h) => [h.name, h]));
+  const jobs = input.plan.stacks.flatMap((s) =>
+    s.targets
+      .filter((t) => t.action !== "skip")
+      .map((t) => ({ stack: s.name, host: t.host, action: t.action as "deploy" | "remove" })),
+  );
+  const flavors = new Map<string, Promise<ComposeFlavor>>();
+  const previousSnapshots = new Map<string, Promise<Snapshot | undefined>>();
+  const limitTotal = limiter(input.concurrency?.total ?? 8);
+  const perHost = new Map<string, ReturnType<typeof limiter>>();
+
+  const runJob = async (job: (typeof jobs)[number]): Promise<HostJobResult> => {
+    const t0 = performance.now();
+    const config = hostsByName.get(job.host);
+    const done = (r: Omit<HostJobResult, "durationMs" | "stack" | "host" | "action">): HostJobResult => {
+      const result = {
+        stack: job.stack,
+        host: job.host,
+        action: job.action,
+        durationMs: Math.round(performance.now() - t0),
+        ...r,
+      };
+      input.onProgress?.({ type: "done", result });
+      return result;
+    };
+    input.onProgress?.({ type: "start", ...job });
+    if (!config) return done({ status: "failed", error: `host "${job.host}" is not in the hosts file` });
+
+    const stack = input.head.stacks.get(job.stack);
+    const deploymentId = await input.ledger.createDeployment({
+      repo: input.repoId,
+      stack: job.stack,
+      host: job.host,
+      commit: input.head.commit,
+      fingerprint: stack?.fingerprint ?? "removed",
+      actor: input.actor,
+      trigger: input.trigger,
+    });
+    const logs: Promise<void>[] = [];
+    const runner = new Runner(input.remote, {
+      ...(input.redact ? { redact: input.redact } : {}),
+      onRecord: (r: CommandRecord) => {
+        logs.push(
+          input.ledger.appendCommandLog(deploymentId, {
+            command: r.line,
+            code: r.code,
+            output: `${r.stdout}${r.stderr}`,
+          }),
+        );
+      },
+    });
+    const deployer = input.makeDeployer(runner);
+    const key = `deploy:${input.repoId}:${job.stack}:${job.host}`;
+    try {
+      return await input.ledger.withLock(key, `${input.actor} (${input.trigger})`, 10 * 60_000, async () => {
+        await input.ledger.startDeployment(deploymentId);
+        const flavor = await memo(flavors, job.host, () => detectCompose(runner, config));
+        const target = hostTarget(config, flavor);
+        if (job.action === "remove" || !stack) {
+          await deployer.remove(target, job.stack, input.actor);
+          await input.ledger.removeDeployed?.({ repo: input.repoId, stack: job.stack, host: job.host });
+          await input.ledger.finishDeployment(deploymentId, { status: "succeeded" });
+          return done({ status: "removed", deploymentId });
+        }
+        const previousCommit = input.deployedCommits.get(`${job.stack}\0${job.host}`);
+        const previous = previousCommit
+          ? await memo(previousSnapshots, previousCommit, () =>
+              snapshotAt(input.repo, previousCommit, input.cache),
+            )
+          : undefined;
+        const result = await deployer.deploy({
+          repoDir: input.repo.dir,
+          commit: input.head.commit,
+          stack,
+          host: target,
+          holder: `${input.actor} (${input.trigger})`,
+          pullServices: changedImages(stack, previous?.stacks.get(job.stack)),
+        });
+        await Promise.all(logs);
+        if (result.failureLogs) {
+          await input.ledger.appendCommandLog(deploymentId, {
+            command: "(compose logs of the failed release)",
+            code: null,
+            output: result.failureLogs,
+          });
+        }
+        if (result.status === "succeeded") {
+          await input.ledger.setDeployed({
+            repo: input.repoId,
+            stack: job.stack,
+            host: job.host,
+            fingerprint: stack.fingerprint,
+            commit: input.head.commit,
+            release: result.release,
+            pinned: false,
+          });
+        }
+        await input.ledger.finishDeployment(deploymentId, {
+          status: result.status,
+          ...(result.error ? { error: result.error } : {}),
+          timings: result.timings,
+          release: result.release,
+        });
+        return done({
+          status: result.status,
+          deploymentId,
+          uploadBytes: result.uploadBytes,
+          ...(result.error ? { error: result.error } : {}),
+        });
+      });
+    } catch (err) {
+      await Promise.allSettled(logs);
+      const error = errorText(err);
+      await input.ledger.finishDeployment(deploymentId, { status: "failed", error }).catch(() => {});
+      return done({ status: "failed", deploymentId, error });
+    }
+  };
+
+  return Promise.all(
+    jobs.map((job) => {
+      let hostLimit = perHost.get(job.host);
+      if (!hostLimit) perHost.set(job.host, (hostLimit = limiter(input.concurrency?.perHost ?? 2)));
+      const limit = hostLimit;
+      return limitTotal(() => limit(() => runJob(job)));
+    }),
+  );
+}
+
+/** `auto`: `docker compose` (v2) when it answers, else `docker-compose` (v1). */
+export async function detectCompose(runner: Runner, host: HostConfig): Promise<ComposeFlavor> {
+  if (host.compose === "docker compose") return "v2";
+  if (host.compose === "docker-compose") return "v1";
+  if ((await runner.run(host.name, composeVersion("v2"), { allowFailure: true })).code === 0) return "v2";
+  if ((await runner.run(host.name, composeVersion("v1"), { allowFailure: true })).code === 0) return "v1";
+  throw new Error(`${host.name}: neither \`docker compose\` nor \`docker-compose\` works there`);
+}
+
+export function hostTarget(h: HostConfig, compose: ComposeFlavor): HostTarget {
+  return { name: h.name, root: h.root, compose, allowedMountRoots: h.allowed_mount_roots };
+}
+
+/**
+ * Services whose image reference changed since the deployed release: those get an explicit
+ * `compose pull`. A first deploy pulls nothing explicitly: `up` pulls images that are missing.
+ */
+export function changedImages(next: StackSnapshot, previous: StackSnapshot | undefined): string[] {
+  if (!previous) return [];
+  const before = new Map(previous.compose.services.map((s) => [s.name, s.image]));
+  return next.compose.services
+    .filter((s) => s.image && !s.build && before.get(s.name) !== s.image)
+    .map((s) => s.name);
+}
+
+async function snapshotAt(repo: GitRepo, commit: string, cache: ParseCache): Promise<Snapshot | undefined> {
+  if (!(await repo.resolveCommit(commit))) return undefined;
+  return buildSnapshot(repo, commit, await repo.lsTree(commit), cache);
+}
+
+function memo<T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+  let p = map.get(key);
+  if (!p) map.set(key, (p = make()));
+  return p;
+}
+
+/** At most `n` calls of the returned function run at once; the rest wait in order. */
+export function limiter(n: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (active >= n) await new Promise<void>((r) => waiting.push(r));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}

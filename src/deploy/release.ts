@@ -1,0 +1,38 @@
+/**
+ * A release: one stack's files at one commit in `<root>/<stack>/releases/<id>`, plus a manifest
+ * saying how to run it. Rollback reads the manifest, so it needs neither the repo nor a rebuild.
+ */
+import { posix } from "node:path";
+import { z } from "zod";
+import type { ComposeFlavor, ComposeProject } from "./commands/compose.ts";
+
+export const ReleaseManifest = z.object({
+  version: z.literal(1),
+  stack: z.string(),
+  commit: z.string().regex(/^[0-9a-f]{40,64}$/),
+  fingerprint: z.string(),
+  /** Repo-relative stack directory, compose files and env files. */
+  path: z.string(),
+  composeFiles: z.array(z.string()).min(1),
+  envFiles: z.array(z.string()),
+  projectName: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/),
+  services: z.array(z.string()),
+  createdAt: z.string(),
+  createdBy: z.string(),
+});
+export type ReleaseManifest = z.infer<typeof ReleaseManifest>;
+
+/** The release id is the commit: one commit's stack content is always the same. */
+export const releaseIdOf = (commit: string) => commit;
+
+/** The compose project of a release directory, with every path absolute on the host. */
+export function projectOf(m: ReleaseManifest, releaseDir: string, flavor: ComposeFlavor): ComposeProject {
+  const abs = (p: string) => posix.join(releaseDir, p);
+  return {
+    flavor,
+    name: m.projectName,
+    directory: abs(m.path),
+    files: m.composeFiles.map(abs),
+    envFiles: m.envFiles.map(abs),
+  };
+}

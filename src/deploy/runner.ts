@@ -1,0 +1,100 @@
+/**
+ * The one executor of remote commands: quotes argv, runs it on a host, records what ran and what
+ * it printed (bounded, secrets redacted). Every deploy step goes through `run`.
+ */
+import { type Argv, commandLine } from "./shell.ts";
+
+export interface RemoteResult {
+  code: number | null;
+  signal?: string;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+export interface RemoteExecOptions {
+  stdin?: string | Buffer | NodeJS.ReadableStream;
+  timeoutMs?: number;
+}
+
+/** What the runner needs from a transport (the SSH pool in production). */
+export interface RemoteExec {
+  exec(host: string, commandLine: string, opts?: RemoteExecOptions): Promise<RemoteResult>;
+}
+
+export interface CommandRecord {
+  host: string;
+  argv: Argv;
+  line: string;
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+export class RemoteCommandError extends Error {
+  override name = "RemoteCommandError";
+  readonly record: CommandRecord;
+  constructor(record: CommandRecord) {
+    const detail = (record.stderr || record.stdout).trim().split("\n").slice(-5).join("\n");
+    super(
+      `${record.host}: \`${record.line}\` exited with ${record.code ?? "a signal"}${detail ? `:\n${detail}` : ""}`,
+    );
+    this.record = record;
+  }
+}
+
+/** Output kept per command; the rest is cut with a marker (the full output is not stored anywhere). */
+export const MAX_OUTPUT = 64 * 1024;
+
+export interface RunnerOptions {
+  /** Replace secrets in recorded output. */
+  redact?: (text: string) => string;
+  /** Called with every finished command, e.g. to store it with the deployment. */
+  onRecord?: (record: CommandRecord) => void;
+}
+
+export class Runner {
+  readonly #remote: RemoteExec;
+  readonly #opts: RunnerOptions;
+
+  constructor(remote: RemoteExec, opts: RunnerOptions = {}) {
+    this.#remote = remote;
+    this.#opts = opts;
+  }
+
+  /** Run and fail with RemoteCommandError on a non-zero exit (unless `allowFailure`). */
+  async run(
+    host: string,
+    argv: Argv,
+    opts: RemoteExecOptions & { allowFailure?: boolean } = {},
+  ): Promise<CommandRecord> {
+    const line = commandLine(argv);
+    const result = await this.#remote.exec(host, line, opts);
+    const redact = this.#opts.redact ?? ((s: string) => s);
+    const record: CommandRecord = {
+      host,
+      argv,
+      line: redact(line),
+      code: result.code,
+      stdout: bound(redact(result.stdout)),
+      stderr: bound(redact(result.stderr)),
+      durationMs: result.durationMs,
+    };
+    this.#opts.onRecord?.(record);
+    if (result.code !== 0 && !opts.allowFailure) throw new RemoteCommandError(record);
+    return record;
+  }
+}
+
+function bound(text: string): string {
+  return text.length <= MAX_OUTPUT
+    ? text
+    : `${text.slice(0, MAX_OUTPUT)}\n[... ${text.length - MAX_OUTPUT} characters cut]`;
+}
+
+/** A redactor for a set of secret strings (tokens, passwords): each occurrence becomes `***`. */
+export function redactor(secrets: readonly string[]): (text: string) => string {
+  const live = secrets.filter((s) => s.length >= 4);
+  return (text) => live.reduce((t, s) => t.split(s).join("***"), text);
+}

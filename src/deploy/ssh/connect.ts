@@ -1,0 +1,151 @@
+/**
+ * Open one authenticated SSH connection and turn every way it can fail into a typed error that
+ * names the host. Resolves only on 'ready'; every failure before that rejects (readyTimeout bounds
+ * the whole TCP connect + handshake + auth, so a silent or garbage-talking host cannot hang us).
+ */
+import type { Duplex } from "node:stream";
+import { Client } from "ssh2";
+import type { HostConfig } from "../../config/hostsFile.ts";
+import { AuthError, SshError, UnreachableError } from "./errors.ts";
+import type { HostKeyVerdict } from "./hostKeys.ts";
+import type { ClientAuth } from "./keys.ts";
+
+export interface ConnectParams {
+  host: HostConfig;
+  auth: ClientAuth;
+  /** Decides on the presented key blob; a rejection aborts before authentication. */
+  verify(blob: Buffer): Promise<HostKeyVerdict>;
+  /** Host key algorithms in preference order. */
+  hostKeyAlgorithms: string[];
+  /** A stream to the host's sshd (a jump host's forward) instead of a TCP connect. */
+  sock?: Duplex;
+  /** Jump host name, for messages. */
+  via?: string;
+  readyTimeoutMs: number;
+  keepaliveIntervalMs: number;
+  keepaliveCountMax: number;
+}
+
+export interface Connected {
+  client: Client;
+  fingerprint: string;
+  hostKey: "pinned" | "known_hosts" | "first-use";
+  connectMs: number;
+}
+
+type ErrorWithLevel = Error & { level?: string; code?: string | number };
+
+const UNREACHABLE_CODES: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset",
+  EHOSTUNREACH: "no route to host",
+  ENETUNREACH: "network unreachable",
+  ETIMEDOUT: "connect timed out",
+  ENOTFOUND: "DNS lookup failed",
+  EAI_AGAIN: "DNS lookup failed (temporary)",
+};
+
+export function connect(p: ConnectParams): Promise<Connected> {
+  const { host } = p;
+  const started = performance.now();
+  const client = new Client();
+  let verdict: HostKeyVerdict | undefined;
+  return new Promise<Connected>((resolve, reject) => {
+    let settled = false;
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      client.end();
+      p.sock?.destroy();
+      reject(err);
+    };
+    client.on("ready", () => {
+      if (settled) return;
+      if (!verdict?.ok)
+        return fail(new SshError(host.name, `${host.name}: connected without a verified host key`));
+      settled = true;
+      resolve({
+        client,
+        fingerprint: verdict.fingerprint,
+        hostKey: verdict.how,
+        connectMs: performance.now() - started,
+      });
+    });
+    // Stays attached for the connection's life: ssh2 emits late errors (resets, keepalive timeouts)
+    // and an 'error' event without a listener would crash the process.
+    client.on("error", (err: ErrorWithLevel) => fail(classify(p, err, verdict)));
+    client.on("close", () => {
+      const where = `${host.address}:${host.port}${p.via ? ` via ${p.via}` : ""}`;
+      fail(new SshError(host.name, `${host.name} (${where}) closed the connection during the SSH handshake`));
+    });
+    try {
+      client.connect({
+        host: host.address,
+        port: host.port,
+        username: host.user,
+        ...("privateKey" in p.auth ? { privateKey: p.auth.privateKey } : { agent: p.auth.agent }),
+        ...(p.sock ? { sock: p.sock } : {}),
+        readyTimeout: p.readyTimeoutMs,
+        keepaliveInterval: p.keepaliveIntervalMs,
+        keepaliveCountMax: p.keepaliveCountMax,
+        algorithms: { serverHostKey: p.hostKeyAlgorithms as never },
+        hostVerifier: (blob: Buffer, accept: (ok: boolean) => void) => {
+          p.verify(blob).then(
+            (v) => {
+              verdict = v;
+              accept(v.ok);
+            },
+            (err: Error) => {
+              verdict = {
+                ok: false,
+                fingerprint: "",
+                error: new SshError(host.name, err.message, { cause: err }),
+              };
+              accept(false);
+            },
+          );
+        },
+      });
+      // Commands are small request/response exchanges; Nagle's algorithm would add ~40-90 ms to each.
+      client.setNoDelay(true);
+    } catch (err) {
+      fail(
+        new SshError(host.name, `cannot connect to ${host.name}: ${(err as Error).message}`, { cause: err }),
+      );
+    }
+  });
+}
+
+function classify(p: ConnectParams, err: ErrorWithLevel, verdict: HostKeyVerdict | undefined): SshError {
+  const { host } = p;
+  if (verdict && !verdict.ok) return verdict.error;
+  const via = p.via ? ` (via ${p.via})` : "";
+  if (err.level === "client-authentication")
+    return new AuthError(host.name, `${host.name} refused the key for user ${host.user}${via}`, {
+      cause: err,
+    });
+  if (err.level === "client-timeout")
+    return new UnreachableError(
+      host.name,
+      host.address,
+      host.port,
+      /keepalive/i.test(err.message)
+        ? `no answer to keepalives${via}`
+        : `no SSH handshake within ${p.readyTimeoutMs} ms${via}`,
+      { cause: err },
+    );
+  const code = typeof err.code === "string" ? err.code : undefined;
+  if (err.level === "client-dns" || (code && code in UNREACHABLE_CODES))
+    return new UnreachableError(
+      host.name,
+      host.address,
+      host.port,
+      `${(code && UNREACHABLE_CODES[code]) ?? "DNS lookup failed"}${code ? ` (${code})` : ""}${via}`,
+      { cause: err },
+    );
+  return new SshError(
+    host.name,
+    `SSH with ${host.name} (${host.address}:${host.port}${via}) failed: ${err.message}`,
+    { cause: err },
+  );
+}

@@ -1,0 +1,260 @@
+/**
+ * One command on one exec channel: feed stdin (with backpressure), collect bounded output, and end
+ * with a result or a clear error, never a hang: a timeout kills the command (TERM, then KILL after a
+ * grace period, then close), and a connection that drops mid-command rejects at once.
+ */
+import { StringDecoder } from "node:string_decoder";
+import type { Client, ClientChannel } from "ssh2";
+import { CommandTimeoutError, ConnectionLostError, SshError } from "./errors.ts";
+
+export interface RemoteResult {
+  /** Exit status; null when the command was killed by a signal. */
+  code: number | null;
+  signal?: string;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  /** Bytes dropped from the start of each stream to stay within maxOutputBytes. */
+  truncated?: { stdout: number; stderr: number };
+}
+
+export interface RemoteExecOptions {
+  stdin?: string | Buffer | NodeJS.ReadableStream;
+  /** Kill the command after this long (measured from when the channel opened). */
+  timeoutMs?: number;
+  /** Output kept per stream; the tail is kept (errors come last). onData still sees everything. */
+  maxOutputBytes?: number;
+  onData?(chunk: string, stream: "stdout" | "stderr"): void;
+}
+
+export interface ChannelContext {
+  host: string;
+  /** Why the connection is gone, if it is (checked when a channel closes without an exit status). */
+  lostReason(): string | undefined;
+  killGraceMs: number;
+  defaultMaxOutputBytes: number;
+}
+
+export interface ExecChannel {
+  channel: ClientChannel;
+  /** Recorded from the moment the channel opens: a fast command's exit can arrive in the same packet batch. */
+  exit?: { code: number | null; signal?: string };
+  closed: boolean;
+}
+
+export class ChannelOpenTimeout extends Error {
+  override name = "ChannelOpenTimeout";
+}
+
+/** Open an exec channel; bounded so a host that never answers the open cannot hang us. */
+export function openExec(client: Client, commandLine: string, timeoutMs: number): Promise<ExecChannel> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const timer = setTimeout(() => {
+      done = true;
+      reject(new ChannelOpenTimeout(`no answer to a channel open within ${timeoutMs} ms`));
+    }, timeoutMs);
+    try {
+      client.exec(commandLine, (err, channel) => {
+        clearTimeout(timer);
+        if (done) {
+          // Too late: the caller got an error, so the command must not run on unobserved.
+          if (channel) {
+            sendSignal(channel, "KILL");
+            channel.close();
+          }
+          return;
+        }
+        done = true;
+        if (err) return reject(err);
+        // Listen synchronously: ssh2 emits 'exit' once, possibly before a promise continuation runs.
+        const opened: ExecChannel = { channel, closed: false };
+        channel.on("exit", (code: number | null, signal?: string) => {
+          opened.exit = { code: typeof code === "number" ? code : null, ...(signal ? { signal } : {}) };
+        });
+        channel.on("close", () => {
+          opened.closed = true;
+        });
+        resolve(opened);
+      });
+    } catch (err) {
+      clearTimeout(timer);
+      done = true;
+      reject(err);
+    }
+  });
+}
+
+/** Keeps the last `limit` bytes of a stream. */
+class Tail {
+  readonly #limit: number;
+  #chunks: Buffer[] = [];
+  #size = 0;
+  dropped = 0;
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+  push(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+    while (this.#size > this.#limit && this.#chunks.length > 0) {
+      const first = this.#chunks[0] as Buffer;
+      const excess = this.#size - this.#limit;
+      if (first.length <= excess) {
+        this.#chunks.shift();
+        this.#size -= first.length;
+        this.dropped += first.length;
+      } else {
+        this.#chunks[0] = first.subarray(excess);
+        this.#size -= excess;
+        this.dropped += excess;
+      }
+    }
+  }
+  text(): string {
+    let buf = Buffer.concat(this.#chunks);
+    // A cut may land inside a UTF-8 sequence: skip continuation bytes at the start.
+    if (this.dropped > 0) {
+      let i = 0;
+      while (i < buf.length && i < 4 && ((buf[i] as number) & 0xc0) === 0x80) i++;
+      buf = buf.subarray(i);
+    }
+    return buf.toString("utf8");
+  }
+}
+
+/** ssh2's Channel.signal() is a no-op once stdin is ended; the protocol allows it until close. */
+function sendSignal(channel: ClientChannel, name: string): void {
+  const ch = channel as unknown as {
+    outgoing?: { state?: string; id?: number };
+    _client?: { _protocol?: { signal(id: number, sig: string): void } };
+  };
+  const state = ch.outgoing?.state;
+  if ((state !== "open" && state !== "eof") || ch.outgoing?.id === undefined) return;
+  try {
+    ch._client?._protocol?.signal(ch.outgoing.id, name);
+  } catch {
+    /* the connection is already gone */
+  }
+}
+
+export function runOnChannel(
+  opened: ExecChannel,
+  ctx: ChannelContext,
+  opts: RemoteExecOptions = {},
+): Promise<RemoteResult> {
+  const started = performance.now();
+  const limit = opts.maxOutputBytes ?? ctx.defaultMaxOutputBytes;
+  const out = { stdout: new Tail(limit), stderr: new Tail(limit) };
+  const decoders = { stdout: new StringDecoder("utf8"), stderr: new StringDecoder("utf8") };
+  const stdin = opts.stdin;
+  const source =
+    stdin !== undefined && typeof stdin !== "string" && !Buffer.isBuffer(stdin) ? stdin : undefined;
+
+  const { channel } = opened;
+  return new Promise<RemoteResult>((resolve, reject) => {
+    let settled = false;
+    let timedOut = false;
+    const timers: NodeJS.Timeout[] = [];
+
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      for (const t of timers) clearTimeout(t);
+      if (source) {
+        source.unpipe(channel);
+        // Like a child process's stdin: an unconsumed producer (e.g. `git archive`) must not block forever.
+        const s = source as unknown as { readableEnded?: boolean; destroy?: () => void };
+        if (!s.readableEnded) s.destroy?.();
+      }
+      if (err) return reject(err);
+      const result: RemoteResult = {
+        code: opened.exit?.code ?? null,
+        ...(opened.exit?.signal ? { signal: opened.exit.signal } : {}),
+        stdout: out.stdout.text(),
+        stderr: out.stderr.text(),
+        durationMs: Math.round(performance.now() - started),
+      };
+      if (out.stdout.dropped || out.stderr.dropped)
+        result.truncated = { stdout: out.stdout.dropped, stderr: out.stderr.dropped };
+      resolve(result);
+    };
+
+    const onData = (stream: "stdout" | "stderr") => (chunk: Buffer) => {
+      out[stream].push(chunk);
+      if (opts.onData) {
+        const text = decoders[stream].write(chunk);
+        if (text) opts.onData(text, stream);
+      }
+    };
+    channel.on("data", onData("stdout"));
+    channel.stderr.on("data", onData("stderr"));
+
+    // ssh2 may emit the channel's 'close' while stderr still holds buffered data.
+    const stderrDone = new Promise<void>((r) => {
+      if (channel.stderr.readableEnded || channel.stderr.destroyed) r();
+      channel.stderr.once("end", r).once("close", r);
+    });
+    const stderrSettled = () =>
+      Promise.race([stderrDone, new Promise<void>((r) => timers.push(setTimeout(r, 1000)))]);
+    const onClose = () => {
+      // ssh2 emits channel 'close' after the connection's own 'close', so the reason is known here.
+      const lost = ctx.lostReason();
+      if (timedOut) {
+        finish(new CommandTimeoutError(ctx.host, opts.timeoutMs ?? 0, partial()));
+      } else if (lost !== undefined && !opened.exit) {
+        finish(
+          new ConnectionLostError(
+            ctx.host,
+            `connection to ${ctx.host} was lost while the command ran: ${lost}`,
+          ),
+        );
+      } else if (!opened.exit) {
+        finish(new ConnectionLostError(ctx.host, `${ctx.host} closed the channel without an exit status`));
+      } else {
+        for (const s of ["stdout", "stderr"] as const) {
+          const rest = decoders[s].end();
+          if (rest && opts.onData) opts.onData(rest, s);
+        }
+        finish();
+      }
+    };
+    if (opened.closed) void stderrSettled().then(onClose);
+    else channel.on("close", () => void stderrSettled().then(onClose));
+    channel.on("error", (err: Error) =>
+      finish(new SshError(ctx.host, `channel error on ${ctx.host}: ${err.message}`)),
+    );
+
+    const partial = () => ({ stdout: out.stdout.text(), stderr: out.stderr.text() });
+    const kill = () => {
+      timedOut = true;
+      sendSignal(channel, "TERM");
+      timers.push(
+        setTimeout(() => {
+          sendSignal(channel, "KILL");
+          channel.close();
+          // The host should confirm the close; if it does not, do not wait for it.
+          timers.push(
+            setTimeout(() => finish(new CommandTimeoutError(ctx.host, opts.timeoutMs ?? 0, partial())), 2000),
+          );
+        }, ctx.killGraceMs),
+      );
+    };
+    if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) timers.push(setTimeout(kill, opts.timeoutMs));
+
+    if (source) {
+      source.on("error", (err: Error) => {
+        sendSignal(channel, "KILL");
+        channel.close();
+        finish(
+          new SshError(ctx.host, `stdin for the command on ${ctx.host} failed: ${err.message}`, {
+            cause: err,
+          }),
+        );
+      });
+      source.pipe(channel);
+    } else {
+      channel.end(stdin ?? "");
+    }
+  });
+}

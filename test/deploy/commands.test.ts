@@ -1,0 +1,136 @@
+import { describe, expect, it } from "vitest";
+import {
+  type ComposeProject,
+  composeDown,
+  composePull,
+  composeUp,
+} from "../../src/deploy/commands/compose.ts";
+import { inspectContainers, parseInspect, projectContainers } from "../../src/deploy/commands/docker.ts";
+import { createLockDir, writeLockDetails } from "../../src/deploy/commands/lock.ts";
+import { stackPaths } from "../../src/deploy/commands/paths.ts";
+import { linkNext, releasesToPrune, swapCurrent, untar } from "../../src/deploy/commands/release.ts";
+import { judgeHealth } from "../../src/deploy/health.ts";
+import { commandLine, quote } from "../../src/deploy/shell.ts";
+
+const project = (flavor: "v1" | "v2", envFiles: string[] = []): ComposeProject => ({
+  flavor,
+  name: "web",
+  directory: "/srv/sp/web/releases/abc/stacks/web",
+  files: ["/srv/sp/web/releases/abc/stacks/web/compose.yaml"],
+  envFiles,
+});
+
+describe("quoting", () => {
+  it("leaves plain words alone and single-quotes everything else", () => {
+    expect(quote("docker")).toBe("docker");
+    expect(quote("/srv/a-b_c.d:e")).toBe("/srv/a-b_c.d:e");
+    expect(quote("")).toBe("''");
+    expect(quote("a b")).toBe("'a b'");
+    expect(quote("it's")).toBe("'it'\\''s'");
+    expect(quote("$(reboot)")).toBe("'$(reboot)'");
+    expect(quote("x;rm -rf /")).toBe("'x;rm -rf /'");
+  });
+
+  it("round-trips hostile arguments through a real shell", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const hostile = [
+      "a b",
+      "it's",
+      '"q"',
+      "$(echo pwned)",
+      "`id`",
+      "x;y",
+      "a\nb",
+      "*",
+      "~",
+      "-n",
+      "\\",
+      "é ünï 🚀",
+    ];
+    const out = execFileSync("sh", ["-c", `printf '%s\\0' ${hostile.map(quote).join(" ")}`]).toString();
+    expect(out.split("\0").slice(0, -1)).toEqual(hostile);
+  });
+
+  it("refuses an empty command", () => {
+    expect(() => commandLine([])).toThrow("empty command");
+  });
+});
+
+describe("remote command builders", () => {
+  const p = stackPaths("/srv/sp", "web");
+
+  it("builds compose v2 and v1 invocations with explicit project, directory and files", () => {
+    expect(commandLine(composeUp(project("v2"), { waitSeconds: 60 }))).toBe(
+      "docker compose --project-name web --project-directory /srv/sp/web/releases/abc/stacks/web --file /srv/sp/web/releases/abc/stacks/web/compose.yaml up --detach --remove-orphans --wait --wait-timeout 60",
+    );
+    expect(commandLine(composeUp(project("v1"), { waitSeconds: 60 }))).toBe(
+      "docker-compose --project-name web --project-directory /srv/sp/web/releases/abc/stacks/web --file /srv/sp/web/releases/abc/stacks/web/compose.yaml up --detach --remove-orphans",
+    );
+    expect(commandLine(composePull(project("v1"), ["api", "worker"]))).toMatch(
+      / pull --quiet -- api worker$/,
+    );
+    expect(commandLine(composeDown(project("v2")))).toMatch(/ down --remove-orphans$/);
+  });
+
+  it("refuses several env files on compose v1, which takes one", () => {
+    expect(() => composeUp(project("v1", ["/a.env", "/b.env"]))).toThrow("accepts one --env-file");
+    expect(composeUp(project("v2", ["/a.env", "/b.env"]))).toContain("--env-file");
+  });
+
+  it("switches releases with a relative symlink renamed over current", () => {
+    expect(commandLine(linkNext(p, "0123abc"))).toBe("ln -sfn -- releases/0123abc /srv/sp/web/current.next");
+    expect(commandLine(swapCurrent(p))).toBe("mv -T -- /srv/sp/web/current.next /srv/sp/web/current");
+    expect(commandLine(untar("/srv/sp/web/releases/.incoming-x"))).toBe(
+      "tar -x --no-same-owner -f - -C /srv/sp/web/releases/.incoming-x",
+    );
+  });
+
+  it("locks with an atomic mkdir and writes details from stdin, not argv", () => {
+    expect(commandLine(createLockDir(p))).toBe("mkdir -- /srv/sp/web/.lock");
+    expect(commandLine(writeLockDetails(p))).toBe("dd of=/srv/sp/web/.lock/details.json status=none");
+  });
+
+  it("finds a project's containers by compose label and inspects them", () => {
+    expect(commandLine(projectContainers("web"))).toBe(
+      "docker ps --all --quiet --no-trunc --filter label=com.docker.compose.project=web",
+    );
+    expect(inspectContainers(["abc"])[3]).toContain("{{json .State}}");
+  });
+
+  it("keeps the newest releases and never prunes the current one", () => {
+    expect(releasesToPrune(["r6", "r5", "r4", "r3", "r2", "r1", ".incoming-x"], "r1", 5)).toEqual([]);
+    expect(releasesToPrune(["r7", "r6", "r5", "r4", "r3", "r2", "r1"], "r7", 5)).toEqual(["r2", "r1"]);
+  });
+});
+
+describe("host replies", () => {
+  const line = (status: string, health = "", code = 0) =>
+    `${"a".repeat(64)}\t/web-web-1\tweb\t${JSON.stringify({ Status: status, ExitCode: code, Running: true, ...(health ? { Health: { Status: health, FailingStreak: 0 } } : {}) })}`;
+
+  it("parses docker inspect lines and rejects garbage", () => {
+    expect(parseInspect(`${line("running", "healthy")}\n`)).toEqual([
+      {
+        id: "a".repeat(64),
+        name: "web-web-1",
+        service: "web",
+        status: "running",
+        exitCode: 0,
+        health: "healthy",
+      },
+    ]);
+    expect(() => parseInspect("<html>502 Bad Gateway</html>")).toThrow(
+      "unexpected docker inspect output, line 1",
+    );
+  });
+
+  it("judges health: running and healthy is healthy; starting waits; exited or unhealthy fails", () => {
+    expect(judgeHealth(parseInspect(line("running")), ["web"])).toEqual({ state: "healthy" });
+    expect(judgeHealth(parseInspect(line("running", "starting")), ["web"]).state).toBe("progressing");
+    expect(judgeHealth([], ["web"])).toEqual({ state: "progressing", waitingFor: ["web (no container)"] });
+    expect(judgeHealth(parseInspect(line("exited", "", 1)), ["web"])).toEqual({
+      state: "degraded",
+      reason: "service web: container web-web-1 exited with code 1",
+    });
+    expect(judgeHealth(parseInspect(line("running", "unhealthy")), ["web"]).state).toBe("degraded");
+  });
+});
