@@ -18,7 +18,7 @@ vitest run --reporter=default --reporter=json --outputFile.json=.tmp/vitest-unit
 echo "== CLI smoke test (the built binary)"
 rm -rf .tmp/smoke-repo && sh fixtures/build-monorepo.sh .tmp/smoke-repo
 node bin/stackpilot.js plan --repo .tmp/smoke-repo --json > .tmp/smoke-plan.json
-node -e 'const p = JSON.parse(require("fs").readFileSync(".tmp/smoke-plan.json", "utf8")); if (!Array.isArray(p.stacks) || p.stacks.length !== 5) { console.error("smoke: unexpected plan"); process.exit(1); } console.log("smoke: ok,", p.stacks.length, "stacks")' || status=1
+node -e 'const p = JSON.parse(require("fs").readFileSync(".tmp/smoke-plan.json", "utf8")); if (!Array.isArray(p.stacks) || p.stacks.length !== 6) { console.error("smoke: unexpected plan"); process.exit(1); } console.log("smoke: ok,", p.stacks.length, "stacks")' || status=1
 
 if [ "${STACKPILOT_E2E:-1}" != "0" ] && [ -f vitest.e2e.config.ts ]; then
   echo "== end-to-end tests on real hosts"

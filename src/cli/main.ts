@@ -4,8 +4,10 @@
  */
 import { formatProblem, ProblemsError } from "../config/problems.ts";
 import { UsageError } from "./args.ts";
+import { DEPLOY_HELP, deployCommand } from "./deploy.ts";
 import { HOSTS_HELP, hostsCommand } from "./hosts.ts";
 import { PLAN_HELP, planCommand } from "./plan.ts";
+import { ROLLBACK_HELP, rollbackCommand } from "./rollback.ts";
 
 export interface Io {
   out(text: string): void;
@@ -18,6 +20,8 @@ GitOps for Docker Compose stacks.
 
 Commands:
   plan        show which stacks changed and what would be deployed where
+  deploy      deploy what differs from what is deployed, over SSH
+  rollback    re-activate an earlier release of a stack and pin it
   hosts       list the hosts of a hosts file, or check they are reachable and ready
 
 Run "stackpilot <command> --help" for a command's options.
@@ -25,6 +29,8 @@ Run "stackpilot <command> --help" for a command's options.
 
 const COMMANDS: Record<string, { run: (argv: string[], io: Io) => Promise<number>; help: string }> = {
   plan: { run: planCommand, help: PLAN_HELP },
+  deploy: { run: deployCommand, help: DEPLOY_HELP },
+  rollback: { run: rollbackCommand, help: ROLLBACK_HELP },
   hosts: { run: hostsCommand, help: HOSTS_HELP },
 };
 

@@ -105,6 +105,7 @@ export class HostDeployer {
   async deploy(req: DeployRequest): Promise<DeployResult> {
     const { host, stack } = req;
     checkMounts(stack, host);
+    checkComposeFeatures(stack, host);
     const paths = stackPaths(host.root, stack.def.name);
     const timings: Record<string, number> = {};
     const time = async <T>(step: string, fn: () => Promise<T>): Promise<T> => {
@@ -190,7 +191,7 @@ export class HostDeployer {
     stack: string,
     holder: string,
     to?: string,
-  ): Promise<{ from?: string; to: string }> {
+  ): Promise<{ from?: string; to: string; manifest: ReleaseManifest }> {
     const paths = stackPaths(host.root, stack);
     const lock = await acquireHostLock(
       this.#runner,
@@ -211,8 +212,8 @@ export class HostDeployer {
             : `no earlier release of ${stack} on ${host.name} to roll back to`,
         );
       }
-      await this.reactivate(host, paths, target);
-      return { ...(current ? { from: current } : {}), to: target };
+      const manifest = await this.reactivate(host, paths, target);
+      return { ...(current ? { from: current } : {}), to: target, manifest };
     } finally {
       await lock.release();
     }
@@ -293,7 +294,7 @@ export class HostDeployer {
     await this.#runner.run(host, swapCurrent(paths));
   }
 
-  private async reactivate(host: HostTarget, paths: StackPaths, release: string): Promise<void> {
+  private async reactivate(host: HostTarget, paths: StackPaths, release: string): Promise<ReleaseManifest> {
     const exists = await this.#runner.run(host.name, isDir(paths.release(release)), { allowFailure: true });
     if (exists.code !== 0)
       throw new DeployRefused(
@@ -303,6 +304,7 @@ export class HostDeployer {
     await this.activate(host.name, paths, release);
     await this.up(host, paths.release(release), manifest, []);
     await this.waitHealthy(host, paths.release(release), manifest);
+    return manifest;
   }
 
   private async up(
@@ -385,6 +387,16 @@ function checkMounts(stack: StackSnapshot, host: HostTarget): void {
       .join("; ");
     throw new DeployRefused(
       `${stack.def.name} bind-mounts host paths outside the allowed roots of ${host.name} (${host.allowedMountRoots.join(", ") || "none allowed"}): ${list}`,
+    );
+  }
+}
+
+/** Refuse what the host's compose cannot run, before anything is uploaded. */
+function checkComposeFeatures(stack: StackSnapshot, host: HostTarget): void {
+  const include = stack.compose.refs.find((r) => r.kind === "include");
+  if (host.compose === "v1" && include) {
+    throw new DeployRefused(
+      `${stack.def.name} uses \`include\` (${include.from}:${include.line}), which docker-compose v1 on ${host.name} does not support; install docker compose v2.20+ there or target other hosts`,
     );
   }
 }

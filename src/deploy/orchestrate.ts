@@ -7,49 +7,33 @@ import type { HostConfig } from "../config/hostsFile.ts";
 import { buildSnapshot, type ParseCache, type Snapshot, type StackSnapshot } from "../detect/snapshot.ts";
 import type { GitRepo } from "../git/repo.ts";
 import type { Plan } from "../plan/plan.ts";
+import { type DeployTarget, type DeployTrigger, deployLockKey } from "../state/deployments.ts";
+import type { Store } from "../state/store.ts";
+import { Limiter } from "../util/limiter.ts";
 import { type ComposeFlavor, composeVersion } from "./commands/compose.ts";
 import { errorText, type HostDeployer, type HostTarget } from "./hostDeploy.ts";
 import { type CommandRecord, type RemoteExec, Runner } from "./runner.ts";
 
 /** What the orchestrator needs from the state store. */
-export interface DeployLedger {
-  createDeployment(d: {
-    repo: string;
-    stack: string;
-    host: string;
-    commit: string;
-    fingerprint: string;
-    actor: string;
-    trigger: string;
-  }): Promise<string>;
-  startDeployment(id: string): Promise<void>;
-  finishDeployment(
-    id: string,
-    r: { status: string; error?: string; timings?: Record<string, number>; release?: string },
-  ): Promise<void>;
-  appendCommandLog(
-    id: string,
-    entry: { command: string; code: number | null; output: string },
-  ): Promise<void>;
-  setDeployed(d: {
-    repo: string;
-    stack: string;
-    host: string;
-    fingerprint: string;
-    commit: string;
-    release: string;
-    pinned: boolean;
-  }): Promise<void>;
-  removeDeployed?(d: { repo: string; stack: string; host: string }): Promise<void>;
-  withLock<T>(key: string, holder: string, ttlMs: number, fn: () => Promise<T>): Promise<T>;
-}
+export type DeployLedger = Pick<
+  Store,
+  | "createDeployment"
+  | "startDeployment"
+  | "finishDeployment"
+  | "appendCommandLog"
+  | "setDeployed"
+  | "withLock"
+> & { removeDeployed?(target: DeployTarget): Promise<void> };
+
+/** Explicit deploys clear a rollback pin; automatic ones never reach a pinned host (the plan skips it). */
+const EXPLICIT: ReadonlySet<DeployTrigger> = new Set(["cli", "command"]);
 
 export interface HostJobResult {
   stack: string;
   host: string;
   action: "deploy" | "remove";
   status: "succeeded" | "failed" | "rolled_back" | "removed";
-  deploymentId?: string;
+  deploymentId?: number;
   error?: string;
   durationMs: number;
   uploadBytes?: number;
@@ -70,14 +54,19 @@ export interface OrchestrateInput {
   makeDeployer: (runner: Runner) => HostDeployer;
   ledger: DeployLedger;
   actor: string;
-  trigger: string;
+  trigger: DeployTrigger;
   cache: ParseCache;
   /** Deployed commit per (stack, host), to decide which images changed. */
   deployedCommits: ReadonlyMap<string, string>;
   concurrency?: { total?: number; perHost?: number };
   redact?: (text: string) => string;
   onProgress?: (e: ProgressEvent) => void;
+  /** Database lock ttl; heartbeats renew it every third of that while the deploy runs. */
+  lockTtlMs?: number;
 }
+
+/** Short, so that a deployer that died is noticed (and its deployment recovered) within a minute. */
+export const DB_LOCK_TTL_MS = 60_000;
 
 export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]> {
   const hostsByName = new Map(input.hosts.map((h) => [h.name, h]));
@@ -88,8 +77,8 @@ export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]>
   );
   const flavors = new Map<string, Promise<ComposeFlavor>>();
   const previousSnapshots = new Map<string, Promise<Snapshot | undefined>>();
-  const limitTotal = limiter(input.concurrency?.total ?? 8);
-  const perHost = new Map<string, ReturnType<typeof limiter>>();
+  const total = new Limiter(input.concurrency?.total ?? 8);
+  const perHost = new Map<string, Limiter>();
 
   const runJob = async (job: (typeof jobs)[number]): Promise<HostJobResult> => {
     const t0 = performance.now();
@@ -118,7 +107,7 @@ export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]>
       actor: input.actor,
       trigger: input.trigger,
     });
-    const logs: Promise<void>[] = [];
+    const logs: Promise<unknown>[] = [];
     const runner = new Runner(input.remote, {
       ...(input.redact ? { redact: input.redact } : {}),
       onRecord: (r: CommandRecord) => {
@@ -132,64 +121,70 @@ export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]>
       },
     });
     const deployer = input.makeDeployer(runner);
-    const key = `deploy:${input.repoId}:${job.stack}:${job.host}`;
+    const key = deployLockKey({ repo: input.repoId, stack: job.stack, host: job.host });
     try {
-      return await input.ledger.withLock(key, `${input.actor} (${input.trigger})`, 10 * 60_000, async () => {
-        await input.ledger.startDeployment(deploymentId);
-        const flavor = await memo(flavors, job.host, () => detectCompose(runner, config));
-        const target = hostTarget(config, flavor);
-        if (job.action === "remove" || !stack) {
-          await deployer.remove(target, job.stack, input.actor);
-          await input.ledger.removeDeployed?.({ repo: input.repoId, stack: job.stack, host: job.host });
-          await input.ledger.finishDeployment(deploymentId, { status: "succeeded" });
-          return done({ status: "removed", deploymentId });
-        }
-        const previousCommit = input.deployedCommits.get(`${job.stack}\0${job.host}`);
-        const previous = previousCommit
-          ? await memo(previousSnapshots, previousCommit, () =>
-              snapshotAt(input.repo, previousCommit, input.cache),
-            )
-          : undefined;
-        const result = await deployer.deploy({
-          repoDir: input.repo.dir,
-          commit: input.head.commit,
-          stack,
-          host: target,
-          holder: `${input.actor} (${input.trigger})`,
-          pullServices: changedImages(stack, previous?.stacks.get(job.stack)),
-        });
-        await Promise.all(logs);
-        if (result.failureLogs) {
-          await input.ledger.appendCommandLog(deploymentId, {
-            command: "(compose logs of the failed release)",
-            code: null,
-            output: result.failureLogs,
-          });
-        }
-        if (result.status === "succeeded") {
-          await input.ledger.setDeployed({
-            repo: input.repoId,
-            stack: job.stack,
-            host: job.host,
-            fingerprint: stack.fingerprint,
+      return await input.ledger.withLock(
+        key,
+        `${input.actor} (${input.trigger})`,
+        input.lockTtlMs ?? DB_LOCK_TTL_MS,
+        async () => {
+          await input.ledger.startDeployment(deploymentId);
+          const flavor = await memo(flavors, job.host, () => detectCompose(runner, config));
+          const target = hostTarget(config, flavor);
+          if (job.action === "remove" || !stack) {
+            await deployer.remove(target, job.stack, input.actor);
+            await input.ledger.removeDeployed?.({ repo: input.repoId, stack: job.stack, host: job.host });
+            await input.ledger.finishDeployment(deploymentId, { status: "succeeded" });
+            return done({ status: "removed", deploymentId });
+          }
+          const previousCommit = input.deployedCommits.get(`${job.stack}\0${job.host}`);
+          const previous = previousCommit
+            ? await memo(previousSnapshots, previousCommit, () =>
+                snapshotAt(input.repo, previousCommit, input.cache),
+              )
+            : undefined;
+          const result = await deployer.deploy({
+            repoDir: input.repo.dir,
             commit: input.head.commit,
-            release: result.release,
-            pinned: false,
+            stack,
+            host: target,
+            holder: `${input.actor} (${input.trigger})`,
+            pullServices: changedImages(stack, previous?.stacks.get(job.stack)),
           });
-        }
-        await input.ledger.finishDeployment(deploymentId, {
-          status: result.status,
-          ...(result.error ? { error: result.error } : {}),
-          timings: result.timings,
-          release: result.release,
-        });
-        return done({
-          status: result.status,
-          deploymentId,
-          uploadBytes: result.uploadBytes,
-          ...(result.error ? { error: result.error } : {}),
-        });
-      });
+          await Promise.all(logs);
+          if (result.failureLogs) {
+            await input.ledger.appendCommandLog(deploymentId, {
+              command: "(compose logs of the failed release)",
+              code: null,
+              output: result.failureLogs,
+            });
+          }
+          if (result.status === "succeeded") {
+            await input.ledger.setDeployed({
+              repo: input.repoId,
+              stack: job.stack,
+              host: job.host,
+              fingerprint: stack.fingerprint,
+              commit: input.head.commit,
+              release: result.release,
+              deploymentId,
+              ...(EXPLICIT.has(input.trigger) ? { pinned: false } : {}),
+            });
+          }
+          await input.ledger.finishDeployment(deploymentId, {
+            status: result.status,
+            error: result.error ?? null,
+            timings: result.timings,
+            release: result.release,
+          });
+          return done({
+            status: result.status,
+            deploymentId,
+            uploadBytes: result.uploadBytes,
+            ...(result.error ? { error: result.error } : {}),
+          });
+        },
+      );
     } catch (err) {
       await Promise.allSettled(logs);
       const error = errorText(err);
@@ -200,10 +195,9 @@ export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]>
 
   return Promise.all(
     jobs.map((job) => {
-      let hostLimit = perHost.get(job.host);
-      if (!hostLimit) perHost.set(job.host, (hostLimit = limiter(input.concurrency?.perHost ?? 2)));
-      const limit = hostLimit;
-      return limitTotal(() => limit(() => runJob(job)));
+      const hostLimit = perHost.get(job.host) ?? new Limiter(input.concurrency?.perHost ?? 2);
+      perHost.set(job.host, hostLimit);
+      return total.run(() => hostLimit.run(() => runJob(job)));
     }),
   );
 }
@@ -239,23 +233,7 @@ async function snapshotAt(repo: GitRepo, commit: string, cache: ParseCache): Pro
 }
 
 function memo<T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
-  let p = map.get(key);
-  if (!p) map.set(key, (p = make()));
+  const p = map.get(key) ?? make();
+  map.set(key, p);
   return p;
-}
-
-/** At most `n` calls of the returned function run at once; the rest wait in order. */
-export function limiter(n: number) {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (active >= n) await new Promise<void>((r) => waiting.push(r));
-    active++;
-    try {
-      return await fn();
-    } finally {
-      active--;
-      waiting.shift()?.();
-    }
-  };
 }

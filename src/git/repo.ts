@@ -92,6 +92,15 @@ export class GitRepo {
     return parseLsTree(out);
   }
 
+  /** `remote.origin.url`, if the repository has one. */
+  async originUrl(): Promise<string | undefined> {
+    try {
+      return (await this.#git.raw(["config", "--get", "remote.origin.url"])).trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Blob contents by id, in one `git cat-file --batch` process. Missing ids are absent from the map. */
   async readBlobs(oids: Iterable<string>): Promise<Map<string, Buffer>> {
     const wanted = [...new Set(oids)];

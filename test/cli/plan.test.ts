@@ -29,6 +29,7 @@ describe("stackpilot plan", () => {
     expect(plan.stacks.map((s: { name: string }) => s.name)).toEqual([
       "adguardhome",
       "authelia",
+      "logging",
       "monitoring",
       "webapp",
       "whoami",
@@ -45,7 +46,7 @@ describe("stackpilot plan", () => {
     }
     expect(
       plan.stacks.filter((s: { changed: boolean }) => s.changed).map((s: { name: string }) => s.name),
-    ).toEqual(["adguardhome", "authelia", "monitoring"]);
+    ).toEqual(["adguardhome", "authelia", "logging", "monitoring"]);
   });
 
   it("defaults to HEAD~1..HEAD and prints a readable plan", async () => {
@@ -53,7 +54,7 @@ describe("stackpilot plan", () => {
     expect(code).toBe(0);
     expect(out).toContain("authelia");
     expect(out).toMatch(/deploy +app-1: shared\/common\.env modified \(env_file of service authelia\)/);
-    expect(out).toContain("3 of 5 stacks changed");
+    expect(out).toContain("4 of 6 stacks changed");
   });
 
   it("exits 1 and prints file:line:col on config errors", async () => {

@@ -27,6 +27,7 @@ describe("the example monorepo", () => {
     expect([...head.stacks.keys()].sort()).toEqual([
       "adguardhome",
       "authelia",
+      "logging",
       "monitoring",
       "webapp",
       "whoami",
@@ -49,9 +50,9 @@ describe("the example monorepo", () => {
 
   it("marks every stack referencing a shared env file, directly or through include", async () => {
     const { plan } = await planRange(repo, { base: "HEAD~1", head: "HEAD" });
-    expect(changedNames(plan)).toEqual(["adguardhome", "authelia", "monitoring"]);
-    const monitoring = plan.stacks.find((s) => s.name === "monitoring");
-    expect(monitoring?.reasons[0]).toContain("shared/common.env modified (env_file of service logshipper)");
+    expect(changedNames(plan)).toEqual(["adguardhome", "authelia", "logging", "monitoring"]);
+    const logging = plan.stacks.find((s) => s.name === "logging");
+    expect(logging?.reasons).toEqual(["shared/common.env modified (env_file of service logshipper)"]);
   });
 
   it("resolves label selectors against the hosts inventory", async () => {

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Client } from "ssh2";
 import type { HostConfig } from "../../config/hostsFile.ts";
+import { Limiter } from "../../util/limiter.ts";
 import { connect } from "./connect.ts";
 import { SshError, UnreachableError } from "./errors.ts";
 import {
@@ -20,7 +21,6 @@ import {
 import { hostKeyAlgorithms, keyTypeOf, parsePin, verifyHostKey } from "./hostKeys.ts";
 import { loadAuth } from "./keys.ts";
 import { KnownHostsStore } from "./knownHosts.ts";
-import { Limiter } from "./limiter.ts";
 
 export type { RemoteExecOptions, RemoteResult } from "./exec.ts";
 

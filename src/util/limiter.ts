@@ -32,4 +32,14 @@ export class Limiter {
       else this.#active--;
     };
   }
+
+  /** Run `fn` in a slot. */
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const release = await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
 }

@@ -1,0 +1,156 @@
+/**
+ * `stackpilot deploy`: plan the checkout's HEAD against what is deployed, then deploy what
+ * differs, host by host in parallel, with a progress line per (stack, host) and a summary table.
+ */
+import { resolve } from "node:path";
+import { hostRefs } from "../config/hostsFile.ts";
+import { formatProblem } from "../config/problems.ts";
+import { HostDeployer } from "../deploy/hostDeploy.ts";
+import { type HostJobResult, runPlan } from "../deploy/orchestrate.ts";
+import { ParseCache } from "../detect/snapshot.ts";
+import { GitRepo } from "../git/repo.ts";
+import { planRange } from "../plan/planRange.ts";
+import { renderText } from "../plan/render/text.ts";
+import { parse, UsageError } from "./args.ts";
+import type { Io } from "./main.ts";
+import { defaultDataDir, openSession } from "./session.ts";
+
+export const DEPLOY_HELP = `Usage: stackpilot deploy [options]
+
+Deploy the checkout's commit to every host whose deployed stack differs from it.
+
+Options:
+  --repo DIR        repository checkout (default: .)
+  --ref REF         commit to deploy (default: HEAD)
+  --hosts FILE      hosts file (required)
+  --stack GLOB      only stacks matching (repeatable)
+  --host GLOB       only hosts matching (repeatable)
+  --force           deploy even where the deployed fingerprint is identical or pinned
+  --dry-run         print the plan, change nothing
+  --data DIR        state directory for the embedded database and host key pins
+                    (default: $STACKPILOT_DATA_DIR or .stackpilot; DATABASE_URL selects Postgres)
+  --health-timeout SECS   wait this long for containers to be running/healthy (default: 120)
+  -h, --help        show this help
+
+Exit status: 0 everything deployed (or nothing to do), 1 a deploy failed or invalid
+configuration, 2 usage error.
+`;
+
+export async function deployCommand(argv: string[], io: Io): Promise<number> {
+  const { values } = parse(argv, {
+    repo: { type: "string", default: "." },
+    ref: { type: "string", default: "HEAD" },
+    hosts: { type: "string" },
+    stack: { type: "string", multiple: true },
+    host: { type: "string", multiple: true },
+    force: { type: "boolean" },
+    "dry-run": { type: "boolean" },
+    data: { type: "string" },
+    "health-timeout": { type: "string", default: "120" },
+  });
+  if (values.help) {
+    io.out(DEPLOY_HELP);
+    return 0;
+  }
+  if (!values.hosts) throw new UsageError("--hosts FILE is required");
+  const healthTimeout = Number(values["health-timeout"]);
+  if (!(healthTimeout > 0)) throw new UsageError("--health-timeout must be a positive number of seconds");
+  const repo = new GitRepo(resolve(values.repo));
+  const head = await repo.resolveCommit(values.ref);
+  if (!head) throw new UsageError(`unknown revision "${values.ref}" in ${values.repo}`);
+  const repoId = await repoIdentity(repo);
+
+  const session = await openSession({ hostsFile: values.hosts, dataDir: defaultDataDir(values.data) });
+  try {
+    // A deployer that died mid-deploy left its deployment running: say so, and plan it again.
+    for (const d of await session.store.recoverInterrupted()) {
+      io.err(
+        `recovered deployment #${d.id} (${d.stack} on ${d.host}, ${d.commit.slice(0, 7)}): ${d.error}\n`,
+      );
+    }
+    const deployed = (await session.store.getDeployed(repoId)).map((d) => ({
+      stack: d.stack,
+      host: d.host,
+      fingerprint: d.fingerprint,
+      commit: d.commit,
+      pinned: d.pinned,
+    }));
+    const cache = new ParseCache();
+    const base = await repo.resolveCommit(`${head}~1`);
+    const { plan, head: snapshot } = await planRange(
+      repo,
+      {
+        ...(base ? { base } : {}),
+        head,
+        hosts: hostRefs(session.hosts),
+        deployed,
+        ...(values.force ? { force: true } : {}),
+        only: { stacks: values.stack ?? [], hosts: values.host ?? [] },
+      },
+      cache,
+    );
+    io.out(renderText(plan));
+    if (!plan.ok) return 1;
+    if (values["dry-run"] || plan.summary.deploy + plan.summary.remove === 0) return 0;
+
+    const results = await runPlan({
+      repo,
+      repoId,
+      plan,
+      head: snapshot,
+      hosts: session.hosts,
+      remote: session.pool,
+      makeDeployer: (runner) =>
+        new HostDeployer(runner, {
+          healthTimeoutMs: healthTimeout * 1000,
+          lockOwner: session.installationId,
+        }),
+      ledger: session.store,
+      actor: session.actor,
+      trigger: "cli",
+      cache,
+      deployedCommits: new Map(deployed.map((d) => [`${d.stack}\0${d.host}`, d.commit])),
+      onProgress: (e) => {
+        if (e.type === "start")
+          io.err(`[${e.host}] ${e.stack}: ${e.action === "remove" ? "removing" : "deploying"}…\n`);
+        else
+          io.err(
+            `[${e.result.host}] ${e.result.stack}: ${e.result.status} in ${(e.result.durationMs / 1000).toFixed(1)} s\n`,
+          );
+      },
+    });
+    io.out(`\n${summaryTable(results)}`);
+    for (const p of plan.problems) if (p.severity === "warning") io.err(`${formatProblem(p)}\n`);
+    return results.every((r) => r.status === "succeeded" || r.status === "removed") ? 0 : 1;
+  } finally {
+    await session.close();
+  }
+}
+
+/** The repository's identity in the state store: its origin URL, else its absolute path. */
+export async function repoIdentity(repo: GitRepo): Promise<string> {
+  const origin = await repo.originUrl();
+  // Userinfo (a token in an HTTPS remote) is not identity; keep it out of the database.
+  return origin ? origin.replace(/\/\/[^/@]*@/, "//") : repo.dir;
+}
+
+export function summaryTable(results: readonly HostJobResult[]): string {
+  // The last line of an error is its cause (a command's stderr ends with why it failed).
+  const detail = (e?: string) => e?.trim().split("\n").at(-1)?.slice(0, 160) ?? "";
+  const rows = results.map((r) => [
+    r.stack,
+    r.host,
+    r.status,
+    `${(r.durationMs / 1000).toFixed(1)} s`,
+    detail(r.error),
+  ]);
+  const header = ["STACK", "HOST", "RESULT", "TIME", "DETAIL"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join("  ")
+      .trimEnd();
+  const failed = results.filter((r) => r.status !== "succeeded" && r.status !== "removed").length;
+  return `${[line(header), ...rows.map(line)].join("\n")}\n\n${results.length - failed} succeeded, ${failed} failed.\n`;
+}

@@ -1,0 +1,141 @@
+/**
+ * `stackpilot rollback STACK`: re-activate a retained release on each host (the previous one, or
+ * `--to SHA`) without uploading or building, and pin it so automatic deploys leave it alone.
+ */
+import { resolve } from "node:path";
+import picomatch from "picomatch";
+import { errorText, HostDeployer } from "../deploy/hostDeploy.ts";
+import { DB_LOCK_TTL_MS, detectCompose, type HostJobResult, hostTarget } from "../deploy/orchestrate.ts";
+import { Runner } from "../deploy/runner.ts";
+import { GitRepo } from "../git/repo.ts";
+import { deployLockKey } from "../state/deployments.ts";
+import { parse, UsageError } from "./args.ts";
+import { repoIdentity, summaryTable } from "./deploy.ts";
+import type { Io } from "./main.ts";
+import { defaultDataDir, openSession } from "./session.ts";
+
+export const ROLLBACK_HELP = `Usage: stackpilot rollback STACK [options]
+
+Re-activate an earlier release of STACK on its hosts, without rebuilding. The stack stays pinned
+there (automatic deploys skip it) until the next explicit deploy.
+
+Options:
+  --to SHA          the release (commit) to go back to (default: the one before the current)
+  --host GLOB       only hosts matching (repeatable; default: every host the stack is deployed on)
+  --repo DIR        repository checkout, for its identity (default: .)
+  --hosts FILE      hosts file (required)
+  --data DIR        state directory (default: $STACKPILOT_DATA_DIR or .stackpilot)
+  -h, --help        show this help
+
+Exit status: 0 rolled back everywhere, 1 a host failed, 2 usage error.
+`;
+
+export async function rollbackCommand(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    {
+      to: { type: "string" },
+      host: { type: "string", multiple: true },
+      repo: { type: "string", default: "." },
+      hosts: { type: "string" },
+      data: { type: "string" },
+    },
+    true,
+  );
+  if (values.help) {
+    io.out(ROLLBACK_HELP);
+    return 0;
+  }
+  const [stack, ...extra] = positionals;
+  if (!stack) throw new UsageError("missing STACK");
+  if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  if (!values.hosts) throw new UsageError("--hosts FILE is required");
+  if (values.to && !/^[0-9a-f]{4,64}$/.test(values.to))
+    throw new UsageError(`--to must be a commit SHA, got "${values.to}"`);
+  const repoId = await repoIdentity(new GitRepo(resolve(values.repo)));
+
+  const session = await openSession({ hostsFile: values.hosts, dataDir: defaultDataDir(values.data) });
+  try {
+    const hostOk = values.host?.length ? picomatch(values.host) : () => true;
+    const targets = (await session.store.getDeployed(repoId)).filter(
+      (d) => d.stack === stack && hostOk(d.host),
+    );
+    if (targets.length === 0) {
+      io.err(`stackpilot rollback: ${stack} is not deployed on any${values.host ? " matching" : ""} host\n`);
+      return 1;
+    }
+    const results = await Promise.all(
+      targets.map(async (d): Promise<HostJobResult> => {
+        const t0 = performance.now();
+        const config = session.hosts.find((h) => h.name === d.host);
+        const done = (status: HostJobResult["status"], error?: string): HostJobResult => ({
+          stack,
+          host: d.host,
+          action: "deploy",
+          status,
+          durationMs: Math.round(performance.now() - t0),
+          ...(error ? { error } : {}),
+        });
+        if (!config) return done("failed", `host "${d.host}" is not in the hosts file`);
+        const id = await session.store.createDeployment({
+          repo: repoId,
+          stack,
+          host: d.host,
+          commit: values.to ?? d.commit,
+          fingerprint: d.fingerprint,
+          actor: session.actor,
+          trigger: "rollback",
+        });
+        const runner = new Runner(session.pool, {
+          onRecord: (r) =>
+            void session.store.appendCommandLog(id, {
+              command: r.line,
+              code: r.code,
+              output: `${r.stdout}${r.stderr}`,
+            }),
+        });
+        try {
+          return await session.store.withLock(
+            deployLockKey({ repo: repoId, stack, host: d.host }),
+            `${session.actor} (rollback)`,
+            DB_LOCK_TTL_MS,
+            async () => {
+              await session.store.startDeployment(id);
+              const deployer = new HostDeployer(runner, { lockOwner: session.installationId });
+              const r = await deployer.rollback(
+                hostTarget(config, await detectCompose(runner, config)),
+                stack,
+                session.actor,
+                values.to,
+              );
+              await session.store.setDeployed({
+                repo: repoId,
+                stack,
+                host: d.host,
+                fingerprint: r.manifest.fingerprint,
+                commit: r.manifest.commit,
+                release: r.to,
+                deploymentId: id,
+                pinned: true,
+              });
+              await session.store.finishDeployment(id, { status: "succeeded", release: r.to });
+              io.err(
+                `[${d.host}] ${stack}: ${r.from?.slice(0, 7) ?? "(none)"} -> ${r.to.slice(0, 7)}, pinned\n`,
+              );
+              return done("succeeded");
+            },
+          );
+        } catch (err) {
+          await session.store
+            .finishDeployment(id, { status: "failed", error: errorText(err) })
+            .catch(() => {});
+          return done("failed", errorText(err));
+        }
+      }),
+    );
+    io.out(summaryTable(results));
+    return results.every((r) => r.status === "succeeded") ? 0 : 1;
+  } finally {
+    await session.close();
+  }
+}

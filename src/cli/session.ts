@@ -1,0 +1,48 @@
+/**
+ * What `deploy` and `rollback` share: the state store (embedded PGlite, or DATABASE_URL), the
+ * hosts file, one SSH pool, and the identity written into host locks.
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, realpathSync } from "node:fs";
+import { userInfo } from "node:os";
+import { type HostConfig, loadHostsFile } from "../config/hostsFile.ts";
+import { SshPool } from "../deploy/ssh/pool.ts";
+import { openStore, type Store } from "../state/store.ts";
+
+export interface Session {
+  store: Store;
+  hosts: HostConfig[];
+  pool: SshPool;
+  /** The installation (database) this CLI writes to; host locks carry it (see hostLock.ts). */
+  installationId: string;
+  actor: string;
+  close(): Promise<void>;
+}
+
+export function defaultDataDir(flag: string | undefined): string {
+  return flag ?? process.env.STACKPILOT_DATA_DIR ?? ".stackpilot";
+}
+
+export async function openSession(opts: { hostsFile: string; dataDir: string }): Promise<Session> {
+  const hosts = await loadHostsFile(opts.hostsFile);
+  mkdirSync(opts.dataDir, { recursive: true });
+  const databaseUrl = process.env.DATABASE_URL;
+  const store = await openStore({ dataDir: opts.dataDir, ...(databaseUrl ? { databaseUrl } : {}) });
+  const pool = new SshPool(hosts, { dataDir: opts.dataDir });
+  // Hash, so that a database URL with a password never lands on a host.
+  const installationId = createHash("sha256")
+    .update(databaseUrl ?? `pglite:${realpathSync(opts.dataDir)}`)
+    .digest("hex")
+    .slice(0, 16);
+  return {
+    store,
+    hosts,
+    pool,
+    installationId,
+    actor: process.env.STACKPILOT_ACTOR ?? userInfo().username,
+    async close() {
+      await pool.close();
+      await store.close();
+    },
+  };
+}

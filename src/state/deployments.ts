@@ -1,0 +1,334 @@
+/**
+ * Deployment history: one row per attempt to bring a (repo, stack, host) to a commit,
+ * with the commands it ran and their bounded output.
+ */
+import { type Db, type Queryable, type Row, toDate, toDateOrNull, toNumber, toStringOrNull } from "./db.ts";
+import {
+  boundText,
+  DEFAULT_LOG_LIMITS,
+  type LogLimits,
+  limitReachedMarker,
+  MAX_COMMAND_TEXT_BYTES,
+} from "./logBounds.ts";
+
+export const DEPLOY_TRIGGERS = ["cli", "merge", "command", "rollback", "retry"] as const;
+export type DeployTrigger = (typeof DEPLOY_TRIGGERS)[number];
+
+export const DEPLOYMENT_STATUSES = [
+  "queued",
+  "running",
+  "succeeded",
+  "failed",
+  "superseded",
+  "rolled_back",
+] as const;
+export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
+
+/** How a deployment that ran can end. */
+export type FinishStatus = "succeeded" | "failed" | "rolled_back";
+
+export const INTERRUPTED_ERROR = "interrupted: the deployer stopped mid-deploy";
+
+/** Milliseconds per phase, e.g. `{ pull: 1200, up: 3400 }`. */
+export type Timings = Record<string, number>;
+
+export interface DeployTarget {
+  repo: string;
+  stack: string;
+  host: string;
+}
+
+export interface NewDeployment extends DeployTarget {
+  commit: string;
+  fingerprint: string;
+  /** Who asked: a GitHub login, or the local user for the CLI. */
+  actor: string;
+  trigger: DeployTrigger;
+  release?: string | null;
+}
+
+export interface Deployment extends DeployTarget {
+  id: number;
+  commit: string;
+  fingerprint: string;
+  actor: string;
+  trigger: DeployTrigger;
+  status: DeploymentStatus;
+  error: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  timings: Timings | null;
+  release: string | null;
+  /** The deployment this one retries (the original, never another retry). */
+  retryOf: number | null;
+}
+
+export interface CommandLog {
+  seq: number;
+  command: string;
+  /** null when the command never exited on its own (killed, timed out). */
+  code: number | null;
+  output: string;
+  createdAt: Date;
+}
+
+export interface DeploymentWithLogs extends Deployment {
+  logs: CommandLog[];
+}
+
+export interface FinishInput {
+  status: FinishStatus;
+  error?: string | null;
+  timings?: Timings | null;
+  release?: string | null;
+}
+
+export interface CommandLogInput {
+  command: string;
+  code: number | null;
+  output: string;
+}
+
+export interface AppendedLog {
+  seq: number;
+  /** Bytes of output that were not stored. */
+  omittedBytes: number;
+}
+
+export interface DeploymentFilter {
+  repo?: string;
+  stack?: string;
+  host?: string;
+  status?: DeploymentStatus;
+  /** Newest first; at most 1000. */
+  limit: number;
+}
+
+/** The lock whoever runs a deployment of this target holds; recoverInterrupted() reads it. */
+export function deployLockKey(target: DeployTarget): string {
+  return `deploy:${target.repo}:${target.stack}:${target.host}`;
+}
+/** deployLockKey() in SQL, for a deployments row aliased d. */
+const DEPLOY_LOCK_KEY_SQL = "'deploy:' || d.repo || ':' || d.stack || ':' || d.host";
+
+const SAME_TARGET_NEWER = "n.repo = d.repo AND n.stack = d.stack AND n.host = d.host AND n.id > d.id";
+
+export async function createDeployment(db: Queryable, input: NewDeployment): Promise<number> {
+  const [row] = await db.query(
+    `INSERT INTO deployments (repo, stack, host, commit_sha, fingerprint, actor, trigger, release_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+    [
+      input.repo,
+      input.stack,
+      input.host,
+      input.commit,
+      input.fingerprint,
+      input.actor,
+      input.trigger,
+      input.release ?? null,
+    ],
+  );
+  return toNumber(row?.id);
+}
+
+/** queued -> running. False when the deployment is not queued (already started, superseded...). */
+export async function startDeployment(db: Queryable, id: number): Promise<boolean> {
+  const rows = await db.query(
+    "UPDATE deployments SET status = 'running', started_at = now() WHERE id = $1 AND status = 'queued' RETURNING id",
+    [id],
+  );
+  return rows.length === 1;
+}
+
+/**
+ * queued or running -> an end status. False when it had already ended, e.g. when it was marked
+ * interrupted after its deployer lost the lock: a late finish must not overwrite that.
+ */
+export async function finishDeployment(db: Queryable, id: number, input: FinishInput): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE deployments
+        SET status = $2, error = $3, timings = $4::text::jsonb, finished_at = now(),
+            release_id = COALESCE($5, release_id)
+      WHERE id = $1 AND status IN ('queued', 'running')
+      RETURNING id`,
+    [
+      id,
+      input.status,
+      input.error ?? null,
+      input.timings ? JSON.stringify(input.timings) : null,
+      input.release ?? null,
+    ],
+  );
+  return rows.length === 1;
+}
+
+export async function appendCommandLog(
+  db: Db,
+  id: number,
+  input: CommandLogInput,
+  limits: LogLimits = DEFAULT_LOG_LIMITS,
+): Promise<AppendedLog> {
+  return db.transaction(async (tx) => {
+    // The row lock orders concurrent appends to one deployment: seq and the byte budget stay exact.
+    const [row] = await tx.query("SELECT log_bytes, log_count FROM deployments WHERE id = $1 FOR UPDATE", [
+      id,
+    ]);
+    if (!row) throw new Error(`no deployment ${id}`);
+    const remaining = limits.perDeploymentBytes - toNumber(row.log_bytes);
+    const budget = Math.min(limits.perCommandBytes, remaining);
+    let output: string;
+    let omittedBytes: number;
+    let countedBytes: number;
+    if (budget <= 0) {
+      omittedBytes = Buffer.byteLength(input.output);
+      output = limitReachedMarker(omittedBytes, limits.perDeploymentBytes);
+      countedBytes = 0;
+    } else {
+      ({ text: output, omittedBytes } = boundText(input.output, budget));
+      countedBytes = Buffer.byteLength(output);
+    }
+    const seq = toNumber(row.log_count) + 1;
+    await tx.query(
+      "INSERT INTO deployment_logs (deployment_id, seq, command, exit_code, output) VALUES ($1, $2, $3, $4, $5)",
+      [id, seq, boundText(input.command, MAX_COMMAND_TEXT_BYTES).text, input.code, output],
+    );
+    await tx.query("UPDATE deployments SET log_bytes = log_bytes + $2, log_count = $3 WHERE id = $1", [
+      id,
+      countedBytes,
+      seq,
+    ]);
+    return { seq, omittedBytes };
+  });
+}
+
+export async function getDeployment(db: Queryable, id: number): Promise<DeploymentWithLogs | undefined> {
+  const [row] = await db.query("SELECT * FROM deployments WHERE id = $1", [id]);
+  if (!row) return undefined;
+  const logs = await db.query(
+    "SELECT seq, command, exit_code, output, created_at FROM deployment_logs WHERE deployment_id = $1 ORDER BY seq",
+    [id],
+  );
+  return {
+    ...toDeployment(row),
+    logs: logs.map((l) => ({
+      seq: toNumber(l.seq),
+      command: String(l.command),
+      code: l.exit_code === null ? null : toNumber(l.exit_code),
+      output: String(l.output),
+      createdAt: toDate(l.created_at),
+    })),
+  };
+}
+
+export async function listDeployments(db: Queryable, filter: DeploymentFilter): Promise<Deployment[]> {
+  const conditions: string[] = [];
+  const params: unknown[] = [];
+  for (const [column, value] of [
+    ["repo", filter.repo],
+    ["stack", filter.stack],
+    ["host", filter.host],
+    ["status", filter.status],
+  ] as const) {
+    if (value === undefined) continue;
+    params.push(value);
+    conditions.push(`${column} = $${params.length}`);
+  }
+  params.push(Math.max(1, Math.min(1000, Math.floor(filter.limit))));
+  const where = conditions.length ? `WHERE ${conditions.join(" AND ")}` : "";
+  const rows = await db.query(
+    `SELECT * FROM deployments ${where} ORDER BY id DESC LIMIT $${params.length}`,
+    params,
+  );
+  return rows.map(toDeployment);
+}
+
+/**
+ * queued -> superseded when a newer deployment of the same target exists: of several commits
+ * waiting for one target, only the newest is worth deploying. True when it was superseded.
+ */
+export async function supersedeIfStale(db: Queryable, id: number): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE deployments d SET status = 'superseded', finished_at = now()
+      WHERE d.id = $1 AND d.status = 'queued'
+        AND EXISTS (SELECT 1 FROM deployments n WHERE ${SAME_TARGET_NEWER})
+      RETURNING d.id`,
+    [id],
+  );
+  return rows.length === 1;
+}
+
+export async function hasNewerDeployment(db: Queryable, id: number): Promise<boolean> {
+  const [row] = await db.query(
+    `SELECT EXISTS (SELECT 1 FROM deployments n WHERE ${SAME_TARGET_NEWER}) AS newer FROM deployments d WHERE d.id = $1`,
+    [id],
+  );
+  return row?.newer === true;
+}
+
+/** The newest attempt of a deployment: itself, or its latest retry. */
+export async function latestAttempt(db: Queryable, id: number): Promise<Deployment | undefined> {
+  const [row] = await db.query(
+    "SELECT * FROM deployments WHERE id = $1 OR retry_of = $1 ORDER BY id DESC LIMIT 1",
+    [id],
+  );
+  return row ? toDeployment(row) : undefined;
+}
+
+/** A queued copy of a deployment with trigger 'retry', pointing at the original. */
+export async function createRetry(db: Queryable, id: number): Promise<Deployment> {
+  const [row] = await db.query(
+    `INSERT INTO deployments (repo, stack, host, commit_sha, fingerprint, actor, trigger, retry_of)
+     SELECT repo, stack, host, commit_sha, fingerprint, actor, 'retry', COALESCE(retry_of, id)
+       FROM deployments WHERE id = $1
+     RETURNING *`,
+    [id],
+  );
+  if (!row) throw new Error(`no deployment ${id}`);
+  return toDeployment(row);
+}
+
+/** running -> failed, interrupted: for a deployment whose deployer is known to be gone. */
+export async function interruptDeployment(db: Queryable, id: number): Promise<boolean> {
+  const rows = await db.query(
+    "UPDATE deployments SET status = 'failed', error = $2, finished_at = now() WHERE id = $1 AND status = 'running' RETURNING id",
+    [id, INTERRUPTED_ERROR],
+  );
+  return rows.length === 1;
+}
+
+/**
+ * Running deployments whose target lock is gone or expired lost their deployer (crash, kill,
+ * lost network): they are marked failed, visibly, and returned so the caller can re-queue them.
+ */
+export async function recoverInterrupted(db: Queryable): Promise<Deployment[]> {
+  const rows = await db.query(
+    `UPDATE deployments d SET status = 'failed', error = $1, finished_at = now()
+      WHERE d.status = 'running'
+        AND NOT EXISTS (SELECT 1 FROM locks l WHERE l.key = ${DEPLOY_LOCK_KEY_SQL} AND l.expires_at > now())
+      RETURNING d.*`,
+    [INTERRUPTED_ERROR],
+  );
+  return rows.map(toDeployment).sort((a, b) => a.id - b.id);
+}
+
+function toDeployment(row: Row): Deployment {
+  return {
+    id: toNumber(row.id),
+    repo: String(row.repo),
+    stack: String(row.stack),
+    host: String(row.host),
+    commit: String(row.commit_sha),
+    fingerprint: String(row.fingerprint),
+    actor: String(row.actor),
+    trigger: row.trigger as DeployTrigger,
+    status: row.status as DeploymentStatus,
+    error: toStringOrNull(row.error),
+    createdAt: toDate(row.created_at),
+    startedAt: toDateOrNull(row.started_at),
+    finishedAt: toDateOrNull(row.finished_at),
+    timings: (row.timings ?? null) as Timings | null,
+    release: toStringOrNull(row.release_id),
+    retryOf: row.retry_of === null || row.retry_of === undefined ? null : toNumber(row.retry_of),
+  };
+}

@@ -1,0 +1,11 @@
+/** Schema migrations in the order they apply; `migrate()` runs the ones a database lacks. */
+import { initial } from "./0001_initial.ts";
+
+export interface Migration {
+  /** Applied in ascending order; recorded in stackpilot_migrations once applied. */
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [initial];

@@ -1,0 +1,103 @@
+/**
+ * Embedded Postgres (PGlite, WASM) in a data directory: the single-process setup, no server.
+ */
+import { mkdir, open, readFile, rm } from "node:fs/promises";
+import { dirname } from "node:path";
+import { PGlite, type Transaction } from "@electric-sql/pglite";
+import type { PgliteDb, Queryable, Row } from "./db.ts";
+
+/** Data directories this process has open: a second open would corrupt them just as another process would. */
+const openDirs = new Set<string>();
+
+export async function openPgliteDb(dataDir: string): Promise<PgliteDb> {
+  await mkdir(dirname(dataDir), { recursive: true });
+  const lockFile = `${dataDir}.lock`;
+  if (openDirs.has(dataDir))
+    throw new Error(`PGlite data directory ${dataDir} is already open in this process`);
+  await takeDirLock(lockFile);
+  openDirs.add(dataDir);
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(dataDir);
+  } catch (err) {
+    openDirs.delete(dataDir);
+    await rm(lockFile, { force: true });
+    throw err;
+  }
+  let closed = false;
+  return {
+    kind: "pglite",
+    pglite,
+    dataDir,
+    query: (sql, params) => queryRows(pglite, sql, params),
+    exec: async (sql) => {
+      await pglite.exec(sql);
+    },
+    // PGlite holds its transaction mutex for the whole callback, so other queries on the instance
+    // (the queue's, say) wait instead of landing inside this transaction.
+    transaction: (fn) => pglite.transaction((tx) => fn(wrapTransaction(tx))),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      try {
+        await pglite.close();
+      } finally {
+        openDirs.delete(dataDir);
+        await rm(lockFile, { force: true });
+      }
+    },
+  };
+}
+
+async function queryRows<T extends Row>(
+  target: PGlite | Transaction,
+  sql: string,
+  params?: readonly unknown[],
+): Promise<T[]> {
+  const result = await target.query<T>(sql, params ? [...params] : undefined);
+  return result.rows;
+}
+
+function wrapTransaction(tx: Transaction): Queryable {
+  return {
+    query: (sql, params) => queryRows(tx, sql, params),
+    exec: async (sql) => {
+      await tx.exec(sql);
+    },
+  };
+}
+
+/**
+ * PGlite is one process's database: two processes on one data directory corrupt it. A pid file
+ * next to the directory refuses the second; a pid that no longer runs left a stale file behind.
+ */
+async function takeDirLock(lockFile: string): Promise<void> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(lockFile, "wx");
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    const pid = Number((await readFile(lockFile, "utf8").catch(() => "")).trim());
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+      throw new Error(
+        `PGlite data directory is in use by process ${pid} (${lockFile}); ` +
+          "use a Postgres server (DATABASE_URL) to run several stackpilot processes",
+      );
+    }
+    await rm(lockFile, { force: true });
+  }
+  throw new Error(`could not take ${lockFile}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The deploy engine's state: deployments and their logs, what is deployed where, locks and
+ * webhook deliveries, on embedded PGlite (a data directory) or a Postgres server (DATABASE_URL).
+ */
+import { join } from "node:path";
+import type { Db } from "./db.ts";
+import * as deliveries from "./deliveries.ts";
+import type { DeployedState, SetDeployedInput } from "./deployed.ts";
+import * as deployed from "./deployed.ts";
+import type {
+  AppendedLog,
+  CommandLogInput,
+  Deployment,
+  DeploymentFilter,
+  DeploymentWithLogs,
+  DeployTarget,
+  FinishInput,
+  NewDeployment,
+} from "./deployments.ts";
+import * as deployments from "./deployments.ts";
+import type { LockDetails, LockInfo } from "./locks.ts";
+import * as locks from "./locks.ts";
+import { DEFAULT_LOG_LIMITS, type LogLimits } from "./logBounds.ts";
+import { migrate } from "./migrate.ts";
+import { openPgliteDb } from "./pgliteDb.ts";
+import { openPostgresDb } from "./postgresDb.ts";
+
+export interface OpenStoreOptions {
+  /** A Postgres server (several replicas may share it); without it, PGlite in `<dataDir>/pglite`. */
+  databaseUrl?: string;
+  dataDir: string;
+  logLimits?: Partial<LogLimits>;
+}
+
+export interface StoreOptions {
+  logLimits?: Partial<LogLimits>;
+}
+
+export interface Store {
+  readonly db: Db;
+
+  createDeployment(input: NewDeployment): Promise<number>;
+  /** queued -> running; false when it was not queued. */
+  startDeployment(id: number): Promise<boolean>;
+  /** queued/running -> status; false when it had already ended (e.g. marked interrupted). */
+  finishDeployment(id: number, input: FinishInput): Promise<boolean>;
+  /** Stores one command's output, bounded per command and per deployment (see logBounds.ts). */
+  appendCommandLog(id: number, input: CommandLogInput): Promise<AppendedLog>;
+  getDeployment(id: number): Promise<DeploymentWithLogs | undefined>;
+  listDeployments(filter: DeploymentFilter): Promise<Deployment[]>;
+  /** Running deployments whose deploy lock expired are marked failed ("interrupted: ...") and returned. */
+  recoverInterrupted(): Promise<Deployment[]>;
+
+  getDeployed(repo: string): Promise<DeployedState[]>;
+  setDeployed(input: SetDeployedInput): Promise<void>;
+  pin(target: DeployTarget): Promise<boolean>;
+  unpin(target: DeployTarget): Promise<boolean>;
+
+  acquireLock(key: string, holder: string, ttlMs: number, details?: LockDetails): Promise<boolean>;
+  heartbeat(key: string, holder: string, ttlMs: number): Promise<boolean>;
+  releaseLock(key: string, holder: string): Promise<boolean>;
+  /**
+   * Acquires the lock (or throws LockBusyError), runs fn while heartbeating every ttl/3, releases
+   * it in finally. fn's signal aborts if the lock is lost meanwhile.
+   */
+  withLock<T>(
+    key: string,
+    holder: string,
+    ttlMs: number,
+    fn: (signal: AbortSignal) => Promise<T>,
+    details?: LockDetails,
+  ): Promise<T>;
+  /** Like withLock, for a lock already taken with acquireLock. */
+  holdLock<T>(
+    key: string,
+    holder: string,
+    ttlMs: number,
+    fn: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T>;
+  getLock(key: string): Promise<LockInfo | undefined>;
+  listLocks(): Promise<LockInfo[]>;
+  forceUnlock(key: string): Promise<boolean>;
+
+  recordDelivery(deliveryId: string, event: string): Promise<boolean>;
+  pruneDeliveries(maxAgeMs: number): Promise<number>;
+
+  // Used by the deploy queue to keep one target's deployments in order.
+  supersedeIfStale(id: number): Promise<boolean>;
+  hasNewerDeployment(id: number): Promise<boolean>;
+  latestAttempt(id: number): Promise<Deployment | undefined>;
+  createRetry(id: number): Promise<Deployment>;
+  interruptDeployment(id: number): Promise<boolean>;
+
+  close(): Promise<void>;
+}
+
+/** Opens the database, brings its schema up to date and returns the store over it. */
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const db = await openDatabase(options);
+  try {
+    await migrate(db);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  return createStore(db, options);
+}
+
+/** The database alone, not migrated: Postgres when databaseUrl is given, else PGlite in `<dataDir>/pglite`. */
+export async function openDatabase(options: Pick<OpenStoreOptions, "databaseUrl" | "dataDir">): Promise<Db> {
+  return options.databaseUrl
+    ? await openPostgresDb(options.databaseUrl)
+    : await openPgliteDb(join(options.dataDir, "pglite"));
+}
+
+/** A store over an open, migrated database; closing the store closes it. */
+export function createStore(db: Db, options: StoreOptions = {}): Store {
+  const logLimits: LogLimits = { ...DEFAULT_LOG_LIMITS, ...options.logLimits };
+  return {
+    db,
+    createDeployment: (input) => deployments.createDeployment(db, input),
+    startDeployment: (id) => deployments.startDeployment(db, id),
+    finishDeployment: (id, input) => deployments.finishDeployment(db, id, input),
+    appendCommandLog: (id, input) => deployments.appendCommandLog(db, id, input, logLimits),
+    getDeployment: (id) => deployments.getDeployment(db, id),
+    listDeployments: (filter) => deployments.listDeployments(db, filter),
+    recoverInterrupted: () => deployments.recoverInterrupted(db),
+
+    getDeployed: (repo) => deployed.getDeployed(db, repo),
+    setDeployed: (input) => deployed.setDeployed(db, input),
+    pin: (target) => deployed.setPinned(db, target, true),
+    unpin: (target) => deployed.setPinned(db, target, false),
+
+    acquireLock: (key, holder, ttlMs, details) => locks.acquireLock(db, key, holder, ttlMs, details),
+    heartbeat: (key, holder, ttlMs) => locks.heartbeatLock(db, key, holder, ttlMs),
+    releaseLock: (key, holder) => locks.releaseLock(db, key, holder),
+    withLock: async (key, holder, ttlMs, fn, details) => {
+      if (!(await locks.acquireLock(db, key, holder, ttlMs, details))) {
+        throw new locks.LockBusyError(key, await locks.getLock(db, key));
+      }
+      return locks.holdLock(db, key, holder, ttlMs, fn);
+    },
+    holdLock: (key, holder, ttlMs, fn) => locks.holdLock(db, key, holder, ttlMs, fn),
+    getLock: (key) => locks.getLock(db, key),
+    listLocks: () => locks.listLocks(db),
+    forceUnlock: (key) => locks.forceUnlock(db, key),
+
+    recordDelivery: (deliveryId, event) => deliveries.recordDelivery(db, deliveryId, event),
+    pruneDeliveries: (maxAgeMs) => deliveries.pruneDeliveries(db, maxAgeMs),
+
+    supersedeIfStale: (id) => deployments.supersedeIfStale(db, id),
+    hasNewerDeployment: (id) => deployments.hasNewerDeployment(db, id),
+    latestAttempt: (id) => deployments.latestAttempt(db, id),
+    createRetry: (id) => deployments.createRetry(db, id),
+    interruptDeployment: (id) => deployments.interruptDeployment(db, id),
+
+    close: () => db.close(),
+  };
+}

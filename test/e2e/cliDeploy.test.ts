@@ -1,0 +1,194 @@
+// `stackpilot deploy` and `rollback` end to end: the fixture monorepo onto 3 real hosts, with the
+// state in the embedded database.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../src/cli/main.ts";
+import { openStore } from "../../src/state/store.ts";
+import { type Harness, startHarness } from "./harness/harness.ts";
+
+let h: Harness;
+let tmp: string;
+let repoDir: string;
+let hostsFile: string;
+let dataDir: string;
+
+async function cli(...argv: string[]) {
+  let out = "";
+  let err = "";
+  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
+  return { code, out, err };
+}
+const deploy = (...extra: string[]) =>
+  cli(
+    "deploy",
+    "--repo",
+    repoDir,
+    "--hosts",
+    hostsFile,
+    "--data",
+    dataDir,
+    "--health-timeout",
+    "30",
+    ...extra,
+  );
+const git = (...args: string[]) => execFileSync("git", args, { cwd: repoDir, encoding: "utf8" }).trim();
+
+/** service -> container id, for every compose project on a host's engine. */
+async function containers(host: string): Promise<Record<string, string>> {
+  const ps = await h.docker(host, [
+    "ps",
+    "--format",
+    '{{.ID}} {{.Label "com.docker.compose.project"}}/{{.Label "com.docker.compose.service"}}',
+  ]);
+  return Object.fromEntries(
+    ps.stdout
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => l.split(" ").reverse()),
+  );
+}
+
+beforeAll(async () => {
+  h = await startHarness({ hosts: 3 });
+  tmp = mkdtempSync(join(tmpdir(), "sp-e2e-cli-"));
+  repoDir = join(tmp, "repo");
+  dataDir = join(tmp, "data");
+  hostsFile = join(tmp, "hosts.yml");
+  execFileSync("sh", ["fixtures/build-monorepo.sh", repoDir]);
+  const roles = ["app", "app", "edge"];
+  const hosts = h.hosts.map((t, i) => ({
+    name: t.name,
+    address: t.address,
+    port: t.port,
+    user: t.user,
+    labels: { role: roles[i] },
+    key: { file: t.keyPath },
+    host_key: t.hostKeyFingerprint,
+    root: t.deployRoot,
+  }));
+  writeFileSync(hostsFile, JSON.stringify({ hosts }, null, 2)); // JSON is YAML
+}, 120_000);
+
+afterAll(async () => {
+  await h?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("stackpilot deploy", () => {
+  it("deploys every stack to the hosts its config selects", async () => {
+    const r = await deploy();
+    expect(r.code, `${r.out}\n${r.err}`).toBe(0);
+    expect(r.out).toMatch(/10 succeeded, 0 failed/);
+    expect(r.out).toContain("no host in the hosts file has labels {compose=v2}");
+    const [h1, h2, h3] = await Promise.all(["h1", "h2", "h3"].map(containers));
+    for (const app of [h1, h2]) {
+      expect(Object.keys(app ?? {}).sort()).toEqual([
+        "authelia/authelia",
+        "monitoring/probe",
+        "monitoring/shipper",
+        "webapp/web",
+        "whoami/whoami",
+      ]);
+    }
+    expect(Object.keys(h3 ?? {}).sort()).toEqual([
+      "adguardhome/adguard",
+      "monitoring/probe",
+      "monitoring/shipper",
+    ]);
+    // The webapp image was built from a build context outside the stack directory.
+    const page = await h.docker("h1", ["exec", h1?.["webapp/web"] as string, "cat", "/www/index.html"]);
+    expect(page.stdout).toContain("hello v2");
+  });
+
+  it("sends no deploy command when nothing changed", async () => {
+    const before = await containers("h1");
+    const t0 = performance.now();
+    const r = await deploy();
+    const elapsed = performance.now() - t0;
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("0 deploy, 0 remove, 10 skip");
+    expect(r.out).not.toContain("succeeded");
+    expect(await containers("h1")).toEqual(before);
+    expect(elapsed).toBeLessThan(10_000);
+  });
+
+  it("redeploys only the changed stack, only where it runs", async () => {
+    const before = await Promise.all(["h1", "h2", "h3"].map(containers));
+    writeFileSync(join(repoDir, "stacks/adguardhome/conf/AdGuardHome.yaml"), "dns:\n  upstream: [1.1.1.1]\n");
+    git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qam", "adguard: new upstream");
+    const r = await deploy();
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toMatch(/adguardhome +h3 +succeeded/);
+    expect(r.out).toMatch(/1 succeeded, 0 failed/);
+    const after = await Promise.all(["h1", "h2", "h3"].map(containers));
+    expect(after[0]).toEqual(before[0]);
+    expect(after[1]).toEqual(before[1]);
+    expect(after[2]?.["monitoring/probe"]).toBe(before[2]?.["monitoring/probe"]);
+    expect(after[2]?.["adguardhome/adguard"]).not.toBe(before[2]?.["adguardhome/adguard"]);
+  });
+
+  it("rolls back without rebuilding, pins the release, and the next automatic plan leaves it alone", async () => {
+    const previous = git("rev-parse", "HEAD~1");
+    const r = await cli(
+      "rollback",
+      "adguardhome",
+      "--repo",
+      repoDir,
+      "--hosts",
+      hostsFile,
+      "--data",
+      dataDir,
+    );
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.err).toContain(`-> ${previous.slice(0, 7)}, pinned`);
+    const conf = await h.exec("h3", [
+      "cat",
+      join(h.host("h3").deployRoot, "adguardhome/current/stacks/adguardhome/conf/AdGuardHome.yaml"),
+    ]);
+    expect(conf.stdout).toContain("9.9.9.9");
+    const again = await deploy();
+    expect(again.out).toMatch(/skip +h3: pinned by a rollback/);
+    const forced = await deploy("--stack", "adguardhome", "--force");
+    expect(forced.code).toBe(0);
+    const store = await openStore({ dataDir });
+    try {
+      const rec = (await store.getDeployed(repoDir)).find(
+        (d) => d.stack === "adguardhome" && d.host === "h3",
+      );
+      expect(rec).toMatchObject({ commit: git("rev-parse", "HEAD"), pinned: false });
+      const history = await store.listDeployments({ stack: "adguardhome", limit: 10 });
+      expect(history.map((d) => [d.trigger, d.status])).toEqual([
+        ["cli", "succeeded"],
+        ["rollback", "succeeded"],
+        ["cli", "succeeded"],
+        ["cli", "succeeded"],
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("reports an unreachable host in the summary and deploys the others", async () => {
+    writeFileSync(join(repoDir, "shared/config/alerts/disk.yaml"), "disk: 80%\n");
+    git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qam", "alerts");
+    await h.stopHost("h2");
+    try {
+      const r = await deploy();
+      expect(r.code).toBe(1);
+      expect(r.out).toMatch(/monitoring +h2 +failed .*unreachable/);
+      expect(r.out).toMatch(/monitoring +h1 +succeeded/);
+      expect(r.out).toMatch(/monitoring +h3 +succeeded/);
+      expect(r.out).toMatch(/2 succeeded, 1 failed/);
+    } finally {
+      await h.startHost("h2");
+    }
+    const retry = await deploy();
+    expect(retry.code, retry.out).toBe(0);
+    expect(retry.out).toMatch(/monitoring +h2 +succeeded/);
+    expect(retry.out).toMatch(/1 succeeded, 0 failed/);
+  });
+});
