@@ -29,7 +29,9 @@ Options:
   --dry-run         print the plan, change nothing
   --data DIR        state directory for the embedded database and host key pins
                     (default: $STACKPILOT_DATA_DIR or .stackpilot; DATABASE_URL selects Postgres)
-  --health-timeout SECS   wait this long for containers to be running/healthy (default: 120)
+    --health-timeout SECS   wait this long for containers to be running/healthy (default: 120)
+  --lock-ttl SECS   database lock lifetime, renewed while deploying; a deployer that died is
+                    noticed (and its deployment marked interrupted) this long after (default: 60)
   -h, --help        show this help
 
 Exit status: 0 everything deployed (or nothing to do), 1 a deploy failed or invalid
@@ -47,6 +49,7 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
     "dry-run": { type: "boolean" },
     data: { type: "string" },
     "health-timeout": { type: "string", default: "120" },
+    "lock-ttl": { type: "string", default: "60" },
   });
   if (values.help) {
     io.out(DEPLOY_HELP);
@@ -55,6 +58,8 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
   if (!values.hosts) throw new UsageError("--hosts FILE is required");
   const healthTimeout = Number(values["health-timeout"]);
   if (!(healthTimeout > 0)) throw new UsageError("--health-timeout must be a positive number of seconds");
+  const lockTtl = Number(values["lock-ttl"]);
+  if (!(lockTtl >= 1)) throw new UsageError("--lock-ttl must be at least 1 second");
   const repo = new GitRepo(resolve(values.repo));
   const head = await repo.resolveCommit(values.ref);
   if (!head) throw new UsageError(`unknown revision "${values.ref}" in ${values.repo}`);
@@ -109,6 +114,7 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
       actor: session.actor,
       trigger: "cli",
       cache,
+      lockTtlMs: lockTtl * 1000,
       deployedCommits: new Map(deployed.map((d) => [`${d.stack}\0${d.host}`, d.commit])),
       onProgress: (e) => {
         if (e.type === "start")

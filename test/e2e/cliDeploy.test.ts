@@ -1,6 +1,6 @@
 // `stackpilot deploy` and `rollback` end to end: the fixture monorepo onto 3 real hosts, with the
 // state in the embedded database.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -190,5 +190,77 @@ describe("stackpilot deploy", () => {
     expect(retry.code, retry.out).toBe(0);
     expect(retry.out).toMatch(/monitoring +h2 +succeeded/);
     expect(retry.out).toMatch(/1 succeeded, 0 failed/);
+  });
+});
+
+describe("a deployer killed mid-deploy", () => {
+  it("loses no deployment record: the next run marks it interrupted and deploys again", async () => {
+    writeFileSync(
+      join(repoDir, "stacks/authelia/config/configuration.yml"),
+      "theme: crash\nlog_level: info\n",
+    );
+    git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qam", "authelia: crash test");
+    const child = spawn(
+      process.execPath,
+      [
+        "test/e2e/cliChild.ts",
+        "deploy",
+        "--repo",
+        repoDir,
+        "--hosts",
+        hostsFile,
+        "--data",
+        dataDir,
+        "--lock-ttl",
+        "2",
+        "--host",
+        "h1",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stderr = "";
+    const started = new Promise<void>((resolve) => {
+      child.stderr.on("data", (c: Buffer) => {
+        stderr += c.toString();
+        if (stderr.includes("[h1] authelia: deploying")) resolve();
+      });
+    });
+    const exited = new Promise((r) => child.on("exit", r));
+    await started;
+    await new Promise((r) => setTimeout(r, 300)); // into the upload / compose up
+    child.kill("SIGKILL");
+    await exited;
+
+    const store = await openStore({ dataDir });
+    let killedId: number;
+    try {
+      const rows = await store.listDeployments({ stack: "authelia", host: "h1", limit: 1 });
+      expect(rows[0]).toMatchObject({ commit: git("rev-parse", "HEAD"), status: "running" });
+      killedId = rows[0]?.id as number;
+    } finally {
+      await store.close();
+    }
+    await new Promise((r) => setTimeout(r, 2_500)); // the dead deployer's lock expires
+
+    const r = await deploy("--host", "h1");
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.err).toContain(`recovered deployment #${killedId}`);
+    expect(r.out).toMatch(/authelia +h1 +succeeded/);
+    const again = await openStore({ dataDir });
+    try {
+      const rows = await again.listDeployments({ stack: "authelia", host: "h1", limit: 2 });
+      expect(rows.map((d) => [d.id === killedId, d.status])).toEqual([
+        [false, "succeeded"],
+        [true, "failed"],
+      ]);
+      expect(rows[1]?.error).toContain("interrupted");
+    } finally {
+      await again.close();
+    }
+    const served = await h.exec("h1", [
+      "cat",
+      join(h.host("h1").deployRoot, "authelia/current/stacks/authelia/config/configuration.yml"),
+    ]);
+    expect(served.stdout).toContain("theme: crash");
   });
 });
