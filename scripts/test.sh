@@ -22,7 +22,7 @@ node -e 'const p = JSON.parse(require("fs").readFileSync(".tmp/smoke-plan.json",
 
 if [ "${STACKPILOT_E2E:-1}" != "0" ] && [ -f vitest.e2e.config.ts ]; then
   echo "== end-to-end tests on real hosts"
-  sh test/e2e/harness/install.sh
+  bash test/e2e/harness/install.sh
   vitest run -c vitest.e2e.config.ts --reporter=default --reporter=json --outputFile.json=.tmp/vitest-e2e.json || status=$?
 fi
 

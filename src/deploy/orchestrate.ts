@@ -3,6 +3,7 @@
  * one (stack, host) at a time under a database lock, every command recorded with its deployment,
  * and a failure on one host never stopping the others.
  */
+import picomatch from "picomatch";
 import type { HostConfig } from "../config/hostsFile.ts";
 import { buildSnapshot, type ParseCache, type Snapshot, type StackSnapshot } from "../detect/snapshot.ts";
 import type { GitRepo } from "../git/repo.ts";
@@ -96,6 +97,12 @@ export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]>
     };
     input.onProgress?.({ type: "start", ...job });
     if (!config) return done({ status: "failed", error: `host "${job.host}" is not in the hosts file` });
+    if (!repoAllowed(config, input.repoId)) {
+      return done({
+        status: "failed",
+        error: `${job.host} does not accept deploys from ${input.repoId} (hosts file: repos)`,
+      });
+    }
 
     const stack = input.head.stacks.get(job.stack);
     const deploymentId = await input.ledger.createDeployment({
@@ -200,6 +207,11 @@ export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]>
       return total.run(() => hostLimit.run(() => runJob(job)));
     }),
   );
+}
+
+/** A host's `repos` globs (owner/name or URL) restrict who may deploy to it; empty allows all. */
+export function repoAllowed(host: HostConfig, repoId: string): boolean {
+  return host.repos.length === 0 || picomatch(host.repos)(repoId);
 }
 
 /** `auto`: `docker compose` (v2) when it answers, else `docker-compose` (v1). */

@@ -134,3 +134,25 @@ describe("host replies", () => {
     expect(judgeHealth(parseInspect(line("running", "unhealthy")), ["web"]).state).toBe("degraded");
   });
 });
+
+describe("which repositories may deploy to a host", () => {
+  it("allows every repository when the host lists none, else only matching ones", async () => {
+    const { repoAllowed } = await import("../../src/deploy/orchestrate.ts");
+    const { HostSchema } = await import("../../src/config/hostsFile.ts");
+    const open = HostSchema.parse({ name: "h", address: "h" });
+    const closed = HostSchema.parse({ name: "h", address: "h", repos: ["acme/infra-*"] });
+    expect(repoAllowed(open, "anyone/anything")).toBe(true);
+    expect(repoAllowed(closed, "acme/infra-prod")).toBe(true);
+    expect(repoAllowed(closed, "evil/infra-prod")).toBe(false);
+  });
+});
+
+describe("repository identity", () => {
+  it("is owner/name for every common remote URL form, without credentials", async () => {
+    const { ownerAndName } = await import("../../src/cli/deploy.ts");
+    expect(ownerAndName("https://x-access-token:secret@github.com/acme/infra.git")).toBe("acme/infra");
+    expect(ownerAndName("git@ghe.example.com:acme/infra.git")).toBe("acme/infra");
+    expect(ownerAndName("ssh://git@ghe.example.com:2222/acme/infra")).toBe("acme/infra");
+    expect(ownerAndName("/srv/repos/plain")).toBe("repos/plain");
+  });
+});
