@@ -21,3 +21,8 @@ export async function pruneDeliveries(db: Queryable, maxAgeMs: number): Promise<
   );
   return rows.length;
 }
+
+/** Undo recordDelivery when the work could not be queued, so a redelivery is not mistaken for a duplicate. */
+export async function forgetDelivery(db: Queryable, deliveryId: string): Promise<void> {
+  await db.query("DELETE FROM webhook_deliveries WHERE delivery_id = $1", [deliveryId]);
+}

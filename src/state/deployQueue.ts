@@ -13,7 +13,8 @@
  */
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fromPglite, type Job, PgBoss } from "pg-boss";
+import type { Job, PgBoss } from "pg-boss";
+import { startBoss } from "./boss.ts";
 import {
   type Deployment,
   type DeployTarget,
@@ -75,6 +76,8 @@ export interface DeployQueueOptions {
   /** Names this process in lock holders. */
   instanceId?: string;
   onError?: (err: unknown) => void;
+  /** A started pg-boss shared with other queues (see boss.ts); the caller starts and stops it. */
+  boss?: PgBoss;
 }
 
 export interface StopOptions {
@@ -111,9 +114,8 @@ export async function createQueue(store: Store, options: DeployQueueOptions): Pr
     expireInSeconds: options.expireInSeconds ?? 4 * 3600,
   };
 
-  const boss = newBoss(store, options.concurrency);
-  boss.on("error", onError);
-  await boss.start();
+  const owned = !options.boss;
+  const boss = options.boss ?? (await startBoss(store, { max: options.concurrency * 2 + 2, onError }));
   await boss.createQueue(deadLetter);
   await boss.createQueue(name, { ...jobOptions, deadLetter });
 
@@ -270,25 +272,12 @@ export async function createQueue(store: Store, options: DeployQueueOptions): Pr
       clearInterval(recoverTimer);
       stopping.abort();
       if (!graceful) abortRunning.abort();
-      await boss.stop({ graceful, timeout: timeoutMs, close: true });
+      if (owned) await boss.stop({ graceful, timeout: timeoutMs, close: true });
+      else await boss.offWork(name, { wait: graceful });
       // pg-boss has failed (so will retry) whatever outlived the timeout: tell it to stop deploying.
       abortRunning.abort();
     },
   };
-}
-
-function newBoss(store: Store, concurrency: number): PgBoss {
-  const db = store.db;
-  if (db.kind === "pglite") {
-    // pg-boss's PGlite adapter: statements with parameters go through query(), the rest (its
-    // multi-statement DDL and locked blocks) through exec(), rolling back a failed transaction.
-    return new PgBoss({ db: fromPglite(db.pglite), backend: "pglite" });
-  }
-  return new PgBoss({
-    connectionString: db.databaseUrl,
-    max: concurrency * 2 + 2,
-    application_name: "stackpilot-queue",
-  });
 }
 
 function errorText(err: unknown): string {

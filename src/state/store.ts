@@ -82,6 +82,7 @@ export interface Store {
   forceUnlock(key: string): Promise<boolean>;
 
   recordDelivery(deliveryId: string, event: string): Promise<boolean>;
+  forgetDelivery(deliveryId: string): Promise<void>;
   pruneDeliveries(maxAgeMs: number): Promise<number>;
 
   // Used by the deploy queue to keep one target's deployments in order.
@@ -146,6 +147,7 @@ export function createStore(db: Db, options: StoreOptions = {}): Store {
     forceUnlock: (key) => locks.forceUnlock(db, key),
 
     recordDelivery: (deliveryId, event) => deliveries.recordDelivery(db, deliveryId, event),
+    forgetDelivery: (deliveryId) => deliveries.forgetDelivery(db, deliveryId),
     pruneDeliveries: (maxAgeMs) => deliveries.pruneDeliveries(db, maxAgeMs),
 
     supersedeIfStale: (id) => deployments.supersedeIfStale(db, id),

@@ -1,0 +1,69 @@
+/**
+ * What every job needs: an installation Octokit, the repository's mirror at the wanted refs, and
+ * the planner's inputs (hosts, deployed state). Built once per job by the worker.
+ */
+import type { ProbotOctokit } from "probot";
+import { type HostConfig, hostRefs } from "../config/hostsFile.ts";
+import type { EngineOptions } from "../deploy/hostDeploy.ts";
+import type { RemoteExec } from "../deploy/runner.ts";
+import type { ParseCache } from "../detect/snapshot.ts";
+import type { GitRepo } from "../git/repo.ts";
+import type { DeployedRecord, HostRef } from "../plan/plan.ts";
+import type { Store } from "../state/store.ts";
+import type { RepoRef } from "./events.ts";
+
+export type Octokit = InstanceType<typeof ProbotOctokit>;
+
+export interface Mirrors {
+  ensure(
+    repo: { cloneUrl: string; fullName: string },
+    opts: { token?: string; refs?: string[] },
+  ): Promise<GitRepo>;
+}
+
+/** Long-lived services the worker shares between jobs. */
+export interface WorkerDeps {
+  store: Store;
+  mirrors: Mirrors;
+  hosts: HostConfig[];
+  remote: RemoteExec;
+  cache: ParseCache;
+  /** The app's slug, for `@slug command` comments and its bot login `slug[bot]`. */
+  appSlug: string;
+  /** Identity written into host locks (see deploy/hostLock.ts). */
+  installationId: string;
+  engine?: Partial<EngineOptions>;
+  botAllowlist?: string[];
+}
+
+export interface JobContext {
+  deps: WorkerDeps;
+  octokit: Octokit;
+  ref: RepoRef;
+  owner: string;
+  repo: string;
+  log: { info(msg: string): void; warn(msg: string): void };
+}
+
+/** The mirror, fetched with the installation token (which never leaves the git child's environment). */
+export async function mirrorAt(ctx: JobContext, refs: string[]): Promise<GitRepo> {
+  const auth = (await ctx.octokit.auth({ type: "installation" })) as { token: string };
+  return ctx.deps.mirrors.ensure(
+    { cloneUrl: ctx.ref.cloneUrl, fullName: ctx.ref.fullName },
+    { token: auth.token, refs },
+  );
+}
+
+export async function deployedState(ctx: JobContext): Promise<DeployedRecord[]> {
+  return (await ctx.deps.store.getDeployed(ctx.ref.fullName)).map((d) => ({
+    stack: d.stack,
+    host: d.host,
+    fingerprint: d.fingerprint,
+    commit: d.commit,
+    pinned: d.pinned,
+  }));
+}
+
+export function inventory(ctx: JobContext): HostRef[] {
+  return hostRefs(ctx.deps.hosts);
+}

@@ -1,0 +1,59 @@
+/**
+ * The durable queue of GitHub work (plans, commands, rollouts) on the shared pg-boss: a webhook
+ * only queues; a worker does the work, retried with backoff when it throws (GitHub 5xx, rate
+ * limits that outlast Octokit's own retries).
+ */
+import type { PgBoss } from "pg-boss";
+import type { GithubJob } from "./events.ts";
+
+export const GITHUB_QUEUE = "stackpilot-github";
+
+export interface JobQueue {
+  send(job: GithubJob, deliveryId: string): Promise<void>;
+  work(
+    handler: (job: GithubJob, meta: { deliveryId: string; attempt: number }) => Promise<void>,
+  ): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface Envelope {
+  job: GithubJob;
+  deliveryId: string;
+}
+
+export async function createJobQueue(
+  boss: PgBoss,
+  opts: { concurrency?: number; retryLimit?: number } = {},
+): Promise<JobQueue> {
+  await boss.createQueue(GITHUB_QUEUE, {
+    retryLimit: opts.retryLimit ?? 4,
+    retryDelay: 5,
+    retryBackoff: true,
+    expireInSeconds: 3600,
+  });
+  return {
+    async send(job, deliveryId) {
+      // The delivery id as singleton key: a second send of one delivery is a no-op, not a second job.
+      const id = await boss.send(GITHUB_QUEUE, { job, deliveryId } satisfies Envelope, {
+        singletonKey: deliveryId,
+      });
+      if (!id) throw new Error(`delivery ${deliveryId} is already queued`);
+    },
+    async work(handler) {
+      await boss.work<Envelope>(
+        GITHUB_QUEUE,
+        { batchSize: 1, localConcurrency: opts.concurrency ?? 4 },
+        async ([j]) => {
+          if (!j) return;
+          await handler(j.data.job, {
+            deliveryId: j.data.deliveryId,
+            attempt: (j as { retryCount?: number }).retryCount ?? 0,
+          });
+        },
+      );
+    },
+    async stop() {
+      await boss.offWork(GITHUB_QUEUE, { wait: true });
+    },
+  };
+}

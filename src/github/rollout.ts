@@ -1,0 +1,153 @@
+/**
+ * Deploy one environment's share of a plan and report it where the user looks:
+ * 1. a GitHub Deployment (ref = the SHA) queued -> in_progress, 2. the check run
+ * `stackpilot/deploy: <env>`, 3. the deploys themselves (deploy/orchestrate.ts), with the check
+ * run updated as hosts finish, 4. the final deployment status and check-run conclusion.
+ */
+
+import { HostDeployer } from "../deploy/hostDeploy.ts";
+import { type HostJobResult, runPlan } from "../deploy/orchestrate.ts";
+import type { Snapshot } from "../detect/snapshot.ts";
+import type { GitRepo } from "../git/repo.ts";
+import type { Plan } from "../plan/plan.ts";
+import type { DeployTrigger } from "../state/deployments.ts";
+import { type DeployResult, deployCheckRun, fromHostJobResult } from "./checkRun.ts";
+import { createDeployment, setDeploymentStatus } from "./deployments.ts";
+import type { JobContext } from "./jobContext.ts";
+
+export interface RolloutInput {
+  plan: Plan;
+  head: Snapshot;
+  repo: GitRepo;
+  environment: string;
+  environmentUrl?: string;
+  trigger: DeployTrigger;
+  actor: string;
+}
+
+/** The plan restricted to one environment's stacks. */
+export function planForEnvironment(plan: Plan, environment: string): Plan {
+  const stacks = plan.stacks.filter((s) => (s.environment ?? "default") === environment);
+  const count = (a: string) => stacks.reduce((n, s) => n + s.targets.filter((t) => t.action === a).length, 0);
+  return {
+    ...plan,
+    stacks,
+    summary: {
+      stacks: stacks.length,
+      changed: stacks.filter((s) => s.changed).length,
+      deploy: count("deploy"),
+      skip: count("skip"),
+      remove: count("remove"),
+    },
+  };
+}
+
+/** Environments with something to do in a plan. */
+export function environmentsToDeploy(plan: Plan): string[] {
+  const envs = plan.stacks
+    .filter((s) => s.targets.some((t) => t.action !== "skip"))
+    .map((s) => s.environment ?? "default");
+  return [...new Set(envs)].sort();
+}
+
+export async function rollout(ctx: JobContext, input: RolloutInput): Promise<HostJobResult[]> {
+  const plan = planForEnvironment(input.plan, input.environment);
+  const sha = plan.head;
+  const { owner, repo } = ctx;
+  const targets = plan.stacks.flatMap((s) =>
+    s.targets
+      .filter((t) => t.action !== "skip")
+      .map((t) => ({ stack: s.name, host: t.host, action: t.action as "deploy" | "remove" })),
+  );
+  if (targets.length === 0) return [];
+
+  const deploymentId = await createDeployment(ctx.octokit, {
+    owner,
+    repo,
+    sha,
+    environment: input.environment,
+    description: `Stackpilot: ${targets.length} target${targets.length === 1 ? "" : "s"} by ${input.actor}`,
+    payload: { stacks: [...new Set(targets.map((t) => t.stack))] },
+  });
+  await setDeploymentStatus(ctx.octokit, {
+    owner,
+    repo,
+    deployment_id: deploymentId,
+    state: "queued",
+    description: "queued",
+  });
+
+  const results = new Map<string, DeployResult>(
+    targets.map((t) => [
+      `${t.stack}\0${t.host}`,
+      { stack: t.stack, host: t.host, action: t.action, status: "queued" },
+    ]),
+  );
+  const name = `stackpilot/deploy: ${input.environment}`;
+  const first = deployCheckRun(input.environment, [...results.values()], {
+    headSha: sha,
+    startedAt: new Date().toISOString(),
+  });
+  const { data: run } = await ctx.octokit.rest.checks.create({ owner, repo, ...first.params, name });
+  await setDeploymentStatus(ctx.octokit, {
+    owner,
+    repo,
+    deployment_id: deploymentId,
+    state: "in_progress",
+    description: `deploying ${targets.length} target${targets.length === 1 ? "" : "s"}`,
+    logUrl: run.html_url ?? undefined,
+  });
+
+  // Check-run updates as hosts finish, at most one request in flight; the last state always lands.
+  let pending: Promise<unknown> = Promise.resolve();
+  const update = () => {
+    pending = pending
+      .then(() => {
+        const req = deployCheckRun(input.environment, [...results.values()], { headSha: sha });
+        const { head_sha: _ignored, ...params } = req.params;
+        return ctx.octokit.rest.checks.update({ owner, repo, check_run_id: run.id, ...params, name });
+      })
+      .catch((err: unknown) => ctx.log.warn(`check run update failed: ${(err as Error).message}`));
+  };
+
+  const done = await runPlan({
+    repo: input.repo,
+    repoId: ctx.ref.fullName,
+    plan,
+    head: input.head,
+    hosts: ctx.deps.hosts,
+    remote: ctx.deps.remote,
+    makeDeployer: (runner) =>
+      new HostDeployer(runner, { ...ctx.deps.engine, lockOwner: ctx.deps.installationId }),
+    ledger: ctx.deps.store,
+    actor: input.actor,
+    trigger: input.trigger,
+    cache: ctx.deps.cache,
+    deployedCommits: new Map(
+      (await ctx.deps.store.getDeployed(ctx.ref.fullName)).map((d) => [`${d.stack}\0${d.host}`, d.commit]),
+    ),
+    onProgress: (e) => {
+      if (e.type === "start") {
+        const r = results.get(`${e.stack}\0${e.host}`);
+        if (r) r.status = "in_progress";
+      } else results.set(`${e.result.stack}\0${e.result.host}`, fromHostJobResult(e.result));
+      update();
+    },
+  });
+  update();
+  await pending;
+
+  const failed = done.filter((r) => r.status !== "succeeded" && r.status !== "removed");
+  await setDeploymentStatus(ctx.octokit, {
+    owner,
+    repo,
+    deployment_id: deploymentId,
+    state: failed.length ? "failure" : "success",
+    description: failed.length
+      ? `${failed.length} of ${done.length} failed: ${failed.map((f) => `${f.stack}@${f.host}`).join(", ")}`
+      : `${done.length} deployed`,
+    logUrl: run.html_url ?? undefined,
+    ...(input.environmentUrl ? { environmentUrl: input.environmentUrl } : {}),
+  });
+  return done;
+}

@@ -1,0 +1,26 @@
+/**
+ * One pg-boss per process, on the store's database, shared by every queue (deploys, GitHub
+ * events): one schema, one maintenance loop, one connection pool.
+ */
+import { fromPglite, PgBoss } from "pg-boss";
+import type { Store } from "./store.ts";
+
+export async function startBoss(
+  store: Store,
+  opts: { max?: number; onError?: (err: unknown) => void } = {},
+): Promise<PgBoss> {
+  const db = store.db;
+  // pg-boss's PGlite adapter: statements with parameters go through query(), the rest (its
+  // multi-statement DDL and locked blocks) through exec(), rolling back a failed transaction.
+  const boss =
+    db.kind === "pglite"
+      ? new PgBoss({ db: fromPglite(db.pglite), backend: "pglite" })
+      : new PgBoss({
+          connectionString: db.databaseUrl,
+          max: opts.max ?? 10,
+          application_name: "stackpilot-queue",
+        });
+  boss.on("error", opts.onError ?? ((err: unknown) => console.error("stackpilot queue:", err)));
+  await boss.start();
+  return boss;
+}

@@ -1,0 +1,285 @@
+import { describe, expect, it } from "vitest";
+import type { Problem } from "../../src/config/problems.ts";
+import {
+  bound,
+  type DeployResult,
+  deployCheckRun,
+  fromHostJobResult,
+  planCheckRun,
+  problemAnnotations,
+} from "../../src/github/checkRun.ts";
+import type { Plan, StackPlan } from "../../src/plan/plan.ts";
+
+const HEAD = "c0ffee0".padEnd(40, "1");
+
+function stack(name: string, action: "deploy" | "skip" | "remove", hosts = ["web-1"]): StackPlan {
+  return {
+    name,
+    path: `stacks/${name}`,
+    changed: action !== "skip",
+    contentChanged: action !== "skip",
+    reasons: action === "skip" ? [] : [`stacks/${name}/compose.yaml modified`],
+    files: [],
+    targets: hosts.map((host) => ({ host, action, reasons: ["because"] })),
+  };
+}
+
+function plan(stacks: StackPlan[], problems: Problem[] = []): Plan {
+  const ok = !problems.some((p) => p.severity === "error");
+  const n = (a: string) => stacks.reduce((k, s) => k + s.targets.filter((t) => t.action === a).length, 0);
+  return {
+    version: 1,
+    base: "b".repeat(40),
+    head: HEAD,
+    ok,
+    problems,
+    stacks: ok ? stacks : [],
+    summary: {
+      stacks: stacks.length,
+      changed: stacks.filter((s) => s.changed).length,
+      deploy: n("deploy"),
+      skip: n("skip"),
+      remove: n("remove"),
+    },
+  };
+}
+
+const problem = (over: Partial<Problem> = {}): Problem => ({
+  file: ".github/stackpilot.yml",
+  line: 3,
+  col: 5,
+  key: "stacks[0].hosts",
+  message: "bad host",
+  severity: "error",
+  ...over,
+});
+
+describe("planCheckRun", () => {
+  it("concludes success for a valid plan and failure for an invalid one", () => {
+    const good = planCheckRun(plan([stack("web", "deploy")]), { headSha: HEAD });
+    expect(good.params).toMatchObject({
+      name: "stackpilot/plan",
+      head_sha: HEAD,
+      status: "completed",
+      conclusion: "success",
+    });
+    expect(good.params.output.title).toBe("1 to deploy, 0 to remove, 0 to skip");
+    const bad = planCheckRun(plan([], [problem()]), { headSha: HEAD });
+    expect(bad.params.conclusion).toBe("failure");
+    expect(bad.params.output.title).toBe("Configuration errors: 1 error, nothing will be deployed");
+  });
+
+  it("passes name, details_url and completed_at through", () => {
+    const { params } = planCheckRun(plan([]), {
+      name: "custom",
+      headSha: HEAD,
+      detailsUrl: "https://ghe.example/x",
+      completedAt: "2024-01-01T00:00:00Z",
+    });
+    expect(params).toMatchObject({
+      name: "custom",
+      details_url: "https://ghe.example/x",
+      completed_at: "2024-01-01T00:00:00Z",
+    });
+    expect(params.output.title).toBe("Nothing to deploy (0 stacks changed)");
+  });
+
+  it("keeps the summary within 65,535 characters for a huge plan", () => {
+    const many = Array.from({ length: 3000 }, (_, i) => stack(`stack-${i}`, "deploy", ["host-a", "host-b"]));
+    const { params } = planCheckRun(plan(many), { headSha: HEAD });
+    expect(params.output.summary.length).toBeLessThanOrEqual(65_535);
+    expect(params.output.summary).toContain("did not fit");
+  });
+
+  it("annotates positioned problems as failures or warnings, with columns on the same line", () => {
+    const { params } = planCheckRun(
+      plan(
+        [],
+        [
+          problem(),
+          problem({
+            severity: "warning",
+            line: 7,
+            col: 0,
+            key: "",
+            message: "hmm",
+            file: "./stacks/a/compose.yaml",
+          }),
+        ],
+      ),
+      { headSha: HEAD },
+    );
+    expect(params.output.annotations).toEqual([
+      {
+        path: ".github/stackpilot.yml",
+        start_line: 3,
+        end_line: 3,
+        start_column: 5,
+        end_column: 5,
+        annotation_level: "failure",
+        message: "bad host",
+        title: "Stackpilot error at stacks[0].hosts",
+      },
+      {
+        path: "stacks/a/compose.yaml",
+        start_line: 7,
+        end_line: 7,
+        annotation_level: "warning",
+        message: "hmm",
+        title: "Stackpilot warning",
+      },
+    ]);
+  });
+
+  it("leaves problems without a line or with a path outside the repository out of the annotations", () => {
+    const out = problemAnnotations([
+      problem({ line: 0 }),
+      problem({ file: "" }),
+      problem({ file: "/etc/passwd" }),
+      problem({ file: "../outside.yml" }),
+      problem({ file: "C:/x.yml" }),
+    ]);
+    expect(out).toEqual([]);
+  });
+
+  it("sends 120 annotations as batches of 50, 50 and 20, repeating title and summary", () => {
+    const problems = Array.from({ length: 120 }, (_, i) => problem({ line: i + 1 }));
+    const { params, followUps } = planCheckRun(plan([], problems), { headSha: HEAD });
+    expect(params.output.annotations).toHaveLength(50);
+    expect(followUps.map((f) => f.output.annotations.length)).toEqual([50, 20]);
+    expect(followUps[1]?.output.annotations[0]?.start_line).toBe(101);
+    expect(followUps[0]?.output.title).toBe(params.output.title);
+    expect(followUps[0]?.output.summary).toBe(params.output.summary);
+  });
+
+  it("omits the annotations key when there are none", () => {
+    const { params, followUps } = planCheckRun(plan([stack("web", "deploy")]), { headSha: HEAD });
+    expect(params.output).not.toHaveProperty("annotations");
+    expect(followUps).toEqual([]);
+  });
+
+  it("caps annotations per check run and bounds message and title lengths", () => {
+    const problems = Array.from({ length: 2000 }, () =>
+      problem({ message: "m".repeat(70_000), key: "k".repeat(300) }),
+    );
+    const out = problemAnnotations(problems);
+    expect(out).toHaveLength(500);
+    expect(out[0]?.message.length).toBeLessThanOrEqual(4000);
+    expect(out[0]?.title?.length).toBeLessThanOrEqual(255);
+  });
+
+  it("offers a Deploy button within GitHub's limits only when asked, valid, and something would change", () => {
+    const deployable = plan([stack("web", "deploy"), stack("old", "remove")]);
+    const { params } = planCheckRun(deployable, { headSha: HEAD, deployAction: true });
+    expect(params.actions).toEqual([
+      { label: "Deploy", description: "Deploy 2 changes of c0ffee0", identifier: "deploy" },
+    ]);
+    for (const a of params.actions ?? []) {
+      expect(a.label.length).toBeLessThanOrEqual(20);
+      expect(a.description.length).toBeLessThanOrEqual(40);
+      expect(a.identifier.length).toBeLessThanOrEqual(20);
+    }
+    expect(planCheckRun(deployable, { headSha: HEAD }).params.actions).toBeUndefined();
+    expect(
+      planCheckRun(plan([stack("web", "skip")]), { headSha: HEAD, deployAction: true }).params.actions,
+    ).toBeUndefined();
+    expect(
+      planCheckRun(plan([stack("web", "deploy")], [problem()]), { headSha: HEAD, deployAction: true }).params
+        .actions,
+    ).toBeUndefined();
+  });
+});
+
+describe("deployCheckRun", () => {
+  const done = (
+    stack: string,
+    host: string,
+    conclusion: DeployResult["conclusion"],
+    error?: string,
+  ): DeployResult => ({
+    stack,
+    host,
+    status: "completed",
+    conclusion,
+    ...(error ? { error } : {}),
+  });
+
+  it("is queued while nothing started and in progress while anything runs, without a conclusion", () => {
+    const queued = deployCheckRun("production", [{ stack: "web", host: "a", status: "queued" }], {
+      headSha: HEAD,
+    });
+    expect(queued.params).toMatchObject({ name: "stackpilot/deploy: production", status: "queued" });
+    expect(queued.params).not.toHaveProperty("conclusion");
+    const running = deployCheckRun(
+      "production",
+      [done("web", "a", "success"), { stack: "web", host: "b", status: "in_progress" }],
+      { headSha: HEAD, completedAt: "2024-01-01T00:00:00Z" },
+    );
+    expect(running.params.status).toBe("in_progress");
+    expect(running.params).not.toHaveProperty("conclusion");
+    expect(running.params).not.toHaveProperty("completed_at");
+    expect(running.params.output.title).toBe("Deploying to production: 1 of 2 done");
+  });
+
+  it("fails when any target failed and lists each stack × host with its error", () => {
+    const { params } = deployCheckRun(
+      "staging",
+      [done("web", "a", "success"), done("web", "b", "failure", "compose up: exit 1 | <script>")],
+      { headSha: HEAD },
+    );
+    expect(params).toMatchObject({ status: "completed", conclusion: "failure" });
+    expect(params.output.title).toBe("Deploy to staging failed on 1 of 2");
+    expect(params.output.summary).toContain("| `web` | `a` | deploy | ✅ success |");
+    expect(params.output.summary).toContain("❌ failure");
+    expect(params.output.summary).toContain("compose up: exit 1 \\| \\<script\\>");
+  });
+
+  it("succeeds when everything succeeded, and says so when there was nothing to do", () => {
+    const ok = deployCheckRun("staging", [done("web", "a", "success")], { headSha: HEAD });
+    expect(ok.params).toMatchObject({
+      conclusion: "success",
+      output: { title: "Deployed to staging: 1 target succeeded" },
+    });
+    const none = deployCheckRun("staging", [], { headSha: HEAD });
+    expect(none.params).toMatchObject({
+      status: "completed",
+      conclusion: "success",
+      output: { title: "Nothing to deploy to staging" },
+    });
+  });
+
+  it("keeps a summary of thousands of long failures within the limit and counts what was left out", () => {
+    const results = Array.from({ length: 5000 }, (_, i) =>
+      done(`stack-${i}`, "host", "failure", "e".repeat(10_000)),
+    );
+    const { params } = deployCheckRun("production", results, { headSha: HEAD });
+    expect(params.output.summary.length).toBeLessThanOrEqual(65_535);
+    expect(params.output.summary).toMatch(/_…\d+ more rows did not fit\._/);
+  });
+
+  it("maps orchestrator results: rolled back is a failure, removed is a success", () => {
+    expect(
+      fromHostJobResult({ stack: "s", host: "h", action: "deploy", status: "rolled_back", durationMs: 1500 }),
+    ).toEqual({
+      stack: "s",
+      host: "h",
+      action: "deploy",
+      status: "completed",
+      conclusion: "failure",
+      durationMs: 1500,
+      error: "rolled back",
+    });
+    expect(
+      fromHostJobResult({ stack: "s", host: "h", action: "remove", status: "removed", durationMs: 1 })
+        .conclusion,
+    ).toBe("success");
+  });
+});
+
+describe("bound", () => {
+  it("never splits a surrogate pair when cutting", () => {
+    const out = bound(`${"a".repeat(8)}😀😀`, 10);
+    expect(out).toBe(`${"a".repeat(8)}…`);
+    expect(out.length).toBeLessThanOrEqual(10);
+  });
+});
