@@ -265,7 +265,8 @@ export class HostDeployer {
     const host = req.host.name;
     const staging = stagingDir(paths, release, randomBytes(4).toString("hex"));
     const files = [...req.stack.inputs.files].filter(([, e]) => e !== null).map(([p]) => p);
-    await this.#runner.run(host, makeDir(staging));
+    // The manifest's directory, and with it the staging dir: one round trip for both.
+    await this.#runner.run(host, makeDir(posix.dirname(manifestPath(staging))));
     try {
       const tar = archiveFiles(req.repoDir, req.commit, files);
       const [untarred] = await Promise.allSettled([
@@ -274,7 +275,6 @@ export class HostDeployer {
       ]);
       await tar.done;
       if (untarred.status === "rejected") throw untarred.reason;
-      await this.#runner.run(host, makeDir(posix.dirname(manifestPath(staging))));
       await this.#runner.run(host, writeFromStdin(manifestPath(staging)), {
         stdin: JSON.stringify(manifest, null, 2),
       });

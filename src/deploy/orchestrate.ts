@@ -11,7 +11,7 @@ import type { Plan } from "../plan/plan.ts";
 import { type DeployTarget, type DeployTrigger, deployLockKey } from "../state/deployments.ts";
 import type { Store } from "../state/store.ts";
 import { Limiter } from "../util/limiter.ts";
-import { type ComposeFlavor, composeVersion } from "./commands/compose.ts";
+import { type ComposeFlavor, composeV1OnPath, composeVersion } from "./commands/compose.ts";
 import { errorText, type HostDeployer, type HostTarget } from "./hostDeploy.ts";
 import { type CommandRecord, type RemoteExec, Runner } from "./runner.ts";
 
@@ -69,6 +69,13 @@ export interface OrchestrateInput {
 /** Short, so that a deployer that died is noticed (and its deployment recovered) within a minute. */
 export const DB_LOCK_TTL_MS = 60_000;
 
+/**
+ * Jobs in flight: overall as many as the SSH pool has channels by default (16), so that one
+ * changed stack reaches a fleet of that size at once instead of in waves (with 8, the 9th host
+ * started only when a whole deploy had finished: twice the wall time); per host 2.
+ */
+export const DEFAULT_CONCURRENCY = { total: 16, perHost: 2 } as const;
+
 export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]> {
   const hostsByName = new Map(input.hosts.map((h) => [h.name, h]));
   const jobs = input.plan.stacks.flatMap((s) =>
@@ -78,7 +85,7 @@ export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]>
   );
   const flavors = new Map<string, Promise<ComposeFlavor>>();
   const previousSnapshots = new Map<string, Promise<Snapshot | undefined>>();
-  const total = new Limiter(input.concurrency?.total ?? 8);
+  const total = new Limiter(input.concurrency?.total ?? DEFAULT_CONCURRENCY.total);
   const perHost = new Map<string, Limiter>();
 
   const runJob = async (job: (typeof jobs)[number]): Promise<HostJobResult> => {
@@ -202,7 +209,8 @@ export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]>
 
   return Promise.all(
     jobs.map((job) => {
-      const hostLimit = perHost.get(job.host) ?? new Limiter(input.concurrency?.perHost ?? 2);
+      const hostLimit =
+        perHost.get(job.host) ?? new Limiter(input.concurrency?.perHost ?? DEFAULT_CONCURRENCY.perHost);
       perHost.set(job.host, hostLimit);
       return total.run(() => hostLimit.run(() => runJob(job)));
     }),
@@ -214,13 +222,18 @@ export function repoAllowed(host: HostConfig, repoId: string): boolean {
   return host.repos.length === 0 || picomatch(host.repos)(repoId);
 }
 
-/** `auto`: `docker compose` (v2) when it answers, else `docker-compose` (v1). */
+/**
+ * `auto`: `docker compose` (v2) when it answers, else `docker-compose` (v1) when it is on the PATH
+ * (not run: a v1 that is installed but broken fails at `up`, with its own error).
+ */
 export async function detectCompose(runner: Runner, host: HostConfig): Promise<ComposeFlavor> {
   if (host.compose === "docker compose") return "v2";
   if (host.compose === "docker-compose") return "v1";
   if ((await runner.run(host.name, composeVersion("v2"), { allowFailure: true })).code === 0) return "v2";
-  if ((await runner.run(host.name, composeVersion("v1"), { allowFailure: true })).code === 0) return "v1";
-  throw new Error(`${host.name}: neither \`docker compose\` nor \`docker-compose\` works there`);
+  if ((await runner.run(host.name, composeV1OnPath(), { allowFailure: true })).code === 0) return "v1";
+  throw new Error(
+    `${host.name}: \`docker compose\` does not answer and \`docker-compose\` is not on the PATH there`,
+  );
 }
 
 export function hostTarget(h: HostConfig, compose: ComposeFlavor): HostTarget {

@@ -4,7 +4,7 @@
  * 2. records the delivery id, so a redelivered event does nothing twice,
  * 3. queues the job (the worker does the work), and returns: GitHub gets its answer at once.
  */
-import type { ApplicationFunction } from "probot";
+import type { ApplicationFunction, Probot } from "probot";
 import type { Store } from "../state/store.ts";
 import { type GithubJob, HANDLED_EVENTS, jobFor } from "./events.ts";
 import { PayloadError } from "./payloads.ts";
@@ -12,10 +12,12 @@ import { PayloadError } from "./payloads.ts";
 export interface AppDeps {
   store: Pick<Store, "recordDelivery" | "forgetDelivery">;
   enqueue(job: GithubJob, deliveryId: string): Promise<void>;
+  /** Called once with the app, e.g. to start the worker that needs its installation auth. */
+  onLoad?(app: Probot): Promise<void>;
 }
 
 export function stackpilotApp(deps: AppDeps): ApplicationFunction {
-  return (app) => {
+  return async (app) => {
     app.on([...HANDLED_EVENTS], async (context) => {
       const payload = context.payload as { action?: string };
       const event = payload.action ? `${context.name}.${payload.action}` : context.name;
@@ -39,5 +41,6 @@ export function stackpilotApp(deps: AppDeps): ApplicationFunction {
         throw err;
       }
     });
+    await deps.onLoad?.(app);
   };
 }

@@ -13,6 +13,8 @@ export interface JobQueue {
   work(
     handler: (job: GithubJob, meta: { deliveryId: string; attempt: number }) => Promise<void>,
   ): Promise<void>;
+  /** The delivery id of every job in the queue, whatever its state (for audits: lost or doubled work). */
+  deliveries(): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -51,6 +53,9 @@ export async function createJobQueue(
           });
         },
       );
+    },
+    async deliveries() {
+      return (await boss.findJobs<Envelope>(GITHUB_QUEUE)).map((j) => j.data.deliveryId);
     },
     async stop() {
       await boss.offWork(GITHUB_QUEUE, { wait: true });

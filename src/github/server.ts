@@ -1,40 +1,162 @@
 /**
  * `npm start`: the GitHub App with embedded defaults.
  * 1. read and check the environment, 2. open the state store (PGlite under the data dir, or
- * DATABASE_URL), 3. start the shared queue, 4. run Probot with the app (webhooks -> queue) and
+ * DATABASE_URL), 3. start the shared queue, 4. serve Probot with the app (webhooks -> queue) and
  * its worker (queue -> plans, deploys). Without APP_ID/PRIVATE_KEY, Probot serves its
- * registration flow from app.yml instead.
+ * registration flow from app.yml instead (`run` below).
  */
-import { mkdirSync } from "node:fs";
-import { run } from "probot";
+import { createHash } from "node:crypto";
+import { mkdirSync, realpathSync } from "node:fs";
+import { join } from "node:path";
+import { type ApplicationFunction, createProbot, type Probot, run } from "probot";
 import { z } from "zod";
+import { type HostConfig, loadHostsFile } from "../config/hostsFile.ts";
+import { SshPool } from "../deploy/ssh/pool.ts";
+import { ParseCache } from "../detect/snapshot.ts";
+import { MirrorCache } from "../git/mirror.ts";
 import { startBoss } from "../state/boss.ts";
-import { openStore } from "../state/store.ts";
+import { openStore, type Store } from "../state/store.ts";
 import { stackpilotApp } from "./app.ts";
-import { createJobQueue } from "./jobQueue.ts";
+import { createWebhookServer, WEBHOOK_PATH } from "./http.ts";
+import { createJobQueue, type JobQueue } from "./jobQueue.ts";
+import { createWorker } from "./worker.ts";
 
 const Env = z.object({
   NODE_ENV: z.string().optional(),
+  APP_ID: z.string().optional(),
+  PRIVATE_KEY: z.string().optional(),
+  PRIVATE_KEY_PATH: z.string().optional(),
   WEBHOOK_SECRET: z.string().min(1).optional(),
   DATABASE_URL: z.string().optional(),
   STACKPILOT_DATA_DIR: z.string().default(".stackpilot"),
   STACKPILOT_HOSTS_FILE: z.string().optional(),
-  APP_ID: z.string().optional(),
+  /** The app's slug (`@slug deploy`); read from GitHub when not set. */
+  STACKPILOT_APP_SLUG: z.string().optional(),
+  STACKPILOT_MIRROR_BUDGET_MB: z.coerce.number().positive().default(10_240),
+  STACKPILOT_WORKERS: z.coerce.number().int().positive().default(4),
+  STACKPILOT_BOT_ALLOWLIST: z.string().default(""),
+  HOST: z.string().default("localhost"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
 });
+export type StackpilotEnv = z.infer<typeof Env>;
 
-export async function start(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const config = Env.parse(env);
-  if (config.NODE_ENV === "production" && !config.WEBHOOK_SECRET) {
-    throw new Error("WEBHOOK_SECRET is required in production: unsigned webhooks would be accepted");
-  }
-  mkdirSync(config.STACKPILOT_DATA_DIR, { recursive: true });
+/** The app's environment, validated (defaults filled in). */
+export function parseEnv(raw: NodeJS.ProcessEnv | Record<string, string | undefined>): StackpilotEnv {
+  return Env.parse(raw);
+}
+
+export interface Services {
+  store: Store;
+  jobs: JobQueue;
+  appFn: ApplicationFunction;
+  stop(): Promise<void>;
+}
+
+/** Everything behind the webhook endpoint; `worker: false` only queues (for benchmarks and tests). */
+export async function createServices(env: StackpilotEnv, opts: { worker?: boolean } = {}): Promise<Services> {
+  mkdirSync(env.STACKPILOT_DATA_DIR, { recursive: true });
   const store = await openStore({
-    dataDir: config.STACKPILOT_DATA_DIR,
-    ...(config.DATABASE_URL ? { databaseUrl: config.DATABASE_URL } : {}),
+    dataDir: env.STACKPILOT_DATA_DIR,
+    ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
   });
   const boss = await startBoss(store);
-  const jobs = await createJobQueue(boss);
-  await run(stackpilotApp({ store, enqueue: (job, deliveryId) => jobs.send(job, deliveryId) }));
+  const jobs = await createJobQueue(boss, { concurrency: env.STACKPILOT_WORKERS });
+  const hosts: HostConfig[] = env.STACKPILOT_HOSTS_FILE ? await loadHostsFile(env.STACKPILOT_HOSTS_FILE) : [];
+  const pool = new SshPool(hosts, { dataDir: env.STACKPILOT_DATA_DIR });
+  const mirrors = new MirrorCache({
+    dir: join(env.STACKPILOT_DATA_DIR, "mirrors"),
+    maxBytes: env.STACKPILOT_MIRROR_BUDGET_MB * 1024 * 1024,
+  });
+  const installationId = createHash("sha256")
+    .update(env.DATABASE_URL ?? `pglite:${realpathSync(env.STACKPILOT_DATA_DIR)}`)
+    .digest("hex")
+    .slice(0, 16);
+
+  const appFn = stackpilotApp({
+    store,
+    enqueue: (job, deliveryId) => jobs.send(job, deliveryId),
+    onLoad: async (app) => {
+      if (opts.worker === false) return;
+      const appSlug = env.STACKPILOT_APP_SLUG ?? (await appSlugOf(app));
+      const handle = createWorker(
+        {
+          store,
+          mirrors,
+          hosts,
+          remote: pool,
+          cache: new ParseCache(),
+          appSlug,
+          installationId,
+          botAllowlist: env.STACKPILOT_BOT_ALLOWLIST.split(",").filter(Boolean),
+        },
+        app,
+      );
+      await jobs.work((job) => handle(job));
+    },
+  });
+  return {
+    store,
+    jobs,
+    appFn,
+    async stop() {
+      await jobs.stop();
+      await boss.stop({ graceful: true, close: true });
+      await pool.close();
+      await store.close();
+    },
+  };
+}
+
+async function appSlugOf(app: Probot): Promise<string> {
+  const octokit = await app.auth();
+  const { data } = await octokit.rest.apps.getAuthenticated();
+  return data?.slug ?? "stackpilot";
+}
+
+/** The webhook server around the app, listening; for npm start, tests and benchmarks. */
+export async function startServer(
+  services: Services,
+  opts: { probot: Probot; secret: string; port?: number; host?: string },
+): Promise<{ port: number; close(): Promise<void> }> {
+  const server = await createWebhookServer({
+    appFn: services.appFn,
+    probot: opts.probot,
+    secret: opts.secret,
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => resolve());
+  });
+  const address = server.address();
+  return {
+    port: typeof address === "object" && address ? address.port : 0,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+export async function start(rawEnv: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const env = parseEnv(rawEnv);
+  if (env.NODE_ENV === "production" && !env.WEBHOOK_SECRET) {
+    throw new Error("WEBHOOK_SECRET is required in production: without it, anyone could send webhooks");
+  }
+  if (!env.APP_ID || !(env.PRIVATE_KEY || env.PRIVATE_KEY_PATH)) {
+    // No credentials yet: Probot's registration flow (app.yml) writes them to .env.
+    await run(() => {});
+    return;
+  }
+  const services = await createServices(env);
+  const probot = createProbot({ env: rawEnv });
+  const secret = env.WEBHOOK_SECRET ?? "development";
+  const server = await startServer(services, { probot, secret, port: env.PORT, host: env.HOST });
+  probot.log.info(`Stackpilot listening on http://${env.HOST}:${server.port}${WEBHOOK_PATH}`);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      void server
+        .close()
+        .then(() => services.stop())
+        .then(() => process.exit(0));
+    });
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
