@@ -160,7 +160,7 @@ describe("pull request plans", () => {
       status: "completed",
       conclusion: "success",
     });
-    const summary = (checkBody?.output as { summary: string }).summary;
+    const summary = String((checkBody?.output as { summary?: string } | undefined)?.summary);
     expect(summary).toContain("`authelia`");
     expect(summary).not.toContain("`webapp`");
     expect(commentBody).toContain("<!-- stackpilot:plan -->");
