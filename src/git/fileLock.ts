@@ -112,8 +112,9 @@ async function reclaimIfStale(path: string, staleMs: number): Promise<boolean> {
   const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString("hex")}`;
   try {
     await rename(path, aside);
-  } catch {
-    return true;
+  } catch (err) {
+    // ENOENT: someone else moved it first, look again. Anything else: wait like for a live lock.
+    return (err as NodeJS.ErrnoException).code === "ENOENT";
   }
   const moved = await readContent(aside);
   if (moved && content && moved.id !== content.id) {

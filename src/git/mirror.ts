@@ -16,7 +16,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { Dirent } from "node:fs";
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Limiter } from "../util/limiter.ts";
 import { FileLock, isAlive } from "./fileLock.ts";
@@ -118,6 +118,8 @@ export const MIRROR_REFSPECS = [
 ] as const;
 
 const META_FILE = "stackpilot-mirror.json";
+/** Its mtime is the mirror's last use: utimes() is atomic, so uses never race a fetch's metadata write. */
+const LAST_USE_FILE = "stackpilot-last-use";
 const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
 interface MirrorMeta {
@@ -126,7 +128,6 @@ interface MirrorMeta {
   cloneUrl: string;
   createdAt: string;
   lastFetchAt?: string;
-  lastUsedAt: number;
   bytes?: number;
 }
 
@@ -147,9 +148,10 @@ interface RoundResult {
 interface Round {
   /** Commit ids and refs outside MIRROR_REFSPECS that this fetch asks for by name. */
   extras: Set<string>;
+  /** Commit ids of callers that joined this fetch while it ran, hoping it brings them. */
+  riders: Set<string>;
   target: Target;
   token: string | undefined;
-  started: boolean;
   promise: Promise<RoundResult>;
   start(): void;
 }
@@ -176,9 +178,8 @@ export class MirrorCache {
     log: (level: MirrorLogLevel, message: string) => void;
   };
   readonly #limiter: Limiter;
-  readonly #states = new Map<string, RepoState>();
+  readonly #states = repoStates;
   #budgetTail: Promise<unknown> = Promise.resolve();
-  #clock = 0;
 
   constructor(opts: MirrorCacheOptions) {
     this.root = opts.dir;
@@ -207,22 +208,31 @@ export class MirrorCache {
    * and `minIdleMs` has passed; wrap longer reads in `use()`.
    */
   async ensure(source: MirrorSource, opts: EnsureOptions = {}): Promise<GitRepo> {
-    return this.use(source, opts, async (repo) => repo);
-  }
-
-  /** `ensure()`, then `fn` with the mirror held: it is not evicted until `fn` settles. */
-  async use<T>(source: MirrorSource, opts: EnsureOptions, fn: (repo: GitRepo) => Promise<T>): Promise<T> {
     const target = this.#target(source);
     const refs = normalizeRefs(opts.refs ?? [], target.fullName);
     const state = this.#state(target.dir);
     state.users++;
     try {
       await this.#ensureIn(state, target, opts.token, refs);
-      await this.#touch(target);
-      return await fn(new GitRepo(target.dir));
+      await touch(target.dir);
+      return new GitRepo(target.dir);
     } finally {
       state.users--;
-      if (state.users === 0) await this.#touch(target);
+      this.#dropIfIdle(state);
+    }
+  }
+
+  /** `ensure()`, then `fn` with the mirror held: it is not evicted until `fn` settles. */
+  async use<T>(source: MirrorSource, opts: EnsureOptions, fn: (repo: GitRepo) => Promise<T>): Promise<T> {
+    const target = this.#target(source);
+    const state = this.#state(target.dir);
+    state.users++;
+    try {
+      return await fn(await this.ensure(source, opts));
+    } finally {
+      state.users--;
+      // In use until now: that is its last use.
+      if (state.users === 0) await touch(target.dir);
       this.#dropIfIdle(state);
     }
   }
@@ -237,7 +247,7 @@ export class MirrorCache {
           const dir = join(this.root, host, owner, name);
           const meta = await readMeta(dir);
           const bytes = meta?.bytes ?? (await dirSize(dir));
-          const lastUsedAt = meta?.lastUsedAt ?? (await stat(dir).catch(() => undefined))?.mtimeMs ?? 0;
+          const lastUsedAt = await lastUse(dir);
           const state = this.#states.get(dir);
           found.push({
             dir,
@@ -278,10 +288,15 @@ export class MirrorCache {
     const asked = (round: Round, ref: string) => round.extras.has(ref) || isCovered(ref);
     // A running fetch will do if it covers the named refs; commit ids are checked once it is done.
     const current = state.current;
-    let round =
-      current && refs.every((r) => SHA.test(r) || asked(current, r))
-        ? current
-        : this.#pendingRound(state, target, token, refs);
+    let round: Round;
+    if (current && refs.every((r) => SHA.test(r) || asked(current, r))) {
+      round = current;
+      // Should the running fetch not bring these ids, the fetch queued after it asks for them.
+      for (const r of refs.filter((r) => SHA.test(r))) {
+        current.riders.add(r);
+        state.next?.extras.add(r);
+      }
+    } else round = this.#pendingRound(state, target, token, refs);
     for (;;) {
       const result = await round.promise;
       const missing = await this.#missingRefs(target.dir, refs);
@@ -322,7 +337,7 @@ export class MirrorCache {
       state.next.target = target;
       return state.next;
     }
-    state.next = this.#newRound(state, target, token, explicit);
+    state.next = this.#newRound(state, target, token, [...state.current.riders, ...explicit]);
     return state.next;
   }
 
@@ -336,12 +351,11 @@ export class MirrorCache {
     promise.catch(() => {});
     const round: Round = {
       extras: new Set(extras),
+      riders: new Set(),
       target,
       token,
-      started: false,
       promise,
       start: () => {
-        round.started = true;
         const advance = () => {
           state.current = state.next;
           state.next = undefined;
@@ -420,10 +434,10 @@ export class MirrorCache {
       await this.#git(t, ["gc", "--auto", "--quiet"]).catch((err: unknown) => {
         this.#opts.log("warn", `git gc in the mirror of ${t.fullName}: ${String(err)}`);
       });
+      await touch(t.dir);
       const meta = (await readMeta(t.dir)) ?? newMeta(t);
       meta.bytes = await dirSize(t.dir);
       meta.lastFetchAt = new Date().toISOString();
-      meta.lastUsedAt = this.#now();
       meta.cloneUrl = t.cloneUrl;
       meta.fullName = t.fullName;
       await writeMeta(t.dir, meta);
@@ -617,20 +631,28 @@ export class MirrorCache {
       done = r;
     });
     try {
-      const lock = await FileLock.acquire(`${dir}.lock`, { waitMs: 0, staleMs: this.#opts.lockStaleMs });
+      const lock = await FileLock.acquire(`${dir}.lock`, {
+        waitMs: 0,
+        staleMs: this.#opts.lockStaleMs,
+      }).catch(() => undefined);
       if (!lock) return false;
       try {
         if (!(await stat(dir).catch(() => undefined))) return false;
         if (!opts.force) {
           // Used meanwhile (perhaps by another process)? Then it is no longer the least recent.
-          const meta = await readMeta(dir);
-          const lastUse = meta?.lastUsedAt ?? 0;
-          if (opts.seenLastUse !== undefined && lastUse > opts.seenLastUse) return false;
-          if (Date.now() - lastUse < this.#opts.minIdleMs) return false;
+          const used = await lastUse(dir);
+          if (opts.seenLastUse !== undefined && used > opts.seenLastUse) return false;
+          if (Date.now() - used < this.#opts.minIdleMs) return false;
         }
         const trash = `${dir}.trash-${process.pid}-${randomBytes(4).toString("hex")}`;
-        await rename(dir, trash);
-        await rm(trash, { recursive: true, force: true });
+        try {
+          await rename(dir, trash);
+        } catch (err) {
+          this.#opts.log("warn", `could not evict ${dir}: ${String(err)}`);
+          return false;
+        }
+        // Gone from its place already; a leftover trash dir is removed by the next fetch or budget run.
+        await rm(trash, { recursive: true, force: true }).catch(() => {});
         return true;
       } finally {
         await lock.release();
@@ -708,19 +730,6 @@ export class MirrorCache {
 
   #dropIfIdle(state: RepoState): void {
     if (state.users === 0 && !state.current && !state.next && !state.evicting) this.#states.delete(state.dir);
-  }
-
-  /** Strictly increasing, so two uses in one millisecond still have an order. */
-  #now(): number {
-    this.#clock = Math.max(Date.now(), this.#clock + 1);
-    return this.#clock;
-  }
-
-  async #touch(t: Target): Promise<void> {
-    const meta = await readMeta(t.dir);
-    if (!meta) return;
-    meta.lastUsedAt = this.#now();
-    await writeMeta(t.dir, meta).catch(() => {});
   }
 
   /** Runs git on a mirror (GIT_DIR, never discovery), with auth through the environment only. */
@@ -844,7 +853,7 @@ function classify(stderr: string): MirrorErrorKind {
   if (/couldn't find remote ref|not our ref|no such remote ref|invalid refspec/i.test(stderr))
     return "ref-not-found";
   if (
-    /Could not resolve host|Failed to connect|Connection refused|Connection reset|Connection timed out|Operation timed out|SSL|TLS|unable to access|RPC failed|early EOF|hung up|returned error: 5\d\d|HTTP 5\d\d/i.test(
+    /Could not resolve host|Failed to connect|Connection refused|Connection reset|Connection timed out|Operation timed out|SSL|TLS|unable to access|RPC failed|early EOF|hung up|unexpected disconnect|protocol error|returned error: 5\d\d|HTTP 5\d\d/i.test(
       stderr,
     )
   )
@@ -944,20 +953,50 @@ function runGit(
   });
 }
 
+/** Every mirror of this process, whichever MirrorCache opened it: in-process coordination is per directory. */
+const repoStates = new Map<string, RepoState>();
+
+let clock = 0;
+/** Strictly increasing, so two uses in one millisecond still have an order. */
+function now(): number {
+  clock = Math.max(Date.now(), clock + 1);
+  return clock;
+}
+
+/** Records a use of the mirror (no-op if it is gone). */
+async function touch(dir: string): Promise<void> {
+  const file = join(dir, LAST_USE_FILE);
+  const at = now() / 1000;
+  try {
+    await utimes(file, at, at);
+  } catch {
+    if (!(await stat(join(dir, META_FILE)).catch(() => undefined))) return;
+    await writeFile(file, "")
+      .then(() => utimes(file, at, at))
+      .catch(() => {});
+  }
+}
+
+/** ms since the epoch; a mirror without a use record counts as used when its directory last changed. */
+async function lastUse(dir: string): Promise<number> {
+  const info =
+    (await stat(join(dir, LAST_USE_FILE)).catch(() => undefined)) ?? (await stat(dir).catch(() => undefined));
+  return info?.mtimeMs ?? 0;
+}
+
 function newMeta(t: Target): MirrorMeta {
   return {
     version: 1,
     fullName: t.fullName,
     cloneUrl: t.cloneUrl,
     createdAt: new Date().toISOString(),
-    lastUsedAt: Date.now(),
   };
 }
 
 async function readMeta(dir: string): Promise<MirrorMeta | undefined> {
   try {
     const meta = JSON.parse(await readFile(join(dir, META_FILE), "utf8")) as MirrorMeta;
-    return typeof meta.lastUsedAt === "number" ? meta : undefined;
+    return meta && typeof meta === "object" && meta.version === 1 ? meta : undefined;
   } catch {
     return undefined;
   }

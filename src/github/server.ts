@@ -91,7 +91,15 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
         },
         app,
       );
-      await jobs.work((job) => handle(job));
+      await jobs.work(async (job, meta) => {
+        try {
+          await handle(job);
+        } catch (err) {
+          // Thrown jobs are retried with backoff by the queue; say why, or nobody will know.
+          app.log.error({ err, delivery: meta.deliveryId, attempt: meta.attempt }, `${job.kind} job failed`);
+          throw err;
+        }
+      });
     },
   });
   return {
