@@ -44,9 +44,11 @@ export class GitRepo {
   /** Full SHA of a commit-ish, or undefined when it does not exist here. */
   async resolveCommit(ref: string): Promise<string | undefined> {
     try {
-      return (
+      // With --quiet, some unknown refs print nothing and exit 1, which simple-git does not raise.
+      const sha = (
         await this.#git.raw(["rev-parse", "--verify", "--quiet", "--end-of-options", `${ref}^{commit}`])
       ).trim();
+      return sha || undefined;
     } catch {
       return undefined;
     }
