@@ -5,7 +5,7 @@
  */
 import type { Change, ChangeStatus } from "../git/repo.ts";
 import { deployConfigOf } from "./inputs.ts";
-import type { Snapshot, StackSnapshot } from "./snapshot.ts";
+import { ownersOf, type Snapshot, type StackSnapshot } from "./snapshot.ts";
 
 export interface ChangedFile {
   path: string;
@@ -33,18 +33,11 @@ export function mapChanges(
   head: Snapshot,
   changes: readonly Change[],
 ): Map<string, StackChange> {
-  const owners = new Map<string, Set<string>>();
-  const own = (snap: Snapshot) => {
-    for (const [name, s] of snap.stacks) {
-      for (const path of s.inputs.files.keys()) {
-        const set = owners.get(path) ?? new Set<string>();
-        set.add(name);
-        owners.set(path, set);
-      }
-    }
-  };
-  own(base);
-  own(head);
+  // Owner indexes are built once per snapshot and kept with it (snapshots are cached per commit).
+  const baseOwners = ownersOf(base);
+  const headOwners = ownersOf(head);
+  const none: readonly string[] = [];
+  const ownersAt = (path: string) => [...(baseOwners.get(path) ?? none), ...(headOwners.get(path) ?? none)];
 
   const result = new Map<string, StackChange>();
   const entry = (name: string): StackChange => {
@@ -65,10 +58,7 @@ export function mapChanges(
   };
 
   for (const change of changes) {
-    const hit = new Set([
-      ...(owners.get(change.path) ?? []),
-      ...(change.oldPath ? (owners.get(change.oldPath) ?? []) : []),
-    ]);
+    const hit = new Set([...ownersAt(change.path), ...(change.oldPath ? ownersAt(change.oldPath) : none)]);
     for (const name of hit) {
       const c = entry(name);
       c.contentChanged = true;

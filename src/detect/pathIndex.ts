@@ -6,9 +6,27 @@ export class PathIndex {
   readonly paths: string[];
   readonly tree: Tree;
 
-  constructor(tree: Tree) {
+  constructor(tree: Tree, sortedPaths?: string[]) {
     this.tree = tree;
-    this.paths = [...tree.keys()].sort();
+    this.paths = sortedPaths ?? [...tree.keys()].sort();
+  }
+
+  /**
+   * The index of `tree`, which is this index's tree plus the `added` paths and minus the `removed`
+   * ones: one merge of sorted lists instead of sorting every path again.
+   */
+  withChanges(tree: Tree, added: readonly string[], removed: readonly string[]): PathIndex {
+    if (added.length === 0 && removed.length === 0) return new PathIndex(tree, this.paths);
+    const gone = new Set(removed);
+    const add = [...added].sort();
+    const out: string[] = [];
+    let j = 0;
+    for (const p of this.paths) {
+      while (j < add.length && (add[j] as string) < p) out.push(add[j++] as string);
+      if (!gone.has(p)) out.push(p);
+    }
+    while (j < add.length) out.push(add[j++] as string);
+    return new PathIndex(tree, out);
   }
 
   /** Paths strictly below `dir` (`""` means the whole repo). */

@@ -4,10 +4,12 @@
  * by blob id, so a warm plan parses only what changed.
  */
 
+import picomatch from "picomatch";
 import type { Problem } from "../config/problems.ts";
 import { loadRepoConfig } from "../config/repoConfig.ts";
 import { CONFIG_PATH, type RepoConfig } from "../config/repoConfigSchema.ts";
-import type { GitRepo, Tree } from "../git/repo.ts";
+import type { YamlSource } from "../config/yamlSource.ts";
+import type { Change, GitRepo, Tree } from "../git/repo.ts";
 import { type ComposeFileInfo, collectComposeInputs, parseComposeFile } from "./compose.ts";
 import { collectInputs, fingerprint, type StackInputs } from "./inputs.ts";
 import { PathIndex } from "./pathIndex.ts";
@@ -37,8 +39,12 @@ export class ParseCache {
   hits = 0;
   misses = 0;
 
-  constructor(max = 50_000) {
+  /** Whole snapshots by commit, so a commit planned once (the last push's `after`) is not rebuilt. */
+  readonly snapshots: SnapshotCache;
+
+  constructor(max = 50_000, snapshots = 4) {
     this.#max = max;
+    this.snapshots = new SnapshotCache(snapshots);
   }
 
   has(path: string, oid: string): boolean {
@@ -60,6 +66,73 @@ export class ParseCache {
   }
 }
 
+/** Bounded LRU of snapshots keyed by commit SHA (or the empty tree id). A commit's snapshot never changes. */
+export class SnapshotCache {
+  readonly #map = new Map<string, Snapshot>();
+  readonly #max: number;
+  hits = 0;
+  misses = 0;
+
+  constructor(max = 4) {
+    this.#max = max;
+  }
+
+  has(commit: string): boolean {
+    return this.#map.has(commit);
+  }
+
+  get(commit: string): Snapshot | undefined {
+    const snap = this.#map.get(commit);
+    if (!snap) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    this.#map.delete(commit);
+    this.#map.set(commit, snap);
+    return snap;
+  }
+
+  set(snap: Snapshot): void {
+    this.#map.delete(snap.commit);
+    this.#map.set(snap.commit, snap);
+    while (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as string);
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+}
+
+/** What a snapshot was built from, kept beside it so the next commit's snapshot can be derived from it. */
+interface SnapshotMeta {
+  index: PathIndex;
+  /** Problems of loading the config alone (before resolving stacks). */
+  configProblems: Problem[];
+  source: YamlSource | undefined;
+  configFailed: boolean;
+  /** Paths each stack's compose collection read (compose, included, extended files, .env). */
+  reads: Map<string, string[]>;
+}
+const metaOf = new WeakMap<Snapshot, SnapshotMeta>();
+const ownersMemo = new WeakMap<Snapshot, Map<string, string[]>>();
+
+/** Input path -> names of the stacks owning it, built once per snapshot. */
+export function ownersOf(snap: Snapshot): Map<string, string[]> {
+  let owners = ownersMemo.get(snap);
+  if (owners) return owners;
+  owners = new Map();
+  for (const [name, s] of snap.stacks) {
+    for (const path of s.inputs.files.keys()) {
+      const list = owners.get(path);
+      if (list) list.push(name);
+      else owners.set(path, [name]);
+    }
+  }
+  ownersMemo.set(snap, owners);
+  return owners;
+}
+
 const EMPTY_COMPOSE: ComposeFileInfo = { refs: [], services: [], absoluteMounts: [], problems: [] };
 
 export async function buildSnapshot(
@@ -68,37 +141,192 @@ export async function buildSnapshot(
   tree: Tree,
   cache: ParseCache,
 ): Promise<Snapshot> {
-  const blobs = new Map<string, string>();
-  const asked = new Set<string>(); // blob ids already asked for: unreadable ones (submodules) count as absent
-  const readBlobs = async (oids: Iterable<string>) => {
-    const missing = [...oids].filter((o) => !blobs.has(o));
-    for (const o of missing) asked.add(o);
-    for (const [oid, buf] of await repo.readBlobs(missing)) blobs.set(oid, buf.toString("utf8"));
-  };
-
+  const reader = new BlobReader(repo);
   const configEntry = tree.get(CONFIG_PATH);
-  if (configEntry) await readBlobs([configEntry.oid]);
-  const loaded = loadRepoConfig(configEntry ? blobs.get(configEntry.oid) : undefined);
-  const problems = [...loaded.problems];
+  if (configEntry) await reader.read([configEntry.oid]);
+  const loaded = loadRepoConfig(configEntry ? reader.blobs.get(configEntry.oid) : undefined);
   const index = new PathIndex(tree);
-  if (problems.some((p) => p.severity === "error")) {
-    return { commit, tree, config: loaded.config, problems, stacks: new Map() };
+  const configFailed = loaded.problems.some((p) => p.severity === "error");
+  const meta: SnapshotMeta = {
+    index,
+    configProblems: loaded.problems,
+    source: loaded.source,
+    configFailed,
+    reads: new Map(),
+  };
+  return assemble(reader, commit, loaded.config, meta, cache, undefined, undefined);
+}
+
+/**
+ * The snapshot of `commit`, derived from the snapshot `from` of a neighbouring commit and the raw
+ * diff between them (`forward`: `from` is the diff's base; otherwise its head). Only stacks a
+ * changed path can affect are recomputed; the others are shared with `from`. Falls back to a full
+ * build when `from` was not built here or the repo config changed. Equal to `buildSnapshot` of the
+ * same commit (asserted by test/plan/incremental.property.test.ts).
+ */
+export async function deriveSnapshot(
+  repo: GitRepo,
+  from: Snapshot,
+  commit: string,
+  changes: readonly Change[],
+  forward: boolean,
+  cache: ParseCache,
+): Promise<Snapshot> {
+  const prev = metaOf.get(from);
+  const tree = applyChanges(from.tree, changes, forward);
+  const touched = new Set<string>();
+  for (const c of changes) {
+    touched.add(c.path);
+    if (c.oldPath) touched.add(c.oldPath);
   }
-  const { stacks: defs, problems: stackProblems } = resolveStacks(loaded.config, index, loaded.source);
+  if (!prev || touched.has(CONFIG_PATH)) return buildSnapshot(repo, commit, tree, cache);
+  const added: string[] = [];
+  const removed: string[] = [];
+  for (const p of touched) {
+    const now = tree.has(p);
+    if (now !== from.tree.has(p)) (now ? added : removed).push(p);
+  }
+  const meta: SnapshotMeta = {
+    index: prev.index.withChanges(tree, added, removed),
+    configProblems: prev.configProblems,
+    source: prev.source,
+    configFailed: prev.configFailed,
+    reads: new Map(),
+  };
+  const affected = affectedStacks(from, prev, touched);
+  return assemble(new BlobReader(repo), commit, from.config, meta, cache, from, affected);
+}
+
+/** `tree` with a raw diff applied (forward) or undone (backward): a new map sharing the entries. */
+function applyChanges(tree: Tree, changes: readonly Change[], forward: boolean): Tree {
+  const out: Tree = new Map(tree);
+  for (const c of changes) {
+    const oldPath = c.oldPath ?? c.path;
+    if (forward) {
+      if (c.status !== "A" && c.status !== "C") out.delete(oldPath);
+      if (c.status !== "D") out.set(c.path, { mode: c.newMode, oid: c.newOid });
+    } else {
+      if (c.status !== "D") out.delete(c.path);
+      if (c.status !== "A") out.set(oldPath, { mode: c.oldMode, oid: c.oldOid });
+    }
+  }
+  return out;
+}
+
+/**
+ * Stacks of `snap` whose inputs or compose collection a change of any `touched` path (added,
+ * removed, modified, on either side) could alter: owners of the path, stacks that read it while
+ * collecting compose files, stacks whose directory or a referenced path covers it, and stacks
+ * whose watch globs match it.
+ */
+function affectedStacks(snap: Snapshot, meta: SnapshotMeta, touched: Set<string>): Set<string> {
+  const owners = ownersOf(snap);
+  const byCover = new Map<string, string[]>();
+  const cover = (path: string, name: string) => {
+    const list = byCover.get(path);
+    if (list) list.push(name);
+    else byCover.set(path, [name]);
+  };
+  const byRead = new Map<string, string[]>();
+  for (const [name, paths] of meta.reads) {
+    for (const p of paths) {
+      const list = byRead.get(p);
+      if (list) list.push(name);
+      else byRead.set(p, [name]);
+    }
+  }
+  const watchers: { name: string; match: (p: string) => boolean }[] = [];
+  for (const [name, s] of snap.stacks) {
+    cover(s.def.path, name);
+    for (const ref of s.compose.refs) cover(ref.path, name);
+    if (s.def.watch.length > 0) watchers.push({ name, match: picomatch(s.def.watch, { dot: true }) });
+  }
+  const affected = new Set<string>();
+  const addAll = (names: string[] | undefined) => {
+    if (names) for (const n of names) affected.add(n);
+  };
+  for (const p of touched) {
+    addAll(owners.get(p));
+    addAll(byRead.get(p));
+    for (let dir = p; ; ) {
+      addAll(byCover.get(dir));
+      const slash = dir.lastIndexOf("/");
+      if (slash < 0) break;
+      dir = dir.slice(0, slash);
+    }
+    addAll(byCover.get(""));
+    addAll(byCover.get("."));
+    for (const w of watchers) if (w.match(p)) affected.add(w.name);
+  }
+  return affected;
+}
+
+/** Blob texts read through one repo, remembering ids that could not be read (submodules). */
+class BlobReader {
+  readonly blobs = new Map<string, string>();
+  readonly asked = new Set<string>();
+  readonly #repo: GitRepo;
+  constructor(repo: GitRepo) {
+    this.#repo = repo;
+  }
+  async read(oids: Iterable<string>): Promise<void> {
+    const missing = [...oids].filter((o) => !this.blobs.has(o));
+    for (const o of missing) this.asked.add(o);
+    for (const [oid, buf] of await this.#repo.readBlobs(missing)) this.blobs.set(oid, buf.toString("utf8"));
+  }
+}
+
+/**
+ * Resolve stacks on `meta.index` and compute each one; stacks not in `affected` whose definition
+ * equals their definition in `from` are taken from `from` as they are.
+ */
+async function assemble(
+  reader: BlobReader,
+  commit: string,
+  config: RepoConfig,
+  meta: SnapshotMeta,
+  cache: ParseCache,
+  from: Snapshot | undefined,
+  affected: Set<string> | undefined,
+): Promise<Snapshot> {
+  const { index } = meta;
+  const tree = index.tree;
+  const problems = [...meta.configProblems];
+  if (meta.configFailed) {
+    const snap: Snapshot = { commit, tree, config, problems, stacks: new Map() };
+    metaOf.set(snap, meta);
+    return snap;
+  }
+  const { stacks: defs, problems: stackProblems } = resolveStacks(config, index, meta.source);
   problems.push(...stackProblems);
+
+  const fromMeta = from ? metaOf.get(from) : undefined;
+  const reuse = (def: StackDef): StackSnapshot | undefined => {
+    if (!from || !affected || affected.has(def.name)) return undefined;
+    const old = from.stacks.get(def.name);
+    return old && JSON.stringify(old.def) === JSON.stringify(def) ? old : undefined;
+  };
 
   // Compose files reach other compose files (include, extends): read, parse, and read again what
   // the parse asked for that was not read yet, until nothing new is asked for.
+  const { blobs, asked } = reader;
   const composeOf = new Map<string, ComposeFileInfo>();
-  let pending = defs;
+  let pending = defs.filter((def) => {
+    const old = reuse(def);
+    if (!old) return true;
+    meta.reads.set(def.name, fromMeta?.reads.get(def.name) ?? []);
+    return false;
+  });
   while (pending.length > 0) {
     const wanted = new Set<string>();
     const retry: StackDef[] = [];
     for (const def of pending) {
       let complete = true;
+      const reads: string[] = [];
       // A file neither read nor parsed yet is asked for, and this stack retried in the next round.
       const known = (path: string, oid: string) => blobs.has(oid) || cache.has(path, oid);
       const read = (path: string): string | undefined => {
+        reads.push(path);
         const entry = tree.get(path);
         if (!entry || (asked.has(entry.oid) && !blobs.has(entry.oid))) return undefined;
         if (!known(path, entry.oid)) {
@@ -114,20 +342,30 @@ export async function buildSnapshot(
         return cache.compose(path, entry.oid, () => text);
       };
       const info = collectComposeInputs(def.composeFiles, read, parse);
-      if (complete) composeOf.set(def.name, info);
-      else retry.push(def);
+      if (complete) {
+        composeOf.set(def.name, info);
+        meta.reads.set(def.name, reads);
+      } else retry.push(def);
     }
     if (wanted.size === 0) break;
-    await readBlobs(wanted);
+    await reader.read(wanted);
     pending = retry;
   }
 
   const stacks = new Map<string, StackSnapshot>();
   for (const def of defs) {
+    const old = composeOf.has(def.name) ? undefined : reuse(def);
+    if (old) {
+      problems.push(...old.compose.problems);
+      stacks.set(def.name, old);
+      continue;
+    }
     const compose = composeOf.get(def.name) as ComposeFileInfo;
     problems.push(...compose.problems);
     const inputs = collectInputs(def, compose, index);
     stacks.set(def.name, { def, inputs, compose, fingerprint: fingerprint(def, inputs) });
   }
-  return { commit, tree, config: loaded.config, problems, stacks };
+  const snap: Snapshot = { commit, tree, config, problems, stacks };
+  metaOf.set(snap, meta);
+  return snap;
 }

@@ -16,11 +16,25 @@ export class RevisionError extends Error {
   override name = "RevisionError";
 }
 
+const FULL_SHA = /^[0-9a-f]{40}$|^[0-9a-f]{64}$/;
+
+/**
+ * @param known commits known to exist here (e.g. cached snapshots): a full SHA among them is taken
+ * as is, without asking git.
+ */
 export async function resolveRange(
   repo: GitRepo,
   opts: { base?: string; head: string; defaultBranch?: string },
+  known: (sha: string) => boolean = () => false,
 ): Promise<CommitRange> {
-  const head = await repo.resolveCommit(opts.head);
+  const resolve = (ref: string): Promise<string | undefined> =>
+    FULL_SHA.test(ref) && ref !== EMPTY_TREE && known(ref) ? Promise.resolve(ref) : repo.resolveCommit(ref);
+  const wantBase = !!opts.base && !ZERO_SHA.test(opts.base);
+  // Independent lookups run in parallel.
+  const [head, base] = await Promise.all([
+    resolve(opts.head),
+    wantBase ? resolve(opts.base as string) : Promise.resolve(undefined),
+  ]);
   if (!head) throw new RevisionError(`unknown revision "${opts.head}"`);
 
   const fallback = async (why: string): Promise<CommitRange> => {
@@ -30,11 +44,12 @@ export async function resolveRange(
     return { base: EMPTY_TREE, head, note: `${why}; every file counts as added` };
   };
 
-  if (!opts.base || ZERO_SHA.test(opts.base)) return fallback("first push of this branch");
-  const base = await repo.resolveCommit(opts.base);
+  if (!wantBase) return fallback("first push of this branch");
   if (!base) return fallback(`base ${opts.base} is not in the repository`);
-  if (base === head || (await repo.isAncestor(base, head))) return { base, head };
+  if (base === head) return { base, head };
+  // One merge-base answers both "is base an ancestor of head" and "what is their merge base".
   const mb = await repo.mergeBase(base, head);
+  if (mb === base) return { base, head };
   if (mb)
     return {
       base: mb,

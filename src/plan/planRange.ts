@@ -1,13 +1,17 @@
 /**
  * Plan a commit range of a local repository: the I/O shell around the pure planner.
- * 1. resolve the range (first push, force push), 2. diff and list the head tree,
- * 3. snapshot base and head, 4. map changes to stacks, 5. build the plan.
+ * 1. resolve the range (first push, force push), diffing the range as asked meanwhile,
+ * 2. snapshot base and head: from the per-commit snapshot cache; else derived from the other one's
+ *    cached snapshot and the diff; else built from a listing of the head tree,
+ * 3. map changes to stacks, 4. build the plan.
  */
 import { mapChanges } from "../detect/changes.ts";
-import { buildSnapshot, ParseCache, type Snapshot } from "../detect/snapshot.ts";
+import { buildSnapshot, deriveSnapshot, ParseCache, type Snapshot } from "../detect/snapshot.ts";
 import { resolveRange } from "../git/range.ts";
-import { type GitRepo, treeBeforeChanges } from "../git/repo.ts";
+import type { Change, GitRepo } from "../git/repo.ts";
 import { buildPlan, type DeployedRecord, type HostRef, type Plan } from "./plan.ts";
+
+const FULL_SHA = /^(?!0+$)([0-9a-f]{40}|[0-9a-f]{64})$/;
 
 export interface PlanRangeOptions {
   base?: string;
@@ -30,13 +34,29 @@ export async function planRange(
   opts: PlanRangeOptions,
   cache = new ParseCache(),
 ): Promise<PlannedRange> {
-  const range = await resolveRange(repo, opts);
-  const [changes, headTree] = await Promise.all([repo.diff(range.base, range.head), repo.lsTree(range.head)]);
-  const baseTree = treeBeforeChanges(headTree, changes);
-  const [base, head] = await Promise.all([
-    buildSnapshot(repo, range.base, baseTree, cache),
-    buildSnapshot(repo, range.head, headTree, cache),
-  ]);
+  const snapshots = cache.snapshots;
+  // The range is almost always the one asked for (a push's before..after): diff it while the range
+  // is resolved, and diff again only when resolving moved the base.
+  const asked = opts.base && FULL_SHA.test(opts.base) && FULL_SHA.test(opts.head) ? opts.base : undefined;
+  const early = asked ? repo.diff(asked, opts.head) : undefined;
+  early?.catch(() => {}); // an unknown or replaced base: resolved below, its diff not used
+  const range = await resolveRange(repo, opts, (sha) => snapshots.has(sha));
+  const changes: Change[] =
+    early && range.base === asked && range.head === opts.head
+      ? await early
+      : await repo.diff(range.base, range.head);
+
+  let base = snapshots.get(range.base);
+  let head = snapshots.get(range.head);
+  if (base && !head) head = await deriveSnapshot(repo, base, range.head, changes, true, cache);
+  else if (head && !base) base = await deriveSnapshot(repo, head, range.base, changes, false, cache);
+  else if (!base || !head) {
+    // Nothing cached: build the head from its tree listing, then derive the base from it.
+    head = await buildSnapshot(repo, range.head, await repo.lsTree(range.head), cache);
+    base = await deriveSnapshot(repo, head, range.base, changes, false, cache);
+  }
+  snapshots.set(base);
+  snapshots.set(head);
   const plan = buildPlan({
     range,
     base,
