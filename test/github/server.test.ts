@@ -1,13 +1,11 @@
 // The webhook endpoint over real HTTP: signatures checked, deliveries recorded once, jobs queued
 // durably (pg-boss on PGlite). GitHub itself is never contacted.
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import nock from "nock";
 import { Probot } from "probot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServices, parseEnv, type Services, startServer } from "../../src/github/server.ts";
+import { useStateBackends } from "../helpers/stateBackends.ts";
 import { examplePayload, sign } from "../helpers/webhooks.ts";
 
 const SECRET = "test-secret";
@@ -17,79 +15,90 @@ const { privateKey } = generateKeyPairSync("rsa", {
   publicKeyEncoding: { type: "spki", format: "pem" },
 });
 
-let tmp: string;
-let services: Services;
-let server: Awaited<ReturnType<typeof startServer>>;
-let url: string;
+// The app's state and queue on both backends: embedded PGlite and a real PostgreSQL server.
+const backends = useStateBackends();
 
-beforeAll(async () => {
-  nock.disableNetConnect();
-  nock.enableNetConnect("127.0.0.1");
-  tmp = mkdtempSync(join(tmpdir(), "sp-server-"));
-  services = await createServices(
-    parseEnv({ STACKPILOT_DATA_DIR: join(tmp, "data"), WEBHOOK_SECRET: SECRET }),
-    { worker: false },
-  );
-  server = await startServer(services, {
-    probot: new Probot({ appId: 1, privateKey, secret: SECRET }),
-    secret: SECRET,
-  });
-  url = `http://127.0.0.1:${server.port}/api/github/webhooks`;
-}, 60_000);
+describe.each(backends)("the webhook endpoint on $name", (backend) => {
+  let services: Services;
+  let server: Awaited<ReturnType<typeof startServer>>;
+  let url: string;
 
-afterAll(async () => {
-  await server?.close();
-  await services?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-  nock.enableNetConnect();
-});
+  beforeAll(async () => {
+    nock.disableNetConnect();
+    nock.enableNetConnect("127.0.0.1");
+    const location = await backend.newDatabase();
+    services = await createServices(
+      parseEnv({
+        STACKPILOT_DATA_DIR: location.dataDir,
+        ...(location.databaseUrl ? { DATABASE_URL: location.databaseUrl } : {}),
+        WEBHOOK_SECRET: SECRET,
+      }),
+      { worker: false },
+    );
+    server = await startServer(services, {
+      probot: new Probot({ appId: 1, privateKey, secret: SECRET }),
+      secret: SECRET,
+    });
+    url = `http://127.0.0.1:${server.port}/api/github/webhooks`;
+  }, 120_000);
 
-async function deliver(id: string, event: string, payload: unknown, signature?: string) {
-  const body = JSON.stringify(payload);
-  const res = await fetch(url, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "x-github-event": event,
-      "x-github-delivery": id,
-      "x-hub-signature-256": signature ?? sign(body, SECRET),
-    },
-    body,
-  });
-  return res.status;
-}
-
-describe("the webhook endpoint", () => {
-  it("answers a signed delivery at once and queues its job", async () => {
-    const payload = examplePayload("pull_request", "opened");
-    expect(await deliver("delivery-1", "pull_request", payload)).toBeLessThan(300);
-    expect(await services.jobs.deliveries()).toEqual(["delivery-1"]);
+  afterAll(async () => {
+    await server?.close();
+    await services?.stop();
+    nock.enableNetConnect();
   });
 
-  it("rejects a bad or missing signature with 4xx and stores nothing", async () => {
-    const payload = examplePayload("pull_request", "opened");
-    expect(await deliver("delivery-bad", "pull_request", payload, sign("something else", SECRET))).toBe(401);
-    expect(
-      await deliver("delivery-wrong-key", "pull_request", payload, sign(JSON.stringify(payload), "other")),
-    ).toBe(401);
-    expect(await deliver("delivery-none", "pull_request", payload, "")).toBe(401);
-    expect(await services.store.recordDelivery("delivery-bad", "probe")).toBe(true); // was not recorded before
-    expect(await services.jobs.deliveries()).toEqual(["delivery-1"]);
-  });
+  async function deliver(id: string, event: string, payload: unknown, signature?: string) {
+    const body = JSON.stringify(payload);
+    const res = await fetch(url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-github-event": event,
+        "x-github-delivery": id,
+        "x-hub-signature-256": signature ?? sign(body, SECRET),
+      },
+      body,
+    });
+    return res.status;
+  }
 
-  it("queues a redelivered event once", async () => {
-    const payload = examplePayload("pull_request", "opened");
-    expect(await deliver("delivery-2", "pull_request", payload)).toBeLessThan(300);
-    expect(await deliver("delivery-2", "pull_request", payload)).toBeLessThan(300);
-    expect((await services.jobs.deliveries()).filter((d) => d === "delivery-2")).toHaveLength(1);
-  });
+  describe("the webhook endpoint", () => {
+    it("answers a signed delivery at once and queues its job", async () => {
+      const payload = examplePayload("pull_request", "opened");
+      expect(await deliver("delivery-1", "pull_request", payload)).toBeLessThan(300);
+      expect(await services.jobs.deliveries()).toEqual(["delivery-1"]);
+    });
 
-  it("survives malformed payloads and hostile comment bodies without queueing junk", async () => {
-    expect(await deliver("delivery-3", "pull_request", { action: "opened", number: "x" })).toBeLessThan(500);
-    const comment = examplePayload("issue_comment", "created") as { comment: { body: string } };
-    comment.comment.body = `/deploy $(reboot) \`id\` ; rm -rf / ✓ ${"x".repeat(60_000)}`;
-    expect(await deliver("delivery-4", "issue_comment", comment)).toBeLessThan(300);
-    const queued = await services.jobs.deliveries();
-    expect(queued).not.toContain("delivery-3");
+    it("rejects a bad or missing signature with 4xx and stores nothing", async () => {
+      const payload = examplePayload("pull_request", "opened");
+      expect(await deliver("delivery-bad", "pull_request", payload, sign("something else", SECRET))).toBe(
+        401,
+      );
+      expect(
+        await deliver("delivery-wrong-key", "pull_request", payload, sign(JSON.stringify(payload), "other")),
+      ).toBe(401);
+      expect(await deliver("delivery-none", "pull_request", payload, "")).toBe(401);
+      expect(await services.store.recordDelivery("delivery-bad", "probe")).toBe(true); // was not recorded before
+      expect(await services.jobs.deliveries()).toEqual(["delivery-1"]);
+    });
+
+    it("queues a redelivered event once", async () => {
+      const payload = examplePayload("pull_request", "opened");
+      expect(await deliver("delivery-2", "pull_request", payload)).toBeLessThan(300);
+      expect(await deliver("delivery-2", "pull_request", payload)).toBeLessThan(300);
+      expect((await services.jobs.deliveries()).filter((d) => d === "delivery-2")).toHaveLength(1);
+    });
+
+    it("survives malformed payloads and hostile comment bodies without queueing junk", async () => {
+      expect(await deliver("delivery-3", "pull_request", { action: "opened", number: "x" })).toBeLessThan(
+        500,
+      );
+      const comment = examplePayload("issue_comment", "created") as { comment: { body: string } };
+      comment.comment.body = `/deploy $(reboot) \`id\` ; rm -rf / ✓ ${"x".repeat(60_000)}`;
+      expect(await deliver("delivery-4", "issue_comment", comment)).toBeLessThan(300);
+      const queued = await services.jobs.deliveries();
+      expect(queued).not.toContain("delivery-3");
+    });
   });
 });
