@@ -128,7 +128,8 @@ export class HostDeployer {
       ),
     );
     try {
-      const previous = await this.currentRelease(host.name, paths);
+      // Which release runs now is read while the upload goes on: independent round trips.
+      const previousRead = this.currentRelease(host.name, paths);
       const release = releaseIdOf(req.commit);
       const manifest: ReleaseManifest = {
         version: 1,
@@ -143,7 +144,10 @@ export class HostDeployer {
         createdAt: new Date().toISOString(),
         createdBy: req.holder,
       };
-      const uploadBytes = await time("upload", () => this.upload(req, paths, release, manifest));
+      const [uploadBytes, previous] = await Promise.all([
+        time("upload", () => this.upload(req, paths, release, manifest)),
+        previousRead,
+      ]);
       await time("switch", () => this.activate(host.name, paths, release));
       try {
         await time("up", () => this.up(host, paths.release(release), manifest, req.pullServices));
@@ -289,8 +293,11 @@ export class HostDeployer {
   }
 
   private async activate(host: string, paths: StackPaths, release: string): Promise<void> {
-    await this.#runner.run(host, touch(paths.release(release)));
-    await this.#runner.run(host, linkNext(paths, release));
+    // The touch (release order for pruning) and the new link are independent; the swap needs the link.
+    await Promise.all([
+      this.#runner.run(host, touch(paths.release(release))),
+      this.#runner.run(host, linkNext(paths, release)),
+    ]);
     await this.#runner.run(host, swapCurrent(paths));
   }
 

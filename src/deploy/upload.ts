@@ -1,5 +1,6 @@
 /**
- * The stack's files at a commit, as a tar stream: exactly the stack's inputs, with repo-relative
+ * The stack's files at a commit, as a gzipped tar stream (a small stack is under 1 KiB, where a
+ * plain tar is never less than one 10 KiB record): exactly the stack's inputs, with repo-relative
  * paths, from `git archive`. The host needs no git and no clone.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -16,7 +17,7 @@ export interface TarStream {
 export function archiveFiles(repoDir: string, commit: string, paths: readonly string[]): TarStream {
   // `:(literal)` so that a file named `*` or `[x]` is that file, not a pattern.
   const specs = paths.map((p) => `:(literal)${p}`);
-  const child: ChildProcess = spawn("git", ["archive", "--format=tar", commit, "--", ...specs], {
+  const child: ChildProcess = spawn("git", ["archive", "--format=tar.gz", commit, "--", ...specs], {
     cwd: repoDir,
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -81,7 +81,7 @@ describe("remote command builders", () => {
     expect(commandLine(linkNext(p, "0123abc"))).toBe("ln -sfn -- releases/0123abc /srv/sp/web/current.next");
     expect(commandLine(swapCurrent(p))).toBe("mv -T -- /srv/sp/web/current.next /srv/sp/web/current");
     expect(commandLine(untar("/srv/sp/web/releases/.incoming-x"))).toBe(
-      "tar -x --no-same-owner -f - -C /srv/sp/web/releases/.incoming-x",
+      "tar -x -z --no-same-owner -f - -C /srv/sp/web/releases/.incoming-x",
     );
   });
 

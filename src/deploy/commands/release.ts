@@ -11,8 +11,8 @@ export const stagingDir = (p: StackPaths, id: string, nonce: string) =>
 
 export const makeDir = (dir: string): Argv => ["mkdir", "-p", "--", dir];
 
-/** Unpack a tar stream from stdin. `--no-same-owner`: files belong to the deploy user. */
-export const untar = (dir: string): Argv => ["tar", "-x", "--no-same-owner", "-f", "-", "-C", dir];
+/** Unpack a gzipped tar stream from stdin. `--no-same-owner`: files belong to the deploy user. */
+export const untar = (dir: string): Argv => ["tar", "-x", "-z", "--no-same-owner", "-f", "-", "-C", dir];
 
 export const removeTree = (dir: string): Argv => ["rm", "-rf", "--", dir];
 
