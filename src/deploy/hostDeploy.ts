@@ -17,11 +17,11 @@ import {
   listReleases,
   makeDir,
   manifestPath,
+  publishAndSwitch,
   readCurrent,
   readFile,
   releasesToPrune,
   removeTree,
-  rename,
   stagingDir,
   swapCurrent,
   touch,
@@ -145,10 +145,9 @@ export class HostDeployer {
         createdBy: req.holder,
       };
       const [uploadBytes, previous] = await Promise.all([
-        time("upload", () => this.upload(req, paths, release, manifest)),
+        time("upload+switch", () => this.upload(req, paths, release, manifest)),
         previousRead,
       ]);
-      await time("switch", () => this.activate(host.name, paths, release));
       try {
         await time("up", () => this.up(host, paths.release(release), manifest, req.pullServices));
         await time("health", () => this.waitHealthy(host, paths.release(release), manifest));
@@ -259,7 +258,7 @@ export class HostDeployer {
     return rec.code === 0 ? rec.stdout.split("\n").filter((l) => l && !l.startsWith(".")) : [];
   }
 
-  /** Stream the tar into a staging dir, add the manifest, then rename it into place. */
+  /** Stream the tar into a staging dir, add the manifest, then publish it and switch `current`. */
   private async upload(
     req: DeployRequest,
     paths: StackPaths,
@@ -282,9 +281,9 @@ export class HostDeployer {
       await this.#runner.run(host, writeFromStdin(manifestPath(staging)), {
         stdin: JSON.stringify(manifest, null, 2),
       });
-      // Redeploying the same commit replaces its release wholesale.
-      await this.#runner.run(host, removeTree(paths.release(release)));
-      await this.#runner.run(host, rename(staging, paths.release(release)));
+      // One round trip puts the release in place (replacing a redeployed commit's release
+      // wholesale) and switches `current` to it.
+      await this.#runner.run(host, publishAndSwitch(paths, staging, release));
       return tar.bytes();
     } catch (err) {
       await this.#runner.run(host, removeTree(staging), { allowFailure: true }).catch(() => {});

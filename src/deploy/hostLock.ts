@@ -4,16 +4,16 @@
  * never sooner.
  */
 import {
-  createLockDir,
+  LOCK_HELD,
   LockDetails,
   lockDirMtime,
-  makeStackDir,
   readLockDetails,
   removeLockDir,
+  takeLockDir,
   writeLockDetails,
 } from "./commands/lock.ts";
 import type { StackPaths } from "./commands/paths.ts";
-import type { Runner } from "./runner.ts";
+import { RemoteCommandError, type Runner } from "./runner.ts";
 
 export class LockedError extends Error {
   override name = "LockedError";
@@ -41,7 +41,6 @@ export async function acquireHostLock(
   ttlMs: number,
   now: () => Date = () => new Date(),
 ): Promise<HeldLock> {
-  await runner.run(host, makeStackDir(paths));
   const details = (): string => {
     const at = now();
     return JSON.stringify({
@@ -52,13 +51,13 @@ export async function acquireHostLock(
   };
   let acquiredAt: string | undefined;
   for (let attempt = 0; attempt < 2; attempt++) {
-    const made = await runner.run(host, createLockDir(paths), { allowFailure: true });
+    const first = details();
+    const made = await runner.run(host, takeLockDir(paths), { stdin: first, allowFailure: true });
     if (made.code === 0) {
-      const first = details();
       acquiredAt = JSON.parse(first).acquiredAt;
-      await runner.run(host, writeLockDetails(paths), { stdin: first });
       break;
     }
+    if (made.code !== LOCK_HELD) throw new RemoteCommandError(made);
     const current = await readDetails(runner, host, paths);
     // Break a lock only when its holder let it expire. Without readable details (the holder died
     // between mkdir and writing them), the directory's own age stands in for the expiry.

@@ -15,6 +15,14 @@ export function quote(arg: string): string {
   return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * Several steps in one round trip: a constant script (never built from input) run by `sh -c`,
+ * with every variable part passed as a positional argument ($1, $2, ...), quoted like any argv.
+ */
+export function script(body: string, ...args: string[]): Argv {
+  return ["sh", "-c", body, "sh", ...args];
+}
+
 export function commandLine(argv: Argv): string {
   if (argv.length === 0) throw new Error("empty command");
   return argv.map(quote).join(" ");

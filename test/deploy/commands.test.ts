@@ -6,11 +6,17 @@ import {
   composeUp,
 } from "../../src/deploy/commands/compose.ts";
 import { inspectContainers, parseInspect, projectContainers } from "../../src/deploy/commands/docker.ts";
-import { createLockDir, writeLockDetails } from "../../src/deploy/commands/lock.ts";
+import { takeLockDir, writeLockDetails } from "../../src/deploy/commands/lock.ts";
 import { stackPaths } from "../../src/deploy/commands/paths.ts";
-import { linkNext, releasesToPrune, swapCurrent, untar } from "../../src/deploy/commands/release.ts";
+import {
+  linkNext,
+  publishAndSwitch,
+  releasesToPrune,
+  swapCurrent,
+  untar,
+} from "../../src/deploy/commands/release.ts";
 import { judgeHealth } from "../../src/deploy/health.ts";
-import { commandLine, quote } from "../../src/deploy/shell.ts";
+import { commandLine, quote, script } from "../../src/deploy/shell.ts";
 
 const project = (flavor: "v1" | "v2", envFiles: string[] = []): ComposeProject => ({
   flavor,
@@ -86,8 +92,28 @@ describe("remote command builders", () => {
   });
 
   it("locks with an atomic mkdir and writes details from stdin, not argv", () => {
-    expect(commandLine(createLockDir(p))).toBe("mkdir -- /srv/sp/web/.lock");
+    expect(commandLine(takeLockDir(p))).toBe(
+      `sh -c 'mkdir -p -- "$1" || exit 1; mkdir -- "$2" 2>/dev/null || exit 75; dd of="$3" status=none' sh /srv/sp/web/releases /srv/sp/web/.lock /srv/sp/web/.lock/details.json`,
+    );
     expect(commandLine(writeLockDetails(p))).toBe("dd of=/srv/sp/web/.lock/details.json status=none");
+  });
+
+  it("publishes a staged release and switches current in one round trip, the rename last", () => {
+    expect(commandLine(publishAndSwitch(p, "/srv/sp/web/releases/.incoming-x", "abc"))).toBe(
+      `sh -c 'rm -rf -- "$1" && mv -T -- "$2" "$1" && touch -c -- "$1" && ln -sfn -- "$3" "$4" && mv -T -- "$4" "$5"' sh /srv/sp/web/releases/abc /srv/sp/web/releases/.incoming-x releases/abc /srv/sp/web/current.next /srv/sp/web/current`,
+    );
+  });
+
+  it("runs constant scripts whose arguments stay arguments, even hostile ones", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const { mkdtempSync, readdirSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const dir = mkdtempSync(join(tmpdir(), "sp-script-"));
+    const hostile = join(dir, "a b; touch pwned $(id)");
+    const argv = script('mkdir -p -- "$1"', hostile);
+    execFileSync("sh", ["-c", commandLine(argv)]);
+    expect(readdirSync(dir)).toEqual(["a b; touch pwned $(id)"]);
   });
 
   it("finds a project's containers by compose label and inspects them", () => {

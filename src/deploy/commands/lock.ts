@@ -4,7 +4,7 @@
  */
 import { posix } from "node:path";
 import { z } from "zod";
-import type { Argv } from "../shell.ts";
+import { type Argv, script } from "../shell.ts";
 import type { StackPaths } from "./paths.ts";
 
 export const LockDetails = z.object({
@@ -22,9 +22,20 @@ export const LockDetails = z.object({
 });
 export type LockDetails = z.infer<typeof LockDetails>;
 
-/** Fails (non-zero) when the lock is held. Parent dirs first: a first deploy has no stack dir yet. */
-export const createLockDir = (p: StackPaths): Argv => ["mkdir", "--", p.lockDir];
-export const makeStackDir = (p: StackPaths): Argv => ["mkdir", "-p", "--", p.releasesDir];
+/** Exit status of `takeLockDir` when another holder has the lock. */
+export const LOCK_HELD = 75;
+
+/**
+ * One round trip: the stack's directories (a first deploy has none), then the atomic `mkdir` of
+ * the lock directory (exit LOCK_HELD when it exists), then the details from stdin.
+ */
+export const takeLockDir = (p: StackPaths): Argv =>
+  script(
+    `mkdir -p -- "$1" || exit 1; mkdir -- "$2" 2>/dev/null || exit ${LOCK_HELD}; dd of="$3" status=none`,
+    p.releasesDir,
+    p.lockDir,
+    posix.join(p.lockDir, "details.json"),
+  );
 
 /** Details are written from stdin, so nothing about the holder lands in argv. */
 export const writeLockDetails = (p: StackPaths): Argv => [

@@ -2,7 +2,7 @@
  * Release directories and the `current` switch (git-sync's atomic symlink swap). Pure argv builders.
  */
 import { posix } from "node:path";
-import type { Argv } from "../shell.ts";
+import { type Argv, script } from "../shell.ts";
 import type { StackPaths } from "./paths.ts";
 
 /** A fresh staging directory for an upload; renamed into place only once complete. */
@@ -59,3 +59,18 @@ export const readFile = (path: string): Argv => ["cat", "--", path];
 
 /** Where a release records what it is, for rollbacks that must not rebuild anything. */
 export const manifestPath = (releaseDir: string) => posix.join(releaseDir, ".stackpilot", "release.json");
+
+/**
+ * Publish a staged release and switch to it, in one round trip: replace `releases/<id>` (a
+ * redeployed commit) by the staging dir, mark it newest, link `current.next` to it, and rename
+ * that over `current` (the atomic step; before it, `current` still names the old release).
+ */
+export const publishAndSwitch = (p: StackPaths, staging: string, id: string): Argv =>
+  script(
+    'rm -rf -- "$1" && mv -T -- "$2" "$1" && touch -c -- "$1" && ln -sfn -- "$3" "$4" && mv -T -- "$4" "$5"',
+    p.release(id),
+    staging,
+    posix.join("releases", id),
+    `${p.current}.next`,
+    p.current,
+  );
