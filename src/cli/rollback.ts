@@ -4,11 +4,9 @@
  */
 import { resolve } from "node:path";
 import picomatch from "picomatch";
-import { errorText, HostDeployer } from "../deploy/hostDeploy.ts";
-import { DB_LOCK_TTL_MS, detectCompose, type HostJobResult, hostTarget } from "../deploy/orchestrate.ts";
-import { Runner } from "../deploy/runner.ts";
+import type { HostJobResult } from "../deploy/orchestrate.ts";
+import { rollbackHost } from "../deploy/rollbackHost.ts";
 import { GitRepo } from "../git/repo.ts";
-import { deployLockKey } from "../state/deployments.ts";
 import { parse, UsageError } from "./args.ts";
 import { repoIdentity, summaryTable } from "./deploy.ts";
 import type { Io } from "./main.ts";
@@ -77,60 +75,20 @@ export async function rollbackCommand(argv: string[], io: Io): Promise<number> {
           ...(error ? { error } : {}),
         });
         if (!config) return done("failed", `host "${d.host}" is not in the hosts file`);
-        const id = await session.store.createDeployment({
+        const r = await rollbackHost({
+          store: session.store,
+          remote: session.pool,
+          host: config,
           repo: repoId,
           stack,
-          host: d.host,
-          commit: values.to ?? d.commit,
-          fingerprint: d.fingerprint,
+          deployed: d,
+          ...(values.to ? { to: values.to } : {}),
           actor: session.actor,
-          trigger: "rollback",
+          engine: { lockOwner: session.installationId },
         });
-        const runner = new Runner(session.pool, {
-          onRecord: (r) =>
-            void session.store.appendCommandLog(id, {
-              command: r.line,
-              code: r.code,
-              output: `${r.stdout}${r.stderr}`,
-            }),
-        });
-        try {
-          return await session.store.withLock(
-            deployLockKey({ repo: repoId, stack, host: d.host }),
-            `${session.actor} (rollback)`,
-            DB_LOCK_TTL_MS,
-            async () => {
-              await session.store.startDeployment(id);
-              const deployer = new HostDeployer(runner, { lockOwner: session.installationId });
-              const r = await deployer.rollback(
-                hostTarget(config, await detectCompose(runner, config)),
-                stack,
-                session.actor,
-                values.to,
-              );
-              await session.store.setDeployed({
-                repo: repoId,
-                stack,
-                host: d.host,
-                fingerprint: r.manifest.fingerprint,
-                commit: r.manifest.commit,
-                release: r.to,
-                deploymentId: id,
-                pinned: true,
-              });
-              await session.store.finishDeployment(id, { status: "succeeded", release: r.to });
-              io.err(
-                `[${d.host}] ${stack}: ${r.from?.slice(0, 7) ?? "(none)"} -> ${r.to.slice(0, 7)}, pinned\n`,
-              );
-              return done("succeeded");
-            },
-          );
-        } catch (err) {
-          await session.store
-            .finishDeployment(id, { status: "failed", error: errorText(err) })
-            .catch(() => {});
-          return done("failed", errorText(err));
-        }
+        if (!r.ok) return done("failed", r.error);
+        io.err(`[${d.host}] ${stack}: ${r.from?.slice(0, 7) ?? "(none)"} -> ${r.to.slice(0, 7)}, pinned\n`);
+        return done("succeeded");
       }),
     );
     io.out(summaryTable(results));

@@ -9,7 +9,7 @@ import { HostDeployer } from "../deploy/hostDeploy.ts";
 import { type HostJobResult, runPlan } from "../deploy/orchestrate.ts";
 import type { Snapshot } from "../detect/snapshot.ts";
 import type { GitRepo } from "../git/repo.ts";
-import type { Plan } from "../plan/plan.ts";
+import { type Plan, summarize } from "../plan/plan.ts";
 import type { DeployTrigger } from "../state/deployments.ts";
 import { type DeployResult, deployCheckRun, fromHostJobResult } from "./checkRun.ts";
 import { createDeployment, setDeploymentStatus } from "./deployments.ts";
@@ -28,18 +28,7 @@ export interface RolloutInput {
 /** The plan restricted to one environment's stacks. */
 export function planForEnvironment(plan: Plan, environment: string): Plan {
   const stacks = plan.stacks.filter((s) => (s.environment ?? "default") === environment);
-  const count = (a: string) => stacks.reduce((n, s) => n + s.targets.filter((t) => t.action === a).length, 0);
-  return {
-    ...plan,
-    stacks,
-    summary: {
-      stacks: stacks.length,
-      changed: stacks.filter((s) => s.changed).length,
-      deploy: count("deploy"),
-      skip: count("skip"),
-      remove: count("remove"),
-    },
-  };
+  return { ...plan, stacks, summary: summarize(stacks) };
 }
 
 /** Environments with something to do in a plan. */

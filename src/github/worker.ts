@@ -5,9 +5,8 @@
 
 import picomatch from "picomatch";
 import type { Probot } from "probot";
-import { errorText, HostDeployer } from "../deploy/hostDeploy.ts";
-import { DB_LOCK_TTL_MS, detectCompose, hostTarget } from "../deploy/orchestrate.ts";
-import { Runner } from "../deploy/runner.ts";
+import { errorText } from "../deploy/hostDeploy.ts";
+import { rollbackHost } from "../deploy/rollbackHost.ts";
 import { planRange } from "../plan/planRange.ts";
 import { deployLockKey } from "../state/deployments.ts";
 import { authorizeDeploy, effectivePermission, type ReviewFact } from "./authorize.ts";
@@ -296,60 +295,24 @@ async function rollbackFromPullRequest(
   for (const d of targets) {
     const config = ctx.deps.hosts.find((h) => h.name === d.host);
     if (!config) continue;
-    const id = await ctx.deps.store.createDeployment({
+    const r = await rollbackHost({
+      store: ctx.deps.store,
+      remote: ctx.deps.remote,
+      host: config,
       repo: ctx.ref.fullName,
       stack: d.stack,
-      host: d.host,
-      commit: command.to ?? d.commit,
-      fingerprint: d.fingerprint,
+      deployed: d,
+      ...(command.to ? { to: command.to } : {}),
       actor: actor.login,
-      trigger: "rollback",
+      engine: { ...ctx.deps.engine, lockOwner: ctx.deps.installationId },
     });
-    const runner = new Runner(ctx.deps.remote, {
-      onRecord: (r) =>
-        void ctx.deps.store.appendCommandLog(id, {
-          command: r.line,
-          code: r.code,
-          output: `${r.stdout}${r.stderr}`,
-        }),
-    });
-    try {
-      const r = await ctx.deps.store.withLock(
-        deployLockKey({ repo: ctx.ref.fullName, stack: d.stack, host: d.host }),
-        `${actor.login} (rollback)`,
-        DB_LOCK_TTL_MS,
-        async () => {
-          await ctx.deps.store.startDeployment(id);
-          const deployer = new HostDeployer(runner, {
-            ...ctx.deps.engine,
-            lockOwner: ctx.deps.installationId,
-          });
-          return deployer.rollback(
-            hostTarget(config, await detectCompose(runner, config)),
-            d.stack,
-            actor.login,
-            command.to,
-          );
-        },
-      );
-      await ctx.deps.store.setDeployed({
-        repo: ctx.ref.fullName,
-        stack: d.stack,
-        host: d.host,
-        fingerprint: r.manifest.fingerprint,
-        commit: r.manifest.commit,
-        release: r.to,
-        deploymentId: id,
-        pinned: true,
-      });
-      await ctx.deps.store.finishDeployment(id, { status: "succeeded", release: r.to });
+    if (r.ok) {
       lines.push(
         `- \`${d.host}\`: \`${r.from?.slice(0, 7) ?? "none"}\` → \`${r.to.slice(0, 7)}\` (pinned until the next explicit deploy)`,
       );
-    } catch (err) {
+    } else {
       ok = false;
-      await ctx.deps.store.finishDeployment(id, { status: "failed", error: errorText(err) }).catch(() => {});
-      lines.push(`- \`${d.host}\`: failed: ${errorText(err).split("\n").at(-1)?.slice(0, 300)}`);
+      lines.push(`- \`${d.host}\`: failed: ${r.error.split("\n").at(-1)?.slice(0, 300)}`);
     }
   }
   await reply(ctx, prNumber, `Rollback of \`${command.stack}\`:\n\n${lines.join("\n")}`);

@@ -153,7 +153,6 @@ export function buildPlan(input: PlanInput): Plan {
     });
   }
 
-  const count = (a: Action) => stacks.reduce((n, s) => n + s.targets.filter((t) => t.action === a).length, 0);
   return {
     version: 1,
     base: input.range.base,
@@ -162,13 +161,19 @@ export function buildPlan(input: PlanInput): Plan {
     ok,
     problems,
     stacks,
-    summary: {
-      stacks: stacks.length,
-      changed: stacks.filter((s) => s.changed).length,
-      deploy: count("deploy"),
-      skip: count("skip"),
-      remove: count("remove"),
-    },
+    summary: summarize(stacks),
+  };
+}
+
+/** Totals of a plan's stacks (also for a plan cut down to some of them). */
+export function summarize(stacks: readonly StackPlan[]): Plan["summary"] {
+  const count = (a: Action) => stacks.reduce((n, s) => n + s.targets.filter((t) => t.action === a).length, 0);
+  return {
+    stacks: stacks.length,
+    changed: stacks.filter((s) => s.changed).length,
+    deploy: count("deploy"),
+    skip: count("skip"),
+    remove: count("remove"),
   };
 }
 

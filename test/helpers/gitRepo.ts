@@ -1,6 +1,17 @@
 /** Real git repositories in temp dirs, built commit by commit. */
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
@@ -34,8 +45,10 @@ export class TestRepo {
   write(files: Record<string, string | null>): this {
     for (const [path, content] of Object.entries(files)) {
       const full = join(this.dir, path);
-      if (content === null) rmSync(full, { recursive: true, force: true });
-      else {
+      if (content === null) {
+        rmSync(full, { recursive: true, force: true });
+        this.#pruneEmptyParents(dirname(full));
+      } else {
         mkdirSync(dirname(full), { recursive: true });
         writeFileSync(full, content);
       }
@@ -46,7 +59,19 @@ export class TestRepo {
   rename(from: string, to: string): this {
     mkdirSync(dirname(join(this.dir, to)), { recursive: true });
     renameSync(join(this.dir, from), join(this.dir, to));
+    this.#pruneEmptyParents(dirname(join(this.dir, from)));
     return this;
+  }
+
+  /** Git has no empty directories: leave none behind, or a later file at that path could not be written. */
+  #pruneEmptyParents(dir: string): void {
+    for (
+      let d = dir;
+      d.startsWith(`${this.dir}/`) && existsSync(d) && readdirSync(d).length === 0;
+      d = dirname(d)
+    ) {
+      rmdirSync(d);
+    }
   }
 
   chmod(path: string, mode: number): this {
