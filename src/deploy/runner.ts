@@ -3,19 +3,9 @@
  * it printed (bounded, secrets redacted). Every deploy step goes through `run`.
  */
 import { type Argv, commandLine } from "./shell.ts";
+import type { RemoteExecOptions, RemoteResult } from "./ssh/exec.ts";
 
-export interface RemoteResult {
-  code: number | null;
-  signal?: string;
-  stdout: string;
-  stderr: string;
-  durationMs: number;
-}
-
-export interface RemoteExecOptions {
-  stdin?: string | Buffer | NodeJS.ReadableStream;
-  timeoutMs?: number;
-}
+export type { RemoteExecOptions, RemoteResult };
 
 /** What the runner needs from a transport (the SSH pool in production). */
 export interface RemoteExec {

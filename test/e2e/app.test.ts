@@ -1,7 +1,6 @@
 // End to end through the GitHub App: a signed `push` webhook over real HTTP leads to containers on
 // real test hosts, and (simulated) GitHub receives the check runs, deployments and statuses.
 import { execFileSync } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,17 +9,13 @@ import { Probot, ProbotOctokit } from "probot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServices, parseEnv, type Services, startServer } from "../../src/github/server.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
-import { examplePayload, sign } from "../helpers/webhooks.ts";
+import { examplePayload, sign, testAppPrivateKey } from "../helpers/webhooks.ts";
 import { type Harness, startHarness } from "./harness/harness.ts";
 
 const API = "https://api.github.com";
 const SECRET = "e2e-secret";
 const REPO = "acme/infra";
-const { privateKey } = generateKeyPairSync("rsa", {
-  modulusLength: 2048,
-  privateKeyEncoding: { type: "pkcs1", format: "pem" },
-  publicKeyEncoding: { type: "spki", format: "pem" },
-});
+const privateKey = testAppPrivateKey;
 
 let h: Harness;
 let tmp: string;

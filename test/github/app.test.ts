@@ -1,7 +1,6 @@
 // The GitHub App through Probot: real example payloads, GitHub simulated by nock, everything else
 // real (git mirror of a fixture repository, PGlite state, the worker).
 import { execFileSync } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,16 +14,12 @@ import type { GithubJob } from "../../src/github/events.ts";
 import { createWorker } from "../../src/github/worker.ts";
 import { openStore, type Store } from "../../src/state/store.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
-import { examplePayload } from "../helpers/webhooks.ts";
+import { examplePayload, testAppPrivateKey } from "../helpers/webhooks.ts";
 
 const API = "https://api.github.com";
 const OWNER = "acme";
 const NAME = "infra";
-const { privateKey } = generateKeyPairSync("rsa", {
-  modulusLength: 2048,
-  privateKeyEncoding: { type: "pkcs1", format: "pem" },
-  publicKeyEncoding: { type: "spki", format: "pem" },
-});
+const privateKey = testAppPrivateKey;
 
 let tmp: string;
 let remote: string;

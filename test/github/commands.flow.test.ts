@@ -2,7 +2,6 @@
 // simulated by nock (static replies; requests recorded with `scope.on("request")`), a real git
 // mirror of the fixture repository served over smart HTTP, PGlite state and the worker.
 import { execFileSync } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,18 +17,14 @@ import type { WorkerDeps } from "../../src/github/jobContext.ts";
 import { createWorker } from "../../src/github/worker.ts";
 import { openStore, type Store } from "../../src/state/store.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
-import { examplePayload } from "../helpers/webhooks.ts";
+import { examplePayload, testAppPrivateKey } from "../helpers/webhooks.ts";
 
 const API = "https://api.github.com";
 const OWNER = "acme";
 const NAME = "infra";
 const FULL = `${OWNER}/${NAME}`;
 const R = `/repos/${OWNER}/${NAME}`;
-const { privateKey } = generateKeyPairSync("rsa", {
-  modulusLength: 2048,
-  privateKeyEncoding: { type: "pkcs1", format: "pem" },
-  publicKeyEncoding: { type: "spki", format: "pem" },
-});
+const privateKey = testAppPrivateKey;
 
 let tmp: string;
 let remote: string;

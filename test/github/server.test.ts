@@ -1,19 +1,14 @@
 // The webhook endpoint over real HTTP: signatures checked, deliveries recorded once, jobs queued
 // durably (pg-boss on PGlite). GitHub itself is never contacted.
-import { generateKeyPairSync } from "node:crypto";
 import nock from "nock";
 import { Probot } from "probot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServices, parseEnv, type Services, startServer } from "../../src/github/server.ts";
 import { useStateBackends } from "../helpers/stateBackends.ts";
-import { examplePayload, sign } from "../helpers/webhooks.ts";
+import { examplePayload, sign, testAppPrivateKey } from "../helpers/webhooks.ts";
 
 const SECRET = "test-secret";
-const { privateKey } = generateKeyPairSync("rsa", {
-  modulusLength: 2048,
-  privateKeyEncoding: { type: "pkcs1", format: "pem" },
-  publicKeyEncoding: { type: "spki", format: "pem" },
-});
+const privateKey = testAppPrivateKey;
 
 // The app's state and queue on both backends: embedded PGlite and a real PostgreSQL server.
 const backends = useStateBackends();

@@ -1,5 +1,5 @@
 /** Real example webhook payloads (@octokit/webhooks-examples) and GitHub's signature scheme. */
-import { createHmac } from "node:crypto";
+import { createHmac, generateKeyPairSync } from "node:crypto";
 import { createRequire } from "node:module";
 
 interface ExampleSet {
@@ -29,3 +29,10 @@ export function examplePayload(event: string, action?: string): Record<string, u
 export function sign(body: string, secret: string): string {
   return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
 }
+
+/** A private key for a test App: Probot signs its JWTs with it (GitHub itself is simulated). */
+export const testAppPrivateKey: string = generateKeyPairSync("rsa", {
+  modulusLength: 2048,
+  privateKeyEncoding: { type: "pkcs1", format: "pem" },
+  publicKeyEncoding: { type: "spki", format: "pem" },
+}).privateKey;
