@@ -93,7 +93,7 @@ describe("remote command builders", () => {
 
   it("locks with an atomic mkdir and writes details from stdin, not argv", () => {
     expect(commandLine(takeLockDir(p))).toBe(
-      `sh -c 'mkdir -p -- "$1" || exit 1; mkdir -- "$2" 2>/dev/null || exit 75; dd of="$3" status=none' sh /srv/sp/web/releases /srv/sp/web/.lock /srv/sp/web/.lock/details.json`,
+      `sh -c 'mkdir -p -- "$1" || exit 1; t="$2.new.$$"; mkdir -- "$t" || exit 1; dd of="$t/details.json" status=none || { rm -rf -- "$t"; exit 1; }; mv -T -- "$t" "$2" 2>/dev/null || { rm -rf -- "$t"; exit 75; }' sh /srv/sp/web/releases /srv/sp/web/.lock`,
     );
     expect(commandLine(writeLockDetails(p))).toBe("dd of=/srv/sp/web/.lock/details.json status=none");
   });

@@ -26,15 +26,18 @@ export type LockDetails = z.infer<typeof LockDetails>;
 export const LOCK_HELD = 75;
 
 /**
- * One round trip: the stack's directories (a first deploy has none), then the atomic `mkdir` of
- * the lock directory (exit LOCK_HELD when it exists), then the details from stdin.
+ * One round trip: the stack's directories (a first deploy has none), then the lock directory,
+ * built aside with its details (from stdin) and renamed into place. The rename is the atomic
+ * step (it fails when the lock exists: exit LOCK_HELD), so a lock directory never exists without
+ * readable details, even when its writer dies half way.
  */
 export const takeLockDir = (p: StackPaths): Argv =>
   script(
-    `mkdir -p -- "$1" || exit 1; mkdir -- "$2" 2>/dev/null || exit ${LOCK_HELD}; dd of="$3" status=none`,
+    `mkdir -p -- "$1" || exit 1; t="$2.new.$$"; mkdir -- "$t" || exit 1; ` +
+      `dd of="$t/details.json" status=none || { rm -rf -- "$t"; exit 1; }; ` +
+      `mv -T -- "$t" "$2" 2>/dev/null || { rm -rf -- "$t"; exit ${LOCK_HELD}; }`,
     p.releasesDir,
     p.lockDir,
-    posix.join(p.lockDir, "details.json"),
   );
 
 /** Details are written from stdin, so nothing about the holder lands in argv. */
