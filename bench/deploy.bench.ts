@@ -20,7 +20,8 @@
  * also time the one-host-at-a-time baseline, default 2), BENCH_CLI_RUNS (default 2),
  * BENCH_NOCHANGE_RUNS (default 7), BENCH_PARTS ("1", "2,3"; 2 and 3 run together; default all),
  * what-ifs for part 1: BENCH_COMPOSE (hosts file `compose:`, default auto) and BENCH_TOTAL
- * (runPlan's total concurrency, default runPlan's); BENCH_KEEP=1 keeps the temp dir.
+ * (runPlan's total concurrency, default runPlan's); BENCH_KEEP=1 keeps the temp dir;
+ * BENCH_CPU_PROFILE=<dir> writes a V8 CPU profile of the deployer per product run.
  *
  *   node_modules/.bin/node bench/deploy.bench.ts      (~3.5 min on 2 CPUs; as root)
  */
@@ -30,8 +31,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { repoIdentity } from "../src/cli/deploy.ts";
 import { main as cliMain } from "../src/cli/main.ts";
+import { repoIdentity } from "../src/cli/repoIdentity.ts";
 import { type HostConfig, loadHostsFile } from "../src/config/hostsFile.ts";
 import { GitRepo } from "../src/git/repo.ts";
 import { openStore, type Store } from "../src/state/store.ts";

@@ -10,6 +10,9 @@
  * hardware can do), then to the app. Afterwards the app's queue is counted against what it accepted:
  * lost = accepted unique ids not queued, duplicated = queued jobs - unique queued ids.
  *
+ * The server's memory is sampled every second and shown as a timeline (start-up, the load in
+ * quarters, the end) next to the peak: a start-up peak and growth under load read apart.
+ *
  * Targets are reported, not asserted (exit 0); lost or duplicated jobs are printed loudly.
  * Knobs (environment): BENCH_WEBHOOK_SECONDS (default 60), BENCH_WEBHOOK_RATE (per second,
  * default 100), BENCH_KEEP=1 keeps .tmp/bench/webhooks (the PGlite data dir and the app's log).
@@ -28,6 +31,7 @@ import {
   runOpenLoop,
   warmUp,
 } from "./webhooksLib/load.ts";
+import type { MemorySample } from "./webhooksLib/serverChild.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const TMP = join(ROOT, ".tmp", "bench", "webhooks");
@@ -49,6 +53,7 @@ interface Target {
   rssKb: number;
   outbound: string[];
   startMs: number;
+  memory: MemorySample[];
 }
 
 rmSync(TMP, { recursive: true, force: true });
@@ -115,27 +120,24 @@ async function runTarget(
     log(`${mode}: listening on 127.0.0.1:${ready.port} after ${fmtMs(startMs)}; warming up`);
     const warmOut = await warmUp(ready.port, warm);
     log(`${mode}: sending ${stream.length} deliveries`);
+    child.send({ type: "mark", label: "load start" });
     const { outcomes, wallMs } = await runOpenLoop(ready.port, stream, interval);
+    child.send({ type: "mark", label: "load end" });
     const lat = outcomes.map((o) => o.ms).sort((a, b) => a - b);
     log(
       `${mode}: done in ${fmtS(wallMs)}; p50 ${fmtMs(quantile(lat, 0.5))}, p99 ${fmtMs(quantile(lat, 0.99))}, max ${fmtMs(lat.at(-1) ?? Number.NaN)}`,
     );
     // Every job is queued before its response is sent; still, wait until the count stops moving
     // (@octokit/webhooks answers 202 and carries on when a handler outlasts its timeout).
-    let last: { ids: string[]; rssKb: number; outbound: string[] } | undefined;
+    type Answer = { ids: string[]; rssKb: number; outbound: string[]; memory: MemorySample[] };
+    let last: Answer | undefined;
     for (let k = 0; k < 20; k++) {
-      const now = await reply<{ ids: string[]; rssKb: number; outbound: string[] }>(
-        child,
-        "deliveries",
-        { type: "deliveries" },
-        60_000,
-        logPath,
-      );
+      const now = await reply<Answer>(child, "deliveries", { type: "deliveries" }, 60_000, logPath);
       if (last && now.ids.length === last.ids.length) break;
       last = now;
       await new Promise((r) => setTimeout(r, 500));
     }
-    const final = last as { ids: string[]; rssKb: number; outbound: string[] };
+    const final = last as Answer;
     return {
       name: mode,
       outcomes,
@@ -145,6 +147,7 @@ async function runTarget(
       rssKb: final.rssKb,
       outbound: final.outbound,
       startMs,
+      memory: final.memory,
     };
   } finally {
     if (child.connected) child.send({ type: "stop" });
@@ -394,6 +397,8 @@ function report(stream: Delivery[], warm: Delivery[], app: Target, base: Target)
   console.log("");
   console.log(table(["metric", "stackpilot", "baseline", "ratio", "target", "met?"], rows));
   console.log("");
+  console.log(memoryTimeline(app, base));
+  console.log("");
   if (lost.length > 0) {
     const msg = `!!! LOST ${lost.length} JOBS: accepted (2xx) but not in the queue, e.g. ${lost.slice(0, 10).join(", ")}`;
     console.log(msg);
@@ -427,4 +432,41 @@ function report(stream: Delivery[], warm: Delivery[], app: Target, base: Target)
 
 function fmtKinds(m: Map<string, number>): string {
   return m.size === 0 ? "" : ` (${[...m].map(([k, n]) => `${n}x ${k}`).join(", ")})`;
+}
+
+/**
+ * The server's memory over its life: RSS (JS heap in use, memory outside the heap) at start-up,
+ * through the load in quarters, and at the end; a start-up spike and growth under load read apart.
+ */
+function memoryTimeline(app: Target, base: Target): string {
+  const at = (t: Target, label: string) => t.memory.find((m) => m.label === label);
+  const near = (t: Target, ms: number) =>
+    t.memory.reduce<MemorySample | undefined>(
+      (best, m) => (!best || Math.abs(m.t - ms) < Math.abs(best.t - ms) ? m : best),
+      undefined,
+    );
+  const cell = (m: MemorySample | undefined) =>
+    m ? `${fmtBytes(m.rss)} (${fmtBytes(m.heapUsed)}, ${fmtBytes(m.external)})` : "-";
+  const points: [string, (t: Target) => MemorySample | undefined][] = [
+    ["listening", (t) => at(t, "listening")],
+    ["load start (after warm-up)", (t) => at(t, "load start")],
+  ];
+  for (const q of [0.25, 0.5, 0.75]) {
+    points.push([
+      `load ${q * 100}%`,
+      (t) => {
+        const s = at(t, "load start");
+        const e = at(t, "load end");
+        return s && e ? near(t, s.t + (e.t - s.t) * q) : undefined;
+      },
+    ]);
+  }
+  points.push(["load end", (t) => at(t, "load end")], ["last sample", (t) => t.memory.at(-1)]);
+  const rows = points.map(([label, pick]) => [label, cell(pick(app)), cell(pick(base))]);
+  const peak = (t: Target) => Math.max(...t.memory.map((m) => m.rss));
+  rows.push(
+    ["highest sampled RSS (1 s samples)", fmtBytes(peak(app)), fmtBytes(peak(base))],
+    ["peak RSS (getrusage maxRSS)", fmtBytes(app.rssKb * 1024), fmtBytes(base.rssKb * 1024)],
+  );
+  return table(["server memory: RSS (JS heap used, outside the heap)", "stackpilot", "baseline"], rows);
 }

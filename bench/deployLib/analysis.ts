@@ -6,6 +6,14 @@ import { fmtMs, median, table } from "./stats.ts";
 export function kindOf(line: string): string {
   if (/^docker(-compose| compose) version/.test(line)) return `${line.split(" version")[0]} version (detect)`;
   if (line === "command -v docker-compose") return "command -v docker-compose (detect)";
+  // The merged steps (constant `sh -c` scripts, commands/*.ts), by their opening.
+  if (line.startsWith(`sh -c 'mkdir -p -- "$1" || exit 1; t="$2.new.$$"`))
+    return "take lock + read current (lock)";
+  if (line.startsWith(`sh -c 's=$1 r=$2 l=$3 n=$4 c=$5;`))
+    return "untar + manifest + publish + switch (upload)";
+  if (line.startsWith(`sh -c 'ids=$(docker ps `)) return "docker ps + inspect (health)";
+  if (line.startsWith(`sh -c 'cd -- "$1" 2>/dev/null || exit 0; k=$2`)) return "prune releases (prune)";
+  if (line.startsWith(`sh -c 'touch -c -- "$1" && ln -sfn`)) return "switch to a release (rollback)";
   const compose = /^docker(?:-compose| compose) .* (up|pull|down|logs)(?: |$)/.exec(line);
   if (compose) return `compose ${compose[1]}`;
   if (line.startsWith("docker ps ")) return "docker ps (health)";
@@ -29,6 +37,8 @@ export function kindOf(line: string): string {
 }
 
 const TRIVIAL = new Set([
+  "take lock + read current (lock)",
+  "prune releases (prune)",
   "mkdir .lock (lock)",
   "mkdir -p releases (lock)",
   "mkdir -p staging (upload)",
@@ -108,7 +118,8 @@ export function breakdown(runs: readonly ProductRun[]): Breakdown {
   );
 
   // Deployer steps.
-  const steps = ["lock", "upload", "switch", "up", "health", "prune"];
+  // The step names DeployResult.timings uses, in the order they first appear.
+  const steps = [...new Set(deploys.flatMap((d) => Object.keys(d.result.timings)))];
   const stepRows = steps.map((s) => [
     s,
     fmtMs(median(deploys.map((d) => d.result.timings[s] ?? 0))),

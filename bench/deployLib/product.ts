@@ -4,7 +4,9 @@
  * its start/end, the deployer's per-step timings and the phases of the run.
  */
 import { createHash } from "node:crypto";
-import { realpathSync } from "node:fs";
+import { realpathSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { type HostConfig, hostRefs } from "../../src/config/hostsFile.ts";
 import { type DeployResult, HostDeployer } from "../../src/deploy/hostDeploy.ts";
@@ -160,7 +162,32 @@ export function installationId(dataDir: string): string {
     .slice(0, 16);
 }
 
+/**
+ * BENCH_CPU_PROFILE=<dir>: a V8 CPU profile of this process per product run (state, plan and
+ * runPlan only), written as <dir>/run-<n>.cpuprofile for Chrome DevTools or speedscope.
+ */
+const PROFILE_DIR = process.env.BENCH_CPU_PROFILE;
+let profiled = 0;
+
+async function startProfile(): Promise<Session | undefined> {
+  if (!PROFILE_DIR) return undefined;
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: 500 });
+  await session.post("Profiler.start");
+  return session;
+}
+
+async function stopProfile(session: Session | undefined): Promise<void> {
+  if (!session || !PROFILE_DIR) return;
+  const { profile } = await session.post("Profiler.stop");
+  session.disconnect();
+  writeFileSync(join(PROFILE_DIR, `run-${++profiled}.cpuprofile`), JSON.stringify(profile));
+}
+
 export async function productRun(ctx: ProductContext, head: string): Promise<ProductRun> {
+  const profile = await startProfile();
   const t0 = performance.now();
   const cpu0 = processCpuMs();
   const machine0 = machineBusyMs();
@@ -216,6 +243,7 @@ export async function productRun(ctx: ProductContext, head: string): Promise<Pro
       deployedCommits: new Map(deployed.map((d) => [`${d.stack}\0${d.host}`, d.commit])),
     });
     const t3 = performance.now();
+    await stopProfile(profile);
     const cpuMs = processCpuMs() - cpu0;
     const machineCpuMs = machineBusyMs() - machine0;
     const connects = ctx.hosts.reduce((n, h) => n + pool.stats(h.name).connects, 0);

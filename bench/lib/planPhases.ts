@@ -35,8 +35,11 @@ export async function timePhases(
     await time("floor: one git spawn (`git rev-parse HEAD` via simple-git)", () =>
       git.raw(["rev-parse", "HEAD"]),
     );
-    const range = await time("resolveRange: rev-parse x2 + merge-base (3 spawns, sequential)", () =>
+    const range = await time("resolveRange, nothing cached: rev-parse x2 (parallel), then merge-base", () =>
       resolveRange(repo, { base, head }),
+    );
+    await time("resolveRange as a warm plan runs it (commits and merge base known: no spawn)", () =>
+      resolveRange(repo, { base, head }, (sha) => cache.snapshots.has(sha), cache.mergeBases),
     );
     const changes = await time("git diff --raw -M + parse", () => repo.diff(range.base, range.head));
     const headTree = await time("git ls-tree -r of head + parse (whole tree)", () => repo.lsTree(range.head));

@@ -3,7 +3,8 @@
  * its event loop. `node serverChild.ts app|baseline`; configuration in the environment
  * (BENCH_SECRET, BENCH_PRIVATE_KEY, BENCH_DATA_DIR). Talks to the parent over IPC:
  *   -> {type: "ready", port}            once listening
- *   <- {type: "deliveries"}             -> {type: "deliveries", ids, rssKb, outbound}
+ *   <- {type: "deliveries"}             -> {type: "deliveries", ids, rssKb, outbound, memory}
+ *   <- {type: "mark", label}            takes a memory sample labelled so (e.g. "load start")
  *   <- {type: "stop"}                   closes the server (and the store), then exits
  *
  * - app: the real thing, `createServices(env, {worker: false})` + `startServer` (PGlite in the data dir).
@@ -30,6 +31,33 @@ diagnostics.subscribe("net.client.socket", (m) => {
 });
 
 const WEBHOOK_PATH = "/api/github/webhooks";
+
+/**
+ * Memory once a second from the start of the process (peak RSS alone cannot tell a start-up spike
+ * from growth under load): RSS, JS heap in use, and memory outside the heap (WASM memory,
+ * buffers). Sampled on a timer, so a spike inside one synchronous call is seen only by rssKb.
+ */
+export interface MemorySample {
+  t: number;
+  label?: string;
+  rss: number;
+  heapUsed: number;
+  external: number;
+}
+const memory: MemorySample[] = [];
+const t0 = performance.now();
+const sample = (label?: string) => {
+  const m = process.memoryUsage();
+  memory.push({
+    t: performance.now() - t0,
+    ...(label ? { label } : {}),
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    external: m.external,
+  });
+};
+sample("process start");
+setInterval(() => sample(), 1000).unref();
 
 /** As src/github/http.ts `validSignature`. */
 function validSignature(secret: string, body: Buffer, header: string | undefined): boolean {
@@ -67,6 +95,7 @@ if (mode === "app") {
     await server.close();
     await services.stop();
   };
+  sample("listening");
   send({ type: "ready", port: server.port });
 } else if (mode === "baseline") {
   const server: Server = createServer(async (req, res) => {
@@ -89,15 +118,17 @@ if (mode === "app") {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
   close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  sample("listening");
   send({ type: "ready", port: typeof address === "object" && address ? address.port : 0 });
 } else {
   throw new Error(`usage: serverChild.ts app|baseline (got ${mode})`);
 }
 
-process.on("message", (msg: { type: string }) => {
-  if (msg.type === "deliveries") {
+process.on("message", (msg: { type: string; label?: string }) => {
+  if (msg.type === "mark") sample(msg.label);
+  else if (msg.type === "deliveries") {
     void deliveries().then((ids) =>
-      send({ type: "deliveries", ids, rssKb: process.resourceUsage().maxRSS, outbound }),
+      send({ type: "deliveries", ids, rssKb: process.resourceUsage().maxRSS, outbound, memory }),
     );
   } else if (msg.type === "stop") {
     void close().then(

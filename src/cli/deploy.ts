@@ -6,13 +6,15 @@ import { resolve } from "node:path";
 import { hostRefs } from "../config/hostsFile.ts";
 import { formatProblem } from "../config/problems.ts";
 import { HostDeployer } from "../deploy/hostDeploy.ts";
-import { type HostJobResult, runPlan } from "../deploy/orchestrate.ts";
+import { type HostJobResult, isSuccess, runPlan } from "../deploy/orchestrate.ts";
 import { ParseCache } from "../detect/snapshot.ts";
 import { GitRepo } from "../git/repo.ts";
+import { planImages, withImages } from "../plan/images.ts";
 import { planRange } from "../plan/planRange.ts";
 import { renderText } from "../plan/render/text.ts";
 import { parse, UsageError } from "./args.ts";
 import type { Io } from "./main.ts";
+import { repoIdentity } from "./repoIdentity.ts";
 import { defaultDataDir, openSession } from "./session.ts";
 
 export const DEPLOY_HELP = `Usage: stackpilot deploy [options]
@@ -82,7 +84,7 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
     }));
     const cache = new ParseCache();
     const base = await repo.resolveCommit(`${head}~1`);
-    const { plan, head: snapshot } = await planRange(
+    const { plan: planned, head: snapshot } = await planRange(
       repo,
       {
         ...(base ? { base } : {}),
@@ -94,6 +96,15 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
       },
       cache,
     );
+    const images = planImages({
+      plan: planned,
+      head: snapshot,
+      inventory: session.inventory,
+      repoId,
+      builds: await session.store.listReusableBuilds(repoId),
+      ...(values.force ? { force: true } : {}),
+    });
+    const plan = withImages(planned, images);
     io.out(renderText(plan));
     if (!plan.ok) return 1;
     if (values["dry-run"] || plan.summary.deploy + plan.summary.remove === 0) return 0;
@@ -115,6 +126,7 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
       trigger: "cli",
       cache,
       lockTtlMs: lockTtl * 1000,
+      images: { plan: images, registries: session.inventory.registries },
       deployedCommits: new Map(deployed.map((d) => [`${d.stack}\0${d.host}`, d.commit])),
       onProgress: (e) => {
         if (e.type === "start")
@@ -127,25 +139,10 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
     });
     io.out(`\n${summaryTable(results)}`);
     for (const p of plan.problems) if (p.severity === "warning") io.err(`${formatProblem(p)}\n`);
-    return results.every((r) => r.status === "succeeded" || r.status === "removed") ? 0 : 1;
+    return results.every(isSuccess) ? 0 : 1;
   } finally {
     await session.close();
   }
-}
-
-/**
- * The repository's identity in the state store: `owner/name` from its origin (as the GitHub App
- * sees it, so CLI and App share state), else its absolute path.
- */
-export async function repoIdentity(repo: GitRepo): Promise<string> {
-  const origin = await repo.originUrl();
-  return (origin && ownerAndName(origin)) ?? repo.dir;
-}
-
-/** `https://host/owner/name.git`, `git@host:owner/name.git`, `ssh://git@host/owner/name` -> `owner/name`. */
-export function ownerAndName(url: string): string | undefined {
-  const m = /[:/]([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+?)(?:\.git)?\/?$/.exec(url);
-  return m ? `${m[1]}/${m[2]}` : undefined;
 }
 
 export function summaryTable(results: readonly HostJobResult[]): string {
@@ -165,6 +162,6 @@ export function summaryTable(results: readonly HostJobResult[]): string {
       .map((c, i) => c.padEnd(widths[i] as number))
       .join("  ")
       .trimEnd();
-  const failed = results.filter((r) => r.status !== "succeeded" && r.status !== "removed").length;
+  const failed = results.filter((r) => !isSuccess(r)).length;
   return `${[line(header), ...rows.map(line)].join("\n")}\n\n${results.length - failed} succeeded, ${failed} failed.\n`;
 }

@@ -1,14 +1,13 @@
 /** `stackpilot plan`: plan a commit range of a local checkout. */
 import { resolve } from "node:path";
-import { hostRefs, loadHostsFile } from "../config/hostsFile.ts";
 import { GitRepo } from "../git/repo.ts";
 import { planRange } from "../plan/planRange.ts";
 import { renderJson } from "../plan/render/json.ts";
 import { renderMarkdown } from "../plan/render/markdown.ts";
 import { renderText } from "../plan/render/text.ts";
-import { loadStateFile } from "../state/stateFile.ts";
 import { parse, UsageError } from "./args.ts";
 import type { Io } from "./main.ts";
+import { repoIdentity } from "./repoIdentity.ts";
 
 export const PLAN_HELP = `Usage: stackpilot plan [options]
 
@@ -18,7 +17,8 @@ Options:
   --repo DIR        repository checkout (default: .)
   --base REF        compare from this commit (default: HEAD~1; all-zero SHA = first push)
   --head REF        compare to this commit (default: HEAD)
-  --hosts FILE      hosts file, to resolve host names and label selectors
+  --hosts FILE      hosts file, to resolve host names and label selectors, and to plan
+                    image builds (builders, registries) and each host's image operations
   --state FILE      deployed state (JSON); enables deploy-if-changed decisions
   --stack GLOB      only stacks matching (repeatable)
   --host GLOB       only hosts matching (repeatable)
@@ -55,13 +55,34 @@ export async function planCommand(argv: string[], io: Io): Promise<number> {
   if (values.base && !(await repo.resolveCommit(values.base)) && !/^0+$/.test(values.base)) {
     throw new UsageError(`unknown --base revision "${values.base}"`);
   }
-  const { plan } = await planRange(repo, {
+  // The hosts file, image planning and the state file are loaded only when asked for: most plans
+  // need none of them.
+  const hostsFile = values.hosts ? await import("../config/hostsFile.ts") : undefined;
+  const inventory = hostsFile && values.hosts ? await hostsFile.loadInventory(values.hosts) : undefined;
+  const stateFile = values.state ? await import("../state/stateFile.ts") : undefined;
+  const deployed = stateFile && values.state ? await stateFile.loadStateFile(values.state) : undefined;
+  const ranged = await planRange(repo, {
     ...(base ? { base } : {}),
     head: values.head,
-    ...(values.hosts ? { hosts: hostRefs(await loadHostsFile(values.hosts)) } : {}),
-    ...(values.state ? { deployed: await loadStateFile(values.state) } : {}),
+    ...(hostsFile && inventory ? { hosts: hostsFile.hostRefs(inventory.hosts) } : {}),
+    ...(deployed ? { deployed } : {}),
     only: { stacks: values.stack ?? [], hosts: values.host ?? [] },
   });
+  // With a hosts file, the plan also says who builds which image and what each host pulls
+  // (without build records every image is planned as a build).
+  const images = inventory ? await import("../plan/images.ts") : undefined;
+  const plan =
+    images && inventory
+      ? images.withImages(
+          ranged.plan,
+          images.planImages({
+            plan: ranged.plan,
+            head: ranged.head,
+            inventory,
+            repoId: await repoIdentity(repo),
+          }),
+        )
+      : ranged.plan;
   if (values.json) io.out(renderJson(plan));
   else if (values.markdown) io.out(renderMarkdown(plan));
   else io.out(renderText(plan, { verbose: !!values.verbose }));

@@ -8,8 +8,9 @@ import type { HostJobResult } from "../deploy/orchestrate.ts";
 import { rollbackHost } from "../deploy/rollbackHost.ts";
 import { GitRepo } from "../git/repo.ts";
 import { parse, UsageError } from "./args.ts";
-import { repoIdentity, summaryTable } from "./deploy.ts";
+import { summaryTable } from "./deploy.ts";
 import type { Io } from "./main.ts";
+import { repoIdentity } from "./repoIdentity.ts";
 import { defaultDataDir, openSession } from "./session.ts";
 
 export const ROLLBACK_HELP = `Usage: stackpilot rollback STACK [options]

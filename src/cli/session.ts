@@ -5,13 +5,15 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, realpathSync } from "node:fs";
 import { userInfo } from "node:os";
-import { type HostConfig, loadHostsFile } from "../config/hostsFile.ts";
+import { type HostConfig, type Inventory, loadInventory } from "../config/hostsFile.ts";
 import { SshPool } from "../deploy/ssh/pool.ts";
 import { openStore, type Store } from "../state/store.ts";
 
 export interface Session {
   store: Store;
   hosts: HostConfig[];
+  /** The whole hosts file: hosts and registries. */
+  inventory: Inventory;
   pool: SshPool;
   /** The installation (database) this CLI writes to; host locks carry it (see hostLock.ts). */
   installationId: string;
@@ -24,7 +26,8 @@ export function defaultDataDir(flag: string | undefined): string {
 }
 
 export async function openSession(opts: { hostsFile: string; dataDir: string }): Promise<Session> {
-  const hosts = await loadHostsFile(opts.hostsFile);
+  const inventory = await loadInventory(opts.hostsFile);
+  const hosts = inventory.hosts;
   mkdirSync(opts.dataDir, { recursive: true });
   const databaseUrl = process.env.DATABASE_URL;
   const store = await openStore({ dataDir: opts.dataDir, ...(databaseUrl ? { databaseUrl } : {}) });
@@ -37,6 +40,7 @@ export async function openSession(opts: { hostsFile: string; dataDir: string }):
   return {
     store,
     hosts,
+    inventory,
     pool,
     installationId,
     actor: process.env.STACKPILOT_ACTOR ?? userInfo().username,

@@ -3,11 +3,18 @@
  * Secrets are referenced (a key file path or an env var name), never written here.
  */
 import { readFile } from "node:fs/promises";
+import picomatch from "picomatch";
 import { z } from "zod";
 import type { HostRef } from "../plan/plan.ts";
 import { type Problem, ProblemsError } from "./problems.ts";
 import { SAFE_NAME } from "./repoConfigSchema.ts";
+import { SecretRef } from "./secretRef.ts";
 import { knownKeysOf, parseYamlSource, validateYaml } from "./yamlSource.ts";
+
+/** Repository path components of an image reference (the distribution spec's grammar, lowercase). */
+const IMAGE_PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+
+const RegistryAuth = z.strictObject({ username: z.string().min(1), password: SecretRef });
 
 const Fingerprint = z
   .string()
@@ -34,19 +41,14 @@ export const HostSchema = z.strictObject({
     .default("deploy"),
   labels: z.record(z.string().regex(SAFE_NAME), z.string()).default({}),
   /** Private key: a file path, or the name of an env var holding the key. */
-  key: z
-    .union([
-      z.strictObject({ file: z.string().min(1) }),
-      z.strictObject({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/) }),
-    ])
-    .optional(),
+  key: SecretRef.optional(),
   /** The pinned host key: a known_hosts line or a SHA256 fingerprint. */
   host_key: z.union([Fingerprint, KnownHostsLine]).optional(),
   /** Accept and pin an unknown host key on first connection (off unless set). */
   trust_on_first_use: z.boolean().default(false),
   /** A host (by name, from this file) to jump through. */
   jump: z.string().regex(SAFE_NAME).optional(),
-  /** `auto` tries `docker compose` (v2) and falls back to `docker-compose` (v1). */
+  /** `auto`: `docker compose` (v2) when its plugin is installed, else `docker-compose` (v1). */
   compose: z.enum(["auto", "docker compose", "docker-compose"]).default("auto"),
   /** Where stacks live on the host: <root>/<stack>/releases/<sha>, <root>/<stack>/current. */
   root: z
@@ -57,20 +59,79 @@ export const HostSchema = z.strictObject({
   repos: z.array(z.string()).default([]),
   /** Absolute host paths compose files may bind-mount (others are refused). */
   allowed_mount_roots: z.array(z.string().regex(/^\//)).default([]),
+  /** Builds the images of stacks with `build:` (a deploy host builds only when it is also a builder). */
+  builder: z.boolean().default(false),
+  /** Per-registry credentials this host pulls with, instead of the registry's (e.g. a read-only token per host). */
+  registry_auth: z.record(z.string().regex(SAFE_NAME), RegistryAuth).default({}),
 });
 export type HostConfig = z.output<typeof HostSchema>;
 
+export const RegistrySchema = z.strictObject({
+  /** Referenced by hosts' `registry_auth`. */
+  name: z.string().regex(SAFE_NAME).max(100),
+  /** `host[:port]`, as in image references. */
+  address: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$/i, "address must be host or host:port"),
+  /** Path under the registry: images are <address>/<namespace>/<stack>-<service>:<commit>. */
+  namespace: z
+    .string()
+    .regex(IMAGE_PATH, "namespace must be lowercase path components ([a-z0-9] with . _ - inside, / between)")
+    .default("stackpilot"),
+  /** Credentials: the builder pushes with them; deploy hosts pull with them unless `registry_auth` says otherwise. */
+  username: z.string().min(1).optional(),
+  password: SecretRef.optional(),
+  /** Environments (globs) whose images go here; a registry without the list is the default. */
+  environments: z.array(z.string().min(1)).default([]),
+});
+export type RegistryConfig = z.output<typeof RegistrySchema>;
+
 export const HostsFileSchema = z.strictObject({
   hosts: z.array(HostSchema).default([]),
+  /** Image registries builders push to and deploy hosts pull from. */
+  registries: z.array(RegistrySchema).default([]),
 });
+
+/** Everything the hosts file describes. */
+export interface Inventory {
+  hosts: HostConfig[];
+  registries: RegistryConfig[];
+}
 export type HostsFile = z.output<typeof HostsFileSchema>;
 
-export function parseHostsFile(text: string, file: string): { hosts: HostConfig[]; problems: Problem[] } {
+export function parseHostsFile(text: string, file: string): Inventory & { problems: Problem[] } {
   const src = parseYamlSource(file, text);
-  if (src.value === undefined) return { hosts: [], problems: src.problems };
+  if (src.value === undefined) return { hosts: [], registries: [], problems: src.problems };
   const { data, problems } = validateYaml(src, HostsFileSchema, (p) => knownKeysOf(HostsFileSchema, p));
   const all = [...src.problems, ...problems];
-  if (!data) return { hosts: [], problems: all };
+  if (!data) return { hosts: [], registries: [], problems: all };
+  const error = (at: (string | number)[], key: string, message: string) =>
+    all.push({ file, ...src.positionOf(at), key, message, severity: "error" });
+  const registries = new Set<string>();
+  let defaults = 0;
+  data.registries.forEach((r, i) => {
+    if (registries.has(r.name))
+      error(["registries", i, "name"], `registries[${i}].name`, `duplicate registry "${r.name}"`);
+    registries.add(r.name);
+    if (r.username && !r.password)
+      error(["registries", i], `registries[${i}]`, `registry "${r.name}" has a username but no password`);
+    if (r.environments.length === 0 && ++defaults > 1)
+      error(
+        ["registries", i],
+        `registries[${i}].environments`,
+        `registry "${r.name}" is a second default (no environments): give all but one an environments list`,
+      );
+  });
+  data.hosts.forEach((h, i) => {
+    for (const name of Object.keys(h.registry_auth)) {
+      if (!registries.has(name))
+        error(
+          ["hosts", i, "registry_auth", name],
+          `hosts[${i}].registry_auth.${name}`,
+          `unknown registry "${name}"`,
+        );
+    }
+  });
   const seen = new Set<string>();
   data.hosts.forEach((h, i) => {
     const at = src.positionOf(["hosts", i, "name"]);
@@ -104,15 +165,25 @@ export function parseHostsFile(text: string, file: string): { hosts: HostConfig[
       });
     }
   });
-  return { hosts: data.hosts, problems: all };
+  return { hosts: data.hosts, registries: data.registries, problems: all };
 }
 
 /** Read and validate; throws ProblemsError on errors. */
-export async function loadHostsFile(file: string): Promise<HostConfig[]> {
-  const { hosts, problems } = parseHostsFile(await readFile(file, "utf8"), file);
+export async function loadInventory(file: string): Promise<Inventory> {
+  const { hosts, registries, problems } = parseHostsFile(await readFile(file, "utf8"), file);
   if (problems.some((p) => p.severity === "error")) throw new ProblemsError(problems);
-  return hosts;
+  return { hosts, registries };
+}
+
+/** The hosts alone (commands that never touch images). */
+export async function loadHostsFile(file: string): Promise<HostConfig[]> {
+  return (await loadInventory(file)).hosts;
 }
 
 export const hostRefs = (hosts: readonly HostConfig[]): HostRef[] =>
   hosts.map((h) => ({ name: h.name, labels: h.labels }));
+
+/** A host's `repos` globs (owner/name or URL) restrict who may deploy to it; empty allows all. */
+export function repoAllowed(host: HostConfig, repoId: string): boolean {
+  return host.repos.length === 0 || picomatch(host.repos)(repoId);
+}

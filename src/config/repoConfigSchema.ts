@@ -29,6 +29,14 @@ export const HostSelector = z.union([
 ]);
 export type HostSelector = z.infer<typeof HostSelector>;
 
+/** A Docker image tag. */
+const ImageTag = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/,
+    "an image tag: letters, digits, _ . - (not first), up to 128",
+  );
+
 export const Permission = z.enum(["read", "triage", "write", "maintain", "admin"]);
 export type Permission = z.infer<typeof Permission>;
 
@@ -69,6 +77,8 @@ export const StackEntrySchema = z.strictObject({
   project_name: z.string().regex(PROJECT_NAME, "project_name must match ^[a-z0-9][a-z0-9_-]*$").optional(),
   /** When the stack directory is deleted: `true` removes it from its hosts, `false` only warns. */
   prune: z.boolean().optional(),
+  /** Extra tags for the images the builder pushes (always tagged with the commit too). */
+  image_tags: z.array(ImageTag).optional(),
   /** `false` excludes a discovered stack entirely. */
   enabled: z.boolean().optional(),
 });
@@ -89,6 +99,7 @@ export const RepoConfigSchema = z.strictObject({
       environment: name("environment name").optional(),
       hosts: z.array(HostSelector).optional(),
       prune: z.boolean().default(false),
+      image_tags: z.array(ImageTag).optional(),
     })
     .default({ prune: false }),
   environments: z.record(name("environment name"), EnvironmentSchema).default({}),

@@ -7,32 +7,31 @@
  */
 import { randomBytes } from "node:crypto";
 import { posix } from "node:path";
+import { Readable } from "node:stream";
 import type { StackSnapshot } from "../detect/snapshot.ts";
+import { stepTimer } from "../util/timings.ts";
+import { releaseArchives } from "./archiveCache.ts";
 import { type ComposeFlavor, composeDown, composeLogs, composePull, composeUp } from "./commands/compose.ts";
-import { inspectContainers, parseInspect, projectContainers } from "./commands/docker.ts";
+import { parseInspect, projectContainerStates } from "./commands/docker.ts";
 import { type StackPaths, stackPaths } from "./commands/paths.ts";
 import {
   isDir,
-  linkNext,
   listReleases,
-  makeDir,
+  META_DIR,
   manifestPath,
-  publishAndSwitch,
+  pruneReleases,
   readCurrent,
   readFile,
-  releasesToPrune,
   removeTree,
   stagingDir,
-  swapCurrent,
-  touch,
-  untar,
-  writeFromStdin,
+  switchTo,
+  uploadAndSwitch,
 } from "./commands/release.ts";
 import { judgeHealth } from "./health.ts";
-import { acquireHostLock } from "./hostLock.ts";
-import { projectOf, ReleaseManifest, releaseIdOf } from "./release.ts";
+import { acquireHostLock, heldLock, releaseOfLink } from "./hostLock.ts";
+import { IMAGES_OVERRIDE, imagesOverride, projectOf, ReleaseManifest, releaseIdOf } from "./release.ts";
 import { RemoteCommandError, type Runner } from "./runner.ts";
-import { archiveFiles } from "./upload.ts";
+import { archiveFiles, type TarStream } from "./upload.ts";
 
 export interface HostTarget {
   name: string;
@@ -70,6 +69,8 @@ export interface DeployRequest {
   holder: string;
   /** Services whose image reference changed since the deployed release: pulled before `up`. */
   pullServices: readonly string[];
+  /** service -> image a builder made (already pulled by the preflight): replaces `build:` here. */
+  images?: Readonly<Record<string, string>>;
 }
 
 export type DeployStatus = "succeeded" | "failed" | "rolled_back";
@@ -107,15 +108,7 @@ export class HostDeployer {
     checkMounts(stack, host);
     checkComposeFeatures(stack, host);
     const paths = stackPaths(host.root, stack.def.name);
-    const timings: Record<string, number> = {};
-    const time = async <T>(step: string, fn: () => Promise<T>): Promise<T> => {
-      const t0 = performance.now();
-      try {
-        return await fn();
-      } finally {
-        timings[step] = Math.round(performance.now() - t0);
-      }
-    };
+    const { timings, time } = stepTimer();
 
     const lock = await time("lock", () =>
       acquireHostLock(
@@ -141,6 +134,7 @@ export class HostDeployer {
         envFiles: stack.def.envFiles,
         projectName: stack.def.projectName,
         services: stack.compose.services.map((s) => s.name),
+        ...(req.images && Object.keys(req.images).length ? { overrideFiles: [IMAGES_OVERRIDE] } : {}),
         createdAt: new Date().toISOString(),
         createdBy: req.holder,
       };
@@ -249,8 +243,11 @@ export class HostDeployer {
   }
 
   async currentRelease(host: string, paths: StackPaths): Promise<string | undefined> {
+    // Under our own host lock, taking it read `current` (and our switches since are known).
+    const held = heldLock(this.#runner, host, paths);
+    if (held) return held.current;
     const rec = await this.#runner.run(host, readCurrent(paths), { allowFailure: true });
-    return rec.code === 0 ? posix.basename(rec.stdout.trim()) || undefined : undefined;
+    return rec.code === 0 ? releaseOfLink(rec.stdout) : undefined;
   }
 
   async releases(host: string, paths: StackPaths): Promise<string[]> {
@@ -258,7 +255,11 @@ export class HostDeployer {
     return rec.code === 0 ? rec.stdout.split("\n").filter((l) => l && !l.startsWith(".")) : [];
   }
 
-  /** Stream the tar into a staging dir, add the manifest, then publish it and switch `current`. */
+  /**
+   * One round trip (commands/release.ts `uploadAndSwitch`): the manifest (and the images override)
+   * then the tar of the stack's files stream into a staging dir, which is published as the
+   * release, and `current` is switched to it.
+   */
   private async upload(
     req: DeployRequest,
     paths: StackPaths,
@@ -268,23 +269,50 @@ export class HostDeployer {
     const host = req.host.name;
     const staging = stagingDir(paths, release, randomBytes(4).toString("hex"));
     const files = [...req.stack.inputs.files].filter(([, e]) => e !== null).map(([p]) => p);
-    // The manifest's directory, and with it the staging dir: one round trip for both.
-    await this.#runner.run(host, makeDir(posix.dirname(manifestPath(staging))));
+    const meta: [path: string, content: Buffer][] = [
+      [manifestPath(""), Buffer.from(JSON.stringify(manifest, null, 2))],
+    ];
+    if (manifest.overrideFiles && req.images)
+      meta.push([IMAGES_OVERRIDE, Buffer.from(imagesOverride(req.images))]);
+    const argv = uploadAndSwitch(
+      paths,
+      staging,
+      release,
+      meta.map(([path, content]) => ({ name: metaName(path), bytes: content.length })),
+    );
+    // The same archive for every host deploying this commit: one `git archive` for all of them
+    // (archiveCache.ts); one too big to keep in memory streams from its own `git archive`.
+    const shared = releaseArchives.get(req.repoDir, req.commit, files);
+    let streamed: TarStream | undefined;
+    let bytes = 0;
     try {
-      const tar = archiveFiles(req.repoDir, req.commit, files);
-      const [untarred] = await Promise.allSettled([
-        this.#runner.run(host, untar(staging), { stdin: tar.stream }),
-        tar.done,
-      ]);
-      await tar.done;
-      if (untarred.status === "rejected") throw untarred.reason;
-      await this.#runner.run(host, writeFromStdin(manifestPath(staging)), {
-        stdin: JSON.stringify(manifest, null, 2),
-      });
-      // One round trip puts the release in place (replacing a redeployed commit's release
-      // wholesale) and switches `current` to it.
-      await this.#runner.run(host, publishAndSwitch(paths, staging, release));
-      return tar.bytes();
+      const stdin = Readable.from(
+        (async function* () {
+          const whole = await shared;
+          if (whole) {
+            bytes = whole.length;
+            // Small: one chunk, one SSH data packet.
+            yield Buffer.concat([...meta.map(([, content]) => content), whole]);
+          } else {
+            for (const [, content] of meta) yield content;
+            streamed = archiveFiles(req.repoDir, req.commit, files);
+            yield* streamed.stream;
+          }
+        })(),
+      );
+      const uploaded = await this.#runner.run(host, argv, { stdin }).then(
+        () => undefined,
+        (err: unknown) => ({ err }),
+      );
+      const archiveFailed = await (streamed?.done ?? shared).then(
+        () => undefined,
+        (err: unknown) => ({ err }),
+      );
+      // The host checked the gzip stream's length and CRC before publishing: when the script
+      // succeeded, the release is complete and `current` names it, whatever git said after.
+      if (uploaded) throw (archiveFailed ?? uploaded).err;
+      heldLock(this.#runner, host, paths)?.switched(release);
+      return streamed ? streamed.bytes() : bytes;
     } catch (err) {
       await this.#runner.run(host, removeTree(staging), { allowFailure: true }).catch(() => {});
       throw err;
@@ -292,12 +320,8 @@ export class HostDeployer {
   }
 
   private async activate(host: string, paths: StackPaths, release: string): Promise<void> {
-    // The touch (release order for pruning) and the new link are independent; the swap needs the link.
-    await Promise.all([
-      this.#runner.run(host, touch(paths.release(release))),
-      this.#runner.run(host, linkNext(paths, release)),
-    ]);
-    await this.#runner.run(host, swapCurrent(paths));
+    await this.#runner.run(host, switchTo(paths, release));
+    heldLock(this.#runner, host, paths)?.switched(release);
   }
 
   private async reactivate(host: HostTarget, paths: StackPaths, release: string): Promise<ReleaseManifest> {
@@ -323,19 +347,20 @@ export class HostDeployer {
     if (pull.length) await this.#runner.run(host.name, composePull(project, pull));
     await this.#runner.run(
       host.name,
-      composeUp(project, { waitSeconds: Math.ceil(this.#opts.healthTimeoutMs / 1000) }),
+      composeUp(project, {
+        waitSeconds: Math.ceil(this.#opts.healthTimeoutMs / 1000),
+        noBuild: Boolean(manifest.overrideFiles?.length),
+      }),
     );
   }
 
   private async waitHealthy(host: HostTarget, _releaseDir: string, manifest: ReleaseManifest): Promise<void> {
     const deadline = Date.now() + this.#opts.healthTimeoutMs;
     for (;;) {
-      const ids = (await this.#runner.run(host.name, projectContainers(manifest.projectName))).stdout
-        .split("\n")
-        .filter(Boolean);
-      const states = ids.length
-        ? parseInspect((await this.#runner.run(host.name, inspectContainers(ids))).stdout)
-        : [];
+      // One round trip per poll: `docker ps` and `docker inspect` in one script.
+      const states = parseInspect(
+        (await this.#runner.run(host.name, projectContainerStates(manifest.projectName))).stdout,
+      );
       const verdict = judgeHealth(states, manifest.services);
       if (verdict.state === "healthy") return;
       if (verdict.state === "degraded") throw new Error(`unhealthy: ${verdict.reason}`);
@@ -372,11 +397,16 @@ export class HostDeployer {
     }
   }
 
+  /** Keep the newest `keepReleases` and `current`; one round trip (commands/release.ts). */
   private async prune(host: string, paths: StackPaths, current: string): Promise<void> {
-    for (const old of releasesToPrune(await this.releases(host, paths), current, this.#opts.keepReleases)) {
-      await this.#runner.run(host, removeTree(paths.release(old)));
-    }
+    await this.#runner.run(host, pruneReleases(paths, this.#opts.keepReleases, current));
   }
+}
+
+/** A release-relative path of Stackpilot's own files -> its name in META_DIR. */
+function metaName(path: string): string {
+  if (posix.dirname(path) !== META_DIR) throw new Error(`${path} is not in ${META_DIR}/ of a release`);
+  return posix.basename(path);
 }
 
 /** Absolute bind-mount sources must sit under the host's allowed roots. */

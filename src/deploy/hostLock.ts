@@ -1,8 +1,9 @@
 /**
- * The (stack, host) lock directory. Acquired with an atomic `mkdir`; the holder refreshes its
- * expiry while it works, so a lock left by a dead deployer can be broken once it expires, and
- * never sooner.
+ * The (stack, host) lock directory. Acquired with an atomic rename (commands/lock.ts), in the same
+ * round trip that reads where `current` points; the holder refreshes its expiry while it works, so
+ * a lock left by a dead deployer can be broken once it expires, and never sooner.
  */
+import { posix } from "node:path";
 import {
   LOCK_HELD,
   LockDetails,
@@ -29,8 +30,32 @@ export class LockedError extends Error {
 }
 
 export interface HeldLock {
+  /**
+   * The release `current` named when the lock was taken (read in the same round trip; undefined:
+   * none), kept up to date by the holder through `switched`. Under the lock only the holder
+   * switches `current`, so this is what the host has, without asking it again.
+   */
+  readonly current: string | undefined;
+  /** The holder switched `current` to `release`. */
+  switched(release: string): void;
   release(): Promise<void>;
 }
+
+/** Locks held through a runner, by host and lock directory (see `heldLock`). */
+const held = new WeakMap<Runner, Map<string, HeldLock>>();
+const heldKey = (host: string, paths: StackPaths) => `${host}\0${paths.lockDir}`;
+
+/**
+ * The lock this runner holds on (host, stack), if any: what a deployer knows about `current`
+ * while it holds the lock, so that reading it costs no round trip.
+ */
+export function heldLock(runner: Runner, host: string, paths: StackPaths): HeldLock | undefined {
+  return held.get(runner)?.get(heldKey(host, paths));
+}
+
+/** `readlink current` output -> release id. */
+export const releaseOfLink = (target: string): string | undefined =>
+  posix.basename(target.trim()) || undefined;
 
 export async function acquireHostLock(
   runner: Runner,
@@ -50,11 +75,13 @@ export async function acquireHostLock(
     });
   };
   let acquiredAt: string | undefined;
+  let linked: string | undefined;
   for (let attempt = 0; attempt < 2; attempt++) {
     const first = details();
     const made = await runner.run(host, takeLockDir(paths), { stdin: first, allowFailure: true });
     if (made.code === 0) {
       acquiredAt = JSON.parse(first).acquiredAt;
+      linked = releaseOfLink(made.stdout);
       break;
     }
     if (made.code !== LOCK_HELD) throw new RemoteCommandError(made);
@@ -80,12 +107,24 @@ export async function acquireHostLock(
     Math.max(1000, ttlMs / 3),
   );
   heartbeat.unref();
-  return {
+  const key = heldKey(host, paths);
+  const mine = held.get(runner) ?? new Map<string, HeldLock>();
+  held.set(runner, mine);
+  const lock: HeldLock = {
+    get current() {
+      return linked;
+    },
+    switched(release) {
+      linked = release;
+    },
     async release() {
       clearInterval(heartbeat);
+      if (mine.get(key) === lock) mine.delete(key);
       await runner.run(host, removeLockDir(paths));
     },
   };
+  mine.set(key, lock);
+  return lock;
 }
 
 async function lockDirExpiry(

@@ -14,6 +14,8 @@ export const ReleaseManifest = z.object({
   /** Repo-relative stack directory, compose files and env files. */
   path: z.string(),
   composeFiles: z.array(z.string()).min(1),
+  /** Release-relative compose files Stackpilot wrote (built images in place of `build:`), merged last. */
+  overrideFiles: z.array(z.string()).optional(),
   envFiles: z.array(z.string()),
   projectName: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/),
   services: z.array(z.string()),
@@ -32,7 +34,15 @@ export function projectOf(m: ReleaseManifest, releaseDir: string, flavor: Compos
     flavor,
     name: m.projectName,
     directory: abs(m.path),
-    files: m.composeFiles.map(abs),
+    files: [...m.composeFiles, ...(m.overrideFiles ?? [])].map(abs),
     envFiles: m.envFiles.map(abs),
   };
+}
+
+/** Where the images override lives in a release, and its content (JSON is YAML to both composes). */
+export const IMAGES_OVERRIDE = ".stackpilot/images.compose.yaml";
+
+export function imagesOverride(images: Readonly<Record<string, string>>): string {
+  const services = Object.fromEntries(Object.entries(images).map(([name, image]) => [name, { image }]));
+  return `${JSON.stringify({ services }, null, 2)}\n`;
 }

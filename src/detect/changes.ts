@@ -4,7 +4,7 @@
  * its deploy config changed. Pure.
  */
 import type { Change, ChangeStatus } from "../git/repo.ts";
-import { deployConfigOf } from "./inputs.ts";
+import { deployConfigOf, inputReason } from "./inputs.ts";
 import { ownersOf, type Snapshot, type StackSnapshot } from "./snapshot.ts";
 
 export interface ChangedFile {
@@ -74,7 +74,7 @@ export function mapChanges(
     }
   }
 
-  for (const name of new Set([...base.stacks.keys(), ...head.stacks.keys()])) {
+  const compare = (name: string) => {
     const b = base.stacks.get(name);
     const h = head.stacks.get(name);
     if (!b || !h) {
@@ -82,8 +82,9 @@ export function mapChanges(
       c.contentChanged = true;
       if (!b) c.added = true;
       else c.removed = true;
-      continue;
+      return;
     }
+    if (b.def === h.def) return; // shared by an incremental snapshot: nothing to compare
     const keys = diffKeys(deployConfigOf(b.def), deployConfigOf(h.def));
     if (keys.length) {
       const c = entry(name);
@@ -95,12 +96,14 @@ export function mapChanges(
     ) {
       entry(name).targetsChanged = true;
     }
-  }
+  };
+  for (const name of base.stacks.keys()) compare(name);
+  for (const name of head.stacks.keys()) if (!base.stacks.has(name)) compare(name);
   return result;
 }
 
 function viaOf(stack: StackSnapshot | undefined, path: string): string | undefined {
-  return stack?.inputs.via.get(path);
+  return stack && inputReason(stack.def, stack.compose, stack.inputs, path);
 }
 
 function diffKeys(a: Record<string, unknown>, b: Record<string, unknown>): string[] {

@@ -46,7 +46,17 @@ export interface ComposeService {
    * `context` and `dockerfile` are repo-relative for a local context; for a remote (git/http) or
    * unresolvable context they are the values as written.
    */
-  build?: { context: string; dockerfile?: string; args?: Record<string, string> };
+  build?: {
+    context: string;
+    dockerfile?: string;
+    args?: Record<string, string>;
+    target?: string;
+    network?: string;
+    /** False for a remote (git/http), host-path or unresolvable context: not built from the repository. */
+    local: boolean;
+    /** `dockerfile_inline` is set: the Dockerfile is in the compose file. */
+    inline?: boolean;
+  };
   /** True when the compose file defines an enabled healthcheck test (one from the image is unknowable here). */
   healthcheck: boolean;
   /** The service this one extends; `file` is repo-relative and is the defining file for same-file extends. */

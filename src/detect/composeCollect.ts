@@ -293,9 +293,14 @@ function mergeService(base: ComposeService, over: ComposeService): ComposeServic
 
 function mergeBuild(base: ComposeService["build"], over: ComposeService["build"]): ComposeService["build"] {
   if (!base || !over) return over ?? base;
-  const merged: NonNullable<ComposeService["build"]> = { context: over.context };
+  const merged: NonNullable<ComposeService["build"]> = { context: over.context, local: over.local };
   const dockerfile = over.dockerfile ?? base.dockerfile;
+  const target = over.target ?? base.target;
+  const network = over.network ?? base.network;
   if (dockerfile !== undefined) merged.dockerfile = dockerfile;
   if (base.args || over.args) merged.args = { ...base.args, ...over.args };
+  if (target !== undefined) merged.target = target;
+  if (network !== undefined) merged.network = network;
+  if (over.inline || base.inline) merged.inline = true;
   return merged;
 }

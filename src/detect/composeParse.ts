@@ -433,11 +433,14 @@ function extractBuild(ctx: Ctx, service: string, raw: unknown): ServiceBuild | u
   const spec: BuildSpec = typeof written === "string" ? { context: written } : written;
   const contextAt = typeof written === "object" && written.context != null ? [...at, "context"] : at;
   const context = buildContext(ctx, service, spec.context ?? ".", contextAt);
-  const build: ServiceBuild = { context: context.value };
+  const build: ServiceBuild = { context: context.value, local: context.local };
   const dockerfile = buildDockerfile(ctx, service, spec, context, at);
   const args = buildArgs(spec.args);
   if (dockerfile !== undefined) build.dockerfile = dockerfile;
   if (args !== undefined) build.args = args;
+  if (spec.target != null) build.target = spec.target;
+  if (spec.network != null) build.network = spec.network;
+  if (spec.dockerfile_inline != null) build.inline = true;
   extractAdditionalContexts(ctx, service, spec.additional_contexts, [...at, "additional_contexts"]);
   return build;
 }

@@ -39,6 +39,8 @@ export const Build = z.union([
     context: z.string().nullish(),
     dockerfile: z.string().nullish(),
     dockerfile_inline: z.string().nullish(),
+    target: z.string().nullish(),
+    network: z.string().nullish(),
     args: z.union([z.record(z.string(), Scalar.nullable()), z.array(z.string())]).nullish(),
     additional_contexts: z.union([z.record(z.string(), z.string()), z.array(z.string())]).nullish(),
   }),

@@ -5,40 +5,59 @@
 import { createHash } from "node:crypto";
 import type { TreeEntry } from "../git/repo.ts";
 import type { ComposeFileInfo, RefKind } from "./compose.ts";
-import type { PathIndex } from "./pathIndex.ts";
+import { globHas, isBelow, type PathIndex } from "./pathIndex.ts";
 import type { StackDef } from "./stacks.ts";
 
 export interface StackInputs {
   /** Input path -> its tree entry, or null when referenced but absent at this commit. */
   files: Map<string, TreeEntry | null>;
-  /** Why a path outside the stack directory is an input, e.g. "env_file of service web". */
-  via: Map<string, string>;
 }
 
 export function collectInputs(def: StackDef, compose: ComposeFileInfo, index: PathIndex): StackInputs {
   const files = new Map<string, TreeEntry | null>();
-  const via = new Map<string, string>();
-  const addFile = (path: string, why?: string) => {
+  const addFile = (path: string) => {
     if (!files.has(path)) files.set(path, index.tree.get(path) ?? null);
-    if (why && !via.has(path)) via.set(path, why);
   };
   // A reference to a directory (build context, bind-mounted folder) makes all of it an input.
-  const addPath = (path: string, why: string) => {
-    if (index.kind(path) === "dir") for (const p of index.under(path)) addFile(p, why);
-    else addFile(path, why);
+  const addPath = (path: string) => {
+    if (index.kind(path) === "dir") for (const p of index.under(path)) addFile(p);
+    else addFile(path);
   };
 
   for (const p of index.under(def.path)) addFile(p);
-  for (const f of def.composeFiles) addFile(f, "compose file");
-  for (const f of def.envFiles) addFile(f, "env file of the stack");
-  for (const ref of compose.refs) {
-    addPath(ref.path, describeRef(ref.kind, ref.service));
-  }
-  for (const pattern of def.watch) for (const p of index.glob(pattern)) addFile(p, `watched (${pattern})`);
-  return { files, via };
+  for (const f of def.composeFiles) addFile(f);
+  for (const f of def.envFiles) addFile(f);
+  for (const ref of compose.refs) addPath(ref.path);
+  for (const pattern of def.watch) for (const p of index.glob(pattern)) addFile(p);
+  return { files };
 }
 
-function describeRef(kind: RefKind, service?: string): string {
+/**
+ * Why `path` is an input of the stack, e.g. "env_file of service web": the first of the reasons
+ * {@link collectInputs} adds paths for, checked in the same order. Undefined for paths that are
+ * inputs only by being in the stack directory, and for paths that are no input. Computed when a
+ * plan names a changed file, rather than stored for every input.
+ */
+export function inputReason(
+  def: StackDef,
+  compose: ComposeFileInfo,
+  inputs: StackInputs,
+  path: string,
+): string | undefined {
+  const entry = inputs.files.get(path);
+  if (entry === undefined) return undefined;
+  if (def.composeFiles.includes(path)) return "compose file";
+  if (def.envFiles.includes(path)) return "env file of the stack";
+  // A present file below a referenced path was added for it: the reference is a directory.
+  const below = (dir: string) => entry !== null && isBelow(path, dir);
+  for (const ref of compose.refs)
+    if (ref.path === path || below(ref.path)) return describeRef(ref.kind, ref.service);
+  if (entry !== null)
+    for (const pattern of def.watch) if (globHas(pattern, path)) return `watched (${pattern})`;
+  return undefined;
+}
+
+export function describeRef(kind: RefKind, service?: string): string {
   const what: Record<RefKind, string> = {
     compose: "compose file",
     include: "included compose file",

@@ -58,6 +58,17 @@ export class PathIndex {
   }
 }
 
+/** `path` lies strictly below `dir` (`""` and `.` hold every path), as {@link PathIndex.under} counts it. */
+export function isBelow(path: string, dir: string): boolean {
+  if (dir === "" || dir === ".") return true;
+  return path.length > dir.length && path[dir.length] === "/" && path.startsWith(dir);
+}
+
+/** Whether {@link PathIndex.glob} of `pattern` would list `path`, for a path in the tree. */
+export function globHas(pattern: string, path: string): boolean {
+  return isBelow(path, picomatch.scan(pattern).base) && picomatch(pattern, { dot: true })(path);
+}
+
 function lowerBound(sorted: readonly string[], key: string): number {
   let lo = 0;
   let hi = sorted.length;

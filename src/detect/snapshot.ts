@@ -9,11 +9,14 @@ import type { Problem } from "../config/problems.ts";
 import { loadRepoConfig } from "../config/repoConfig.ts";
 import { CONFIG_PATH, type RepoConfig } from "../config/repoConfigSchema.ts";
 import type { YamlSource } from "../config/yamlSource.ts";
-import type { Change, GitRepo, Tree } from "../git/repo.ts";
+import { MergeBaseMemo } from "../git/range.ts";
+import type { Change, GitRepo, Tree, TreeEntry } from "../git/repo.ts";
 import { type ComposeFileInfo, collectComposeInputs, parseComposeFile } from "./compose.ts";
 import { collectInputs, fingerprint, type StackInputs } from "./inputs.ts";
+import { Owners } from "./owners.ts";
 import { PathIndex } from "./pathIndex.ts";
 import { resolveStacks, type StackDef } from "./stacks.ts";
+import { TreeOverlay } from "./treeOverlay.ts";
 
 export interface StackSnapshot {
   def: StackDef;
@@ -41,6 +44,8 @@ export class ParseCache {
 
   /** Whole snapshots by commit, so a commit planned once (the last push's `after`) is not rebuilt. */
   readonly snapshots: SnapshotCache;
+  /** Merge bases of ranges planned before. */
+  readonly mergeBases = new MergeBaseMemo();
 
   constructor(max = 50_000, snapshots = 4) {
     this.#max = max;
@@ -115,21 +120,15 @@ interface SnapshotMeta {
   reads: Map<string, string[]>;
 }
 const metaOf = new WeakMap<Snapshot, SnapshotMeta>();
-const ownersMemo = new WeakMap<Snapshot, Map<string, string[]>>();
+const ownersMemo = new WeakMap<Snapshot, Owners>();
 
 /** Input path -> names of the stacks owning it, built once per snapshot. */
-export function ownersOf(snap: Snapshot): Map<string, string[]> {
+export function ownersOf(snap: Snapshot): Owners {
   let owners = ownersMemo.get(snap);
-  if (owners) return owners;
-  owners = new Map();
-  for (const [name, s] of snap.stacks) {
-    for (const path of s.inputs.files.keys()) {
-      const list = owners.get(path);
-      if (list) list.push(name);
-      else owners.set(path, [name]);
-    }
+  if (!owners) {
+    owners = new Owners(snap.tree, snap.stacks);
+    ownersMemo.set(snap, owners);
   }
-  ownersMemo.set(snap, owners);
   return owners;
 }
 
@@ -197,20 +196,25 @@ export async function deriveSnapshot(
   return assemble(new BlobReader(repo), commit, from.config, meta, cache, from, affected);
 }
 
-/** `tree` with a raw diff applied (forward) or undone (backward): a new map sharing the entries. */
+/**
+ * `tree` with a raw diff applied (forward) or undone (backward): an overlay of the changed paths
+ * over `tree`, or a new map sharing the entries when `tree` is an overlay itself.
+ */
 function applyChanges(tree: Tree, changes: readonly Change[], forward: boolean): Tree {
-  const out: Tree = new Map(tree);
+  const flat = tree instanceof TreeOverlay;
+  const out: Map<string, TreeEntry | null> = flat ? new Map(tree) : new Map();
+  const remove = (path: string) => (flat ? out.delete(path) : out.set(path, null));
   for (const c of changes) {
     const oldPath = c.oldPath ?? c.path;
     if (forward) {
-      if (c.status !== "A" && c.status !== "C") out.delete(oldPath);
+      if (c.status !== "A" && c.status !== "C") remove(oldPath);
       if (c.status !== "D") out.set(c.path, { mode: c.newMode, oid: c.newOid });
     } else {
-      if (c.status !== "D") out.delete(c.path);
+      if (c.status !== "D") remove(c.path);
       if (c.status !== "A") out.set(oldPath, { mode: c.oldMode, oid: c.oldOid });
     }
   }
-  return out;
+  return flat ? (out as Map<string, TreeEntry>) : new TreeOverlay(tree, out);
 }
 
 /**
@@ -242,7 +246,7 @@ function affectedStacks(snap: Snapshot, meta: SnapshotMeta, touched: Set<string>
     if (s.def.watch.length > 0) watchers.push({ name, match: picomatch(s.def.watch, { dot: true }) });
   }
   const affected = new Set<string>();
-  const addAll = (names: string[] | undefined) => {
+  const addAll = (names: readonly string[] | undefined) => {
     if (names) for (const n of names) affected.add(n);
   };
   for (const p of touched) {

@@ -31,6 +31,8 @@ export interface StackDef {
   environment?: string;
   projectName: string;
   prune: boolean;
+  /** Extra tags pushed with built images, besides the commit. */
+  imageTags: string[];
 }
 
 /** Compose merges `compose.override.yaml` into `compose.yaml` by itself; we pass files explicitly, so we add it. */
@@ -150,6 +152,7 @@ export function resolveStacks(
       ...(environment ? { environment } : {}),
       projectName,
       prune: entry?.prune ?? config.defaults.prune,
+      imageTags: entry?.image_tags ?? config.defaults.image_tags ?? [],
     });
   }
   return { stacks, problems };

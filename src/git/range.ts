@@ -19,13 +19,45 @@ export class RevisionError extends Error {
 const FULL_SHA = /^[0-9a-f]{40}$|^[0-9a-f]{64}$/;
 
 /**
+ * Merge bases of commit pairs already asked for. Commits never change, so neither does the merge
+ * base of two of them: planning a range again (a retried job, a re-requested check) spawns no
+ * `git merge-base`. Only found merge bases are kept; bounded, least recently used out first.
+ */
+export class MergeBaseMemo {
+  readonly #map = new Map<string, string>();
+  readonly #max: number;
+
+  constructor(max = 256) {
+    this.#max = max;
+  }
+
+  async of(repo: GitRepo, a: string, b: string): Promise<string | undefined> {
+    const key = `${a} ${b}`;
+    const hit = this.#map.get(key);
+    if (hit) {
+      this.#map.delete(key);
+      this.#map.set(key, hit);
+      return hit;
+    }
+    const mb = await repo.mergeBase(a, b);
+    if (mb) {
+      this.#map.set(key, mb);
+      if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as string);
+    }
+    return mb;
+  }
+}
+
+/**
  * @param known commits known to exist here (e.g. cached snapshots): a full SHA among them is taken
  * as is, without asking git.
+ * @param memo merge bases asked for before.
  */
 export async function resolveRange(
   repo: GitRepo,
   opts: { base?: string; head: string; defaultBranch?: string },
   known: (sha: string) => boolean = () => false,
+  memo?: MergeBaseMemo,
 ): Promise<CommitRange> {
   const resolve = (ref: string): Promise<string | undefined> =>
     FULL_SHA.test(ref) && ref !== EMPTY_TREE && known(ref) ? Promise.resolve(ref) : repo.resolveCommit(ref);
@@ -48,7 +80,7 @@ export async function resolveRange(
   if (!base) return fallback(`base ${opts.base} is not in the repository`);
   if (base === head) return { base, head };
   // One merge-base answers both "is base an ancestor of head" and "what is their merge base".
-  const mb = await repo.mergeBase(base, head);
+  const mb = memo ? await memo.of(repo, base, head) : await repo.mergeBase(base, head);
   if (mb === base) return { base, head };
   if (mb)
     return {

@@ -15,7 +15,7 @@ export interface TreeEntry {
   oid: string;
 }
 /** path -> entry, for every blob, symlink and submodule of a commit. */
-export type Tree = Map<string, TreeEntry>;
+export type Tree = ReadonlyMap<string, TreeEntry>;
 
 export type ChangeStatus = "A" | "M" | "D" | "R" | "C" | "T";
 export interface Change {
@@ -164,14 +164,18 @@ export function parseRawDiff(out: string): Change[] {
 }
 
 export function parseLsTree(out: string): Tree {
-  const tree: Tree = new Map();
-  for (const rec of out.split("\0")) {
-    if (!rec) continue;
-    const tab = rec.indexOf("\t");
-    // "<mode> <type> <oid>\t<path>"
-    const mode = rec.slice(0, 6);
-    const oid = rec.slice(rec.lastIndexOf(" ", tab) + 1, tab);
-    tree.set(rec.slice(tab + 1), { mode, oid });
+  const tree = new Map<string, TreeEntry>();
+  // "<mode> <type> <oid>\t<path>\0", scanned in place: no array of records.
+  for (let start = 0; start < out.length; ) {
+    let end = out.indexOf("\0", start);
+    if (end < 0) end = out.length;
+    const tab = out.indexOf("\t", start);
+    if (tab > start && tab < end) {
+      const mode = out.startsWith("100644", start) ? "100644" : out.slice(start, start + 6);
+      const oid = out.slice(out.lastIndexOf(" ", tab) + 1, tab);
+      tree.set(out.slice(tab + 1, end), { mode, oid });
+    }
+    start = end + 1;
   }
   return tree;
 }
@@ -181,7 +185,7 @@ export function parseLsTree(out: string): Tree {
  * Exact because a raw diff carries the old mode and blob of every path it touches.
  */
 export function treeBeforeChanges(head: Tree, changes: readonly Change[]): Tree {
-  const base: Tree = new Map(head);
+  const base = new Map(head);
   for (const c of changes) {
     if (c.status !== "D") base.delete(c.path);
     const oldPath = c.oldPath ?? c.path;

@@ -6,7 +6,7 @@
  * updates append), ≤ 3 actions with label ≤ 20, description ≤ 40, identifier ≤ 20 characters.
  */
 import type { Problem } from "../config/problems.ts";
-import type { HostJobResult } from "../deploy/orchestrate.ts";
+import { type HostJobResult, isSuccess } from "../deploy/orchestrate.ts";
 import { short } from "../git/range.ts";
 import type { Plan } from "../plan/plan.ts";
 import { escapeMarkdown, GITHUB_TEXT_LIMIT, renderMarkdown } from "../plan/render/markdown.ts";
@@ -212,25 +212,8 @@ export function deployCheckRun(
     }
   }
 
-  const head = [`### Deploy to ${escapeMarkdown(env)} \`${short(opts.headSha)}\``, ""];
-  const rows = results.map(
-    (r) =>
-      `| ${code(r.stack)} | ${code(r.host)} | ${r.action ?? "deploy"} | ${statusCell(r)} | ${
-        r.durationMs === undefined ? "" : `${(r.durationMs / 1000).toFixed(1)} s`
-      } | ${r.error ? escapeMarkdown(bound(r.error, MAX_ERROR_IN_ROW)) : ""} |`,
-  );
-  let summary = head.join("\n");
-  if (rows.length) {
-    summary += "\n| Stack | Host | Action | Status | Time | Error |\n|---|---|---|---|---|---|\n";
-    const room = GITHUB_TEXT_LIMIT - 200;
-    let shown = 0;
-    for (const row of rows) {
-      if (summary.length + row.length + 1 > room) break;
-      summary += `${row}\n`;
-      shown++;
-    }
-    if (shown < rows.length) summary += `\n_…${rows.length - shown} more rows did not fit._\n`;
-  } else summary += "\nNo stack × host to deploy.\n";
+  const head = `### Deploy to ${escapeMarkdown(env)} \`${short(opts.headSha)}\`\n`;
+  const summary = `${head}\n${deployTable(results, GITHUB_TEXT_LIMIT - 200 - head.length)}`;
 
   return {
     params: {
@@ -248,6 +231,27 @@ export function deployCheckRun(
   };
 }
 
+/**
+ * The (stack, host) rows as a markdown table of at most `room` characters; rows that do not fit
+ * are counted. Shared by the deploy check run and the PR comment's last-deploy section.
+ */
+export function deployTable(results: readonly DeployResult[], room: number): string {
+  if (results.length === 0) return "No stack × host to deploy.\n";
+  let out = "| Stack | Host | Action | Status | Time | Error |\n|---|---|---|---|---|---|\n";
+  const reserve = 60; // the "more rows" line
+  let shown = 0;
+  for (const r of results) {
+    const row = `| ${code(r.stack)} | ${code(r.host)} | ${r.action ?? "deploy"} | ${statusCell(r)} | ${
+      r.durationMs === undefined ? "" : `${(r.durationMs / 1000).toFixed(1)} s`
+    } | ${r.error ? escapeMarkdown(bound(r.error, MAX_ERROR_IN_ROW)) : ""} |`;
+    if (out.length + row.length + 1 > room - reserve) break;
+    out += `${row}\n`;
+    shown++;
+  }
+  if (shown < results.length) out += `\n_…${results.length - shown} more rows did not fit._\n`;
+  return out;
+}
+
 /** An orchestrator result as a completed deploy row. */
 export function fromHostJobResult(r: HostJobResult): DeployResult {
   return {
@@ -255,7 +259,7 @@ export function fromHostJobResult(r: HostJobResult): DeployResult {
     host: r.host,
     action: r.action,
     status: "completed",
-    conclusion: r.status === "succeeded" || r.status === "removed" ? "success" : "failure",
+    conclusion: r.status === "superseded" ? "skipped" : isSuccess(r) ? "success" : "failure",
     durationMs: r.durationMs,
     ...(r.error ? { error: r.error } : r.status === "rolled_back" ? { error: "rolled back" } : {}),
   };

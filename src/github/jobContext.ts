@@ -3,12 +3,14 @@
  * the planner's inputs (hosts, deployed state). Built once per job by the worker.
  */
 import type { ProbotOctokit } from "probot";
-import { type HostConfig, hostRefs } from "../config/hostsFile.ts";
+import { type HostConfig, hostRefs, type RegistryConfig } from "../config/hostsFile.ts";
 import type { EngineOptions } from "../deploy/hostDeploy.ts";
 import type { RemoteExec } from "../deploy/runner.ts";
-import type { ParseCache } from "../detect/snapshot.ts";
+import type { ParseCache, Snapshot } from "../detect/snapshot.ts";
 import type { GitRepo } from "../git/repo.ts";
-import type { DeployedRecord, HostRef } from "../plan/plan.ts";
+import { type ImagePlan, planImages, withImages } from "../plan/images.ts";
+import type { DeployedRecord, HostRef, Plan } from "../plan/plan.ts";
+import { type PlanRangeOptions, planRange } from "../plan/planRange.ts";
 import type { Store } from "../state/store.ts";
 import type { RepoRef } from "./events.ts";
 
@@ -26,6 +28,8 @@ export interface WorkerDeps {
   store: Store;
   mirrors: Mirrors;
   hosts: HostConfig[];
+  /** Image registries from the hosts file (builders push there, deploy hosts pull). */
+  registries?: RegistryConfig[];
   remote: RemoteExec;
   cache: ParseCache;
   /** The app's slug, for `@slug command` comments and its bot login `slug[bot]`. */
@@ -66,4 +70,33 @@ export async function deployedState(ctx: JobContext): Promise<DeployedRecord[]> 
 
 export function inventory(ctx: JobContext): HostRef[] {
   return hostRefs(ctx.deps.hosts);
+}
+
+export interface PlannedWithImages {
+  plan: Plan;
+  head: Snapshot;
+  /** Builds and per-target image operations; the rollout passes them to the orchestrator. */
+  images: ImagePlan;
+}
+
+/** planRange plus the image plan (builders, registries, reusable builds) every job's plan carries. */
+export async function planJob(
+  ctx: JobContext,
+  repo: GitRepo,
+  opts: Omit<PlanRangeOptions, "hosts" | "deployed">,
+): Promise<PlannedWithImages> {
+  const { plan, head } = await planRange(
+    repo,
+    { ...opts, hosts: inventory(ctx), deployed: await deployedState(ctx) },
+    ctx.deps.cache,
+  );
+  const images = planImages({
+    plan,
+    head,
+    inventory: { hosts: ctx.deps.hosts, registries: ctx.deps.registries ?? [] },
+    repoId: ctx.ref.fullName,
+    builds: await ctx.deps.store.listReusableBuilds(ctx.ref.fullName),
+    ...(opts.force ? { force: true } : {}),
+  });
+  return { plan: withImages(plan, images), head, images };
 }

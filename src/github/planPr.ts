@@ -1,16 +1,15 @@
 /**
  * Plan a pull request: its head against the merge base with its base branch, with the config
- * read at the head (not the default branch), reported as the `stackpilot/plan` check run and one
- * sticky comment edited in place.
+ * read at the head (not the default branch), reported as the `stackpilot/plan` check run and the
+ * plan section of the PR's one Stackpilot comment (prComment.ts), edited in place.
  */
 import type { Snapshot } from "../detect/snapshot.ts";
 import { EMPTY_TREE, type GitRepo } from "../git/repo.ts";
+import type { ImagePlan } from "../plan/images.ts";
 import type { Plan } from "../plan/plan.ts";
-import { planRange } from "../plan/planRange.ts";
-import { PLAN_MARKER, renderMarkdown } from "../plan/render/markdown.ts";
 import { PLAN_CHECK_NAME, planCheckRun } from "./checkRun.ts";
-import { deployedState, inventory, type JobContext, mirrorAt } from "./jobContext.ts";
-import { upsertStickyComment } from "./stickyComment.ts";
+import { type JobContext, mirrorAt, planJob } from "./jobContext.ts";
+import { showPlan } from "./prComment.ts";
 
 export interface PullRequestFacts {
   number: number;
@@ -26,6 +25,7 @@ export interface PlannedPullRequest {
   plan: Plan;
   head: Snapshot;
   repo: GitRepo;
+  images: ImagePlan;
 }
 
 export async function readPullRequest(ctx: JobContext, number: number): Promise<PullRequestFacts> {
@@ -54,20 +54,14 @@ export async function planPullRequest(
   const repo = await mirrorAt(ctx, [`refs/pull/${number}/head`, `refs/heads/${pr.baseRef}`]);
   const baseTip = await repo.resolveCommit(`refs/heads/${pr.baseRef}`);
   const mergeBase = baseTip ? await repo.mergeBase(baseTip, pr.headSha) : undefined;
-  const { plan, head } = await planRange(
-    repo,
-    {
-      base: mergeBase ?? EMPTY_TREE,
-      head: pr.headSha,
-      hosts: inventory(ctx),
-      deployed: await deployedState(ctx),
-      ...(opts.force ? { force: true } : {}),
-      ...(opts.only ? { only: opts.only } : {}),
-    },
-    ctx.deps.cache,
-  );
+  const { plan, head, images } = await planJob(ctx, repo, {
+    base: mergeBase ?? EMPTY_TREE,
+    head: pr.headSha,
+    ...(opts.force ? { force: true } : {}),
+    ...(opts.only ? { only: opts.only } : {}),
+  });
   if (opts.report !== false) await reportPlan(ctx, pr, plan);
-  return { pr, plan, head, repo };
+  return { pr, plan, head, repo, images };
 }
 
 async function reportPlan(ctx: JobContext, pr: PullRequestFacts, plan: Plan): Promise<void> {
@@ -86,14 +80,7 @@ async function reportPlan(ctx: JobContext, pr: PullRequestFacts, plan: Plan): Pr
       ...followUp,
     });
   }
-  await upsertStickyComment(ctx.octokit, {
-    owner: ctx.owner,
-    repo: ctx.repo,
-    issue_number: pr.number,
-    body: renderMarkdown(plan),
-    marker: PLAN_MARKER,
-    botLogin: `${ctx.deps.appSlug}[bot]`,
-  });
+  await showPlan(ctx, pr.number, plan);
 }
 
 /** The head SHA of the latest successful plan for this commit, if the app made one. */

@@ -6,18 +6,22 @@
  */
 
 import { HostDeployer } from "../deploy/hostDeploy.ts";
-import { type HostJobResult, runPlan } from "../deploy/orchestrate.ts";
+import { type HostJobResult, isSuccess, runPlan } from "../deploy/orchestrate.ts";
 import type { Snapshot } from "../detect/snapshot.ts";
 import type { GitRepo } from "../git/repo.ts";
+import type { ImagePlan } from "../plan/images.ts";
 import { type Plan, summarize } from "../plan/plan.ts";
 import type { DeployTrigger } from "../state/deployments.ts";
 import { type DeployResult, deployCheckRun, fromHostJobResult } from "./checkRun.ts";
+import { checkRunProgress } from "./checkRunProgress.ts";
 import { createDeployment, setDeploymentStatus } from "./deployments.ts";
 import type { JobContext } from "./jobContext.ts";
 
 export interface RolloutInput {
   plan: Plan;
   head: Snapshot;
+  /** Builds and image operations of the plan (jobContext.planJob). */
+  images?: ImagePlan;
   repo: GitRepo;
   environment: string;
   environmentUrl?: string;
@@ -87,17 +91,15 @@ export async function rollout(ctx: JobContext, input: RolloutInput): Promise<Hos
     logUrl: run.html_url ?? undefined,
   });
 
-  // Check-run updates as hosts finish, at most one request in flight; the last state always lands.
-  let pending: Promise<unknown> = Promise.resolve();
-  const update = () => {
-    pending = pending
-      .then(() => {
-        const req = deployCheckRun(input.environment, [...results.values()], { headSha: sha });
-        const { head_sha: _ignored, ...params } = req.params;
-        return ctx.octokit.rest.checks.update({ owner, repo, check_run_id: run.id, ...params, name });
-      })
-      .catch((err: unknown) => ctx.log.warn(`check run update failed: ${(err as Error).message}`));
-  };
+  // Check-run updates as hosts finish (coalesced, one in flight); the final state is retried.
+  const progress = checkRunProgress({
+    send: () => {
+      const req = deployCheckRun(input.environment, [...results.values()], { headSha: sha });
+      const { head_sha: _ignored, ...params } = req.params;
+      return ctx.octokit.rest.checks.update({ owner, repo, check_run_id: run.id, ...params, name });
+    },
+    log: ctx.log,
+  });
 
   const done = await runPlan({
     repo: input.repo,
@@ -112,6 +114,7 @@ export async function rollout(ctx: JobContext, input: RolloutInput): Promise<Hos
     actor: input.actor,
     trigger: input.trigger,
     cache: ctx.deps.cache,
+    ...(input.images ? { images: { plan: input.images, registries: ctx.deps.registries ?? [] } } : {}),
     deployedCommits: new Map(
       (await ctx.deps.store.getDeployed(ctx.ref.fullName)).map((d) => [`${d.stack}\0${d.host}`, d.commit]),
     ),
@@ -120,13 +123,12 @@ export async function rollout(ctx: JobContext, input: RolloutInput): Promise<Hos
         const r = results.get(`${e.stack}\0${e.host}`);
         if (r) r.status = "in_progress";
       } else results.set(`${e.result.stack}\0${e.result.host}`, fromHostJobResult(e.result));
-      update();
+      progress.changed();
     },
   });
-  update();
-  await pending;
+  await progress.finish();
 
-  const failed = done.filter((r) => r.status !== "succeeded" && r.status !== "removed");
+  const failed = done.filter((r) => !isSuccess(r));
   await setDeploymentStatus(ctx.octokit, {
     owner,
     repo,

@@ -1,16 +1,18 @@
 /**
  * `npm start`: the GitHub App with embedded defaults.
- * 1. read and check the environment, 2. open the state store (PGlite under the data dir, or
- * DATABASE_URL), 3. start the shared queue, 4. serve Probot with the app (webhooks -> queue) and
- * its worker (queue -> plans, deploys). Without APP_ID/PRIVATE_KEY, Probot serves its
- * registration flow from app.yml instead (`run` below).
+ * 1. read and check the environment, 2. open the state store (PGlite under the data dir, made
+ * ready in a child process first, or DATABASE_URL), 3. start the shared queue, 4. serve Probot
+ * with the app (webhooks -> queue) and its worker (queue -> plans, deploys). Without
+ * APP_ID/PRIVATE_KEY, Probot serves its registration flow from app.yml instead (`run` below).
  */
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, realpathSync } from "node:fs";
-import { join } from "node:path";
+import { extname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type ApplicationFunction, createProbot, type Probot, run } from "probot";
 import { z } from "zod";
-import { type HostConfig, loadHostsFile } from "../config/hostsFile.ts";
+import { type Inventory, loadInventory } from "../config/hostsFile.ts";
 import { SshPool } from "../deploy/ssh/pool.ts";
 import { ParseCache } from "../detect/snapshot.ts";
 import { MirrorCache } from "../git/mirror.ts";
@@ -19,6 +21,7 @@ import { openStore, type Store } from "../state/store.ts";
 import { stackpilotApp } from "./app.ts";
 import { createWebhookServer, WEBHOOK_PATH } from "./http.ts";
 import { createJobQueue, type JobQueue } from "./jobQueue.ts";
+import { StackpilotOctokit } from "./octokit.ts";
 import { createWorker } from "./worker.ts";
 
 const Env = z.object({
@@ -55,13 +58,16 @@ export interface Services {
 /** Everything behind the webhook endpoint; `worker: false` only queues (for benchmarks and tests). */
 export async function createServices(env: StackpilotEnv, opts: { worker?: boolean } = {}): Promise<Services> {
   mkdirSync(env.STACKPILOT_DATA_DIR, { recursive: true });
+  if (!env.DATABASE_URL) await prepareEmbeddedDb(env.STACKPILOT_DATA_DIR);
   const store = await openStore({
     dataDir: env.STACKPILOT_DATA_DIR,
     ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
   });
   const boss = await startBoss(store);
   const jobs = await createJobQueue(boss, { concurrency: env.STACKPILOT_WORKERS });
-  const hosts: HostConfig[] = env.STACKPILOT_HOSTS_FILE ? await loadHostsFile(env.STACKPILOT_HOSTS_FILE) : [];
+  const { hosts, registries }: Inventory = env.STACKPILOT_HOSTS_FILE
+    ? await loadInventory(env.STACKPILOT_HOSTS_FILE)
+    : { hosts: [], registries: [] };
   const pool = new SshPool(hosts, { dataDir: env.STACKPILOT_DATA_DIR });
   const mirrors = new MirrorCache({
     dir: join(env.STACKPILOT_DATA_DIR, "mirrors"),
@@ -83,6 +89,7 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
           store,
           mirrors,
           hosts,
+          registries,
           remote: pool,
           cache: new ParseCache(),
           appSlug,
@@ -102,17 +109,53 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
       });
     },
   });
+  // Deliveries are remembered to ignore redeliveries; GitHub redelivers for 3 days at most.
+  let pruning: Promise<unknown> = Promise.resolve();
+  const prune = () => {
+    pruning = store.pruneDeliveries(DELIVERY_RETENTION_MS).catch((err: unknown) => {
+      console.error(`stackpilot: pruning old webhook deliveries failed: ${(err as Error).message}`);
+    });
+  };
+  prune();
+  await pruning;
+  const pruner = setInterval(prune, 60 * 60_000).unref();
   return {
     store,
     jobs,
     appFn,
     async stop() {
+      clearInterval(pruner);
+      await pruning;
       await jobs.stop();
       await boss.stop({ graceful: true, close: true });
       await pool.close();
       await store.close();
     },
   };
+}
+
+/** How long a delivery id is remembered (GitHub's redelivery window is 3 days). */
+export const DELIVERY_RETENTION_MS = 7 * 24 * 60 * 60_000;
+
+/**
+ * Open the embedded database once in a short-lived child (prepareDb.ts): initdb on first use,
+ * migrations, the queue's schema. Done in this process, that one-off work peaked at 1.1 GB and
+ * left ~140 MB more resident for good (webhook benchmark); the server now opens a ready database.
+ */
+async function prepareEmbeddedDb(dataDir: string): Promise<void> {
+  const here = fileURLToPath(import.meta.url);
+  const script = join(here, "..", `prepareDb${extname(here)}`);
+  const stderr: Buffer[] = [];
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(process.execPath, [script, dataDir], { stdio: ["ignore", "inherit", "pipe"] });
+    child.stderr.on("data", (d: Buffer) => stderr.push(d));
+    child.on("error", reject);
+    child.on("close", resolve);
+  });
+  if (code !== 0) {
+    const why = Buffer.concat(stderr).toString("utf8").trim().split("\n").slice(-10).join("\n");
+    throw new Error(`preparing the database in ${dataDir} failed (exit ${code}):\n${why}`);
+  }
 }
 
 async function appSlugOf(app: Probot): Promise<string> {
@@ -153,7 +196,9 @@ export async function start(rawEnv: NodeJS.ProcessEnv = process.env): Promise<vo
     return;
   }
   const services = await createServices(env);
-  const probot = createProbot({ env: rawEnv });
+  // Probot's Octokit, retrying rate limits as octokit.ts decides (Probot's own never retries a
+  // secondary one).
+  const probot = createProbot({ env: rawEnv, overrides: { Octokit: StackpilotOctokit } });
   const secret = env.WEBHOOK_SECRET ?? "development";
   const server = await startServer(services, { probot, secret, port: env.PORT, host: env.HOST });
   probot.log.info(`Stackpilot listening on http://${env.HOST}:${server.port}${WEBHOOK_PATH}`);

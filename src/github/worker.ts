@@ -6,22 +6,16 @@
 import picomatch from "picomatch";
 import type { Probot } from "probot";
 import { errorText } from "../deploy/hostDeploy.ts";
+import { isSuccess } from "../deploy/orchestrate.ts";
 import { rollbackHost } from "../deploy/rollbackHost.ts";
-import { planRange } from "../plan/planRange.ts";
 import { deployLockKey } from "../state/deployments.ts";
 import { authorizeDeploy, effectivePermission, type ReviewFact } from "./authorize.ts";
-import { PLAN_CHECK_NAME, planCheckRun } from "./checkRun.ts";
+import { fromHostJobResult, PLAN_CHECK_NAME, planCheckRun } from "./checkRun.ts";
 import { HELP_TEXT, type ParsedCommand, parseCommands } from "./commands.ts";
 import type { GithubJob, RepoRef } from "./events.ts";
-import {
-  deployedState,
-  inventory,
-  type JobContext,
-  mirrorAt,
-  type Octokit,
-  type WorkerDeps,
-} from "./jobContext.ts";
+import { type JobContext, mirrorAt, type Octokit, planJob, type WorkerDeps } from "./jobContext.ts";
 import { type PullRequestFacts, plannedSha, planPullRequest } from "./planPr.ts";
+import { type EnvironmentOutcome, type LastRun, type RollbackOutcome, showLastRun } from "./prComment.ts";
 import { react } from "./reactions.ts";
 import { environmentsToDeploy, rollout } from "./rollout.ts";
 
@@ -66,17 +60,11 @@ export function createWorker(deps: WorkerDeps, app: Pick<Probot, "auth" | "log">
  */
 async function onPush(ctx: JobContext, job: Extract<GithubJob, { kind: "push" }>): Promise<void> {
   const repo = await mirrorAt(ctx, [`refs/heads/${job.branch}`]);
-  const { plan, head } = await planRange(
-    repo,
-    {
-      base: job.before,
-      head: job.after,
-      defaultBranch: job.repo.defaultBranch,
-      hosts: inventory(ctx),
-      deployed: await deployedState(ctx),
-    },
-    ctx.deps.cache,
-  );
+  const { plan, head, images } = await planJob(ctx, repo, {
+    base: job.before,
+    head: job.after,
+    defaultBranch: job.repo.defaultBranch,
+  });
   const check = planCheckRun(plan, { headSha: job.after, name: PLAN_CHECK_NAME });
   await ctx.octokit.rest.checks.create({ owner: ctx.owner, repo: ctx.repo, ...check.params });
   if (!plan.ok) return;
@@ -93,6 +81,7 @@ async function onPush(ctx: JobContext, job: Extract<GithubJob, { kind: "push" }>
     await rollout(ctx, {
       plan,
       head,
+      images,
       repo,
       environment: env,
       trigger: "merge",
@@ -158,7 +147,8 @@ async function runCommand(
 /**
  * `/deploy` (or the Deploy button): 1. plan the PR head, restricted as asked, 2. check every
  * environment it touches against its rules (permission, approvals, fork, plan bound to the head),
- * 3. roll out the allowed ones, 4. reply with the results.
+ * 3. roll out the allowed ones, 4. show the per (stack, host) results in the PR's Stackpilot
+ * comment (when anything was rolled out) and reply with a summary.
  */
 async function deployFromPullRequest(
   ctx: JobContext,
@@ -171,7 +161,7 @@ async function deployFromPullRequest(
     force: command.force,
     only: { stacks: command.stacks, hosts: command.host ? [command.host] : [] },
   });
-  const { pr, plan, head, repo } = planned;
+  const { pr, plan, head, repo, images } = planned;
   if (!plan.ok) {
     await reply(
       ctx,
@@ -191,6 +181,7 @@ async function deployFromPullRequest(
   }
   const facts = await deployFacts(ctx, pr, actor);
   const lines: string[] = [];
+  const outcomes: EnvironmentOutcome[] = [];
   let ok = true;
   for (const env of envs) {
     const config = head.config.environments[env];
@@ -211,29 +202,56 @@ async function deployFromPullRequest(
     if (!verdict.ok) {
       ok = false;
       lines.push(`- **${env}**: refused: ${verdict.reason}`);
+      outcomes.push({ name: env, refused: verdict.reason });
       continue;
     }
     const results = await rollout(ctx, {
       plan,
       head,
+      images,
       repo,
       environment: env,
       trigger: "command",
       actor: actor.login,
       ...(config?.url ? { environmentUrl: config.url } : {}),
     });
-    const failed = results.filter((r) => r.status !== "succeeded" && r.status !== "removed");
+    const failed = results.filter((r) => !isSuccess(r));
     if (failed.length) ok = false;
+    outcomes.push({ name: env, results: results.map(fromHostJobResult) });
     lines.push(
       `- **${env}**: ${results.length - failed.length} of ${results.length} deployed${failed.length ? `; failed: ${failed.map((f) => `\`${f.stack}\` on \`${f.host}\` (${(f.error ?? "").split("\n").at(-1)?.slice(0, 200)})`).join(", ")}` : ""}`,
     );
   }
+  // A refusal alone leaves the last real deploy on show; the reply says why.
+  const shown = outcomes.some((o) => o.results)
+    ? await showResults(ctx, prNumber, {
+        kind: "deploy",
+        sha: pr.headSha,
+        actor: actor.login,
+        at: new Date(),
+        environments: outcomes,
+      })
+    : "";
   await reply(
     ctx,
     prNumber,
-    `Deploy of \`${pr.headSha.slice(0, 7)}\` requested by @${actor.login}:\n\n${lines.join("\n")}`,
+    `Deploy of \`${pr.headSha.slice(0, 7)}\` requested by @${actor.login}:\n\n${lines.join("\n")}${shown}`,
   );
   return ok;
+}
+
+/**
+ * Put a command's results into the PR's Stackpilot comment; returns a line for the reply that
+ * links there. A failure to edit the comment is logged, not fatal: what ran has run.
+ */
+async function showResults(ctx: JobContext, prNumber: number, run: LastRun): Promise<string> {
+  try {
+    const { comment } = await showLastRun(ctx, prNumber, run);
+    return comment.html_url ? `\n\nPer stack and host: [the Stackpilot comment](${comment.html_url}).` : "";
+  } catch (err) {
+    ctx.log.warn(`could not show the ${run.kind} results in the PR comment: ${errorText(err)}`);
+    return "";
+  }
 }
 
 async function deployFacts(ctx: JobContext, pr: PullRequestFacts, actor: { login: string }) {
@@ -291,6 +309,7 @@ async function rollbackFromPullRequest(
     return false;
   }
   const lines: string[] = [];
+  const hosts: RollbackOutcome[] = [];
   let ok = true;
   for (const d of targets) {
     const config = ctx.deps.hosts.find((h) => h.name === d.host);
@@ -310,12 +329,23 @@ async function rollbackFromPullRequest(
       lines.push(
         `- \`${d.host}\`: \`${r.from?.slice(0, 7) ?? "none"}\` → \`${r.to.slice(0, 7)}\` (pinned until the next explicit deploy)`,
       );
+      hosts.push({ host: d.host, ...(r.from ? { from: r.from } : {}), to: r.to });
     } else {
       ok = false;
       lines.push(`- \`${d.host}\`: failed: ${r.error.split("\n").at(-1)?.slice(0, 300)}`);
+      hosts.push({ host: d.host, from: d.commit, error: r.error });
     }
   }
-  await reply(ctx, prNumber, `Rollback of \`${command.stack}\`:\n\n${lines.join("\n")}`);
+  const shown = hosts.length
+    ? await showResults(ctx, prNumber, {
+        kind: "rollback",
+        stack: command.stack,
+        actor: actor.login,
+        at: new Date(),
+        hosts,
+      })
+    : "";
+  await reply(ctx, prNumber, `Rollback of \`${command.stack}\`:\n\n${lines.join("\n")}${shown}`);
   return ok;
 }
 

@@ -32,6 +32,18 @@ export interface TargetPlan {
   action: Action;
   reasons: string[];
   deployed?: { commit: string; fingerprint: string };
+  /** Image operations this host runs first (`login <registry>`, `pull <image>`); see images.ts. */
+  imageOps?: string[];
+}
+
+/** One image of a stack with `build:`: built (and pushed) now, or reused from an earlier build. */
+export interface BuildPlan {
+  stack: string;
+  service: string;
+  builder: string;
+  image: string;
+  action: "build" | "reuse";
+  reason: string;
 }
 
 export interface StackPlan {
@@ -56,6 +68,8 @@ export interface Plan {
   ok: boolean;
   problems: Problem[];
   stacks: StackPlan[];
+  /** Image builds, when the plan was made with a hosts file naming builders (see images.ts). */
+  builds?: BuildPlan[];
   summary: { stacks: number; changed: number; deploy: number; skip: number; remove: number };
 }
 
@@ -81,6 +95,18 @@ export function buildPlan(input: PlanInput): Plan {
   const stackOk = input.only?.stacks?.length ? picomatch(input.only.stacks) : () => true;
   const hostOk = input.only?.hosts?.length ? picomatch(input.only.hosts) : () => true;
 
+  // Stacks of one environment share its host list: resolve each list once, not once per stack.
+  type Resolved = ReturnType<typeof resolveTargets> & { set: ReadonlySet<string> };
+  const resolvedTargets = new Map<readonly HostSelector[], Resolved>();
+  const targetsOf = (selectors: readonly HostSelector[]): Resolved => {
+    let r = resolvedTargets.get(selectors);
+    if (!r) {
+      const { hosts, warnings } = resolveTargets(selectors, input.hosts);
+      r = { hosts, warnings, set: new Set(hosts) };
+      resolvedTargets.set(selectors, r);
+    }
+    return r;
+  };
   const stacks: StackPlan[] = [];
   const names = ok ? [...new Set([...base.stacks.keys(), ...head.stacks.keys()])].sort() : [];
   for (const name of names) {
@@ -90,14 +116,14 @@ export function buildPlan(input: PlanInput): Plan {
     const def = (h ?? b)?.def as StackDef;
     const change = changes.get(name);
     const reasons = stackReasons(change);
-    const resolved = resolveTargets(def.hosts, input.hosts);
+    const resolved = targetsOf(def.hosts);
     for (const message of resolved.warnings) problems.push(warning(name, message));
-    const baseTargets = b && h ? new Set(resolveTargets(b.def.hosts, input.hosts).hosts) : undefined;
+    const baseTargets = b && h ? targetsOf(b.def.hosts).set : undefined;
 
     const targets: TargetPlan[] = [];
     for (const host of resolved.hosts) {
       if (!hostOk(host)) continue;
-      const rec = deployed.get(`${name}\0${host}`);
+      const rec = deployed.size > 0 ? deployed.get(`${name}\0${host}`) : undefined;
       const target = (action: Action, why: string[]): TargetPlan => ({
         host,
         action,
@@ -167,14 +193,12 @@ export function buildPlan(input: PlanInput): Plan {
 
 /** Totals of a plan's stacks (also for a plan cut down to some of them). */
 export function summarize(stacks: readonly StackPlan[]): Plan["summary"] {
-  const count = (a: Action) => stacks.reduce((n, s) => n + s.targets.filter((t) => t.action === a).length, 0);
-  return {
-    stacks: stacks.length,
-    changed: stacks.filter((s) => s.changed).length,
-    deploy: count("deploy"),
-    skip: count("skip"),
-    remove: count("remove"),
-  };
+  const summary = { stacks: stacks.length, changed: 0, deploy: 0, skip: 0, remove: 0 };
+  for (const s of stacks) {
+    if (s.changed) summary.changed++;
+    for (const t of s.targets) summary[t.action]++;
+  }
+  return summary;
 }
 
 const STATUS_WORD: Record<string, string> = {

@@ -40,7 +40,7 @@ export async function planRange(
   const asked = opts.base && FULL_SHA.test(opts.base) && FULL_SHA.test(opts.head) ? opts.base : undefined;
   const early = asked ? repo.diff(asked, opts.head) : undefined;
   early?.catch(() => {}); // an unknown or replaced base: resolved below, its diff not used
-  const range = await resolveRange(repo, opts, (sha) => snapshots.has(sha));
+  const range = await resolveRange(repo, opts, (sha) => snapshots.has(sha), cache.mergeBases);
   const changes: Change[] =
     early && range.base === asked && range.head === opts.head
       ? await early

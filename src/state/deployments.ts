@@ -258,45 +258,6 @@ export async function supersedeIfStale(db: Queryable, id: number): Promise<boole
   return rows.length === 1;
 }
 
-export async function hasNewerDeployment(db: Queryable, id: number): Promise<boolean> {
-  const [row] = await db.query(
-    `SELECT EXISTS (SELECT 1 FROM deployments n WHERE ${SAME_TARGET_NEWER}) AS newer FROM deployments d WHERE d.id = $1`,
-    [id],
-  );
-  return row?.newer === true;
-}
-
-/** The newest attempt of a deployment: itself, or its latest retry. */
-export async function latestAttempt(db: Queryable, id: number): Promise<Deployment | undefined> {
-  const [row] = await db.query(
-    "SELECT * FROM deployments WHERE id = $1 OR retry_of = $1 ORDER BY id DESC LIMIT 1",
-    [id],
-  );
-  return row ? toDeployment(row) : undefined;
-}
-
-/** A queued copy of a deployment with trigger 'retry', pointing at the original. */
-export async function createRetry(db: Queryable, id: number): Promise<Deployment> {
-  const [row] = await db.query(
-    `INSERT INTO deployments (repo, stack, host, commit_sha, fingerprint, actor, trigger, retry_of)
-     SELECT repo, stack, host, commit_sha, fingerprint, actor, 'retry', COALESCE(retry_of, id)
-       FROM deployments WHERE id = $1
-     RETURNING *`,
-    [id],
-  );
-  if (!row) throw new Error(`no deployment ${id}`);
-  return toDeployment(row);
-}
-
-/** running -> failed, interrupted: for a deployment whose deployer is known to be gone. */
-export async function interruptDeployment(db: Queryable, id: number): Promise<boolean> {
-  const rows = await db.query(
-    "UPDATE deployments SET status = 'failed', error = $2, finished_at = now() WHERE id = $1 AND status = 'running' RETURNING id",
-    [id, INTERRUPTED_ERROR],
-  );
-  return rows.length === 1;
-}
-
 /**
  * Running deployments whose target lock is gone or expired lost their deployer (crash, kill,
  * lost network): they are marked failed, visibly, and returned so the caller can re-queue them.

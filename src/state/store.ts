@@ -3,6 +3,9 @@
  * webhook deliveries, on embedded PGlite (a data directory) or a Postgres server (DATABASE_URL).
  */
 import { join } from "node:path";
+import type { BuildRecord } from "../plan/images.ts";
+import type { Build, NewBuild } from "./builds.ts";
+import * as builds from "./builds.ts";
 import type { Db } from "./db.ts";
 import * as deliveries from "./deliveries.ts";
 import type { DeployedState, SetDeployedInput } from "./deployed.ts";
@@ -81,16 +84,20 @@ export interface Store {
   listLocks(): Promise<LockInfo[]>;
   forceUnlock(key: string): Promise<boolean>;
 
+  startBuild(input: NewBuild): Promise<number>;
+  finishBuild(
+    id: number,
+    result: { status: "succeeded" | "failed"; error?: string | null; log: string },
+  ): Promise<void>;
+  listReusableBuilds(repo: string): Promise<BuildRecord[]>;
+  listBuilds(repo: string, limit?: number): Promise<Build[]>;
+
   recordDelivery(deliveryId: string, event: string): Promise<boolean>;
   forgetDelivery(deliveryId: string): Promise<void>;
   pruneDeliveries(maxAgeMs: number): Promise<number>;
 
-  // Used by the deploy queue to keep one target's deployments in order.
+  // The orchestrator: of several deployments waiting for one target, only the newest runs.
   supersedeIfStale(id: number): Promise<boolean>;
-  hasNewerDeployment(id: number): Promise<boolean>;
-  latestAttempt(id: number): Promise<Deployment | undefined>;
-  createRetry(id: number): Promise<Deployment>;
-  interruptDeployment(id: number): Promise<boolean>;
 
   close(): Promise<void>;
 }
@@ -146,15 +153,16 @@ export function createStore(db: Db, options: StoreOptions = {}): Store {
     listLocks: () => locks.listLocks(db),
     forceUnlock: (key) => locks.forceUnlock(db, key),
 
+    startBuild: (input) => builds.startBuild(db, input),
+    finishBuild: (id, result) => builds.finishBuild(db, id, result),
+    listReusableBuilds: (repo) => builds.listReusableBuilds(db, repo),
+    listBuilds: (repo, limit) => builds.listBuilds(db, repo, limit),
+
     recordDelivery: (deliveryId, event) => deliveries.recordDelivery(db, deliveryId, event),
     forgetDelivery: (deliveryId) => deliveries.forgetDelivery(db, deliveryId),
     pruneDeliveries: (maxAgeMs) => deliveries.pruneDeliveries(db, maxAgeMs),
 
     supersedeIfStale: (id) => deployments.supersedeIfStale(db, id),
-    hasNewerDeployment: (id) => deployments.hasNewerDeployment(db, id),
-    latestAttempt: (id) => deployments.latestAttempt(db, id),
-    createRetry: (id) => deployments.createRetry(db, id),
-    interruptDeployment: (id) => deployments.interruptDeployment(db, id),
 
     close: () => db.close(),
   };

@@ -119,4 +119,81 @@ describe("hosts file", () => {
     const { problems } = parseHostsFile("hosts:\n  - name: h1\n    address: 'x; reboot'\n", "hosts.yml");
     expect(problems[0]).toMatchObject({ key: "hosts[0].address", line: 3, severity: "error" });
   });
+
+  it("parses builders and registries whose passwords are references, never values", () => {
+    const { hosts, registries, problems } = parseHostsFile(
+      [
+        "registries:",
+        "  - name: main",
+        "    address: registry.example.com:5000",
+        "    username: ci",
+        "    password: {env: REGISTRY_PASSWORD}",
+        "hosts:",
+        "  - name: b1",
+        "    address: 10.0.0.9",
+        "    builder: true",
+        "    trust_on_first_use: true",
+        "    registry_auth:",
+        "      main: {username: b1, password: {file: /etc/stackpilot/b1.token}}",
+        "",
+      ].join("\n"),
+      "hosts.yml",
+    );
+    expect(problems).toEqual([]);
+    expect(registries).toEqual([
+      {
+        name: "main",
+        address: "registry.example.com:5000",
+        namespace: "stackpilot",
+        username: "ci",
+        password: { env: "REGISTRY_PASSWORD" },
+        environments: [],
+      },
+    ]);
+    expect(hosts[0]).toMatchObject({ builder: true, registry_auth: { main: { username: "b1" } } });
+  });
+
+  it("refuses a password written inline and an address that is not host[:port]", () => {
+    const { problems } = parseHostsFile(
+      [
+        "registries:",
+        "  - {name: a, address: r1.example.com, username: ci}",
+        "  - {name: b, address: r2.example.com, password: hunter2}",
+        "  - {name: a, address: 'r3; reboot'}",
+        "",
+      ].join("\n"),
+      "hosts.yml",
+    );
+    expect(problems.map((p) => `${p.line}: ${p.key}: ${p.message}`)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^3: registries\[1\]\.password: /),
+        expect.stringMatching(/^4: registries\[2\]\.address: address must be host or host:port/),
+      ]),
+    );
+    expect(problems.every((p) => p.severity === "error")).toBe(true);
+  });
+
+  it("checks registry references once the file is otherwise valid", () => {
+    const { problems } = parseHostsFile(
+      [
+        "registries:",
+        "  - {name: a, address: r1.example.com, username: ci}",
+        "  - {name: b, address: r2.example.com}",
+        "  - {name: a, address: r3.example.com, environments: [prod]}",
+        "hosts:",
+        "  - name: h1",
+        "    address: 10.0.0.1",
+        "    trust_on_first_use: true",
+        "    registry_auth: {nope: {username: u, password: {env: X}}}",
+        "",
+      ].join("\n"),
+      "hosts.yml",
+    );
+    expect(problems.map((p) => `${p.line}: ${p.key}: ${p.message}`)).toEqual([
+      '2: registries[0]: registry "a" has a username but no password',
+      '3: registries[1].environments: registry "b" is a second default (no environments): give all but one an environments list',
+      '4: registries[2].name: duplicate registry "a"',
+      '9: hosts[0].registry_auth.nope: unknown registry "nope"',
+    ]);
+  });
 });

@@ -5,16 +5,15 @@ import {
   composePull,
   composeUp,
 } from "../../src/deploy/commands/compose.ts";
-import { inspectContainers, parseInspect, projectContainers } from "../../src/deploy/commands/docker.ts";
+import {
+  inspectContainers,
+  parseInspect,
+  projectContainerStates,
+  projectContainers,
+} from "../../src/deploy/commands/docker.ts";
 import { takeLockDir, writeLockDetails } from "../../src/deploy/commands/lock.ts";
 import { stackPaths } from "../../src/deploy/commands/paths.ts";
-import {
-  linkNext,
-  publishAndSwitch,
-  releasesToPrune,
-  swapCurrent,
-  untar,
-} from "../../src/deploy/commands/release.ts";
+import { pruneReleases, switchTo, untar, uploadAndSwitch } from "../../src/deploy/commands/release.ts";
 import { judgeHealth } from "../../src/deploy/health.ts";
 import { commandLine, quote, script } from "../../src/deploy/shell.ts";
 
@@ -83,9 +82,10 @@ describe("remote command builders", () => {
     expect(composeUp(project("v2", ["/a.env", "/b.env"]))).toContain("--env-file");
   });
 
-  it("switches releases with a relative symlink renamed over current", () => {
-    expect(commandLine(linkNext(p, "0123abc"))).toBe("ln -sfn -- releases/0123abc /srv/sp/web/current.next");
-    expect(commandLine(swapCurrent(p))).toBe("mv -T -- /srv/sp/web/current.next /srv/sp/web/current");
+  it("switches releases with a relative symlink renamed over current, in one round trip", () => {
+    expect(commandLine(switchTo(p, "0123abc"))).toBe(
+      `sh -c 'touch -c -- "$1" && ln -sfn -- "$2" "$3" && mv -T -- "$3" "$4"' sh /srv/sp/web/releases/0123abc releases/0123abc /srv/sp/web/current.next /srv/sp/web/current`,
+    );
     expect(commandLine(untar("/srv/sp/web/releases/.incoming-x"))).toBe(
       "tar -x -z --no-same-owner -f - -C /srv/sp/web/releases/.incoming-x",
     );
@@ -93,14 +93,40 @@ describe("remote command builders", () => {
 
   it("locks with an atomic mkdir and writes details from stdin, not argv", () => {
     expect(commandLine(takeLockDir(p))).toBe(
-      `sh -c 'mkdir -p -- "$1" || exit 1; t="$2.new.$$"; mkdir -- "$t" || exit 1; dd of="$t/details.json" status=none || { rm -rf -- "$t"; exit 1; }; mv -T -- "$t" "$2" 2>/dev/null || { rm -rf -- "$t"; exit 75; }' sh /srv/sp/web/releases /srv/sp/web/.lock`,
+      `sh -c 'mkdir -p -- "$1" || exit 1; t="$2.new.$$"; mkdir -- "$t" || exit 1; dd of="$t/details.json" status=none || { rm -rf -- "$t"; exit 1; }; mv -T -- "$t" "$2" 2>/dev/null || { rm -rf -- "$t"; exit 75; }; readlink -- "$3" || :' sh /srv/sp/web/releases /srv/sp/web/.lock /srv/sp/web/current`,
     );
     expect(commandLine(writeLockDetails(p))).toBe("dd of=/srv/sp/web/.lock/details.json status=none");
   });
 
-  it("publishes a staged release and switches current in one round trip, the rename last", () => {
-    expect(commandLine(publishAndSwitch(p, "/srv/sp/web/releases/.incoming-x", "abc"))).toBe(
-      `sh -c 'rm -rf -- "$1" && mv -T -- "$2" "$1" && touch -c -- "$1" && ln -sfn -- "$3" "$4" && mv -T -- "$4" "$5"' sh /srv/sp/web/releases/abc /srv/sp/web/releases/.incoming-x releases/abc /srv/sp/web/current.next /srv/sp/web/current`,
+  it("uploads, publishes and switches current in one round trip, the rename last", () => {
+    const meta = [
+      { name: "release.json", bytes: 321 },
+      { name: "images.compose.yaml", bytes: 0 },
+    ];
+    expect(commandLine(uploadAndSwitch(p, "/srv/sp/web/releases/.incoming-x", "abc", meta))).toBe(
+      `sh -c 's=$1 r=$2 l=$3 n=$4 c=$5; shift 5; t="$s/tree" m="$s/meta"; fail() { rm -rf -- "$s"; exit 1; }; ` +
+        `mkdir -p -- "$t" "$m" || fail; while [ $# -ge 2 ]; do dd bs=1 count="$2" of="$m/$1" status=none || fail; shift 2; done; ` +
+        `tar -x -z --no-same-owner -f - -C "$t" || fail; ` +
+        `if [ -e "$t/.stackpilot" ] || [ -L "$t/.stackpilot" ]; then rm -rf -- "$t/.stackpilot" || fail; fi; ` +
+        `mv -T -- "$m" "$t/.stackpilot" || fail; if [ -e "$r" ] || [ -L "$r" ]; then rm -rf -- "$r" || fail; fi; ` +
+        `mv -T -- "$t" "$r" || fail; rmdir -- "$s"; touch -c -- "$r" && ln -sfn -- "$l" "$n" && mv -T -- "$n" "$c"' ` +
+        "sh /srv/sp/web/releases/.incoming-x /srv/sp/web/releases/abc releases/abc /srv/sp/web/current.next /srv/sp/web/current " +
+        "release.json 321 images.compose.yaml 0",
+    );
+    for (const bad of [
+      { name: "../x", bytes: 1 },
+      { name: ".hidden", bytes: 1 },
+      { name: "a", bytes: -1 },
+    ]) {
+      expect(() => uploadAndSwitch(p, "/s", "abc", [bad])).toThrow("bad release meta file");
+    }
+  });
+
+  it("prunes in one round trip: the newest `keep` and current stay", () => {
+    expect(commandLine(pruneReleases(p, 5, "abc"))).toBe(
+      `sh -c 'cd -- "$1" 2>/dev/null || exit 0; k=$2 c=$3; ls -1t | { n=0; set --; while IFS= read -r r; do n=$((n + 1)); ` +
+        `if [ "$n" -gt "$k" ] && [ "$r" != "$c" ]; then set -- "$@" "$r"; fi; done; [ $# -eq 0 ] || exec rm -rf -- "$@"; }' ` +
+        "sh /srv/sp/web/releases 5 abc",
     );
   });
 
@@ -116,16 +142,16 @@ describe("remote command builders", () => {
     expect(readdirSync(dir)).toEqual(["a b; touch pwned $(id)"]);
   });
 
-  it("finds a project's containers by compose label and inspects them", () => {
+  it("finds a project's containers by compose label and inspects them, in one round trip", () => {
     expect(commandLine(projectContainers("web"))).toBe(
       "docker ps --all --quiet --no-trunc --filter label=com.docker.compose.project=web",
     );
     expect(inspectContainers(["abc"])[3]).toContain("{{json .State}}");
-  });
-
-  it("keeps the newest releases and never prunes the current one", () => {
-    expect(releasesToPrune(["r6", "r5", "r4", "r3", "r2", "r1", ".incoming-x"], "r1", 5)).toEqual([]);
-    expect(releasesToPrune(["r7", "r6", "r5", "r4", "r3", "r2", "r1"], "r7", 5)).toEqual(["r2", "r1"]);
+    expect(commandLine(projectContainerStates("web"))).toBe(
+      `sh -c 'ids=$(docker ps --all --quiet --no-trunc --filter "label=com.docker.compose.project=$1") || exit; ` +
+        `[ -z "$ids" ] || { set -f; exec docker inspect --format "$2" -- $ids; }' sh web ` +
+        `'{{.Id}}\t{{.Name}}\t{{index .Config.Labels "com.docker.compose.service"}}\t{{json .State}}'`,
+    );
   });
 });
 
@@ -163,7 +189,7 @@ describe("host replies", () => {
 
 describe("which repositories may deploy to a host", () => {
   it("allows every repository when the host lists none, else only matching ones", async () => {
-    const { repoAllowed } = await import("../../src/deploy/orchestrate.ts");
+    const { repoAllowed } = await import("../../src/config/hostsFile.ts");
     const { HostSchema } = await import("../../src/config/hostsFile.ts");
     const open = HostSchema.parse({ name: "h", address: "h" });
     const closed = HostSchema.parse({ name: "h", address: "h", repos: ["acme/infra-*"] });
@@ -175,7 +201,7 @@ describe("which repositories may deploy to a host", () => {
 
 describe("repository identity", () => {
   it("is owner/name for every common remote URL form, without credentials", async () => {
-    const { ownerAndName } = await import("../../src/cli/deploy.ts");
+    const { ownerAndName } = await import("../../src/cli/repoIdentity.ts");
     expect(ownerAndName("https://x-access-token:secret@github.com/acme/infra.git")).toBe("acme/infra");
     expect(ownerAndName("git@ghe.example.com:acme/infra.git")).toBe("acme/infra");
     expect(ownerAndName("ssh://git@ghe.example.com:2222/acme/infra")).toBe("acme/infra");

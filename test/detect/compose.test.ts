@@ -106,7 +106,7 @@ describe("parseComposeFile: build", () => {
       {
         name: "api",
         healthcheck: false,
-        build: { context: "stacks/web/api", dockerfile: "stacks/web/api/Dockerfile" },
+        build: { context: "stacks/web/api", dockerfile: "stacks/web/api/Dockerfile", local: true },
       },
     ]);
   });
@@ -142,6 +142,7 @@ describe("parseComposeFile: build", () => {
       context: "apps/api",
       dockerfile: "docker/api.Dockerfile",
       args: { VERSION: "1.2" },
+      local: true,
     });
   });
 
@@ -169,7 +170,7 @@ describe("parseComposeFile: build", () => {
     );
     expect(pathsOf(info, "dockerfile")).toEqual([]);
     expect(pathsOf(info, "build_context")).toEqual(["stacks/web"]);
-    expect(info.services[0]?.build).toEqual({ context: "stacks/web" });
+    expect(info.services[0]?.build).toEqual({ context: "stacks/web", local: true, inline: true });
   });
 
   it.each([
@@ -182,6 +183,22 @@ describe("parseComposeFile: build", () => {
     expect(refsOf(info)).toEqual([]);
     expect(info.problems).toEqual([]);
     expect(info.services[0]?.build?.context).toBe(url);
+    expect(info.services[0]?.build?.local).toBe(false);
+  });
+
+  it("keeps the build target and network, which the builder passes on", () => {
+    const info = parseComposeFile(
+      FILE,
+      yaml(
+        "services:",
+        "  api:",
+        "    build:",
+        "      context: .",
+        "      target: prod",
+        "      network: none",
+      ),
+    );
+    expect(info.services[0]?.build).toMatchObject({ context: "stacks/web", target: "prod", network: "none" });
   });
 
   it("follows local additional_contexts but not images, services or URLs", () => {
@@ -838,7 +855,12 @@ describe("collectComposeInputs", () => {
         name: "web",
         image: "acme/web:prod",
         healthcheck: true,
-        build: { context: "stacks/web", dockerfile: "stacks/web/Dockerfile", args: { A: "1", B: "2" } },
+        build: {
+          context: "stacks/web",
+          dockerfile: "stacks/web/Dockerfile",
+          args: { A: "1", B: "2" },
+          local: true,
+        },
       },
       { name: "db", image: "postgres", healthcheck: false },
     ]);

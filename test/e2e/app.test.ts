@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServices, parseEnv, type Services, startServer } from "../../src/github/server.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
 import { examplePayload, sign, testAppPrivateKey } from "../helpers/webhooks.ts";
-import { type Harness, startHarness } from "./harness/harness.ts";
+import { type Harness, hostEntry, startHarness } from "./harness/harness.ts";
 
 const API = "https://api.github.com";
 const SECRET = "e2e-secret";
@@ -43,16 +43,8 @@ beforeAll(async () => {
   writeFileSync(
     hostsFile,
     JSON.stringify({
-      hosts: h.hosts.map((t, i) => ({
-        name: t.name,
-        address: t.address,
-        port: t.port,
-        user: t.user,
-        labels: { role: roles[i] },
-        key: { file: t.keyPath },
-        host_key: t.hostKeyFingerprint,
-        root: t.deployRoot,
-      })),
+      // h1 is webapp's only host and its builder too: the image stays there, no registry needed.
+      hosts: h.hosts.map((t, i) => hostEntry(t, { labels: { role: roles[i] }, builder: i === 0 })),
     }),
   );
 

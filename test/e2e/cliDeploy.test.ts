@@ -5,9 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../../src/cli/main.ts";
 import { openStore } from "../../src/state/store.ts";
-import { type Harness, startHarness } from "./harness/harness.ts";
+import { runCli } from "../helpers/cli.ts";
+import { type Harness, hostEntry, startHarness } from "./harness/harness.ts";
 
 let h: Harness;
 let tmp: string;
@@ -15,12 +15,7 @@ let repoDir: string;
 let hostsFile: string;
 let dataDir: string;
 
-async function cli(...argv: string[]) {
-  let out = "";
-  let err = "";
-  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
+const cli = runCli;
 const deploy = (...extra: string[]) =>
   cli(
     "deploy",
@@ -60,17 +55,10 @@ beforeAll(async () => {
   hostsFile = join(tmp, "hosts.yml");
   execFileSync("sh", ["fixtures/build-monorepo.sh", repoDir]);
   const roles = ["app", "app", "edge"];
-  const hosts = h.hosts.map((t, i) => ({
-    name: t.name,
-    address: t.address,
-    port: t.port,
-    user: t.user,
-    labels: { role: roles[i] },
-    key: { file: t.keyPath },
-    host_key: t.hostKeyFingerprint,
-    root: t.deployRoot,
-  }));
-  writeFileSync(hostsFile, JSON.stringify({ hosts }, null, 2)); // JSON is YAML
+  // h1 builds webapp's image and pushes it to the registry; h1 and h2 pull it from there.
+  const hosts = h.hosts.map((t, i) => hostEntry(t, { labels: { role: roles[i] }, builder: i === 0 }));
+  const registries = [{ name: "test", address: h.registry.address, namespace: "e2e" }];
+  writeFileSync(hostsFile, JSON.stringify({ hosts, registries }, null, 2)); // JSON is YAML
 }, 120_000);
 
 afterAll(async () => {

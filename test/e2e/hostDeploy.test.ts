@@ -3,16 +3,17 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type HostConfig, HostSchema } from "../../src/config/hostsFile.ts";
 import { stackPaths } from "../../src/deploy/commands/paths.ts";
 import { HostDeployer, type HostTarget } from "../../src/deploy/hostDeploy.ts";
 import { acquireHostLock, LockedError } from "../../src/deploy/hostLock.ts";
-import { type CommandRecord, Runner } from "../../src/deploy/runner.ts";
+import { type CommandRecord, type RemoteExec, Runner } from "../../src/deploy/runner.ts";
 import { SshPool } from "../../src/deploy/ssh/pool.ts";
 import { buildSnapshot, ParseCache } from "../../src/detect/snapshot.ts";
 import { GitRepo } from "../../src/git/repo.ts";
-import { type Harness, startHarness, type TestHost } from "./harness/harness.ts";
+import { type Harness, hostEntry, startHarness, type TestHost } from "./harness/harness.ts";
 
 let h: Harness;
 let pool: SshPool;
@@ -22,16 +23,7 @@ let repo: GitRepo;
 const records: CommandRecord[] = [];
 const cache = new ParseCache();
 
-const cfg = (t: TestHost): HostConfig =>
-  HostSchema.parse({
-    name: t.name,
-    address: t.address,
-    port: t.port,
-    user: t.user,
-    key: { file: t.keyPath },
-    host_key: t.hostKeyFingerprint,
-    root: t.deployRoot,
-  });
+const cfg = (t: TestHost): HostConfig => HostSchema.parse(hostEntry(t));
 const target = (t: TestHost): HostTarget => ({
   name: t.name,
   root: t.deployRoot,
@@ -54,8 +46,11 @@ async function stackAt(commitSha: string, name: string) {
   return s;
 }
 
-function deployer(opts: { healthTimeoutMs?: number; lockTtlMs?: number; lockOwner?: string } = {}) {
-  const runner = new Runner(pool, { onRecord: (r) => records.push(r) });
+function deployer(
+  opts: { healthTimeoutMs?: number; lockTtlMs?: number; lockOwner?: string } = {},
+  remote: RemoteExec = pool,
+) {
+  const runner = new Runner(remote, { onRecord: (r) => records.push(r) });
   return new HostDeployer(runner, {
     healthTimeoutMs: 20_000,
     healthPollMs: 300,
@@ -310,22 +305,27 @@ describe("deploying a stack to a host", () => {
       "authelia: light",
     );
     const stack = await stackAt(sha, "authelia");
-    // Stop the host as soon as the upload starts.
+    // The host dies mid-upload: the upload's command has started on the host, and its stdin is
+    // held back until the host is stopped.
     let stopped: Promise<void> | undefined;
-    const killer = setInterval(() => {
-      if (
-        records.some(
-          (r) => r.host === t.name && r.line.startsWith("mkdir -p --") && r.line.includes(".incoming-"),
-        )
-      ) {
-        clearInterval(killer);
+    const dying: RemoteExec = {
+      exec(host, line, opts) {
+        if (stopped || host !== t.name || !line.includes(".incoming-") || !opts?.stdin) {
+          return pool.exec(host, line, opts);
+        }
+        const held = new PassThrough();
         stopped = h.stopHost(t.name);
-      }
-    }, 5);
-    const failed = await deployer()
+        void stopped.then(() => {
+          const stdin = opts.stdin as NodeJS.ReadableStream & { destroy(): void };
+          if (held.destroyed) stdin.destroy();
+          else stdin.pipe(held);
+        });
+        return pool.exec(host, line, { ...opts, stdin: held });
+      },
+    };
+    const failed = await deployer({}, dying)
       .deploy({ repoDir, commit: sha, stack, host: target(t), holder: "e2e", pullServices: [] })
       .catch((e: Error) => e);
-    clearInterval(killer);
     await stopped;
     expect(stopped).toBeDefined();
     expect(failed).toBeInstanceOf(Error);

@@ -16,23 +16,14 @@ import {
   UnreachableError,
 } from "../../src/deploy/ssh/errors.ts";
 import { SshPool, type SshPoolOptions } from "../../src/deploy/ssh/pool.ts";
-import { type Harness, run, startHarness, type TestHost } from "./harness/harness.ts";
+import { type Harness, hostEntry, run, startHarness, type TestHost } from "./harness/harness.ts";
 
 let h: Harness;
 let tmp: string;
 const pools: SshPool[] = [];
 
 function cfg(t: TestHost, over: Record<string, unknown> = {}): HostConfig {
-  return HostSchema.parse({
-    name: t.name,
-    address: t.address,
-    port: t.port,
-    user: t.user,
-    key: { file: t.keyPath },
-    host_key: t.hostKeyFingerprint,
-    root: t.deployRoot,
-    ...over,
-  });
+  return HostSchema.parse(hostEntry(t, over));
 }
 
 function pool(hosts: HostConfig[], opts: SshPoolOptions = {}): SshPool {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { resolveRange } from "../../src/git/range.ts";
+import { MergeBaseMemo, resolveRange } from "../../src/git/range.ts";
 import { EMPTY_TREE, GitRepo, treeBeforeChanges } from "../../src/git/repo.ts";
 import { TestRepo } from "../helpers/gitRepo.ts";
 
@@ -109,6 +109,35 @@ describe("commit ranges", () => {
     const range = await resolveRange(new GitRepo(t.dir), { base: old, head });
     expect(range.base).toBe(root);
     expect(range.note).toContain("force push");
+  });
+
+  it("asks git for the merge base of a pair of commits once, then answers from the memo", async () => {
+    const t = newRepo();
+    const root = t.write({ "a.txt": "a\n" }).commit();
+    const old = t.write({ "b.txt": "old\n" }).commit();
+    t.git("reset", "-q", "--hard", root);
+    const head = t.write({ "b.txt": "new\n" }).commit();
+    const repo = new GitRepo(t.dir);
+    const asked: string[][] = [];
+    const mergeBase = repo.mergeBase.bind(repo);
+    repo.mergeBase = (a: string, b: string) => {
+      asked.push([a, b]);
+      return mergeBase(a, b);
+    };
+    const memo = new MergeBaseMemo(1);
+    const first = await resolveRange(repo, { base: old, head }, () => false, memo);
+    const again = await resolveRange(repo, { base: old, head }, () => false, memo);
+    expect(again).toEqual(first);
+    expect(first.base).toBe(root);
+    expect(asked).toEqual([[old, head]]);
+    // Bounded: another pair pushes the first one out.
+    await resolveRange(repo, { base: root, head }, () => false, memo);
+    await resolveRange(repo, { base: old, head }, () => false, memo);
+    expect(asked).toEqual([
+      [old, head],
+      [root, head],
+      [old, head],
+    ]);
   });
 
   it("rejects an unknown head", async () => {

@@ -145,7 +145,11 @@ describe("pull request plans", () => {
         commentBody = body.body;
         return true;
       })
-      .reply(201, { id: 5 });
+      .reply(201, { id: 5 })
+      // Listed again after the create: only its own comment, so nothing to merge or delete.
+      .get(`/repos/${OWNER}/${NAME}/issues/1/comments`)
+      .query(true)
+      .reply(200, [{ id: 5, body: "<!-- stackpilot:plan -->", user: { login: "stackpilot[bot]" } }]);
 
     await probot.receive({ id: "d-1", name: "pull_request", payload } as never);
     await Promise.all(jobs);

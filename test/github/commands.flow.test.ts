@@ -45,7 +45,13 @@ let head3: string;
 let typoLine: number;
 
 const git = (...args: string[]) => execFileSync("git", args, { cwd: remote, encoding: "utf8" }).trim();
-const APP_HOST: HostConfig = HostSchema.parse({ name: "app1", address: "10.0.0.1", labels: { role: "app" } });
+// Also the builder: the fixture's webapp builds its image, and app1 is its only target (no registry needed).
+const APP_HOST: HostConfig = HostSchema.parse({
+  name: "app1",
+  address: "10.0.0.1",
+  labels: { role: "app" },
+  builder: true,
+});
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "sp-cmd-"));
@@ -246,6 +252,23 @@ function prReply(
     head: { sha: headSha, ref: "feature", repo: headRepo ? { full_name: headRepo } : null },
     base: { sha: baseSha, ref: "main", repo: { full_name: FULL } },
   });
+}
+
+/**
+ * The PR has no Stackpilot comment yet: the app lists the comments, creates its own, and lists
+ * them again (a concurrent writer's comment would show up there), finding only its own.
+ */
+function newSticky(scope: nock.Scope, pr: number, id: number): nock.Scope {
+  const mine = { id, body: "<!-- stackpilot:plan -->", user: { login: "stackpilot[bot]", type: "Bot" } };
+  return scope
+    .get(`${R}/issues/${pr}/comments`)
+    .query(true)
+    .reply(200, [])
+    .post(`${R}/issues/${pr}/comments`)
+    .reply(201, { ...mine, html_url: `https://github.com/${FULL}/pull/${pr}#issuecomment-${id}` })
+    .get(`${R}/issues/${pr}/comments`)
+    .query(true)
+    .reply(200, [mine]);
 }
 
 /** The facts `/deploy` reads: permission, reviews, the plan check runs on the head. */
@@ -509,12 +532,8 @@ describe("plans from comments", () => {
         check = b;
         return true;
       })
-      .reply(201, { id: 99, html_url: "https://github.com/acme/infra/runs/99" })
-      .get(`${R}/issues/2/comments`)
-      .query(true)
-      .reply(200, [])
-      .post(`${R}/issues/2/comments`)
-      .reply(201, { id: 8 });
+      .reply(201, { id: 99, html_url: "https://github.com/acme/infra/runs/99" });
+    newSticky(api(), 2, 8);
     await receive(payload);
     expect(check).toMatchObject({
       name: "stackpilot/plan",
@@ -544,12 +563,8 @@ describe("plans from comments", () => {
         check = b;
         return true;
       })
-      .reply(201, { id: 100, html_url: "https://github.com/acme/infra/runs/100" })
-      .get(`${R}/issues/3/comments`)
-      .query(true)
-      .reply(200, [])
-      .post(`${R}/issues/3/comments`)
-      .reply(201, { id: 9 });
+      .reply(201, { id: 100, html_url: "https://github.com/acme/infra/runs/100" });
+    newSticky(api(), 3, 9);
     await receive(payload);
     expect(reactionsOn(commentId)).toEqual(["eyes", "rocket"]);
     expect(check).toMatchObject({ head_sha: head3, status: "completed", conclusion: "success" });
@@ -572,12 +587,8 @@ describe("plans from comments", () => {
       .post(`${R}/check-runs`)
       .reply(502, { message: "Bad Gateway" })
       .post(`${R}/check-runs`)
-      .reply(201, { id: 101, html_url: "https://github.com/acme/infra/runs/101" })
-      .get(`${R}/issues/1/comments`)
-      .query(true)
-      .reply(200, [])
-      .post(`${R}/issues/1/comments`)
-      .reply(201, { id: 10 });
+      .reply(201, { id: 101, html_url: "https://github.com/acme/infra/runs/101" });
+    newSticky(api(), 1, 10);
     await receive(payload);
     for (const r of requests) if (r.path === `${R}/check-runs`) checkBodies.push(r.body ?? {});
     expect(checkBodies).toHaveLength(2);

@@ -85,6 +85,29 @@ describe.each(backends)("the webhook endpoint on $name", (backend) => {
       expect((await services.jobs.deliveries()).filter((d) => d === "delivery-2")).toHaveLength(1);
     });
 
+    it("forgets deliveries older than the retention when it starts (GitHub redelivers for 3 days)", async () => {
+      const location = await backend.newDatabase();
+      const env = parseEnv({
+        STACKPILOT_DATA_DIR: location.dataDir,
+        ...(location.databaseUrl ? { DATABASE_URL: location.databaseUrl } : {}),
+        WEBHOOK_SECRET: SECRET,
+      });
+      let other = await createServices(env, { worker: false });
+      expect(await other.store.recordDelivery("old-delivery", "push")).toBe(true);
+      expect(await other.store.recordDelivery("recent-delivery", "push")).toBe(true);
+      await other.store.db.query(
+        "UPDATE webhook_deliveries SET received_at = now() - interval '8 days' WHERE delivery_id = 'old-delivery'",
+      );
+      await other.stop();
+      other = await createServices(env, { worker: false });
+      try {
+        expect(await other.store.recordDelivery("old-delivery", "push")).toBe(true);
+        expect(await other.store.recordDelivery("recent-delivery", "push")).toBe(false);
+      } finally {
+        await other.stop();
+      }
+    }, 60_000);
+
     it("survives malformed payloads and hostile comment bodies without queueing junk", async () => {
       expect(await deliver("delivery-3", "pull_request", { action: "opened", number: "x" })).toBeLessThan(
         500,

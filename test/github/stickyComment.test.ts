@@ -1,7 +1,15 @@
 import { Octokit } from "@octokit/rest";
 import nock from "nock";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { boundComment, COMMENT_LIMIT, upsertStickyComment } from "../../src/github/stickyComment.ts";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import {
+  boundComment,
+  COMMENT_LIMIT,
+  parseSections,
+  renderSections,
+  upsertStickyComment,
+  writeSticky,
+} from "../../src/github/stickyComment.ts";
+import { memoryGitHub } from "./memoryGitHub.ts";
 
 const API = "https://api.github.com";
 const MARKER = "<!-- stackpilot:plan -->";
@@ -93,6 +101,10 @@ describe("upsertStickyComment", () => {
 
     nock(API).get(LIST).query(true).reply(200, page);
     nock(API).post(LIST).reply(201, comment(10, "x"));
+    nock(API)
+      .get(LIST)
+      .query(true)
+      .reply(200, [...page, comment(10, MARKER, "stackpilot[bot]")]);
     const res = await upsertStickyComment(octokit(), { ...target, body: "a", botLogin: "Stackpilot[bot]" });
     expect(res.action).toBe("created");
     expect(nock.isDone()).toBe(true);
@@ -107,7 +119,7 @@ describe("upsertStickyComment", () => {
     expect(nock.isDone()).toBe(true);
   });
 
-  it("truncates a body over 65,536 characters, keeping the marker", async () => {
+  it("truncates a body over 65,535 characters, keeping the marker", async () => {
     let sent = "";
     nock(API).get(LIST).query(true).reply(200, []);
     nock(API)
@@ -130,5 +142,107 @@ describe("boundComment", () => {
     const out = boundComment(body);
     expect(out.length).toBeLessThanOrEqual(COMMENT_LIMIT);
     expect(out).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
+  });
+});
+
+const bot = { ...target, botLogin: "stackpilot[bot]" };
+/** A writer that adds its own line to whatever the comment holds. */
+const adding = (line: string) => (current: string | undefined) => `${(current ?? MARKER).trimEnd()}\n${line}`;
+
+describe("one sticky comment when writers race", () => {
+  it("two writers of one PR in this process run one after the other: one create, then an update", async () => {
+    const gh = memoryGitHub();
+    const [a, b] = await Promise.all([
+      writeSticky(gh.client, bot, adding("plan")),
+      writeSticky(gh.client, bot, adding("deploy")),
+    ]);
+    expect(gh.calls.filter((c) => c === "create")).toHaveLength(1);
+    expect([a.action, b.action]).toEqual(["created", "updated"]);
+    expect([...gh.comments.values()].map((c) => c.body)).toEqual([`${MARKER}\nplan\ndeploy`]);
+  });
+
+  it("two processes (the module loaded twice) both create: the newer comment goes, both writes land in the older", async () => {
+    vi.resetModules();
+    const other = (await import(
+      "../../src/github/stickyComment.ts"
+    )) as typeof import("../../src/github/stickyComment.ts");
+    expect(other.writeSticky).not.toBe(writeSticky);
+    // Several interleavings: whichever writer creates first, one comment remains holding both lines.
+    let raced = 0;
+    for (let seed = 1; seed <= 25; seed++) {
+      let x = seed;
+      const gh = memoryGitHub(() => {
+        x = (x * 1103515245 + 12345) % 2147483648;
+        return x % 4;
+      });
+      gh.human(`quoting ${MARKER} in a review`);
+      const results = await Promise.all([
+        writeSticky(gh.client, bot, adding("plan")),
+        other.writeSticky(gh.client, bot, adding("deploy")),
+      ]);
+      const mine = [...gh.comments.values()].filter((c) => c.user.login === "stackpilot[bot]");
+      expect(mine, `seed ${seed}`).toHaveLength(1);
+      const body = mine[0]?.body ?? "";
+      expect(body, `seed ${seed}`).toContain("plan");
+      expect(body, `seed ${seed}`).toContain("deploy");
+      // The person's comment is never touched.
+      expect([...gh.comments.values()].some((c) => c.user.login === "mallory")).toBe(true);
+      if (gh.calls.filter((c) => c === "create").length === 2) {
+        raced++;
+        expect(
+          results.flatMap((r) => r.deleted),
+          `seed ${seed}`,
+        ).toHaveLength(1);
+      }
+    }
+    expect(raced).toBeGreaterThan(5);
+  });
+
+  it("a duplicate left behind (a writer died after its create) is deleted by the next write", async () => {
+    const gh = memoryGitHub();
+    gh.comments.set(10, { id: 10, body: `${MARKER}\nold`, user: { login: "stackpilot[bot]" } });
+    gh.comments.set(12, { id: 12, body: `${MARKER}\nstray`, user: { login: "stackpilot[bot]" } });
+    gh.comments.set(13, { id: 13, body: `${MARKER}\nother app`, user: { login: "other-app[bot]" } });
+    const res = await writeSticky(gh.client, bot, () => `${MARKER}\nnew`);
+    expect(res).toMatchObject({ action: "updated", deleted: [12], comment: { id: 10 } });
+    expect([...gh.comments.keys()].sort()).toEqual([10, 13]);
+    expect(gh.comments.get(10)?.body).toBe(`${MARKER}\nnew`);
+  });
+
+  it("a comment deleted between finding and editing it is written anew", async () => {
+    const gh = memoryGitHub();
+    gh.comments.set(10, { id: 10, body: `${MARKER}\nold`, user: { login: "stackpilot[bot]" } });
+    const res = await writeSticky(gh.client, bot, (current) => {
+      gh.comments.delete(10); // someone deletes it while the body is being composed
+      return `${current}\nnew`;
+    });
+    expect(res.action).toBe("created");
+    expect([...gh.comments.values()].map((c) => c.body)).toEqual([`${MARKER}\nold\nnew`]);
+  });
+
+  it("without the app's bot login nothing is ever deleted", async () => {
+    const gh = memoryGitHub();
+    gh.comments.set(10, { id: 10, body: MARKER, user: { login: "a[bot]" } });
+    gh.comments.set(11, { id: 11, body: MARKER, user: { login: "b[bot]" } });
+    await writeSticky(gh.client, target, () => `${MARKER}\nnew`);
+    expect([...gh.comments.keys()]).toEqual([10, 11]);
+    expect(gh.calls).not.toContain("delete");
+  });
+});
+
+describe("sections", () => {
+  it("parse what render wrote; a body from before sections is one legacy section", () => {
+    const body = renderSections(MARKER, [
+      { name: "plan", attrs: { sha: "abc123" }, text: "### Plan\n\nrows" },
+      { name: "deploy", attrs: {}, text: "### Last deploy\n<!-- stackpilot:section evil --> in an error" },
+    ]);
+    expect(parseSections(body, MARKER)).toEqual([
+      { name: "plan", attrs: { sha: "abc123" }, text: "### Plan\n\nrows" },
+      { name: "deploy", attrs: {}, text: "### Last deploy\n&lt;!-- stackpilot:section evil --> in an error" },
+    ]);
+    expect(parseSections(`${MARKER}\n### Stackpilot plan\n`, MARKER)).toEqual([
+      { name: "legacy", attrs: {}, text: "### Stackpilot plan" },
+    ]);
+    expect(parseSections(MARKER, MARKER)).toEqual([]);
   });
 });

@@ -5,7 +5,15 @@
  */
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { buildSnapshot, deriveSnapshot, ParseCache, type Snapshot } from "../../src/detect/snapshot.ts";
+import { describeRef, inputReason } from "../../src/detect/inputs.ts";
+import { PathIndex } from "../../src/detect/pathIndex.ts";
+import {
+  buildSnapshot,
+  deriveSnapshot,
+  ownersOf,
+  ParseCache,
+  type Snapshot,
+} from "../../src/detect/snapshot.ts";
 import { GitRepo } from "../../src/git/repo.ts";
 import { planRange } from "../../src/plan/planRange.ts";
 import { TestRepo } from "../helpers/gitRepo.ts";
@@ -134,10 +142,38 @@ function normal(s: Snapshot) {
       def: x.def,
       fingerprint: x.fingerprint,
       files: [...x.inputs.files].sort(([a], [b]) => (a < b ? -1 : 1)),
-      via: [...x.inputs.via].sort(([a], [b]) => (a < b ? -1 : 1)),
+      via: [...x.inputs.files.keys()].sort().map((p) => [p, inputReason(x.def, x.compose, x.inputs, p)]),
       compose: x.compose,
     })),
   };
+}
+
+/**
+ * The owner index and the input reasons, computed on demand, against their definitions: every
+ * stack listing a path among its inputs owns it; a path's reason is the first reason that added it.
+ */
+function expectIndexesExact(s: Snapshot): void {
+  const index = new PathIndex(s.tree);
+  const owners = new Map<string, string[]>();
+  for (const [name, x] of s.stacks) {
+    for (const p of x.inputs.files.keys()) owners.set(p, [...(owners.get(p) ?? []), name]);
+    const reasons = new Map<string, string>();
+    const add = (p: string, why: string) => reasons.has(p) || reasons.set(p, why);
+    for (const f of x.def.composeFiles) add(f, "compose file");
+    for (const f of x.def.envFiles) add(f, "env file of the stack");
+    for (const ref of x.compose.refs) {
+      const why = describeRef(ref.kind, ref.service);
+      if (index.kind(ref.path) === "dir") for (const p of index.under(ref.path)) add(p, why);
+      else add(ref.path, why);
+    }
+    for (const pattern of x.def.watch) for (const p of index.glob(pattern)) add(p, `watched (${pattern})`);
+    for (const p of x.inputs.files.keys())
+      expect([p, inputReason(x.def, x.compose, x.inputs, p)]).toEqual([p, reasons.get(p)]);
+    expect(inputReason(x.def, x.compose, x.inputs, "not/an/input")).toBeUndefined();
+  }
+  const paths = new Set([...owners.keys(), ...s.tree.keys(), "stacks", "stacks/a", "nowhere/x"]);
+  for (const p of paths)
+    expect([p, [...(ownersOf(s).get(p) ?? [])].sort()]).toEqual([p, (owners.get(p) ?? []).sort()]);
 }
 
 const history = fc.array(fc.array(op, { minLength: 1, maxLength: 4 }), { minLength: 2, maxLength: 6 });
@@ -180,12 +216,16 @@ describe("incremental snapshots", () => {
         const full = async (sha: string) =>
           buildSnapshot(repo, sha, await repo.lsTree(sha), new ParseCache());
         const [a, b] = [await full(from), await full(to)];
+        expectIndexesExact(a);
+        expectIndexesExact(b);
         const changes = await repo.diff(from, to);
         const cache = new ParseCache();
         const forward = await deriveSnapshot(repo, a, to, changes, true, cache);
         expect(normal(forward)).toEqual(normal(b));
         const backward = await deriveSnapshot(repo, b, from, changes, false, cache);
         expect(normal(backward)).toEqual(normal(a));
+        expectIndexesExact(forward);
+        expectIndexesExact(backward);
         // Chained along the history, as pushes arrive one after another.
         let s = await full(shas[0] as string);
         for (let k = 1; k < shas.length; k++) {

@@ -186,17 +186,6 @@ describe.each(backends)("deployments on $name", (backend) => {
     expect((await store.recoverInterrupted()).map((d) => d.id)).not.toContain(deadId); // only once
     await store.releaseLock(deployLockKey(alive), "live-worker");
   });
-
-  it("creates a retry as a new queued row pointing at the original", async () => {
-    const id = await store.createDeployment(newDeployment());
-    await store.startDeployment(id);
-    await store.interruptDeployment(id);
-    const retry = await store.createRetry(id);
-    const retryOfRetry = await store.createRetry(retry.id);
-    expect(retry).toMatchObject({ status: "queued", trigger: "retry", retryOf: id });
-    expect(retryOfRetry.retryOf).toBe(id);
-    expect((await store.latestAttempt(id))?.id).toBe(retryOfRetry.id);
-  });
 });
 
 describe.each(backends)("deployed state on $name", (backend) => {

@@ -41,6 +41,7 @@ describe.each(backends)("migrations on $name", (backend) => {
   it("creates every table on a new database and records the applied versions", async () => {
     const store = await backend.openStore();
     expect(await tableNames(store.db)).toEqual([
+      "builds",
       "deployed",
       "deployment_logs",
       "deployments",

@@ -3,7 +3,7 @@
  * always named and its files always explicit, so the same stack maps to the same containers no
  * matter which directory or release the command runs from.
  */
-import type { Argv } from "../shell.ts";
+import { type Argv, script } from "../shell.ts";
 
 export type ComposeFlavor = "v2" | "v1";
 
@@ -40,9 +40,13 @@ function base(p: ComposeProject): string[] {
   return args;
 }
 
-/** v2 waits for running/healthy itself (`--wait`); we still check health after, for both. */
-export function composeUp(p: ComposeProject, opts: { waitSeconds?: number } = {}): Argv {
+/**
+ * v2 waits for running/healthy itself (`--wait`); we still check health after, for both.
+ * `noBuild` where a builder made the images: a deploy host never builds.
+ */
+export function composeUp(p: ComposeProject, opts: { waitSeconds?: number; noBuild?: boolean } = {}): Argv {
   const args = [...base(p), "up", "--detach", "--remove-orphans"];
+  if (opts.noBuild) args.push("--no-build");
   if (p.flavor === "v2" && opts.waitSeconds) args.push("--wait", "--wait-timeout", String(opts.waitSeconds));
   return args;
 }
@@ -62,12 +66,26 @@ export const composeLogs = (p: ComposeProject, tail = 100): Argv => [
   String(tail),
 ];
 
-export const composeVersion = (flavor: ComposeFlavor): Argv =>
-  flavor === "v2" ? ["docker", "compose", "version", "--short"] : ["docker-compose", "version", "--short"];
+/** Where the docker CLI looks for plugins, after `$DOCKER_CONFIG/cli-plugins` (or `~/.docker/cli-plugins`). */
+export const CLI_PLUGIN_DIRS = [
+  "/usr/local/lib/docker/cli-plugins",
+  "/usr/local/libexec/docker/cli-plugins",
+  "/usr/lib/docker/cli-plugins",
+  "/usr/libexec/docker/cli-plugins",
+] as const;
 
 /**
- * Exit 0 when `docker-compose` (v1) is on the PATH of the remote shell. For detection this beats
- * `docker-compose version`: that starts a Python interpreter (~0.3 s of CPU, seconds on a loaded
- * host) only to print a version, before every deploy.
+ * Prints `v2` when the compose plugin is installed where the docker CLI finds it, else `v1` when
+ * `docker-compose` is on the PATH; exits 1 when neither. Shell builtins only: asking
+ * `docker compose version` starts the docker CLI (and, where there is no plugin, fails slowly
+ * with 125) in a round trip before every deploy. Like v1, v2 is judged by being installed.
  */
-export const composeV1OnPath = (): Argv => ["command", "-v", "docker-compose"];
+export const composeFlavorProbe = (pluginDirs: readonly string[] = CLI_PLUGIN_DIRS): Argv =>
+  script(
+    `for d in "\${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins" "$@"; do
+  if [ -x "$d/docker-compose" ]; then echo v2; exit 0; fi
+done
+if command -v docker-compose >/dev/null 2>&1; then echo v1; exit 0; fi
+exit 1`,
+    ...pluginDirs,
+  );

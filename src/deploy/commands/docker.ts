@@ -1,6 +1,6 @@
 /** Plain `docker` commands for inspecting what compose created. Pure argv builders and parsers. */
 import { z } from "zod";
-import type { Argv } from "../shell.ts";
+import { type Argv, script } from "../shell.ts";
 
 /** Containers of a compose project, found by the label both compose versions set. */
 export const projectContainers = (project: string): Argv => [
@@ -34,6 +34,19 @@ export const inspectContainers = (ids: readonly string[]): Argv => [
   "--",
   ...ids,
 ];
+
+/**
+ * The health poll in one round trip: the project's containers (`projectContainers`), inspected
+ * (`inspectContainers`) when there are any. Prints `inspectContainers` lines; nothing when the
+ * project has no container.
+ */
+export const projectContainerStates = (project: string): Argv =>
+  script(
+    'ids=$(docker ps --all --quiet --no-trunc --filter "label=com.docker.compose.project=$1") || exit; ' +
+      '[ -z "$ids" ] || { set -f; exec docker inspect --format "$2" -- $ids; }',
+    project,
+    LINE_FORMAT,
+  );
 
 export const ContainerState = z.object({
   id: z.string().regex(/^[0-9a-f]{12,64}$/),

@@ -29,15 +29,19 @@ export const LOCK_HELD = 75;
  * One round trip: the stack's directories (a first deploy has none), then the lock directory,
  * built aside with its details (from stdin) and renamed into place. The rename is the atomic
  * step (it fails when the lock exists: exit LOCK_HELD), so a lock directory never exists without
- * readable details, even when its writer dies half way.
+ * readable details, even when its writer dies half way. Once the lock is held, it prints where
+ * `current` points (nothing when there is none): read under the lock, it is the release the
+ * holder replaces, and no other round trip is needed to learn it.
  */
 export const takeLockDir = (p: StackPaths): Argv =>
   script(
     `mkdir -p -- "$1" || exit 1; t="$2.new.$$"; mkdir -- "$t" || exit 1; ` +
       `dd of="$t/details.json" status=none || { rm -rf -- "$t"; exit 1; }; ` +
-      `mv -T -- "$t" "$2" 2>/dev/null || { rm -rf -- "$t"; exit ${LOCK_HELD}; }`,
+      `mv -T -- "$t" "$2" 2>/dev/null || { rm -rf -- "$t"; exit ${LOCK_HELD}; }; ` +
+      `readlink -- "$3" || :`,
     p.releasesDir,
     p.lockDir,
+    p.current,
   );
 
 /** Details are written from stdin, so nothing about the holder lands in argv. */

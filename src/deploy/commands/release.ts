@@ -1,5 +1,8 @@
 /**
  * Release directories and the `current` switch (git-sync's atomic symlink swap). Pure argv builders.
+ * A deploy's steps on the host are few constant `sh -c` scripts (shell.ts `script`) with every
+ * variable part a positional argument: each round trip and each remote process costs wall time
+ * on every host of a rollout.
  */
 import { posix } from "node:path";
 import { type Argv, script } from "../shell.ts";
@@ -16,61 +19,94 @@ export const untar = (dir: string): Argv => ["tar", "-x", "-z", "--no-same-owner
 
 export const removeTree = (dir: string): Argv => ["rm", "-rf", "--", dir];
 
-/** `mv -T` renames onto the target name itself (never into it when it is a directory). */
-export const rename = (from: string, to: string): Argv => ["mv", "-T", "--", from, to];
-
-/** Step 1 of the switch: a new symlink beside `current`, pointing at the release (relative). */
-export const linkNext = (p: StackPaths, id: string): Argv => [
-  "ln",
-  "-sfn",
-  "--",
-  posix.join("releases", id),
-  `${p.current}.next`,
-];
-
-/** Step 2: rename(2) over `current` is atomic; readers see the old or the new release, never neither. */
-export const swapCurrent = (p: StackPaths): Argv => rename(`${p.current}.next`, p.current);
-
 /** Prints the release `current` points at (exit 1 when there is none). */
 export const readCurrent = (p: StackPaths): Argv => ["readlink", "--", p.current];
 
-/** Releases, newest first (by modification time of their directories). */
+/** Releases, newest first (by modification time of their directories: activation marks them). */
 export const listReleases = (p: StackPaths): Argv => ["ls", "-1t", "--", p.releasesDir];
-
-/** Touch marks a release as most recently activated, so listReleases orders by activation. */
-export const touch = (dir: string): Argv => ["touch", "-c", "--", dir];
 
 /** Test for a directory: exit 0 when it exists. */
 export const isDir = (dir: string): Argv => ["test", "-d", dir];
 
-/** Which releases to delete: keep the newest `keep` and never the current one. Pure. */
-export function releasesToPrune(
-  newestFirst: readonly string[],
-  current: string | undefined,
-  keep: number,
-): string[] {
-  const releases = newestFirst.filter((r) => !r.startsWith("."));
-  return releases.slice(keep).filter((r) => r !== current);
-}
-
-/** Write stdin to a file (used for small JSON files: nothing of their content lands in argv). */
-export const writeFromStdin = (path: string): Argv => ["dd", `of=${path}`, "status=none"];
 export const readFile = (path: string): Argv => ["cat", "--", path];
 
+/** Where Stackpilot's own files live in a release (the manifest, an images override). */
+export const META_DIR = ".stackpilot";
+
 /** Where a release records what it is, for rollbacks that must not rebuild anything. */
-export const manifestPath = (releaseDir: string) => posix.join(releaseDir, ".stackpilot", "release.json");
+export const manifestPath = (releaseDir: string) => posix.join(releaseDir, META_DIR, "release.json");
+
+/** A file Stackpilot writes into a release's META_DIR: its name there and its size in bytes. */
+export interface MetaFile {
+  name: string;
+  bytes: number;
+}
+
+const META_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 
 /**
- * Publish a staged release and switch to it, in one round trip: replace `releases/<id>` (a
- * redeployed commit) by the staging dir, mark it newest, link `current.next` to it, and rename
- * that over `current` (the atomic step; before it, `current` still names the old release).
+ * Upload, publish and switch in one round trip. Stdin carries the META_DIR files (their bytes,
+ * back to back, in the order given; read exactly with `dd bs=1`, so nothing of their content
+ * lands in argv) followed by the gzipped tar of the stack's files. The staging dir gets the tree
+ * (`$1/tree`) and those files (`$1/meta`) apart, so the tar can never overwrite them: META_DIR is
+ * Stackpilot's, and replaces whatever the repository had at that path. Then, as in git-sync's
+ * swap: the tree replaces `releases/<id>` (a redeployed commit) wholesale, is marked newest, a
+ * relative `current.next` is linked to it and renamed over `current` (the atomic step; until it,
+ * `current` names the old release). Any failure before the switch removes the staging dir and
+ * leaves `current` alone; a tar stream cut short fails gzip's length and CRC check, so a partial
+ * upload is never published.
  */
-export const publishAndSwitch = (p: StackPaths, staging: string, id: string): Argv =>
-  script(
-    'rm -rf -- "$1" && mv -T -- "$2" "$1" && touch -c -- "$1" && ln -sfn -- "$3" "$4" && mv -T -- "$4" "$5"',
-    p.release(id),
+export function uploadAndSwitch(p: StackPaths, staging: string, id: string, meta: readonly MetaFile[]): Argv {
+  const pairs: string[] = [];
+  for (const f of meta) {
+    if (!META_NAME.test(f.name) || !Number.isSafeInteger(f.bytes) || f.bytes < 0)
+      throw new Error(`bad release meta file ${JSON.stringify(f)}`);
+    pairs.push(f.name, String(f.bytes));
+  }
+  return script(
+    's=$1 r=$2 l=$3 n=$4 c=$5; shift 5; t="$s/tree" m="$s/meta"; ' +
+      'fail() { rm -rf -- "$s"; exit 1; }; ' +
+      'mkdir -p -- "$t" "$m" || fail; ' +
+      'while [ $# -ge 2 ]; do dd bs=1 count="$2" of="$m/$1" status=none || fail; shift 2; done; ' +
+      'tar -x -z --no-same-owner -f - -C "$t" || fail; ' +
+      `if [ -e "$t/${META_DIR}" ] || [ -L "$t/${META_DIR}" ]; then rm -rf -- "$t/${META_DIR}" || fail; fi; ` +
+      `mv -T -- "$m" "$t/${META_DIR}" || fail; ` +
+      'if [ -e "$r" ] || [ -L "$r" ]; then rm -rf -- "$r" || fail; fi; ' +
+      'mv -T -- "$t" "$r" || fail; rmdir -- "$s"; ' +
+      'touch -c -- "$r" && ln -sfn -- "$l" "$n" && mv -T -- "$n" "$c"',
     staging,
+    p.release(id),
     posix.join("releases", id),
     `${p.current}.next`,
     p.current,
+    ...pairs,
+  );
+}
+
+/**
+ * Switch `current` to a retained release in one round trip: mark it newest, link `current.next`
+ * to it, rename that over `current` (the atomic step).
+ */
+export const switchTo = (p: StackPaths, id: string): Argv =>
+  script(
+    'touch -c -- "$1" && ln -sfn -- "$2" "$3" && mv -T -- "$3" "$4"',
+    p.release(id),
+    posix.join("releases", id),
+    `${p.current}.next`,
+    p.current,
+  );
+
+/**
+ * Prune in one round trip: of the releases newest first (`ls -1t`, which skips dot entries such as
+ * staging dirs), keep the newest `keep` and never `current`; remove the rest with one `rm`.
+ */
+export const pruneReleases = (p: StackPaths, keep: number, current: string): Argv =>
+  script(
+    'cd -- "$1" 2>/dev/null || exit 0; k=$2 c=$3; ' +
+      "ls -1t | { n=0; set --; while IFS= read -r r; do n=$((n + 1)); " +
+      'if [ "$n" -gt "$k" ] && [ "$r" != "$c" ]; then set -- "$@" "$r"; fi; done; ' +
+      '[ $# -eq 0 ] || exec rm -rf -- "$@"; }',
+    p.releasesDir,
+    String(keep),
+    current,
   );

@@ -84,6 +84,9 @@ export function connect(p: ConnectParams): Promise<Connected> {
         port: host.port,
         username: host.user,
         ...("privateKey" in p.auth ? { privateKey: p.auth.privateKey } : { agent: p.auth.agent }),
+        // Straight to the one method we have: ssh2 would first try "none", a round trip that
+        // only tells us what we know.
+        authHandler: ["privateKey" in p.auth ? "publickey" : "agent"],
         ...(p.sock ? { sock: p.sock } : {}),
         readyTimeout: p.readyTimeoutMs,
         keepaliveInterval: p.keepaliveIntervalMs,

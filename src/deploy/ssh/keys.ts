@@ -3,19 +3,14 @@
  * Key material stays in memory: never logged, never in argv, never in an error message.
  */
 import { readFile } from "node:fs/promises";
-import { homedir } from "node:os";
-import { join } from "node:path";
 import ssh2 from "ssh2";
 import type { HostConfig } from "../../config/hostsFile.ts";
+import { expandHome } from "../../config/secretRef.ts";
 import { AuthError } from "./errors.ts";
 
 export type ClientAuth = { privateKey: Buffer } | { agent: string };
 
-export function expandHome(path: string, home = homedir()): string {
-  if (path === "~") return home;
-  if (path.startsWith("~/")) return join(home, path.slice(2));
-  return path;
-}
+export { expandHome };
 
 export async function loadAuth(host: HostConfig, env: NodeJS.ProcessEnv = process.env): Promise<ClientAuth> {
   const key = host.key;

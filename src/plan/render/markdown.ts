@@ -43,6 +43,7 @@ export function renderMarkdown(plan: Plan, opts: { limit?: number; title?: strin
     );
     sections.push(...changed.filter((s) => s.reasons.length > 0).map(stackDetails));
   }
+  if (plan.builds?.length) sections.push(imagesSection(plan));
   const unchanged = plan.stacks.length - changed.length;
   if (unchanged > 0) sections.push(`_${unchanged} stack${unchanged === 1 ? "" : "s"} unchanged._`);
 
@@ -64,6 +65,27 @@ function tableRows(s: StackPlan): string[] {
   return s.targets.map(
     (t) =>
       `| \`${s.name}\` | \`${t.host}\` | ${icon(t.action)} ${t.action} | ${escapeMarkdown(t.reasons.slice(0, 3).join("; "))}${t.reasons.length > 3 ? ` (+${t.reasons.length - 3})` : ""} |`,
+  );
+}
+
+/** Builds, then per host the image operations it runs (only hosts whose stacks use the image). */
+function imagesSection(plan: Plan): string {
+  const builds = (plan.builds ?? []).map(
+    (b) =>
+      `| \`${b.stack}/${b.service}\` | \`${b.builder}\` | ${b.action} | \`${b.image}\` | ${escapeMarkdown(b.reason)} |`,
+  );
+  const ops = plan.stacks.flatMap((s) =>
+    s.targets
+      .filter((t) => t.imageOps?.length)
+      .map((t) => `- \`${t.host}\` (${s.name}): ${(t.imageOps ?? []).map((o) => `\`${o}\``).join(", ")}`),
+  );
+  const body = ["| Image | Builder | Action | Reference | Why |", "|---|---|---|---|---|", ...builds].join(
+    "\n",
+  );
+  return folded(
+    `Images (${builds.length})`,
+    ops.length ? `${body}\n\nImage operations per host:\n\n${ops.join("\n")}` : body,
+    true,
   );
 }
 

@@ -18,6 +18,15 @@ export function renderText(plan: Plan, opts: { verbose?: boolean } = {}): string
     if (s.targets.length === 0) lines.push(`  ${" ".repeat(width)}  (no target hosts)`);
     for (const t of s.targets) {
       lines.push(`  ${" ".repeat(width)}  ${t.action.padEnd(6)} ${t.host}: ${t.reasons.join("; ")}`);
+      for (const op of t.imageOps ?? []) lines.push(`  ${" ".repeat(width)}         image: ${op}`);
+    }
+  }
+  if (plan.builds?.length) {
+    lines.push("", "Images:");
+    for (const b of plan.builds) {
+      lines.push(
+        `  ${b.action.padEnd(6)} ${b.stack}/${b.service} on ${b.builder} -> ${b.image} (${b.reason})`,
+      );
     }
   }
   const hidden = plan.stacks.length - shown.length;

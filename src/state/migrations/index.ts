@@ -1,5 +1,6 @@
 /** Schema migrations in the order they apply; `migrate()` runs the ones a database lacks. */
 import { initial } from "./0001_initial.ts";
+import { builds } from "./0002_builds.ts";
 
 export interface Migration {
   /** Applied in ascending order; recorded in stackpilot_migrations once applied. */
@@ -8,4 +9,4 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [initial];
+export const MIGRATIONS: readonly Migration[] = [initial, builds];

@@ -27,6 +27,7 @@ STORAGE_DRIVER="${STACKPILOT_E2E_STORAGE_DRIVER:-overlay2}"
 NET_PREFIX="${STACKPILOT_E2E_NET_PREFIX:-10.213}"
 NET_FIRST="${STACKPILOT_E2E_NET_FIRST:-7}"
 REGISTRY_PORT=5000
+AUTH_REGISTRY_PORT=5001
 IMAGE_TAG="stackpilot-test/busybox:1"
 
 log() { printf 'harness: %s\n' "$*" >&2; }
@@ -132,6 +133,15 @@ http_ok() { # http_ok HOST PORT PATH
   [[ "$line" == HTTP/1.?" 200"* ]]
 }
 
+http_answers() { # http_answers HOST PORT PATH: any HTTP status (a registry asking for a login says 401)
+  local line
+  exec 3<>"/dev/tcp/$1/$2" || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" >&3
+  IFS= read -r -t 2 line <&3 || true
+  exec 3>&- 3<&-
+  [[ "$line" == HTTP/1.?" "* ]]
+}
+
 pid_alive() { kill -0 "$1" 2>/dev/null && ! is_zombie "$1"; }
 
 # An exited child of a slow reaper (pid 1 here) lingers as a zombie; it holds
@@ -199,6 +209,30 @@ http:
 EOF
   spawn registry registry "$DIR/registry/registry.log" \
     /usr/bin/docker-registry serve "$DIR/registry/config.yml"
+
+  # A second registry that wants a login (htpasswd with bcrypt, the only hash it reads), for
+  # tests of credentials: the password is new per run and readable by root only.
+  mkdir -p "$DIR/registry-auth/data"
+  head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$DIR/registry-auth/password"
+  chmod 600 "$DIR/registry-auth/password"
+  python3 -W ignore -c 'import crypt, sys; print("stackpilot:" + crypt.crypt(sys.stdin.read().strip(), crypt.mksalt(crypt.METHOD_BLOWFISH)))' \
+    <"$DIR/registry-auth/password" >"$DIR/registry-auth/htpasswd"
+  cat >"$DIR/registry-auth/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $DIR/registry-auth/data
+http:
+  addr: $NET.1:$AUTH_REGISTRY_PORT
+auth:
+  htpasswd:
+    realm: stackpilot-test
+    path: $DIR/registry-auth/htpasswd
+EOF
+  spawn registry-auth registry-auth "$DIR/registry-auth/registry.log" \
+    /usr/bin/docker-registry serve "$DIR/registry-auth/config.yml"
 }
 
 # Sequential part of host setup: user accounts (useradd locks /etc/passwd and
@@ -323,7 +357,7 @@ boot_host() {
     --storage-driver "$STORAGE_DRIVER" \
     --bridge=none --iptables=false --ip-masq=false \
     --cgroup-parent "/$CGNAME/$name-containers" \
-    --insecure-registry "$NET.1:$REGISTRY_PORT" \
+    --insecure-registry "$NET.0/24" \
     --shutdown-timeout 2
 
   local dpid spid
@@ -387,7 +421,7 @@ cmd_up() {
   [[ "$hosts" =~ ^[1-9][0-9]?$ && "$hosts" -le 40 ]] || die "hosts must be 1..40"
   [[ "$(id -u)" == 0 ]] || die "must run as root"
   local tool
-  for tool in dockerd docker docker-compose docker-registry sshd ssh-keygen busybox ip nsenter unshare flock useradd; do
+  for tool in dockerd docker docker-compose docker-registry sshd ssh-keygen busybox ip nsenter unshare flock useradd python3; do
     command -v "$tool" >/dev/null || [[ -x "/usr/sbin/$tool" ]] ||
       die "$tool not found; run test/e2e/harness/install.sh"
   done
@@ -445,6 +479,7 @@ cmd_up() {
   ((failed == 0)) || die "a host failed to start"
 
   wait_for 30 "registry on $NET.1:$REGISTRY_PORT" http_ok "$NET.1" "$REGISTRY_PORT" /v2/
+  wait_for 30 "registry on $NET.1:$AUTH_REGISTRY_PORT" http_answers "$NET.1" "$AUTH_REGISTRY_PORT" /v2/
 
   # Import once and save/load into the others, so every engine has the very
   # same image ID (as if each had pulled it), then seed the registry with it.
@@ -474,6 +509,8 @@ cmd_up() {
     printf '  "knownHostsPath": "%s",\n' "$DIR/client/known_hosts"
     printf '  "image": "%s",\n' "$IMAGE_TAG"
     printf '  "registry": { "address": "%s", "image": "%s" },\n' "$NET.1:$REGISTRY_PORT" "$regimage"
+    printf '  "authRegistry": { "address": "%s", "username": "stackpilot", "passwordFile": "%s" },\n' \
+      "$NET.1:$AUTH_REGISTRY_PORT" "$DIR/registry-auth/password"
     printf '  "hosts": [\n'
     for ((i = 1; i <= hosts; i++)); do
       host_json "$i"

@@ -74,6 +74,8 @@ export interface Harness {
     /** The test image already pushed to the registry: `${address}/stackpilot-test/busybox:1`. */
     image: string;
   };
+  /** A second registry (empty) that wants a login; the password is in a root-only file. */
+  authRegistry: { address: string; username: string; passwordFile: string };
   /** Offline busybox image (httpd, sleep, sh, wget, ...) present in every engine. */
   image: string;
   /** known_hosts file listing every host by address. */
@@ -114,6 +116,7 @@ interface HarnessJson {
   knownHostsPath: string;
   image: string;
   registry: { address: string; image: string };
+  authRegistry: { address: string; username: string; passwordFile: string };
   hosts: TestHost[];
 }
 
@@ -181,6 +184,20 @@ function trackForExit(dir: string): void {
 }
 
 /** argv for the system ssh client logging into host with the harness key and strict host key checking. */
+/** A hosts-file entry for a test host (JSON is YAML): how to reach it, its pinned key, its root. */
+export function hostEntry(t: TestHost, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: t.name,
+    address: t.address,
+    port: t.port,
+    user: t.user,
+    key: { file: t.keyPath },
+    host_key: t.hostKeyFingerprint,
+    root: t.deployRoot,
+    ...extra,
+  };
+}
+
 export function sshArgs(host: TestHost, knownHostsPath: string): string[] {
   return [
     "-i",
@@ -242,6 +259,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     dir,
     hosts: info.hosts,
     registry: info.registry,
+    authRegistry: info.authRegistry,
     image: info.image,
     knownHostsPath: info.knownHostsPath,
     subnet: info.subnet,

@@ -22,6 +22,8 @@ declare -A wanted=(
   [passwd]=/usr/sbin/useradd
   [util-linux]=/usr/sbin/runuser
   [coreutils]=/usr/bin/env
+  [python3]=/usr/bin/python3
+  [iptables]=/usr/sbin/iptables
 )
 
 missing=()

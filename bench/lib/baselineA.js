@@ -3,17 +3,14 @@
  * `git diff --name-status -M base head`, spawned through simple-git like the product spawns git,
  * plus parsing the repo config with the product's loader (passed in: the TypeScript sources or the
  * built dist/, so that a dist-only process loads no sources).
+ *
+ * JavaScript, not TypeScript, like rssChild.js which loads it: a process measuring the built dist/
+ * must not load Node's TypeScript stripper for its own harness. Types: baselineA.d.ts.
  */
 import { simpleGit } from "simple-git";
-import type { loadRepoConfig as LoadRepoConfig } from "../../src/config/repoConfig.ts";
 
-export function makeBaselineA(
-  dir: string,
-  base: string,
-  head: string,
-  configText: string,
-  loadRepoConfig: typeof LoadRepoConfig,
-): () => Promise<{ changes: number }> {
+/** @type {import("./baselineA.d.ts").makeBaselineA} */
+export function makeBaselineA(dir, base, head, configText, loadRepoConfig) {
   const git = simpleGit({ baseDir: dir, maxConcurrentProcesses: 4 });
   return async () => {
     const out = await git.raw(["diff", "--name-status", "-M", base, head]);

@@ -1,0 +1,48 @@
+/**
+ * A secret named by where it lives (a file or an env var), never written in a config file.
+ * The value is read at the moment it is used and stays in memory: no argv, logs or database.
+ */
+import { readFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { z } from "zod";
+
+export const SecretRef = z.union([
+  z.strictObject({ file: z.string().min(1) }),
+  z.strictObject({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "env var names are A-Z, 0-9 and _") }),
+]);
+export type SecretRef = z.output<typeof SecretRef>;
+
+export class SecretError extends Error {
+  override name = "SecretError";
+}
+
+export function expandHome(path: string, home = homedir()): string {
+  if (path === "~") return home;
+  if (path.startsWith("~/")) return join(home, path.slice(2));
+  return path;
+}
+
+/** Where the secret comes from, for messages (never the value). */
+export const describeSecret = (ref: SecretRef): string =>
+  "file" in ref ? `file ${expandHome(ref.file)}` : `env var ${ref.env}`;
+
+/** Reads a secret as text with one trailing newline removed; `what` names it in errors. */
+export async function readSecret(
+  ref: SecretRef,
+  what: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  let value: string | undefined;
+  if ("file" in ref) {
+    try {
+      value = await readFile(expandHome(ref.file), "utf8");
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new SecretError(`${what}: ${describeSecret(ref)} cannot be read (${code ?? "error"})`);
+    }
+  } else value = env[ref.env];
+  const text = value?.replace(/\r?\n$/, "");
+  if (!text) throw new SecretError(`${what}: ${describeSecret(ref)} is not set or empty`);
+  return text;
+}

@@ -1,0 +1,117 @@
+/**
+ * One `git archive` per (repository, commit, files) for every host that deploys it. A stack's
+ * release at a commit is the same bytes on every host, and a spawn from the deployer is not
+ * cheap: the child is forked from a process that holds the in-process database (~0.5 GB
+ * resident), and copying its page tables blocks the event loop (and with it the SSH traffic of
+ * every host) for ~15 ms per spawn on an idle machine, 30 ms and more on a loaded one. Archives up
+ * to `maxEntryBytes` are kept in memory (least recently used first out, `maxTotalBytes` in all);
+ * a bigger one is remembered as such, and each host streams its own `git archive` (upload.ts).
+ */
+import { spawn } from "node:child_process";
+
+export interface ArchiveCacheOptions {
+  /** Largest archive kept in memory (default 4 MiB). */
+  maxEntryBytes?: number;
+  /** All archives kept, together (default 16 MiB). */
+  maxTotalBytes?: number;
+  /** Entries kept, archives and too-big marks (default 256). */
+  maxEntries?: number;
+}
+
+interface Entry {
+  archive: Promise<Buffer | undefined>;
+  bytes: number;
+}
+
+export class ArchiveCache {
+  readonly #maxEntry: number;
+  readonly #maxTotal: number;
+  readonly #maxEntries: number;
+  readonly #entries = new Map<string, Entry>();
+  #total = 0;
+  /** `git archive` processes started (for tests and benchmarks). */
+  spawned = 0;
+
+  constructor(opts: ArchiveCacheOptions = {}) {
+    this.#maxEntry = opts.maxEntryBytes ?? 4 * 1024 * 1024;
+    this.#maxTotal = opts.maxTotalBytes ?? 16 * 1024 * 1024;
+    this.#maxEntries = opts.maxEntries ?? 256;
+  }
+
+  /**
+   * The gzipped tar of `paths` at `commit` (what upload.ts `archiveFiles` streams), or undefined
+   * when it is bigger than `maxEntryBytes`: stream it instead. Concurrent callers share one
+   * `git archive`; a failed one is not kept, so the next caller tries again.
+   */
+  get(repoDir: string, commit: string, paths: readonly string[]): Promise<Buffer | undefined> {
+    const key = [repoDir, commit, ...paths].join("\0");
+    const hit = this.#entries.get(key);
+    if (hit) {
+      // Most recently used last.
+      this.#entries.delete(key);
+      this.#entries.set(key, hit);
+      return hit.archive;
+    }
+    const entry: Entry = { archive: this.#archive(repoDir, commit, paths), bytes: 0 };
+    this.#entries.set(key, entry);
+    entry.archive.then(
+      (buf) => {
+        if (this.#entries.get(key) !== entry) return;
+        entry.bytes = buf?.length ?? 0;
+        this.#total += entry.bytes;
+        this.#evict();
+      },
+      () => {
+        if (this.#entries.get(key) === entry) this.#entries.delete(key);
+      },
+    );
+    return entry.archive;
+  }
+
+  #evict(): void {
+    for (const [key, e] of this.#entries) {
+      if (this.#total <= this.#maxTotal && this.#entries.size <= this.#maxEntries) break;
+      this.#entries.delete(key);
+      this.#total -= e.bytes;
+    }
+  }
+
+  #archive(repoDir: string, commit: string, paths: readonly string[]): Promise<Buffer | undefined> {
+    this.spawned++;
+    // `:(literal)` so that a file named `*` or `[x]` is that file, not a pattern.
+    const specs = paths.map((p) => `:(literal)${p}`);
+    const child = spawn("git", ["archive", "--format=tar.gz", commit, "--", ...specs], {
+      cwd: repoDir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      let tooBig = false;
+      let stderr = "";
+      child.stdout.on("data", (c: Buffer) => {
+        if (tooBig) return;
+        bytes += c.length;
+        if (bytes > this.#maxEntry) {
+          tooBig = true;
+          chunks.length = 0;
+          child.kill();
+          return;
+        }
+        chunks.push(c);
+      });
+      child.stderr.on("data", (c: Buffer) => {
+        stderr += c.toString();
+      });
+      child.on("error", reject);
+      child.on("close", (code) => {
+        if (tooBig) resolve(undefined);
+        else if (code === 0) resolve(Buffer.concat(chunks));
+        else reject(new Error(`git archive failed: ${stderr.trim()}`));
+      });
+    });
+  }
+}
+
+/** The deployer's cache, shared by every deploy of this process. */
+export const releaseArchives = new ArchiveCache();

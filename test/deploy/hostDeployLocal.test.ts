@@ -1,0 +1,199 @@
+/**
+ * HostDeployer against a local "host": every remote command line runs through a local `sh -c`
+ * (as sshd would run it), with fake `docker` and `docker-compose` on the PATH. Checks which round
+ * trips a deploy makes and what they leave on disk; the real thing is test/e2e/hostDeploy.test.ts.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { releaseArchives } from "../../src/deploy/archiveCache.ts";
+import { stackPaths } from "../../src/deploy/commands/paths.ts";
+import { HostDeployer, type HostTarget } from "../../src/deploy/hostDeploy.ts";
+import { ReleaseManifest } from "../../src/deploy/release.ts";
+import { type CommandRecord, type RemoteExec, type RemoteResult, Runner } from "../../src/deploy/runner.ts";
+import { buildSnapshot, ParseCache } from "../../src/detect/snapshot.ts";
+import { GitRepo } from "../../src/git/repo.ts";
+
+let tmp: string;
+let repoDir: string;
+let repo: GitRepo;
+let env: NodeJS.ProcessEnv;
+const cache = new ParseCache();
+
+const git = (...args: string[]) =>
+  execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@example.invalid", ...args], {
+    cwd: repoDir,
+    encoding: "utf8",
+  }).trim();
+
+/** Runs command lines here, as the SSH server would on a host. */
+const local: RemoteExec = {
+  exec(_host, line, opts = {}) {
+    return new Promise<RemoteResult>((resolve, reject) => {
+      const t0 = performance.now();
+      const child = spawn("sh", ["-c", line], { env, stdio: ["pipe", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (c: Buffer) => {
+        stdout += c;
+      });
+      child.stderr.on("data", (c: Buffer) => {
+        stderr += c;
+      });
+      child.stdin.on("error", () => {});
+      child.on("error", reject);
+      child.on("close", (code) =>
+        resolve({ code, stdout, stderr, durationMs: Math.round(performance.now() - t0) }),
+      );
+      const stdin = opts.stdin;
+      if (stdin === undefined || typeof stdin === "string" || Buffer.isBuffer(stdin))
+        child.stdin.end(stdin ?? "");
+      else (stdin as Readable).pipe(child.stdin);
+    });
+  },
+};
+
+function deployer(records: CommandRecord[]) {
+  return new HostDeployer(new Runner(local, { onRecord: (r) => records.push(r) }), {
+    healthTimeoutMs: 2_000,
+    healthPollMs: 50,
+  });
+}
+
+async function deploy(root: string, records: CommandRecord[] = []) {
+  const commit = git("rev-parse", "HEAD");
+  const snap = await buildSnapshot(repo, commit, await repo.lsTree(commit), cache);
+  const stack = snap.stacks.get("whoami");
+  if (!stack) throw new Error("no whoami stack");
+  const host: HostTarget = { name: "local", root, compose: "v1", allowedMountRoots: [] };
+  const result = await deployer(records).deploy({
+    repoDir,
+    commit,
+    stack,
+    host,
+    holder: "unit",
+    pullServices: [],
+  });
+  return { result, commit, records, paths: stackPaths(root, "whoami") };
+}
+
+/** What each recorded command was, by its opening. */
+const kinds = (records: readonly CommandRecord[]) =>
+  records.map((r) => {
+    if (r.line.includes('t="$2.new.$$"')) return "lock";
+    if (r.line.startsWith("sh -c 's=$1 r=$2")) return "upload";
+    if (r.line.startsWith("docker-compose "))
+      return `compose ${r.line.match(/ (up|down|logs|pull)( |$)/)?.[1]}`;
+    if (r.line.startsWith("sh -c 'ids=$(docker ps")) return "health";
+    if (r.line.startsWith('sh -c \'cd -- "$1" 2>/dev/null || exit 0; k=$2')) return "prune";
+    if (r.line.startsWith("sh -c 'touch -c")) return "switch";
+    if (r.line.startsWith("rm -rf -- ") && r.line.endsWith("/.lock")) return "unlock";
+    return r.line;
+  });
+
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), "sp-local-deploy-"));
+  repoDir = join(tmp, "repo");
+  execFileSync("sh", ["fixtures/build-monorepo.sh", repoDir]);
+  repo = new GitRepo(repoDir);
+  const bin = join(tmp, "bin");
+  mkdirSync(bin);
+  // `docker ps` finds one container; `docker inspect` says it runs, or exited when the release
+  // `current` names on h1 has a file BROKEN.
+  writeFileSync(
+    join(bin, "docker"),
+    `#!/bin/sh\ncase "$1" in\nps) echo ${"a".repeat(64)} ;;\n` +
+      `inspect) if [ -e "${tmp}/h1/whoami/current/services/whoami/BROKEN" ]; then s='{"Status":"exited","ExitCode":1}'; else s='{"Status":"running","ExitCode":0}'; fi\n` +
+      `  printf '%s\\t/whoami-1\\twhoami\\t%s\\n' ${"a".repeat(64)} "$s" ;;\nesac\n`,
+  );
+  writeFileSync(join(bin, "docker-compose"), "#!/bin/sh\nexit 0\n");
+  chmodSync(join(bin, "docker"), 0o755);
+  chmodSync(join(bin, "docker-compose"), 0o755);
+  env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe("a deploy's round trips", () => {
+  it("locks (reading current), uploads and switches, ups, checks health, prunes, unlocks: one round trip each", async () => {
+    const root = join(tmp, "h1");
+    const spawned = releaseArchives.spawned;
+    const first = await deploy(root);
+    expect(first.result.status, first.result.error).toBe("succeeded");
+    expect(first.result.previousRelease).toBeUndefined();
+    expect(kinds(first.records)).toEqual(["lock", "upload", "compose up", "health", "prune", "unlock"]);
+    const { paths, commit } = first;
+    expect(readlinkSync(paths.current)).toBe(`releases/${commit}`);
+    const manifest = ReleaseManifest.parse(
+      JSON.parse(readFileSync(join(paths.release(commit), ".stackpilot/release.json"), "utf8")),
+    );
+    expect(manifest).toMatchObject({ commit, stack: "whoami", services: ["whoami"] });
+    expect(readFileSync(join(paths.release(commit), "services/whoami/docker-compose.yml"), "utf8")).toContain(
+      "whoami:",
+    );
+
+    // A second host deploying the same commit reuses the archive; a new commit's deploy knows
+    // the release it replaces from the lock's round trip.
+    const second = await deploy(join(tmp, "h2"));
+    expect(second.result.status).toBe("succeeded");
+    expect(releaseArchives.spawned - spawned).toBe(1);
+    git("commit", "-q", "--allow-empty", "-m", "empty");
+    writeFileSync(join(repoDir, "services/whoami/note.txt"), "v2\n");
+    git("add", "-A");
+    git("commit", "-qm", "v2");
+    const next = await deploy(root);
+    expect(next.result).toMatchObject({ status: "succeeded", previousRelease: commit });
+    expect(kinds(next.records)).toEqual(["lock", "upload", "compose up", "health", "prune", "unlock"]);
+  });
+
+  it("streams an archive too big to keep in memory from its own git archive", async () => {
+    const big = randomBytes(5 * 1024 * 1024);
+    writeFileSync(join(repoDir, "services/whoami/big.bin"), big);
+    git("add", "-A");
+    git("commit", "-qm", "big");
+    const { result, paths, commit } = await deploy(join(tmp, "h1"));
+    expect(result.status, result.error).toBe("succeeded");
+    expect(result.uploadBytes).toBeGreaterThan(5 * 1024 * 1024);
+    const landed = readFileSync(join(paths.release(commit), "services/whoami/big.bin"));
+    const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+    expect(sha(landed)).toBe(sha(big));
+    git("rm", "-q", "services/whoami/big.bin");
+    git("commit", "-qm", "no big");
+  });
+
+  it("rolls back to the release the lock saw when the new one is unhealthy", async () => {
+    const root = join(tmp, "h1");
+    const before = readlinkSync(stackPaths(root, "whoami").current);
+    writeFileSync(join(repoDir, "services/whoami/BROKEN"), "");
+    git("add", "-A");
+    git("commit", "-qm", "broken");
+    const { result, records, paths } = await deploy(root);
+    expect(result.status, result.error).toBe("rolled_back");
+    expect(`releases/${result.previousRelease}`).toBe(before);
+    expect(readlinkSync(paths.current)).toBe(before);
+    expect(kinds(records)).toEqual([
+      "lock",
+      "upload",
+      "compose up",
+      "health",
+      "compose logs",
+      `test -d ${paths.release(result.previousRelease as string)}`,
+      `cat -- ${paths.release(result.previousRelease as string)}/.stackpilot/release.json`,
+      "switch",
+      "compose up",
+      "health",
+      "unlock",
+    ]);
+  });
+});

@@ -1,0 +1,426 @@
+// `/deploy` and `/rollback` from a PR comment, end to end: real `issue_comment` payloads through
+// Probot, GitHub simulated by nock (static replies; requests recorded with `scope.on("request")`),
+// the fixture repository's mirror over smart HTTP, PGlite state, and deploys that really run on a
+// host faked on this machine (fakeHost.ts). What is checked: the per (stack, host) results land in
+// the PR's one Stackpilot comment, and GitHub's 5xx and secondary rate limits are retried with the
+// deploy check run still ending in the right state.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Bottleneck from "bottleneck";
+import nock from "nock";
+import { Probot, ProbotOctokit } from "probot";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { HostSchema } from "../../src/config/hostsFile.ts";
+import { ParseCache } from "../../src/detect/snapshot.ts";
+import { MirrorCache } from "../../src/git/mirror.ts";
+import { stackpilotApp } from "../../src/github/app.ts";
+import type { GithubJob } from "../../src/github/events.ts";
+import type { WorkerDeps } from "../../src/github/jobContext.ts";
+import { DEFAULT_RETRY_POLICY, withRetryPolicy } from "../../src/github/octokit.ts";
+import { createWorker } from "../../src/github/worker.ts";
+import { openStore, type Store } from "../../src/state/store.ts";
+import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
+import { examplePayload, testAppPrivateKey } from "../helpers/webhooks.ts";
+import { type FakeHost, fakeHost } from "./fakeHost.ts";
+
+const API = "https://api.github.com";
+const OWNER = "acme";
+const NAME = "infra";
+const FULL = `${OWNER}/${NAME}`;
+const R = `/repos/${OWNER}/${NAME}`;
+const MARKER = "<!-- stackpilot:plan -->";
+const BOT = { login: "stackpilot[bot]", type: "Bot" };
+const STICKY_ID = 900;
+const STICKY_URL = `https://github.com/${FULL}/pull/1#issuecomment-${STICKY_ID}`;
+const SECONDARY = {
+  message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+  documentation_url: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+};
+
+let tmp: string;
+let remote: string;
+let gitServer: GitHttpServer;
+let head1: string;
+let head2: string;
+let served: string;
+let store: Store;
+let host: FakeHost;
+let probot: Probot;
+let jobs: Promise<void>[];
+let requests: { method: string; path: string; body: Record<string, unknown> | undefined }[];
+let unmatched: string[];
+let warnings: string[];
+let seq = 0;
+/** Set once the persisted check-run update answer is in place for this test. */
+let updatesAnswered = false;
+
+const git = (...args: string[]) => execFileSync("git", args, { cwd: remote, encoding: "utf8" }).trim();
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), "sp-deployflow-"));
+  remote = join(tmp, "remote");
+  execFileSync("sh", ["fixtures/build-monorepo.sh", remote]);
+  const env = { GIT_AUTHOR_NAME: "T", GIT_AUTHOR_EMAIL: "t@example.invalid" };
+  Object.assign(process.env, { GIT_COMMITTER_NAME: "T", GIT_COMMITTER_EMAIL: "t@example.invalid", ...env });
+  // PR #1: the fixture's last commit; main one behind. Its later head (a second push) changes
+  // authelia's config only, so a second deploy gives authelia a second release to roll back from.
+  git("checkout", "-q", "-b", "feature");
+  git("branch", "-f", "main", "HEAD~1");
+  head1 = git("rev-parse", "HEAD");
+  writeFileSync(join(remote, "stacks/authelia/config/configuration.yml"), "theme: dark\nlog_level: debug\n");
+  git("commit", "-q", "-am", "authelia: debug logs");
+  head2 = git("rev-parse", "HEAD");
+  gitServer = await startGitHttpServer({ token: "ghs_test" });
+  served = gitServer.createRepo(FULL).bareDir;
+  git("push", "-q", "--mirror", served);
+}, 120_000);
+
+/** GitHub's `refs/pull/1/head` moves to `sha` (a push to the PR branch). */
+function prHeadAt(sha: string): void {
+  execFileSync("git", ["--git-dir", served, "update-ref", "refs/pull/1/head", sha]);
+}
+
+afterAll(async () => {
+  await gitServer?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+function onNoMatch(req: { method?: string; url?: string; path?: string }) {
+  unmatched.push(`${req.method} ${req.url ?? req.path}`);
+}
+
+/**
+ * Probot with the app's retry policy (octokit.ts), waits shortened for the test: `retry-after`
+ * seconds and plugin-retry's backoff count as milliseconds, and writes are not paced.
+ */
+function testOctokit() {
+  const unpaced = () => new Bottleneck.Group({ maxConcurrent: 1, minTime: 0 });
+  return ProbotOctokit.defaults((o: { throttle?: object; retry?: object }) =>
+    withRetryPolicy(o, DEFAULT_RETRY_POLICY, {
+      throttle: { retryAfterBaseValue: 1, write: unpaced(), notifications: unpaced() },
+      retry: { retryAfterBaseValue: 1 },
+    }),
+  );
+}
+
+beforeEach(async () => {
+  nock.disableNetConnect();
+  jobs = [];
+  requests = [];
+  unmatched = [];
+  warnings = [];
+  updatesAnswered = false;
+  nock.emitter.on("no match", onNoMatch);
+  const dir = mkdtempSync(join(tmp, "run-"));
+  store = await openStore({ dataDir: join(dir, "data") });
+  host = fakeHost(join(dir, "host"));
+  const deps: WorkerDeps = {
+    store,
+    mirrors: new MirrorCache({ dir: join(tmp, "mirrors"), maxBytes: 1 << 30 }),
+    hosts: [
+      HostSchema.parse({
+        name: "app1",
+        address: "192.0.2.10",
+        labels: { role: "app" },
+        compose: "docker-compose",
+        root: host.root,
+      }),
+    ],
+    remote: host,
+    cache: new ParseCache(),
+    appSlug: "stackpilot",
+    installationId: "test",
+    engine: { healthTimeoutMs: 5_000, healthPollMs: 50 },
+  };
+  probot = new Probot({ appId: 1, privateKey: testAppPrivateKey, Octokit: testOctokit() });
+  let handle: ((job: GithubJob) => Promise<void>) | undefined;
+  await probot.load(
+    stackpilotApp({
+      store,
+      enqueue: async (job) => {
+        jobs.push((handle as (j: GithubJob) => Promise<void>)(job));
+      },
+      onLoad: async (app) => {
+        const warn = app.log.warn.bind(app.log);
+        app.log.warn = ((msg: unknown, ...rest: unknown[]) => {
+          warnings.push(String(msg));
+          return warn(msg as never, ...(rest as never[]));
+        }) as typeof app.log.warn;
+        handle = createWorker(deps, app);
+      },
+    }),
+  );
+}, 60_000);
+
+afterEach(async () => {
+  nock.emitter.removeListener("no match", onNoMatch);
+  const pending = nock.pendingMocks();
+  nock.cleanAll();
+  nock.enableNetConnect();
+  await store.close();
+  expect(pending).toEqual([]);
+  expect(unmatched).toEqual([]);
+});
+
+/** A scope on the GitHub API whose requests are recorded. */
+function api(): nock.Scope {
+  const scope = nock(API);
+  scope.on("request", (req: { method?: string; url?: string; path?: string }, _i: unknown, body: string) => {
+    const path = req.path ?? new URL(req.url as string, API).pathname;
+    let parsed: Record<string, unknown> | undefined;
+    try {
+      parsed = body ? (JSON.parse(body) as Record<string, unknown>) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    requests.push({
+      method: String(req.method).toUpperCase(),
+      path: path.split("?")[0] as string,
+      body: parsed,
+    });
+  });
+  return scope;
+}
+
+const sent = (method: string, path: string) =>
+  requests.filter((r) => r.method === method && r.path === path).map((r) => r.body ?? {});
+
+/** The comment command arrives; the worker runs it to the end. */
+async function comment(body: string, login = "octocat"): Promise<number> {
+  const payload = examplePayload("issue_comment", "created");
+  const repository = payload.repository as Record<string, unknown>;
+  Object.assign(repository, {
+    name: NAME,
+    full_name: FULL,
+    clone_url: gitServer.cloneUrl(FULL),
+    default_branch: "main",
+  });
+  (repository.owner as Record<string, unknown>).login = OWNER;
+  payload.installation = { id: 42 };
+  Object.assign(payload.issue as object, { number: 1, pull_request: { url: `${API}${R}/pulls/1` } });
+  const commentId = 5000 + ++seq;
+  Object.assign(payload.comment as object, { id: commentId, body });
+  for (const who of [(payload.comment as { user: object }).user, payload.sender as object])
+    Object.assign(who, { login, type: "User" });
+  await probot.receive({ id: `d-${seq}`, name: "issue_comment", payload } as never);
+  await Promise.all(jobs);
+  return commentId;
+}
+
+/** The Stackpilot comment as the app last wrote it (what GitHub now shows). */
+function stickyBody(initial: string): string {
+  return String(sent("PATCH", `${R}/issues/comments/${STICKY_ID}`).at(-1)?.body ?? initial);
+}
+
+/**
+ * GitHub's side of one `/deploy` of `head` on PR #1 by an admin with an approval: token, 👀/🚀,
+ * the PR, the facts, a deployment with its statuses, the deploy check run (answers given by the
+ * caller, to inject failures), the sticky comment found and edited, the reply.
+ */
+function deployScope(
+  head: string,
+  sticky: string,
+  checkRun: (scope: nock.Scope) => nock.Scope = (s) =>
+    s.post(`${R}/check-runs`).reply(201, { id: 555, html_url: "https://github.com/acme/infra/runs/555" }),
+): nock.Scope {
+  prHeadAt(head);
+  const scope = api()
+    .post("/app/installations/42/access_tokens")
+    .optionally()
+    .reply(201, { token: "ghs_test", expires_at: "2099-01-01T00:00:00Z", permissions: {} })
+    .post(/\/issues\/comments\/\d+\/reactions$/)
+    .times(2)
+    .reply(201, { id: 1 })
+    .get(`${R}/pulls/1`)
+    .reply(200, {
+      number: 1,
+      user: { login: "octocat" },
+      head: { sha: head, ref: "feature", repo: { full_name: FULL } },
+      base: { ref: "main", repo: { full_name: FULL } },
+    })
+    .get(`${R}/collaborators/octocat/permission`)
+    .reply(200, { permission: "admin", role_name: "admin", user: { login: "octocat" } })
+    .get(`${R}/pulls/1/reviews`)
+    .query(true)
+    .reply(200, [
+      {
+        user: { login: "alice" },
+        state: "APPROVED",
+        author_association: "MEMBER",
+        submitted_at: "2026-01-05T00:00:00Z",
+      },
+    ])
+    .get(`${R}/commits/${head}/check-runs`)
+    .query(true)
+    .reply(200, {
+      total_count: 1,
+      check_runs: [
+        { id: 500, name: "stackpilot/plan", head_sha: head, status: "completed", conclusion: "success" },
+      ],
+    })
+    .post(`${R}/deployments`)
+    .reply(201, { id: 77 })
+    .post(`${R}/deployments/77/statuses`)
+    .times(3)
+    .reply(201, { id: 1 });
+  checkRun(scope);
+  // Check-run updates are coalesced, so their number varies: any number of them succeed (after
+  // the failures the caller set up, which nock matches first).
+  if (!updatesAnswered) api().patch(`${R}/check-runs/555`).reply(200, { id: 555 }).persist();
+  updatesAnswered = true;
+  return stickyScope(scope, sticky);
+}
+
+/** The sticky comment found on the PR (with `body`), edited in place, and the reply posted. */
+function stickyScope(scope: nock.Scope, body: string): nock.Scope {
+  return scope
+    .get(`${R}/issues/1/comments`)
+    .query(true)
+    .reply(200, [
+      { id: 800, body: "Looks good", user: { login: "alice", type: "User" } },
+      { id: STICKY_ID, body, user: BOT, html_url: STICKY_URL },
+    ])
+    .patch(`${R}/issues/comments/${STICKY_ID}`)
+    .reply(200, { id: STICKY_ID, html_url: STICKY_URL })
+    .post(`${R}/issues/1/comments`)
+    .reply(201, { id: 7 });
+}
+
+/**
+ * The stacks deployed: webapp (also changed by PR #1) builds an image and needs a builder host,
+ * which is not what these tests are about.
+ */
+const DEPLOY = "/deploy authelia monitoring";
+
+/** The sticky comment as a plan left it: one plan section of `head`. */
+const planned = (head: string) =>
+  `${MARKER}\n<!-- stackpilot:section plan sha=${head} -->\n### Stackpilot plan \`aaaaaaa..${head.slice(0, 7)}\`\n\n**1** of 6 stacks changed.\n`;
+
+describe("/deploy results in the PR's Stackpilot comment", () => {
+  it("edits the one comment in place: the plan stays, a last-deploy section lists every stack × host; the reply links there", async () => {
+    deployScope(head1, planned(head1));
+    await comment(DEPLOY);
+
+    const deployments = await store.listDeployments({ repo: FULL, limit: 100 });
+    expect(deployments.length).toBeGreaterThan(0);
+    expect(deployments.every((d) => d.status === "succeeded")).toBe(true);
+    // One edit of the existing comment; the only comment posted is the reply, without the marker.
+    expect(sent("PATCH", `${R}/issues/comments/${STICKY_ID}`)).toHaveLength(1);
+    const posted = sent("POST", `${R}/issues/1/comments`).map((b) => String(b.body));
+    expect(posted).toHaveLength(1);
+    expect(posted[0]).not.toContain(MARKER);
+    expect(posted[0]).toContain("**production**:");
+    expect(posted[0]).toContain(STICKY_URL);
+
+    const body = stickyBody("");
+    expect(body.startsWith(MARKER)).toBe(true);
+    expect(body.length).toBeLessThanOrEqual(65_535);
+    // The plan section is kept, noted as planned before the deploy, and comes first.
+    expect(body).toContain(`<!-- stackpilot:section plan sha=${head1} -->`);
+    expect(body).toContain("_Note: planned before the deploy below");
+    expect(body.indexOf("section plan")).toBeLessThan(body.indexOf("section deploy"));
+    expect(body).toContain(`<!-- stackpilot:section deploy sha=${head1} -->`);
+    expect(body).toContain(`### Last deploy: \`${head1.slice(0, 7)}\` by @octocat`);
+    for (const d of deployments)
+      expect(body).toContain(`| \`${d.stack}\` | \`${d.host}\` | deploy | ✅ success |`);
+    expect(body).toMatch(
+      new RegExp(`\\*\\*production\\*\\*: ${deployments.length} of ${deployments.length} deployed`),
+    );
+  }, 60_000);
+
+  it("/rollback: the last-deploy section becomes the rollback's per-host result, the plan stays", async () => {
+    deployScope(head1, planned(head1));
+    await comment(DEPLOY);
+    deployScope(head2, stickyBody(""));
+    await comment(DEPLOY);
+    const afterDeploys = stickyBody("");
+    expect(afterDeploys).toContain(`### Last deploy: \`${head2.slice(0, 7)}\``);
+    expect(afterDeploys).toContain("| `authelia` | `app1` | deploy | ✅ success |");
+
+    stickyScope(
+      api()
+        .post(/\/issues\/comments\/\d+\/reactions$/)
+        .times(2)
+        .reply(201, { id: 1 })
+        .get(`${R}/collaborators/octocat/permission`)
+        .reply(200, { permission: "write", role_name: "write", user: { login: "octocat" } }),
+      afterDeploys,
+    );
+    await comment("/rollback authelia");
+    const body = stickyBody("");
+    expect(body).toContain("### Last rollback: `authelia` by @octocat");
+    expect(body).toContain(
+      `| \`app1\` | \`${head2.slice(0, 7)}\` | \`${head1.slice(0, 7)}\` | ✅ rolled back, pinned |`,
+    );
+    expect(body).not.toContain("### Last deploy");
+    expect(body).toContain("<!-- stackpilot:section plan");
+    expect(body).toContain("_Note: planned before the rollback below");
+    expect((await store.getDeployed(FULL)).find((d) => d.stack === "authelia")).toMatchObject({
+      commit: head1,
+      pinned: true,
+    });
+  }, 90_000);
+});
+
+describe("GitHub failing the deploy check run's requests", () => {
+  it("5xx and secondary rate limits on check-run create and update are retried; the check run ends completed/success", async () => {
+    deployScope(head1, planned(head1), (s) =>
+      s
+        .post(`${R}/check-runs`)
+        .reply(502, { message: "Bad Gateway" })
+        .post(`${R}/check-runs`)
+        .reply(403, SECONDARY, { "retry-after": "1" })
+        .post(`${R}/check-runs`)
+        .reply(201, { id: 555, html_url: "https://github.com/acme/infra/runs/555" })
+        .patch(`${R}/check-runs/555`)
+        .reply(500, { message: "Internal Server Error" })
+        .patch(`${R}/check-runs/555`)
+        .reply(403, SECONDARY, { "retry-after": "1" }),
+    );
+    await comment(DEPLOY);
+
+    const creates = sent("POST", `${R}/check-runs`);
+    expect(creates).toHaveLength(3);
+    expect(creates[2]).toEqual(creates[0]);
+    expect(creates[0]).toMatchObject({
+      name: "stackpilot/deploy: production",
+      head_sha: head1,
+      status: "queued",
+    });
+    const updates = sent("PATCH", `${R}/check-runs/555`);
+    // The first update was answered 500, then 403 (secondary), then went through: the same body thrice.
+    expect(updates.length).toBeGreaterThanOrEqual(3);
+    expect(updates[1]).toEqual(updates[0]);
+    expect(updates[2]).toEqual(updates[0]);
+    expect(updates.at(-1)).toMatchObject({ status: "completed", conclusion: "success" });
+    expect(String((updates.at(-1)?.output as { title?: string } | undefined)?.title)).toMatch(
+      /^Deployed to production/,
+    );
+    const states = sent("POST", `${R}/deployments/77/statuses`).map((b) => b.state);
+    expect(states).toEqual(["queued", "in_progress", "success"]);
+  }, 60_000);
+
+  it("an intermediate update that stays rate limited is given up; the final state still lands", async () => {
+    deployScope(head1, planned(head1), (s) =>
+      s
+        .post(`${R}/check-runs`)
+        .reply(201, { id: 555, html_url: "https://github.com/acme/infra/runs/555" })
+        // 1 try + 3 retries (DEFAULT_RETRY_POLICY.secondaryRetries) of the first update.
+        .patch(`${R}/check-runs/555`)
+        .times(1 + DEFAULT_RETRY_POLICY.secondaryRetries)
+        .reply(403, SECONDARY, { "retry-after": "1" }),
+    );
+    await comment(DEPLOY);
+    const updates = sent("PATCH", `${R}/check-runs/555`);
+    expect(updates.length).toBeGreaterThan(1 + DEFAULT_RETRY_POLICY.secondaryRetries);
+    expect(updates.at(-1)).toMatchObject({ status: "completed", conclusion: "success" });
+    expect(warnings.some((w) => w.startsWith("check run update failed"))).toBe(true);
+    expect(sent("POST", `${R}/deployments/77/statuses`).map((b) => b.state)).toEqual([
+      "queued",
+      "in_progress",
+      "success",
+    ]);
+  }, 60_000);
+});
