@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { main as cliMain } from "../src/cli/main.ts";
 import { openStore } from "../src/state/store.ts";
-import { type Harness, hostEntry, startHarness } from "../test/e2e/harness/harness.ts";
+import { type Harness, hostEntry, sleeperCompose, startHarness } from "../test/e2e/harness/harness.ts";
 import { fmtMs, fmtRatio, median, table } from "./deployLib/stats.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -138,18 +138,7 @@ function makeRepo(repoDir: string, h: Harness, round: number): string {
   write(".github/stackpilot.yml", "version: 1\nstacks:\n  - name: app\n    hosts: [{ role: app }]\n");
   write(
     "stacks/app/compose.yaml",
-    [
-      "services:",
-      "  web:",
-      "    build:",
-      "      context: ../../apps/web",
-      "      network: none",
-      "    init: true",
-      "    stop_grace_period: 1s",
-      '    command: ["sleep", "3600"]',
-      "    network_mode: none",
-      "",
-    ].join("\n"),
+    sleeperCompose("web", ["build:", "  context: ../../apps/web", "  network: none"]),
   );
   write("apps/web/Dockerfile", `FROM ${h.registry.image}\nCOPY site /site\n`);
   // A few hundred KiB of site: a build and a push that have something to carry.

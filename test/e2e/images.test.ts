@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/state/store.ts";
 import { runCli } from "../helpers/cli.ts";
-import { type Harness, hostEntry, startHarness } from "./harness/harness.ts";
+import { type Harness, hostEntry, sleeperCompose, startHarness } from "./harness/harness.ts";
 
 let h: Harness;
 let tmp: string;
@@ -116,35 +116,11 @@ beforeAll(async () => {
   );
   write(
     "stacks/app/compose.yaml",
-    [
-      "services:",
-      "  web:",
-      "    build:",
-      "      context: ../../apps/web",
-      "      network: none",
-      "    image: app-web",
-      "    init: true",
-      "    stop_grace_period: 1s",
-      '    command: ["sleep", "3600"]',
-      "    network_mode: none",
-      "",
-    ].join("\n"),
+    sleeperCompose("web", ["build:", "  context: ../../apps/web", "  network: none", "image: app-web"]),
   );
   write("apps/web/Dockerfile", `FROM ${h.registry.image}\nCOPY page.txt /page.txt\n`);
   write("apps/web/page.txt", "version 1\n");
-  write(
-    "stacks/db/compose.yaml",
-    [
-      "services:",
-      "  store:",
-      `    image: ${h.image}`,
-      "    init: true",
-      "    stop_grace_period: 1s",
-      '    command: ["sleep", "3600"]',
-      "    network_mode: none",
-      "",
-    ].join("\n"),
-  );
+  write("stacks/db/compose.yaml", sleeperCompose("store", [`image: ${h.image}`]));
   commit("app and db");
   mainHosts = hostsFile("hosts.yml", {
     registries: [{ name: "main", address: h.registry.address, namespace: "acme" }],

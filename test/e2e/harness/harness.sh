@@ -124,23 +124,19 @@ tcp_banner() { # tcp_banner HOST PORT PREFIX
   [[ "$line" == "$3"* ]]
 }
 
-http_ok() { # http_ok HOST PORT PATH
-  local line
+http_status() { # http_status HOST PORT PATH: prints the response's status line
+  local line=""
   exec 3<>"/dev/tcp/$1/$2" || return 1
   printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" >&3
   IFS= read -r -t 2 line <&3 || true
   exec 3>&- 3<&-
-  [[ "$line" == HTTP/1.?" 200"* ]]
+  printf '%s' "$line"
 }
 
-http_answers() { # http_answers HOST PORT PATH: any HTTP status (a registry asking for a login says 401)
-  local line
-  exec 3<>"/dev/tcp/$1/$2" || return 1
-  printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" >&3
-  IFS= read -r -t 2 line <&3 || true
-  exec 3>&- 3<&-
-  [[ "$line" == HTTP/1.?" "* ]]
-}
+http_ok() { [[ "$(http_status "$@")" == HTTP/1.?" 200"* ]]; }
+
+# Any HTTP status will do (a registry that wants a login answers 401).
+http_answers() { [[ "$(http_status "$@")" == HTTP/1.?" "* ]]; }
 
 pid_alive() { kill -0 "$1" 2>/dev/null && ! is_zombie "$1"; }
 

@@ -184,6 +184,23 @@ function trackForExit(dir: string): void {
 }
 
 /** argv for the system ssh client logging into host with the harness key and strict host key checking. */
+/**
+ * A compose file with one service that sleeps, its image given by `source` (lines under the service,
+ * e.g. `image: x` or a `build:` block). `init` and a short grace: busybox as pid 1 ignores SIGTERM.
+ */
+export function sleeperCompose(service: string, source: readonly string[]): string {
+  return [
+    "services:",
+    `  ${service}:`,
+    ...source.map((l) => `    ${l}`),
+    "    init: true",
+    "    stop_grace_period: 1s",
+    '    command: ["sleep", "3600"]',
+    "    network_mode: none",
+    "",
+  ].join("\n");
+}
+
 /** A hosts-file entry for a test host (JSON is YAML): how to reach it, its pinned key, its root. */
 export function hostEntry(t: TestHost, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
