@@ -17,6 +17,7 @@ import type { WorkerDeps } from "../../src/github/jobContext.ts";
 import { createWorker } from "../../src/github/worker.ts";
 import { openStore, type Store } from "../../src/state/store.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
+import { recordedApi } from "../helpers/recordedApi.ts";
 import { examplePayload, testAppPrivateKey } from "../helpers/webhooks.ts";
 
 const API = "https://api.github.com";
@@ -35,7 +36,7 @@ let jobs: Promise<void>[];
 let deps: WorkerDeps;
 let remoteCalls: number;
 /** Every request nock answered, in order, and every request it could not match. */
-let requests: { method: string; path: string; body: Record<string, unknown> | undefined }[];
+const { requests, api } = recordedApi(API);
 let unmatched: string[];
 /** PR heads and bases. */
 let head1: string;
@@ -137,7 +138,7 @@ async function makeProbot(octokitOptions: Record<string, unknown>): Promise<Prob
 beforeEach(async () => {
   nock.disableNetConnect();
   jobs = [];
-  requests = [];
+  requests.length = 0;
   unmatched = [];
   remoteCalls = 0;
   nock.emitter.on("no match", onNoMatch);
@@ -167,26 +168,6 @@ afterEach(() => {
   expect(unmatched).toEqual([]);
   expect(remoteCalls).toBe(0);
 });
-
-/** A scope on the GitHub API whose requests are recorded. */
-function api(): nock.Scope {
-  const scope = nock(API);
-  scope.on("request", (req: { method?: string; url?: string; path?: string }, _i: unknown, body: string) => {
-    const path = req.path ?? new URL(req.url as string).pathname;
-    let parsed: Record<string, unknown> | undefined;
-    try {
-      parsed = body ? (JSON.parse(body) as Record<string, unknown>) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    requests.push({
-      method: String(req.method).toUpperCase(),
-      path: path.split("?")[0] as string,
-      body: parsed,
-    });
-  });
-  return scope;
-}
 
 let commentSeq = 1000;
 function commentPayload(

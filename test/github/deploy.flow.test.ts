@@ -22,6 +22,7 @@ import { DEFAULT_RETRY_POLICY, withRetryPolicy } from "../../src/github/octokit.
 import { createWorker } from "../../src/github/worker.ts";
 import { openStore, type Store } from "../../src/state/store.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
+import { recordedApi } from "../helpers/recordedApi.ts";
 import { examplePayload, testAppPrivateKey } from "../helpers/webhooks.ts";
 import { type FakeHost, fakeHost } from "./fakeHost.ts";
 
@@ -49,7 +50,7 @@ let store: Store;
 let host: FakeHost;
 let probot: Probot;
 let jobs: Promise<void>[];
-let requests: { method: string; path: string; body: Record<string, unknown> | undefined }[];
+const { requests, api, sent } = recordedApi(API);
 let unmatched: string[];
 let warnings: string[];
 let seq = 0;
@@ -108,7 +109,7 @@ function testOctokit() {
 beforeEach(async () => {
   nock.disableNetConnect();
   jobs = [];
-  requests = [];
+  requests.length = 0;
   unmatched = [];
   warnings = [];
   updatesAnswered = false;
@@ -163,29 +164,6 @@ afterEach(async () => {
   expect(pending).toEqual([]);
   expect(unmatched).toEqual([]);
 });
-
-/** A scope on the GitHub API whose requests are recorded. */
-function api(): nock.Scope {
-  const scope = nock(API);
-  scope.on("request", (req: { method?: string; url?: string; path?: string }, _i: unknown, body: string) => {
-    const path = req.path ?? new URL(req.url as string, API).pathname;
-    let parsed: Record<string, unknown> | undefined;
-    try {
-      parsed = body ? (JSON.parse(body) as Record<string, unknown>) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    requests.push({
-      method: String(req.method).toUpperCase(),
-      path: path.split("?")[0] as string,
-      body: parsed,
-    });
-  });
-  return scope;
-}
-
-const sent = (method: string, path: string) =>
-  requests.filter((r) => r.method === method && r.path === path).map((r) => r.body ?? {});
 
 /** The comment command arrives; the worker runs it to the end. */
 async function comment(body: string, login = "octocat"): Promise<number> {

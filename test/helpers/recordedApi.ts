@@ -1,0 +1,46 @@
+/**
+ * The simulated GitHub API's requests, recorded from nock scopes' `request` events: nock 15's
+ * reply callbacks never answer Octokit's fetch, and body matchers also see other requests' bodies,
+ * so tests reply statically and assert on what was recorded here.
+ */
+import nock from "nock";
+
+export interface RecordedRequest {
+  method: string;
+  /** Path without the query string. */
+  path: string;
+  /** The JSON body, when there was one. */
+  body: Record<string, unknown> | undefined;
+}
+
+export function recordedApi(base: string) {
+  const requests: RecordedRequest[] = [];
+  return {
+    requests,
+    /** A scope on `base` whose requests are recorded. */
+    api(): nock.Scope {
+      const scope = nock(base);
+      scope.on(
+        "request",
+        (req: { method?: string; url?: string; path?: string }, _i: unknown, body: string) => {
+          const path = req.path ?? new URL(req.url as string, base).pathname;
+          let parsed: Record<string, unknown> | undefined;
+          try {
+            parsed = body ? (JSON.parse(body) as Record<string, unknown>) : undefined;
+          } catch {
+            parsed = undefined;
+          }
+          requests.push({
+            method: String(req.method).toUpperCase(),
+            path: path.split("?")[0] as string,
+            body: parsed,
+          });
+        },
+      );
+      return scope;
+    },
+    /** Bodies of the requests with this method and path. */
+    sent: (method: string, path: string) =>
+      requests.filter((r) => r.method === method && r.path === path).map((r) => r.body ?? {}),
+  };
+}
