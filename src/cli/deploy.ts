@@ -9,7 +9,7 @@ import { HostDeployer } from "../deploy/hostDeploy.ts";
 import { type HostJobResult, isSuccess, runPlan } from "../deploy/orchestrate.ts";
 import { ParseCache } from "../detect/snapshot.ts";
 import { GitRepo } from "../git/repo.ts";
-import { planImages, withImages } from "../plan/images.ts";
+import { planWithImages } from "../plan/images.ts";
 import { planRange } from "../plan/planRange.ts";
 import { renderText } from "../plan/render/text.ts";
 import { parse, UsageError } from "./args.ts";
@@ -96,7 +96,7 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
       },
       cache,
     );
-    const images = planImages({
+    const { plan, images } = planWithImages({
       plan: planned,
       head: snapshot,
       inventory: session.inventory,
@@ -104,7 +104,6 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
       builds: await session.store.listReusableBuilds(repoId),
       ...(values.force ? { force: true } : {}),
     });
-    const plan = withImages(planned, images);
     io.out(renderText(plan));
     if (!plan.ok) return 1;
     if (values["dry-run"] || plan.summary.deploy + plan.summary.remove === 0) return 0;

@@ -73,15 +73,12 @@ export async function planCommand(argv: string[], io: Io): Promise<number> {
   const images = inventory ? await import("../plan/images.ts") : undefined;
   const plan =
     images && inventory
-      ? images.withImages(
-          ranged.plan,
-          images.planImages({
-            plan: ranged.plan,
-            head: ranged.head,
-            inventory,
-            repoId: await repoIdentity(repo),
-          }),
-        )
+      ? images.planWithImages({
+          plan: ranged.plan,
+          head: ranged.head,
+          inventory,
+          repoId: await repoIdentity(repo),
+        }).plan
       : ranged.plan;
   if (values.json) io.out(renderJson(plan));
   else if (values.markdown) io.out(renderMarkdown(plan));

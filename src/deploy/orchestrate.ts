@@ -8,7 +8,13 @@ import { type HostConfig, type RegistryConfig, repoAllowed } from "../config/hos
 import { readSecret, type SecretRef } from "../config/secretRef.ts";
 import { buildSnapshot, type ParseCache, type Snapshot, type StackSnapshot } from "../detect/snapshot.ts";
 import type { GitRepo } from "../git/repo.ts";
-import { credentialsOf, type ImageBuild, type ImagePlan, type TargetImageOps } from "../plan/images.ts";
+import {
+  credentialsOf,
+  type ImageBuild,
+  type ImagePlan,
+  imageHome,
+  type TargetImageOps,
+} from "../plan/images.ts";
 import type { Plan } from "../plan/plan.ts";
 import { type DeployTarget, type DeployTrigger, deployLockKey } from "../state/deployments.ts";
 import { LockBusyError } from "../state/locks.ts";
@@ -93,6 +99,9 @@ export const DB_LOCK_TTL_MS = 60_000;
  * or once the lock is ours, a newer deployment queued for the same target supersedes this one.
  */
 export const TARGET_WAIT = { pollMs: 1_000, maxMs: 15 * 60_000 } as const;
+
+/** Who holds locks and releases: the actor and why, e.g. `alice (command)`. */
+const holderOf = (input: Pick<OrchestrateInput, "actor" | "trigger">) => `${input.actor} (${input.trigger})`;
 
 /** Results that are not failures: deployed, removed, or handed over to a newer deployment. */
 export const isSuccess = (r: Pick<HostJobResult, "status">): boolean =>
@@ -209,7 +218,7 @@ export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]>
           commit: input.head.commit,
           stack,
           host: target,
-          holder: `${input.actor} (${input.trigger})`,
+          holder: holderOf(input),
           pullServices: changedImages(stack, previous?.stacks.get(job.stack)),
           ...(ops ? { images: ops.images } : {}),
         });
@@ -296,12 +305,7 @@ async function waitForTarget(
   const started = Date.now();
   for (;;) {
     try {
-      return await input.ledger.withLock(
-        key,
-        `${input.actor} (${input.trigger})`,
-        input.lockTtlMs ?? DB_LOCK_TTL_MS,
-        fn,
-      );
+      return await input.ledger.withLock(key, holderOf(input), input.lockTtlMs ?? DB_LOCK_TTL_MS, fn);
     } catch (err) {
       if (!(err instanceof LockBusyError) || Date.now() - started >= wait.maxMs) throw err;
     }
@@ -355,7 +359,6 @@ function imageSupport(input: OrchestrateInput, hostsByName: ReadonlyMap<string, 
     },
     async build(b: ImageBuild): Promise<string | undefined> {
       const builder = hostsByName.get(b.builder);
-      const where = b.registry ?? `local:${b.builder}`;
       const log: string[] = [];
       const runner = new Runner(input.remote, {
         redact,
@@ -366,7 +369,7 @@ function imageSupport(input: OrchestrateInput, hostsByName: ReadonlyMap<string, 
         repo: input.repoId,
         stack: b.stack,
         service: b.service,
-        registry: where,
+        registry: imageHome(b.registry, b.builder),
         builder: b.builder,
         fingerprint: b.fingerprint,
         image: b.image,
@@ -377,7 +380,7 @@ function imageSupport(input: OrchestrateInput, hostsByName: ReadonlyMap<string, 
         if (!builder) throw new DeployRefused(`builder "${b.builder}" is not in the hosts file`);
         await input.ledger.withLock(
           `build:${input.repoId}:${b.image}`,
-          `${input.actor} (${input.trigger})`,
+          holderOf(input),
           input.lockTtlMs ?? DB_LOCK_TTL_MS,
           async () => {
             const login = b.registry ? await loginOf(b.registry, b.builder) : undefined;

@@ -8,7 +8,7 @@ import type { EngineOptions } from "../deploy/hostDeploy.ts";
 import type { RemoteExec } from "../deploy/runner.ts";
 import type { ParseCache, Snapshot } from "../detect/snapshot.ts";
 import type { GitRepo } from "../git/repo.ts";
-import { type ImagePlan, planImages, withImages } from "../plan/images.ts";
+import { type ImagePlan, planWithImages } from "../plan/images.ts";
 import type { DeployedRecord, HostRef, Plan } from "../plan/plan.ts";
 import { type PlanRangeOptions, planRange } from "../plan/planRange.ts";
 import type { Store } from "../state/store.ts";
@@ -90,7 +90,7 @@ export async function planJob(
     { ...opts, hosts: inventory(ctx), deployed: await deployedState(ctx) },
     ctx.deps.cache,
   );
-  const images = planImages({
+  const withImages = planWithImages({
     plan,
     head,
     inventory: { hosts: ctx.deps.hosts, registries: ctx.deps.registries ?? [] },
@@ -98,5 +98,5 @@ export async function planJob(
     builds: await ctx.deps.store.listReusableBuilds(ctx.ref.fullName),
     ...(opts.force ? { force: true } : {}),
   });
-  return { plan: withImages(plan, images), head, images };
+  return { ...withImages, head };
 }

@@ -124,7 +124,7 @@ export function planImages(input: ImagePlanInput): ImagePlan {
       const b = service.build as NonNullable<typeof service.build>;
       const files = buildFiles(stack, service.name);
       const fp = buildFingerprint(stack, service.name, files);
-      const where = registry ? registry.name : `local:${builder}`;
+      const where = imageHome(registry?.name, builder);
       const previous = input.force
         ? undefined
         : recorded.get(buildKey({ stack: sp.name, service: service.name, registry: where, fingerprint: fp }));
@@ -160,6 +160,12 @@ export function planImages(input: ImagePlanInput): ImagePlan {
     }
   }
   return out;
+}
+
+/** Plans the images and attaches them to the plan: what the renderers show and the orchestrator runs. */
+export function planWithImages(input: ImagePlanInput): { plan: Plan; images: ImagePlan } {
+  const images = planImages(input);
+  return { plan: withImages(input.plan, images), images };
 }
 
 /** The plan with its image operations: builds at the top, per target what it will pull. */
@@ -285,6 +291,10 @@ export function buildFingerprint(stack: StackSnapshot, service: string, files: r
   hash.update(`settings\0${JSON.stringify(settings)}\n`);
   return `sha256:${hash.digest("hex")}`;
 }
+
+/** Where a built image lives, the key its build is recorded and reused under: a registry, or the builder. */
+export const imageHome = (registry: string | undefined, builder: string): string =>
+  registry ?? `local:${builder}`;
 
 const buildKey = (b: Pick<BuildRecord, "stack" | "service" | "registry" | "fingerprint">) =>
   `${b.stack}\0${b.service}\0${b.registry}\0${b.fingerprint}`;

@@ -10,8 +10,6 @@ import { AuthError } from "./errors.ts";
 
 export type ClientAuth = { privateKey: Buffer } | { agent: string };
 
-export { expandHome };
-
 export async function loadAuth(host: HostConfig, env: NodeJS.ProcessEnv = process.env): Promise<ClientAuth> {
   const key = host.key;
   if (!key) {

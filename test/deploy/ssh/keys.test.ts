@@ -4,8 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HostSchema } from "../../../src/config/hostsFile.ts";
+import { expandHome } from "../../../src/config/secretRef.ts";
 import { AuthError } from "../../../src/deploy/ssh/errors.ts";
-import { expandHome, loadAuth } from "../../../src/deploy/ssh/keys.ts";
+import { loadAuth } from "../../../src/deploy/ssh/keys.ts";
 
 let dir: string;
 const host = (key: unknown) => HostSchema.parse({ name: "h", address: "192.0.2.1", key });
