@@ -28,7 +28,7 @@ import {
   uploadAndSwitch,
 } from "./commands/release.ts";
 import { judgeHealth } from "./health.ts";
-import { acquireHostLock, heldLock, releaseOfLink } from "./hostLock.ts";
+import { acquireHostLock, releaseOfLink } from "./hostLock.ts";
 import { IMAGES_OVERRIDE, imagesOverride, projectOf, ReleaseManifest, releaseIdOf } from "./release.ts";
 import { RemoteCommandError, type Runner } from "./runner.ts";
 import { archiveFiles, type TarStream } from "./upload.ts";
@@ -121,8 +121,8 @@ export class HostDeployer {
       ),
     );
     try {
-      // Which release runs now is read while the upload goes on: independent round trips.
-      const previousRead = this.currentRelease(host.name, paths);
+      // Which release runs now was read with the lock, in the same round trip.
+      const previous = lock.current;
       const release = releaseIdOf(req.commit);
       const manifest: ReleaseManifest = {
         version: 1,
@@ -138,10 +138,7 @@ export class HostDeployer {
         createdAt: new Date().toISOString(),
         createdBy: req.holder,
       };
-      const [uploadBytes, previous] = await Promise.all([
-        time("upload+switch", () => this.upload(req, paths, release, manifest)),
-        previousRead,
-      ]);
+      const uploadBytes = await time("upload+switch", () => this.upload(req, paths, release, manifest));
       try {
         await time("up", () => this.up(host, paths.release(release), manifest, req.pullServices));
         await time("health", () => this.waitHealthy(host, paths.release(release), manifest));
@@ -199,7 +196,7 @@ export class HostDeployer {
       this.#opts.lockTtlMs,
     );
     try {
-      const current = await this.currentRelease(host.name, paths);
+      const current = lock.current;
       const releases = (await this.releases(host.name, paths)).filter((r) => r !== current);
       const target = to ? releases.find((r) => r === to || r.startsWith(to)) : releases[0];
       if (!target) {
@@ -243,9 +240,6 @@ export class HostDeployer {
   }
 
   async currentRelease(host: string, paths: StackPaths): Promise<string | undefined> {
-    // Under our own host lock, taking it read `current` (and our switches since are known).
-    const held = heldLock(this.#runner, host, paths);
-    if (held) return held.current;
     const rec = await this.#runner.run(host, readCurrent(paths), { allowFailure: true });
     return rec.code === 0 ? releaseOfLink(rec.stdout) : undefined;
   }
@@ -311,7 +305,6 @@ export class HostDeployer {
       // The host checked the gzip stream's length and CRC before publishing: when the script
       // succeeded, the release is complete and `current` names it, whatever git said after.
       if (uploaded) throw (archiveFailed ?? uploaded).err;
-      heldLock(this.#runner, host, paths)?.switched(release);
       return streamed ? streamed.bytes() : bytes;
     } catch (err) {
       await this.#runner.run(host, removeTree(staging), { allowFailure: true }).catch(() => {});
@@ -321,7 +314,6 @@ export class HostDeployer {
 
   private async activate(host: string, paths: StackPaths, release: string): Promise<void> {
     await this.#runner.run(host, switchTo(paths, release));
-    heldLock(this.#runner, host, paths)?.switched(release);
   }
 
   private async reactivate(host: HostTarget, paths: StackPaths, release: string): Promise<ReleaseManifest> {

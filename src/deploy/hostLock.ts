@@ -32,25 +32,11 @@ export class LockedError extends Error {
 export interface HeldLock {
   /**
    * The release `current` named when the lock was taken (read in the same round trip; undefined:
-   * none), kept up to date by the holder through `switched`. Under the lock only the holder
-   * switches `current`, so this is what the host has, without asking it again.
+   * none). Under the lock only the holder switches `current`, so until it does, this is what the
+   * host runs, without asking it again.
    */
   readonly current: string | undefined;
-  /** The holder switched `current` to `release`. */
-  switched(release: string): void;
   release(): Promise<void>;
-}
-
-/** Locks held through a runner, by host and lock directory (see `heldLock`). */
-const held = new WeakMap<Runner, Map<string, HeldLock>>();
-const heldKey = (host: string, paths: StackPaths) => `${host}\0${paths.lockDir}`;
-
-/**
- * The lock this runner holds on (host, stack), if any: what a deployer knows about `current`
- * while it holds the lock, so that reading it costs no round trip.
- */
-export function heldLock(runner: Runner, host: string, paths: StackPaths): HeldLock | undefined {
-  return held.get(runner)?.get(heldKey(host, paths));
 }
 
 /** `readlink current` output -> release id. */
@@ -107,24 +93,13 @@ export async function acquireHostLock(
     Math.max(1000, ttlMs / 3),
   );
   heartbeat.unref();
-  const key = heldKey(host, paths);
-  const mine = held.get(runner) ?? new Map<string, HeldLock>();
-  held.set(runner, mine);
-  const lock: HeldLock = {
-    get current() {
-      return linked;
-    },
-    switched(release) {
-      linked = release;
-    },
+  return {
+    current: linked,
     async release() {
       clearInterval(heartbeat);
-      if (mine.get(key) === lock) mine.delete(key);
       await runner.run(host, removeLockDir(paths));
     },
   };
-  mine.set(key, lock);
-  return lock;
 }
 
 async function lockDirExpiry(
