@@ -31,12 +31,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { main as cliMain } from "../src/cli/main.ts";
 import { repoIdentity } from "../src/cli/repoIdentity.ts";
 import { type HostConfig, loadHostsFile } from "../src/config/hostsFile.ts";
 import { GitRepo } from "../src/git/repo.ts";
 import { openStore, type Store } from "../src/state/store.ts";
-import { type Harness, startHarness, type TestHost } from "../test/e2e/harness/harness.ts";
+import { type Harness, hostEntry, startHarness, type TestHost } from "../test/e2e/harness/harness.ts";
+import { runCli } from "../test/helpers/cli.ts";
 import { breakdown } from "./deployLib/analysis.ts";
 import { expectAllSucceeded, type ProductContext, type ProductRun, productRun } from "./deployLib/product.ts";
 import {
@@ -128,17 +128,9 @@ function hostsFileFor(
   labels: Record<string, string>[] = [],
   compose?: string,
 ): string {
-  const list = hosts.map((t, i) => ({
-    ...(compose ? { compose } : {}),
-    name: t.name,
-    address: t.address,
-    port: t.port,
-    user: t.user,
-    labels: labels[i] ?? {},
-    key: { file: t.keyPath },
-    host_key: t.hostKeyFingerprint,
-    root: t.deployRoot,
-  }));
+  const list = hosts.map((t, i) =>
+    hostEntry(t, { labels: labels[i] ?? {}, ...(compose ? { compose } : {}) }),
+  );
   writeFileSync(path, JSON.stringify({ hosts: list }, null, 2)); // JSON is YAML
   return path;
 }
@@ -161,18 +153,9 @@ async function context(
 }
 
 async function cli(argv: string[]): Promise<{ code: number; out: string; err: string; ms: number }> {
-  let out = "";
-  let err = "";
   const t0 = performance.now();
-  const code = await cliMain(argv, {
-    out: (s) => {
-      out += s;
-    },
-    err: (s) => {
-      err += s;
-    },
-  });
-  return { code, out, err, ms: performance.now() - t0 };
+  const result = await runCli(...argv);
+  return { ...result, ms: performance.now() - t0 };
 }
 
 // --- 1. one changed stack to 10 hosts -------------------------------------------------------------

@@ -11,9 +11,9 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { main as cliMain } from "../src/cli/main.ts";
 import { openStore } from "../src/state/store.ts";
 import { type Harness, hostEntry, sleeperCompose, startHarness } from "../test/e2e/harness/harness.ts";
+import { runCli } from "../test/helpers/cli.ts";
 import { fmtMs, fmtRatio, median, table } from "./deployLib/stats.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -89,11 +89,17 @@ process.exit(second.every((d) => d.builds === 0 && d.pushes === 0 && d.buildComm
 
 async function measure(repoDir: string, hostsFile: string, dataDir: string): Promise<Deploy> {
   const before = await counts(repoDir, dataDir);
-  let out = "";
   const t0 = performance.now();
-  const code = await cliMain(
-    ["deploy", "--repo", repoDir, "--hosts", hostsFile, "--data", dataDir, "--health-timeout", "60"],
-    { out: (s) => (out += s), err: () => {} },
+  const { code, out } = await runCli(
+    "deploy",
+    "--repo",
+    repoDir,
+    "--hosts",
+    hostsFile,
+    "--data",
+    dataDir,
+    "--health-timeout",
+    "60",
   );
   const ms = performance.now() - t0;
   if (code !== 0) throw new Error(`deploy failed (exit ${code}):\n${out}`);
