@@ -75,7 +75,10 @@ interface Conn {
 
 export class SshPool {
   readonly #hosts: Map<string, HostConfig>;
+  /** Per host: the connection being opened or open. */
   readonly #conns = new Map<string, Promise<Conn>>();
+  /** Per host: the connection that #conns' promise resolved to, once open. */
+  readonly #open = new Map<string, Conn>();
   readonly #limits = new Map<string, Limiter>();
   readonly #total: Limiter;
   readonly #connects = new Map<string, number>();
@@ -171,6 +174,7 @@ export class SshPool {
     this.#closed = true;
     const conns = [...this.#conns.values()];
     this.#conns.clear();
+    this.#open.clear();
     await Promise.all(conns.map((p) => p.then(endClient, () => undefined)));
   }
 
@@ -193,23 +197,34 @@ export class SshPool {
     if (this.#closed) return Promise.reject(new Error("the SSH pool is closed"));
     const cached = this.#conns.get(name);
     if (cached) return cached;
-    const opening = this.#open(name, chain);
+    const opening = this.#dial(name, chain);
     this.#conns.set(name, opening);
-    opening.catch(() => {
-      if (this.#conns.get(name) === opening) this.#conns.delete(name);
-    });
+    opening.then(
+      (conn) => {
+        if (this.#conns.get(name) === opening) this.#open.set(name, conn);
+      },
+      () => {
+        if (this.#conns.get(name) === opening) this.#conns.delete(name);
+      },
+    );
     return opening;
   }
 
+  /**
+   * Drop a connection known to be dead. Synchronous on purpose: by the time an old connection's
+   * 'close' arrives, #conns may hold the next attempt, and waiting on that one here would leave its
+   * failure (the host is still down) rejected with nobody listening.
+   */
   #forget(name: string, conn: Conn, reason: string): void {
     conn.lost ??= reason;
-    void this.#conns.get(name)?.then((c) => {
-      if (c === conn) this.#conns.delete(name);
-    });
+    if (this.#open.get(name) === conn) {
+      this.#open.delete(name);
+      this.#conns.delete(name);
+    }
     conn.client.end();
   }
 
-  async #open(name: string, chain: readonly string[]): Promise<Conn> {
+  async #dial(name: string, chain: readonly string[]): Promise<Conn> {
     const host = this.#host(name);
     const sock = host.jump ? await this.#forward(host, chain) : undefined;
     const auth = await loadAuth(host, this.#opts.env).catch((err) => {

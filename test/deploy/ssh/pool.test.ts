@@ -43,6 +43,11 @@ const behaviours: Record<string, Behaviour> = {
       for (const sock of fake.sockets) sock.destroy();
     }, 50);
   },
+  // The host dies: it stops listening, then its connections go.
+  die: (s, fake) => {
+    s.write("partial\n");
+    setTimeout(() => void fake.close(), 50);
+  },
   "count-stdin": (s) => {
     let n = 0;
     s.on("data", (d: Buffer) => {
@@ -157,6 +162,25 @@ describe("SshPool (in-process servers)", () => {
     expect(chunks).toEqual(["partial\n"]);
     expect((await p.exec("fake", "ok")).code).toBe(3);
     expect(p.stats("fake").connects).toBe(2);
+  });
+
+  it("a host that dies mid-command: that command is lost, the next is unreachable, nothing left unhandled", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const fake = await fakeSsh();
+      const p = pool([host(fake.port)]);
+      expect(await p.exec("fake", "die").catch((e: unknown) => e)).toBeInstanceOf(ConnectionLostError);
+      const next = await p.exec("fake", "ok").catch((e: unknown) => e);
+      expect(next).toBeInstanceOf(UnreachableError);
+      expect((next as Error).message).toMatch(/connection refused/);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(unhandled).toEqual([]);
+      expect(p.stats("fake")).toMatchObject({ connects: 1, connected: false });
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
   });
 
   it("errors when the host closes the channel without an exit status", async () => {
