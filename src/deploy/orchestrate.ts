@@ -3,7 +3,6 @@
  * one (stack, host) at a time under a database lock, every command recorded with its deployment,
  * and a failure on one host never stopping the others.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import { type HostConfig, type RegistryConfig, repoAllowed } from "../config/hostsFile.ts";
 import { readSecret, type SecretRef } from "../config/secretRef.ts";
 import { buildSnapshot, type ParseCache, type Snapshot, type StackSnapshot } from "../detect/snapshot.ts";
@@ -17,7 +16,7 @@ import {
 } from "../plan/images.ts";
 import type { Plan } from "../plan/plan.ts";
 import { type DeployTarget, type DeployTrigger, deployLockKey } from "../state/deployments.ts";
-import { LockBusyError } from "../state/locks.ts";
+import { type LockWait, withLockWaiting } from "../state/locks.ts";
 import type { Store } from "../state/store.ts";
 import { Limiter } from "../util/limiter.ts";
 import { buildImage, imagePreflight, type Login } from "./build.ts";
@@ -81,7 +80,7 @@ export interface OrchestrateInput {
   /** Builds and per-target image operations (plan/images.ts); required for stacks with `build:`. */
   images?: ImagesInput;
   /** How a target busy with another deploy is waited for (default TARGET_WAIT). */
-  targetWait?: { pollMs: number; maxMs: number };
+  targetWait?: LockWait;
 }
 
 export interface ImagesInput {
@@ -98,7 +97,7 @@ export const DB_LOCK_TTL_MS = 60_000;
  * A target busy with another deploy is waited for (polling its lock), up to this long; meanwhile,
  * or once the lock is ours, a newer deployment queued for the same target supersedes this one.
  */
-export const TARGET_WAIT = { pollMs: 1_000, maxMs: 15 * 60_000 } as const;
+export const TARGET_WAIT: LockWait = { pollMs: 1_000, maxMs: 15 * 60_000 };
 
 /** Who holds locks and releases: the actor and why, e.g. `alice (command)`. */
 const holderOf = (input: Pick<OrchestrateInput, "actor" | "trigger">) => `${input.actor} (${input.trigger})`;
@@ -301,18 +300,17 @@ async function waitForTarget(
   superseded: () => Promise<HostJobResult | undefined>,
   fn: () => Promise<HostJobResult>,
 ): Promise<HostJobResult> {
-  const wait = input.targetWait ?? TARGET_WAIT;
-  const started = Date.now();
-  for (;;) {
-    try {
-      return await input.ledger.withLock(key, holderOf(input), input.lockTtlMs ?? DB_LOCK_TTL_MS, fn);
-    } catch (err) {
-      if (!(err instanceof LockBusyError) || Date.now() - started >= wait.maxMs) throw err;
-    }
-    const result = await superseded();
-    if (result) return result;
-    await sleep(wait.pollMs);
-  }
+  return withLockWaiting(
+    input.ledger,
+    {
+      key,
+      holder: holderOf(input),
+      ttlMs: input.lockTtlMs ?? DB_LOCK_TTL_MS,
+      wait: input.targetWait ?? TARGET_WAIT,
+    },
+    fn,
+    superseded,
+  );
 }
 
 /**

@@ -23,7 +23,15 @@ export interface RepoRef {
 export type GithubJob =
   /** The worker reads the PR itself (head, base, fork): the event may be stale by the time it runs. */
   | { kind: "plan-pr"; repo: RepoRef; pr: number; headSha: string }
-  | { kind: "push"; repo: RepoRef; before: string; after: string; branch: string }
+  | {
+      kind: "push";
+      repo: RepoRef;
+      before: string;
+      after: string;
+      branch: string;
+      /** Who pushed (merged); absent in jobs queued before it was recorded. */
+      pusher?: string;
+    }
   | {
       kind: "comment";
       repo: RepoRef;
@@ -83,6 +91,7 @@ export function jobFor(event: string, payload: unknown): GithubJob | undefined {
       before: e.before,
       after: e.after,
       branch: e.ref.slice(11),
+      pusher: e.sender.login,
     };
   }
   if (name === "issue_comment" && action === "created") {

@@ -6,16 +6,20 @@
  * - A new plan replaces the plan and keeps the last deploy; when that deploy was of another
  *   commit, it says so.
  * - A deploy replaces the last deploy and keeps the plan, noting that it was planned before.
+ * - Replicas sharing a database write one PR's comment one at a time (a database lock).
  * - Budgets: the plan gets what the last deploy may not use (at most DEPLOY_SECTION_LIMIT), so
  *   the whole comment stays under GitHub's 65,535 characters whichever is written later.
  */
+import { randomUUID } from "node:crypto";
 import { short } from "../git/range.ts";
 import type { Plan } from "../plan/plan.ts";
 import { escapeMarkdown, PLAN_MARKER, renderMarkdown } from "../plan/render/markdown.ts";
+import { type LockWait, withLockWaiting } from "../state/locks.ts";
 import { type DeployResult, deployTable } from "./checkRun.ts";
 import type { JobContext } from "./jobContext.ts";
 import {
   COMMENT_LIMIT,
+  type Exclusive,
   parseSections,
   renderSections,
   type Section,
@@ -39,7 +43,15 @@ export interface EnvironmentOutcome {
 }
 
 export type LastRun =
-  | { kind: "deploy"; sha: string; actor: string; at: Date; environments: EnvironmentOutcome[] }
+  | {
+      kind: "deploy";
+      /** A `/deploy` (the default) or the PR's merge. */
+      trigger?: "command" | "merge";
+      sha: string;
+      actor: string;
+      at: Date;
+      environments: EnvironmentOutcome[];
+    }
   | { kind: "rollback"; stack: string; actor: string; at: Date; hosts: RollbackOutcome[] };
 
 export interface RollbackOutcome {
@@ -51,12 +63,44 @@ export interface RollbackOutcome {
 
 /** Write the plan section (keeping the last deploy). */
 export function showPlan(ctx: JobContext, prNumber: number, plan: Plan): Promise<StickyCommentResult> {
-  return writeSticky(ctx.octokit, target(ctx, prNumber), (current) => composePlan(current, plan));
+  return writeSticky(
+    ctx.octokit,
+    target(ctx, prNumber),
+    (current) => composePlan(current, plan),
+    acrossReplicas(ctx, prNumber),
+  );
 }
 
 /** Write the last-deploy section (keeping the plan). */
 export function showLastRun(ctx: JobContext, prNumber: number, run: LastRun): Promise<StickyCommentResult> {
-  return writeSticky(ctx.octokit, target(ctx, prNumber), (current) => composeLastRun(current, run));
+  return writeSticky(
+    ctx.octokit,
+    target(ctx, prNumber),
+    (current) => composeLastRun(current, run),
+    acrossReplicas(ctx, prNumber),
+  );
+}
+
+/** A write takes a few API calls; a holder that died frees the lock when its lease runs out. */
+export const COMMENT_LOCK_TTL_MS = 30_000;
+export const COMMENT_LOCK_WAIT: LockWait = { pollMs: 100, maxMs: 2 * COMMENT_LOCK_TTL_MS };
+
+/**
+ * Replicas sharing the database write one PR's comment one at a time: each section is read and
+ * written back whole, so two writers at once would each drop the other's section.
+ */
+function acrossReplicas(ctx: JobContext, prNumber: number): Exclusive {
+  return (write) =>
+    withLockWaiting(
+      ctx.deps.store,
+      {
+        key: `comment:${ctx.ref.fullName}#${prNumber}`,
+        holder: `comment writer ${randomUUID()}`,
+        ttlMs: COMMENT_LOCK_TTL_MS,
+        wait: COMMENT_LOCK_WAIT,
+      },
+      () => write(),
+    );
 }
 
 function target(ctx: JobContext, prNumber: number) {
@@ -94,11 +138,13 @@ export function composeLastRun(current: string | undefined, run: LastRun): strin
   if (plan) {
     plan.text = withNote(
       plan.text,
-      run.kind === "deploy" && plan.attrs.sha === sha
-        ? "planned before the deploy below; comment `/plan` to see what is left._"
-        : run.kind === "rollback"
-          ? "planned before the rollback below; comment `/plan` to plan against what runs now._"
-          : "",
+      run.kind === "deploy" && run.trigger === "merge"
+        ? `planned before the merge; the deploy below is of the merge commit \`${short(run.sha)}\`._`
+        : run.kind === "deploy" && plan.attrs.sha === sha
+          ? "planned before the deploy below; comment `/plan` to see what is left._"
+          : run.kind === "rollback"
+            ? "planned before the rollback below; comment `/plan` to plan against what runs now._"
+            : "",
     );
   }
   const text = renderLastRun(run, DEPLOY_SECTION_LIMIT);
@@ -119,7 +165,8 @@ export function renderLastRun(run: LastRun, limit: number): string {
     const head = `### Last rollback: \`${cell(run.stack)}\` by @${cell(run.actor)}\n\n_${when}_\n\n| Host | From | To | Result |\n|---|---|---|---|\n`;
     return withRows(head, rows, limit);
   }
-  let out = `### Last deploy: \`${short(run.sha)}\` by @${cell(run.actor)}\n\n_${when}_\n`;
+  const how = run.trigger === "merge" ? "on merge " : "";
+  let out = `### Last deploy: \`${short(run.sha)}\` ${how}by @${cell(run.actor)}\n\n_${when}_\n`;
   const rolled = run.environments.filter((e) => !e.refused);
   const perTable = Math.floor((limit - 1_000) / Math.max(1, rolled.length));
   for (const env of run.environments) {

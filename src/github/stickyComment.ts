@@ -8,10 +8,13 @@
  * each find none and create one, so
  * - writes to one PR's comment run one at a time in this process (two plan jobs of one PR do race:
  *   a push and a `/plan` comment arrive together, the worker runs several jobs at once);
- * - across processes (replicas on one database), after a create the comments are listed again and
- *   only the oldest marked one is kept: the newer ones are deleted and what was to be written goes
- *   into the oldest. Every later write deletes duplicates it sees, so a writer that died between
- *   its create and its check leaves nothing behind for long.
+ * - across processes (replicas on one database), the caller may pass `exclusive` (a lock they
+ *   share) to run writes one at a time there too, so that two writers of different sections
+ *   never both edit the body they read (the later edit would drop the other's section);
+ * - whether or not, after a create the comments are listed again and only the oldest marked one
+ *   is kept: the newer ones are deleted and what was to be written goes into the oldest. Every
+ *   later write deletes duplicates it sees, so a writer that died between its create and its
+ *   check leaves nothing behind for long.
  *
  * The Octokit client is passed in (a Probot `context.octokit` or an `@octokit/rest` Octokit);
  * its `baseUrl` decides which GitHub (github.com or Enterprise) is talked to.
@@ -92,6 +95,9 @@ export function upsertStickyComment(
   return writeSticky(octokit, input, () => input.body);
 }
 
+/** Runs a write while no other process writes the same comment (a database lock, say). */
+export type Exclusive = <T>(write: () => Promise<T>) => Promise<T>;
+
 /**
  * Write the marked comment: `compose` gets the current body (undefined when there is none yet)
  * and returns the new one. It may be called twice: again with the surviving comment's body when
@@ -101,9 +107,10 @@ export function writeSticky(
   octokit: CommentsClient,
   target: StickyTarget,
   compose: (current: string | undefined) => string,
+  exclusive: Exclusive = (w) => w(),
 ): Promise<StickyCommentResult> {
   const key = `${target.owner}/${target.repo}#${target.issue_number}:${target.marker}`;
-  return oneAtATime(key, () => write(octokit, target, compose));
+  return oneAtATime(key, () => exclusive(() => write(octokit, target, compose)));
 }
 
 async function write(

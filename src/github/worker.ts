@@ -56,7 +56,8 @@ export function createWorker(deps: WorkerDeps, app: Pick<Probot, "auth" | "log">
 /**
  * A push: 1. plan it against the previous commit (check run on the new head), 2. unless a newer
  * commit already moved the branch on, deploy every environment whose `deploy_on` is `merge`
- * (and whose branch this is).
+ * (and whose branch this is), 3. when the push is a PR's merge, show the results in that PR's
+ * Stackpilot comment, where its plan was read.
  */
 async function onPush(ctx: JobContext, job: Extract<GithubJob, { kind: "push" }>): Promise<void> {
   const repo = await mirrorAt(ctx, [`refs/heads/${job.branch}`]);
@@ -75,19 +76,52 @@ async function onPush(ctx: JobContext, job: Extract<GithubJob, { kind: "push" }>
     );
     return;
   }
+  const actor = job.pusher ?? "merge";
+  const outcomes: EnvironmentOutcome[] = [];
   for (const env of environmentsToDeploy(plan)) {
     const config = head.config.environments[env];
     if (config?.deploy_on !== "merge" || (config.branch ?? job.repo.defaultBranch) !== job.branch) continue;
-    await rollout(ctx, {
+    const results = await rollout(ctx, {
       plan,
       head,
       images,
       repo,
       environment: env,
       trigger: "merge",
-      actor: "merge",
+      actor,
       ...(config.url ? { environmentUrl: config.url } : {}),
     });
+    outcomes.push({ name: env, results: results.map(fromHostJobResult) });
+  }
+  if (outcomes.length === 0) return;
+  const pr = await mergedPullRequest(ctx, job.after, job.branch);
+  if (pr !== undefined)
+    await showResults(ctx, pr, {
+      kind: "deploy",
+      trigger: "merge",
+      sha: job.after,
+      actor,
+      at: new Date(),
+      environments: outcomes,
+    });
+}
+
+/**
+ * The PR whose merge made `sha` the tip of `branch`: merged into that branch with `sha` as its
+ * merge commit (merge, squash and rebase merges all set it). A direct push has none; an open PR
+ * that merely contains the commit is not it. A lookup failure is logged: the deploy has run.
+ */
+async function mergedPullRequest(ctx: JobContext, sha: string, branch: string): Promise<number | undefined> {
+  try {
+    const { data } = await ctx.octokit.rest.repos.listPullRequestsAssociatedWithCommit({
+      owner: ctx.owner,
+      repo: ctx.repo,
+      commit_sha: sha,
+    });
+    return data.find((p) => p.merged_at && p.merge_commit_sha === sha && p.base.ref === branch)?.number;
+  } catch (err) {
+    ctx.log.warn(`could not find the pull request merged as ${sha.slice(0, 7)}: ${errorText(err)}`);
+    return undefined;
   }
 }
 

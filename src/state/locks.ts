@@ -145,6 +145,42 @@ export async function holdLock<T>(
   }
 }
 
+/** How long and how often a busy lock is waited for. */
+export interface LockWait {
+  pollMs: number;
+  maxMs: number;
+}
+
+/**
+ * Runs fn under the lock, waiting while another holder has it (polling, up to `wait.maxMs`; then
+ * the LockBusyError is thrown). Between polls `between` may end the wait with a result of its own.
+ */
+export async function withLockWaiting<T>(
+  locks: {
+    withLock<R>(
+      key: string,
+      holder: string,
+      ttlMs: number,
+      fn: (signal: AbortSignal) => Promise<R>,
+    ): Promise<R>;
+  },
+  lock: { key: string; holder: string; ttlMs: number; wait: LockWait },
+  fn: (signal: AbortSignal) => Promise<T>,
+  between?: () => Promise<T | undefined>,
+): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      return await locks.withLock(lock.key, lock.holder, lock.ttlMs, fn);
+    } catch (err) {
+      if (!(err instanceof LockBusyError) || Date.now() - started >= lock.wait.maxMs) throw err;
+    }
+    const result = await between?.();
+    if (result !== undefined) return result;
+    await new Promise((r) => setTimeout(r, lock.wait.pollMs));
+  }
+}
+
 function toLockInfo(row: Row): LockInfo {
   return {
     key: String(row.key),

@@ -1,5 +1,6 @@
 // End to end through the GitHub App: a signed `push` webhook over real HTTP leads to containers on
-// real test hosts, and (simulated) GitHub receives the check runs, deployments and statuses.
+// real test hosts, and (simulated) GitHub receives the check runs, deployments and statuses, and the
+// merged PR's Stackpilot comment gets the deploy's results.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,6 +29,8 @@ const github = {
   checkUpdates: [] as Record<string, unknown>[],
   deployments: [] as Record<string, unknown>[],
   statuses: [] as { id: number; body: Record<string, unknown> }[],
+  /** Edits of PR comments. */
+  comments: [] as Record<string, unknown>[],
 };
 
 beforeAll(async () => {
@@ -123,8 +126,25 @@ async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 
 }
 
 describe("a push to the default branch", () => {
-  it("deploys every merge environment to its hosts and reports checks, deployments and statuses", async () => {
+  it("deploys every merge environment to its hosts and reports checks, deployments, statuses and the merged PR's comment", async () => {
     const git = (...args: string[]) => execFileSync("git", args, { cwd: fixture, encoding: "utf8" }).trim();
+    const after = git("rev-parse", "HEAD");
+    // The push is PR #7's merge; #8 is open and merely contains the commit.
+    const planned = `<!-- stackpilot:plan -->\n<!-- stackpilot:section plan sha=${"c".repeat(40)} -->\n### Stackpilot plan\n\nthe PR's plan\n`;
+    const pulls = nock(API)
+      .get(`/repos/${REPO}/commits/${after}/pulls`)
+      .reply(200, [
+        { number: 8, merged_at: null, merge_commit_sha: "f".repeat(40), base: { ref: "main" } },
+        { number: 7, merged_at: "2026-11-22T10:00:00Z", merge_commit_sha: after, base: { ref: "main" } },
+      ])
+      .get(`/repos/${REPO}/issues/7/comments`)
+      .query(true)
+      .reply(200, [{ id: 555, body: planned, user: { login: "stackpilot[bot]", type: "Bot" } }])
+      .patch(`/repos/${REPO}/issues/comments/555`)
+      .reply(200, { id: 555, html_url: `https://github.com/${REPO}/pull/7#issuecomment-555` });
+    pulls.on("request", (req: { method: string }, _interceptor: unknown, raw: string) => {
+      if (req.method === "PATCH") github.comments.push(JSON.parse(raw) as Record<string, unknown>);
+    });
     const payload = examplePayload("push") as Record<string, unknown>;
     Object.assign(payload, {
       ref: "refs/heads/main",
@@ -193,5 +213,22 @@ describe("a push to the default branch", () => {
       "whoami/whoami",
     ]);
     expect(await running("h2")).toEqual(["adguardhome/adguard", "monitoring/probe", "monitoring/shipper"]);
+
+    // The merged PR's comment: its plan kept (noted as of the head before the merge), the merge's
+    // deploy below it, every environment and (stack, host).
+    const [edit] = await waitFor("the merged PR's comment", () =>
+      github.comments.length ? github.comments : undefined,
+    );
+    const text = String(edit?.body);
+    const sender = (payload.sender as { login: string }).login;
+    expect(text).toContain("the PR's plan");
+    expect(text).toContain(
+      `_Note: planned before the merge; the deploy below is of the merge commit \`${after.slice(0, 7)}\`._`,
+    );
+    expect(text).toContain(`### Last deploy: \`${after.slice(0, 7)}\` on merge by @${sender}`);
+    expect(text).toMatch(/\*\*edge\*\*: \d+ of \d+ deployed\n/);
+    expect(text).toMatch(/\*\*production\*\*: \d+ of \d+ deployed\n/);
+    expect(text).toContain("| `adguardhome` | `h2` | deploy | ✅ success |");
+    expect(pulls.isDone()).toBe(true);
   });
 });

@@ -44,6 +44,7 @@ describe("webhook events -> jobs", () => {
   it("clones from the payload's own URL, so GitHub Enterprise works", () => {
     const payload = examplePayload("push") as {
       repository: { clone_url: string };
+      sender: { login: string };
       ref: string;
       deleted: boolean;
     };
@@ -52,6 +53,7 @@ describe("webhook events -> jobs", () => {
     expect(jobFor("push", payload)).toMatchObject({
       kind: "push",
       repo: { cloneUrl: "https://ghe.example.com/acme/infra.git" },
+      pusher: payload.sender.login,
     });
   });
 

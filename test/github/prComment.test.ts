@@ -1,6 +1,6 @@
 // The PR's Stackpilot comment: the plan section and the last-deploy section, each written on its
 // own, keeping the other; the whole within GitHub's 65,535 characters.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { DeployResult } from "../../src/github/checkRun.ts";
 import type { JobContext } from "../../src/github/jobContext.ts";
 import {
@@ -14,7 +14,10 @@ import {
 import { COMMENT_LIMIT, parseSections } from "../../src/github/stickyComment.ts";
 import type { Plan, StackPlan } from "../../src/plan/plan.ts";
 import { PLAN_MARKER } from "../../src/plan/render/markdown.ts";
+import { useStateBackends } from "../helpers/stateBackends.ts";
 import { memoryGitHub } from "./memoryGitHub.ts";
+
+const backends = useStateBackends();
 
 const A = "a".repeat(40);
 const B = "b".repeat(40);
@@ -59,7 +62,11 @@ const row = (stackName: string, host: string, ok = true): DeployResult => ({
   ...(ok ? {} : { error: "app1: `docker-compose up` exited with 1:\nno space left on device" }),
 });
 
-const deployOf = (sha: string, results: DeployResult[], refused?: string): LastRun => ({
+const deployOf = (
+  sha: string,
+  results: DeployResult[],
+  refused?: string,
+): Extract<LastRun, { kind: "deploy" }> => ({
   kind: "deploy",
   sha,
   actor: "octocat",
@@ -129,6 +136,20 @@ describe("the last-deploy section", () => {
     expect(deploy?.text).toContain("**edge**: refused: edge needs an approved pull request");
   });
 
+  it("a merge's deploy says so and notes that the plan was of the PR's head", () => {
+    const planned = composePlan(undefined, plan(A, [stack("web")]));
+    const body = composeLastRun(planned, { ...deployOf(B, [row("web", "app1")]), trigger: "merge" });
+    const [planSection, deploy] = parseSections(body, PLAN_MARKER);
+    expect(
+      planSection?.text.startsWith(
+        `_Note: planned before the merge; the deploy below is of the merge commit \`${B.slice(0, 7)}\`._`,
+      ),
+    ).toBe(true);
+    expect(deploy?.attrs).toEqual({ sha: B });
+    expect(deploy?.text).toContain(`### Last deploy: \`${B.slice(0, 7)}\` on merge by @octocat`);
+    expect(deploy?.text).toContain("| `web` | `app1` | deploy | ✅ success |");
+  });
+
   it("a newer deploy replaces the older one; a rollback replaces a deploy", () => {
     const first = composeLastRun(undefined, deployOf(A, [row("web", "app1")]));
     const second = composeLastRun(first, deployOf(B, [row("api", "app1")]));
@@ -182,12 +203,7 @@ describe("the last-deploy section", () => {
 describe("two jobs of one PR at once", () => {
   it("a push's plan, a /plan and a /deploy's results racing: one comment, holding the last plan and the deploy", async () => {
     const gh = memoryGitHub(() => Math.floor(Math.random() * 3));
-    const ctx = {
-      octokit: gh.client,
-      owner: "acme",
-      repo: "infra",
-      deps: { appSlug: "stackpilot" },
-    } as unknown as JobContext;
+    const ctx = jobContext(gh, await backends[0]?.sharedStore());
     await Promise.all([
       showPlan(ctx, 1, plan(A, [stack("web")])),
       showPlan(ctx, 1, plan(B, [stack("api")])),
@@ -202,3 +218,53 @@ describe("two jobs of one PR at once", () => {
     expect(body).toContain("| `web` | `app1` | deploy | ✅ success |");
   });
 });
+
+describe("two replicas on one Postgres database", () => {
+  it("writing different sections of one PR's comment at the same instant: both sections land", async () => {
+    const postgres = backends.find((b) => b.name === "postgres");
+    if (!postgres) throw new Error("no postgres backend");
+    const location = await postgres.newDatabase();
+    const store = await postgres.openStore(location);
+    // The modules loaded twice, each replica with its own store: two processes sharing the database.
+    vi.resetModules();
+    const other = (await import(
+      "../../src/github/prComment.ts"
+    )) as typeof import("../../src/github/prComment.ts");
+    const otherState = (await import(
+      "../../src/state/store.ts"
+    )) as typeof import("../../src/state/store.ts");
+    expect(other.showLastRun).not.toBe(showLastRun);
+    const otherStore = await otherState.openStore(location);
+    try {
+      for (let seed = 1; seed <= 10; seed++) {
+        let x = seed;
+        const gh = memoryGitHub(() => {
+          x = (x * 1103515245 + 12345) % 2147483648;
+          return x % 4;
+        });
+        await showPlan(jobContext(gh, store), seed, plan(A, [stack("web")]));
+        await Promise.all([
+          showPlan(jobContext(gh, store), seed, plan(B, [stack("api")])),
+          other.showLastRun(jobContext(gh, otherStore), seed, deployOf(A, [row("web", "app1")])),
+        ]);
+        const body = [...gh.comments.values()].map((c) => c.body).join("\n");
+        expect(names(body), `seed ${seed}`).toEqual(["plan", "deploy"]);
+        expect(body, `seed ${seed}`).toContain("`api`");
+        expect(body, `seed ${seed}`).toContain("| `web` | `app1` | deploy | ✅ success |");
+      }
+      expect(await store.listLocks()).toEqual([]);
+    } finally {
+      await otherStore.close();
+    }
+  });
+});
+
+function jobContext(gh: ReturnType<typeof memoryGitHub>, store: unknown): JobContext {
+  return {
+    octokit: gh.client,
+    owner: "acme",
+    repo: "infra",
+    ref: { fullName: "acme/infra" },
+    deps: { appSlug: "stackpilot", store },
+  } as unknown as JobContext;
+}
