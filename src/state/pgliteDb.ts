@@ -24,6 +24,14 @@ export async function openPgliteDb(dataDir: string): Promise<PgliteDb> {
     await rm(lockFile, { force: true });
     throw err;
   }
+  try {
+    await tuneMemory(pglite);
+  } catch (err) {
+    await pglite.close().catch(() => {});
+    openDirs.delete(dataDir);
+    await rm(lockFile, { force: true });
+    throw err;
+  }
   let closed = false;
   return {
     kind: "pglite",
@@ -47,6 +55,20 @@ export async function openPgliteDb(dataDir: string): Promise<PgliteDb> {
       }
     },
   };
+}
+
+/**
+ * Postgres' default 128 MB of shared buffers lives in PGlite's WASM memory, which never shrinks.
+ * Stackpilot's tables are small: 16 MB holds them and keeps ~120 MB off the process's peak
+ * (bench/webhooks.bench.ts reports the server's memory). The setting takes effect when the
+ * directory is next opened: the App prepares its database in a child first (prepareDb.ts).
+ */
+export const PGLITE_SHARED_BUFFERS = "16MB";
+
+async function tuneMemory(pglite: PGlite): Promise<void> {
+  const [row] = await queryRows<{ shared_buffers: string }>(pglite, "SHOW shared_buffers");
+  if (row?.shared_buffers !== PGLITE_SHARED_BUFFERS)
+    await pglite.exec(`ALTER SYSTEM SET shared_buffers = '${PGLITE_SHARED_BUFFERS}'`);
 }
 
 async function queryRows<T extends Row>(
