@@ -16,6 +16,7 @@ import { parse, UsageError } from "./args.ts";
 import type { Io } from "./main.ts";
 import { repoIdentity } from "./repoIdentity.ts";
 import { defaultDataDir, openSession } from "./session.ts";
+import { table } from "./table.ts";
 
 export const DEPLOY_HELP = `Usage: stackpilot deploy [options]
 
@@ -152,15 +153,12 @@ export function summaryTable(results: readonly HostJobResult[]): string {
     r.host,
     r.status,
     `${(r.durationMs / 1000).toFixed(1)} s`,
+    r.deploymentId === undefined ? "" : `#${r.deploymentId}`,
     detail(r.error),
   ]);
-  const header = ["STACK", "HOST", "RESULT", "TIME", "DETAIL"];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] as number))
-      .join("  ")
-      .trimEnd();
-  const failed = results.filter((r) => !isSuccess(r)).length;
-  return `${[line(header), ...rows.map(line)].join("\n")}\n\n${results.length - failed} succeeded, ${failed} failed.\n`;
+  const failed = results.filter((r) => !isSuccess(r));
+  const logs = failed.find((r) => r.deploymentId !== undefined);
+  return `${table(["STACK", "HOST", "RESULT", "TIME", "DEPLOYMENT", "DETAIL"], rows)}\n${results.length - failed.length} succeeded, ${failed.length} failed.\n${
+    logs ? `Every command a deployment ran, with its output: stackpilot status --deployment ${logs.deploymentId}\n` : ""
+  }`;
 }

@@ -7,6 +7,7 @@ import { SshPool } from "../deploy/ssh/pool.ts";
 import { checkHost, type HostCheck } from "../deploy/ssh/probe.ts";
 import { parse, UsageError } from "./args.ts";
 import type { Io } from "./main.ts";
+import { table } from "./table.ts";
 
 export const HOSTS_HELP = `Usage: stackpilot hosts <list|check> [options]
 
@@ -169,14 +170,4 @@ function formatKb(kb: number): string {
   if (kb >= 1024 * 1024) return `${(kb / 1024 / 1024).toFixed(1)} GiB`;
   if (kb >= 1024) return `${(kb / 1024).toFixed(0)} MiB`;
   return `${kb} KiB`;
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return `${[header, ...rows].map(line).join("\n")}\n`;
 }

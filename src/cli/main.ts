@@ -18,6 +18,7 @@ Commands:
   plan        show which stacks changed and what would be deployed where
   deploy      deploy what differs from what is deployed, over SSH
   rollback    re-activate an earlier release of a stack and pin it
+  status      what is deployed where, the latest deployments and their logs, locks held
   hosts       list the hosts of a hosts file, or check they are reachable and ready
 
 Run "stackpilot <command> --help" for a command's options.
@@ -44,6 +45,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   rollback: async () => {
     const m = await import("./rollback.ts");
     return { run: m.rollbackCommand, help: m.ROLLBACK_HELP };
+  },
+  status: async () => {
+    const m = await import("./status.ts");
+    return { run: m.statusCommand, help: m.STATUS_HELP };
   },
   hosts: async () => {
     const m = await import("./hosts.ts");

@@ -1,6 +1,6 @@
 /**
  * What `deploy` and `rollback` share: the state store (embedded PGlite, or DATABASE_URL), the
- * hosts file, one SSH pool, and the identity written into host locks.
+ * hosts file, one SSH pool, and the identity written into host locks. `status` needs the store only.
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, realpathSync } from "node:fs";
@@ -25,16 +25,21 @@ export function defaultDataDir(flag: string | undefined): string {
   return flag ?? process.env.STACKPILOT_DATA_DIR ?? ".stackpilot";
 }
 
+/** The state store: Postgres when DATABASE_URL is set, else the embedded one under the data dir. */
+export function openStateStore(dataDir: string): Promise<Store> {
+  mkdirSync(dataDir, { recursive: true });
+  const databaseUrl = process.env.DATABASE_URL;
+  return openStore({ dataDir, ...(databaseUrl ? { databaseUrl } : {}) });
+}
+
 export async function openSession(opts: { hostsFile: string; dataDir: string }): Promise<Session> {
   const inventory = await loadInventory(opts.hostsFile);
   const hosts = inventory.hosts;
-  mkdirSync(opts.dataDir, { recursive: true });
-  const databaseUrl = process.env.DATABASE_URL;
-  const store = await openStore({ dataDir: opts.dataDir, ...(databaseUrl ? { databaseUrl } : {}) });
+  const store = await openStateStore(opts.dataDir);
   const pool = new SshPool(hosts, { dataDir: opts.dataDir });
   // Hash, so that a database URL with a password never lands on a host.
   const installationId = createHash("sha256")
-    .update(databaseUrl ?? `pglite:${realpathSync(opts.dataDir)}`)
+    .update(process.env.DATABASE_URL ?? `pglite:${realpathSync(opts.dataDir)}`)
     .digest("hex")
     .slice(0, 16);
   return {

@@ -22,6 +22,7 @@ const { loaded, probe } = vi.hoisted(() => {
 vi.mock("../../src/cli/deploy.ts", probe("cli/deploy"));
 vi.mock("../../src/cli/rollback.ts", probe("cli/rollback"));
 vi.mock("../../src/cli/hosts.ts", probe("cli/hosts"));
+vi.mock("../../src/cli/status.ts", probe("cli/status"));
 vi.mock("../../src/state/store.ts", probe("state/store"));
 vi.mock("../../src/deploy/ssh/pool.ts", probe("deploy/ssh/pool"));
 vi.mock("ssh2", probe("ssh2"));
@@ -42,7 +43,7 @@ describe("stackpilot loads commands lazily", () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("plans without loading deploy, rollback, hosts, SSH, the state store or pg-boss", async () => {
+  it("plans without loading deploy, rollback, hosts, status, SSH, the state store or pg-boss", async () => {
     const { code, out } = await run("plan", "--repo", join(dir, "repo"), "--json");
     expect(code).toBe(0);
     expect(JSON.parse(out).stacks.length).toBeGreaterThan(0);

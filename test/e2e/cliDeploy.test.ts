@@ -16,6 +16,7 @@ let hostsFile: string;
 let dataDir: string;
 
 const cli = runCli;
+const status = (...extra: string[]) => cli("status", "--repo", repoDir, "--data", dataDir, ...extra);
 const deploy = (...extra: string[]) =>
   cli(
     "deploy",
@@ -171,6 +172,21 @@ describe("stackpilot deploy", () => {
       expect(r.out).toMatch(/monitoring +h1 +succeeded/);
       expect(r.out).toMatch(/monitoring +h3 +succeeded/);
       expect(r.out).toMatch(/2 succeeded, 1 failed/);
+      // The summary points at the failed deployment's record; status shows it without any host.
+      const failedId = /stackpilot status --deployment (\d+)/.exec(r.out)?.[1];
+      expect(failedId, r.out).toBeDefined();
+      const failed = await status("--deployment", String(failedId));
+      expect(failed.code).toBe(0);
+      expect(failed.out).toMatch(
+        new RegExp(`^Deployment #${failedId}: monitoring on h2 at [0-9a-f]{7}: failed$`, "m"),
+      );
+      expect(failed.out).toMatch(/error: .*unreachable/);
+      const okId = /monitoring +h1 +succeeded +[\d.]+ s +#(\d+)/.exec(r.out)?.[1];
+      expect(okId, r.out).toBeDefined();
+      const ok = await status("--deployment", String(okId));
+      expect(ok.out).toMatch(/: succeeded\n/);
+      expect(ok.out).toMatch(/^\$ .*docker.* up /m);
+      expect(ok.out).toMatch(/^\(exit 0\)$/m);
     } finally {
       await h.startHost("h2");
     }
@@ -178,6 +194,10 @@ describe("stackpilot deploy", () => {
     expect(retry.code, retry.out).toBe(0);
     expect(retry.out).toMatch(/monitoring +h2 +succeeded/);
     expect(retry.out).toMatch(/1 succeeded, 0 failed/);
+    const head = git("rev-parse", "--short=7", "HEAD");
+    const shown = await status("--stack", "monitoring");
+    for (const host of ["h1", "h2", "h3"])
+      expect(shown.out).toMatch(new RegExp(`^monitoring +${host} +${head} `, "m"));
   });
 });
 

@@ -1,0 +1,200 @@
+/**
+ * `stackpilot status`: what the state store knows, without touching a host: which commit of each
+ * stack runs where (and whether a rollback pinned it), the latest deployments with their results,
+ * the locks held; `--deployment ID` prints one deployment whole, with every command it ran and the
+ * command's stored output (bounded and redacted when it was recorded).
+ */
+import { resolve } from "node:path";
+import picomatch from "picomatch";
+import { GitRepo } from "../git/repo.ts";
+import type { DeployedState } from "../state/deployed.ts";
+import type { Deployment, DeploymentWithLogs } from "../state/deployments.ts";
+import type { LockInfo } from "../state/locks.ts";
+import { parse, UsageError } from "./args.ts";
+import type { Io } from "./main.ts";
+import { repoIdentity } from "./repoIdentity.ts";
+import { defaultDataDir, openStateStore } from "./session.ts";
+import { table } from "./table.ts";
+
+export const STATUS_HELP = `Usage: stackpilot status [options]
+
+What is deployed where, the latest deployments and the locks held, from the state store (no host
+is contacted).
+
+Options:
+  --repo DIR        repository checkout, for its identity (default: .)
+  --stack GLOB      only stacks matching (repeatable)
+  --host GLOB       only hosts matching (repeatable)
+  --limit N         latest deployments shown (default: 10)
+  --deployment ID   one deployment in full: its result and every command it ran, with output
+  --json            print JSON instead of tables
+  --data DIR        state directory (default: $STACKPILOT_DATA_DIR or .stackpilot; DATABASE_URL
+                    selects Postgres)
+  -h, --help        show this help
+
+Exit status: 0 shown, 1 no such deployment, 2 usage error.
+`;
+
+export interface StatusView {
+  repo: string;
+  deployed: DeployedState[];
+  deployments: Deployment[];
+  locks: LockInfo[];
+}
+
+export async function statusCommand(argv: string[], io: Io): Promise<number> {
+  const { values } = parse(argv, {
+    repo: { type: "string", default: "." },
+    stack: { type: "string", multiple: true },
+    host: { type: "string", multiple: true },
+    limit: { type: "string", default: "10" },
+    deployment: { type: "string" },
+    json: { type: "boolean" },
+    data: { type: "string" },
+  });
+  if (values.help) {
+    io.out(STATUS_HELP);
+    return 0;
+  }
+  const limit = positiveInt("--limit", values.limit, 1000);
+  const deploymentId =
+    values.deployment === undefined ? undefined : positiveInt("--deployment", values.deployment);
+  const repo = await repoIdentity(new GitRepo(resolve(values.repo)));
+  const store = await openStateStore(defaultDataDir(values.data));
+  try {
+    if (deploymentId !== undefined) {
+      const d = await store.getDeployment(deploymentId);
+      if (!d || d.repo !== repo) {
+        io.err(`stackpilot status: no deployment ${deploymentId} of ${repo}\n`);
+        return 1;
+      }
+      io.out(values.json ? `${JSON.stringify(d, null, 2)}\n` : renderDeployment(d));
+      return 0;
+    }
+    const stackOk = values.stack?.length ? picomatch(values.stack) : () => true;
+    const hostOk = values.host?.length ? picomatch(values.host) : () => true;
+    const wanted = (t: { stack: string; host: string }) => stackOk(t.stack) && hostOk(t.host);
+    const filtered = Boolean(values.stack?.length || values.host?.length);
+    const view: StatusView = {
+      repo,
+      deployed: (await store.getDeployed(repo)).filter(wanted),
+      // Globs are matched here, so read enough rows to find `limit` matching ones.
+      deployments: (await store.listDeployments({ repo, limit: filtered ? 1000 : limit }))
+        .filter(wanted)
+        .slice(0, limit),
+      locks: (await store.listLocks()).filter((l) => {
+        const guards = lockTarget(l.key, repo);
+        return guards === "build" ? !filtered : guards !== undefined && wanted(guards);
+      }),
+    };
+    io.out(values.json ? `${JSON.stringify(view, null, 2)}\n` : renderStatus(view));
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * What a lock of this repository guards: a (stack, host) for `deploy:<repo>:<stack>:<host>`, an
+ * image for `build:<repo>:<image>` (shown only when no stack or host filter is given).
+ */
+function lockTarget(key: string, repo: string): { stack: string; host: string } | "build" | undefined {
+  const deploy = `deploy:${repo}:`;
+  if (key.startsWith(deploy)) {
+    const rest = key.slice(deploy.length);
+    const cut = rest.lastIndexOf(":");
+    return { stack: rest.slice(0, cut), host: rest.slice(cut + 1) };
+  }
+  return key.startsWith(`build:${repo}:`) ? "build" : undefined;
+}
+
+/** The overview: deployed, latest deployments, locks. Pure. */
+export function renderStatus(view: StatusView): string {
+  let out = `Deployed (${view.repo}):\n`;
+  out += view.deployed.length
+    ? table(
+        ["STACK", "HOST", "COMMIT", "DEPLOYED (UTC)", "DEPLOYMENT", "PINNED"],
+        view.deployed.map((d) => [
+          d.stack,
+          d.host,
+          d.commit.slice(0, 7),
+          when(d.deployedAt),
+          d.deploymentId === null ? "" : `#${d.deploymentId}`,
+          d.pinned ? "pinned (rollback)" : "",
+        ]),
+      )
+    : "  nothing\n";
+  out += "\nLatest deployments:\n";
+  out += view.deployments.length
+    ? table(
+        ["ID", "STACK", "HOST", "COMMIT", "STATUS", "BY", "CREATED (UTC)", "TIME", "DETAIL"],
+        view.deployments.map((d) => [
+          `#${d.id}`,
+          d.stack,
+          d.host,
+          d.commit.slice(0, 7),
+          d.status,
+          `${d.actor} (${d.trigger})`,
+          when(d.createdAt),
+          duration(d),
+          lastLine(d.error, 100),
+        ]),
+      )
+    : "  none\n";
+  out += "\nLocks held:\n";
+  out += view.locks.length
+    ? table(
+        ["LOCK", "HOLDER", "SINCE (UTC)", "EXPIRES (UTC)"],
+        view.locks.map((l) => [
+          l.key,
+          l.holder,
+          when(l.acquiredAt),
+          `${when(l.expiresAt)}${l.expired ? " (expired: free to take)" : ""}`,
+        ]),
+      )
+    : "  none\n";
+  return out;
+}
+
+/** One deployment with its commands and their output. Pure. */
+export function renderDeployment(d: DeploymentWithLogs): string {
+  let out = `Deployment #${d.id}: ${d.stack} on ${d.host} at ${d.commit.slice(0, 7)}: ${d.status}\n`;
+  out += `  by ${d.actor} (${d.trigger}), created ${when(d.createdAt)} UTC`;
+  out += d.startedAt ? `, ran ${duration(d) || "until now"}` : "";
+  out += d.retryOf !== null ? `, retry of #${d.retryOf}` : "";
+  out += "\n";
+  if (d.release) out += `  release ${d.release}\n`;
+  if (d.timings && Object.keys(d.timings).length)
+    out += `  steps: ${Object.entries(d.timings)
+      .map(([step, ms]) => `${step} ${(ms / 1000).toFixed(1)} s`)
+      .join(", ")}\n`;
+  if (d.error) out += `  error: ${d.error.trim().split("\n").join("\n         ")}\n`;
+  out += d.logs.length ? `\nCommands (${d.logs.length}):\n` : "\nNo commands recorded.\n";
+  for (const log of d.logs) {
+    out += `\n$ ${log.command}\n`;
+    if (log.output) out += log.output.endsWith("\n") ? log.output : `${log.output}\n`;
+    out += log.code === null ? "(no exit status: killed or cut off)\n" : `(exit ${log.code})\n`;
+  }
+  return out;
+}
+
+function positiveInt(flag: string, text: string, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > max)
+    throw new UsageError(`${flag} must be a whole number from 1 to ${max}, got "${text}"`);
+  return n;
+}
+
+function when(at: Date): string {
+  return at.toISOString().slice(0, 16).replace("T", " ");
+}
+
+function duration(d: Pick<Deployment, "startedAt" | "finishedAt">): string {
+  if (!d.startedAt || !d.finishedAt) return "";
+  return `${((d.finishedAt.getTime() - d.startedAt.getTime()) / 1000).toFixed(1)} s`;
+}
+
+function lastLine(text: string | null, max: number): string {
+  const last = text?.trim().split("\n").at(-1) ?? "";
+  return last.length > max ? `${last.slice(0, max - 1)}…` : last;
+}
