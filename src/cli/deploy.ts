@@ -159,6 +159,8 @@ export function summaryTable(results: readonly HostJobResult[]): string {
   const failed = results.filter((r) => !isSuccess(r));
   const logs = failed.find((r) => r.deploymentId !== undefined);
   return `${table(["STACK", "HOST", "RESULT", "TIME", "DEPLOYMENT", "DETAIL"], rows)}\n${results.length - failed.length} succeeded, ${failed.length} failed.\n${
-    logs ? `Every command a deployment ran, with its output: stackpilot status --deployment ${logs.deploymentId}\n` : ""
+    logs
+      ? `Every command a deployment ran, with its output: stackpilot status --deployment ${logs.deploymentId}\n`
+      : ""
   }`;
 }

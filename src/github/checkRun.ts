@@ -49,6 +49,8 @@ export interface CheckAction {
 export interface CheckOutput {
   title: string;
   summary: string;
+  /** The details under the summary (markdown, at most 65,535 characters). */
+  text?: string;
   annotations?: CheckAnnotation[];
 }
 
@@ -70,7 +72,7 @@ export interface CheckRunRequests {
   /** The create (or update) request, with the first ≤ 50 annotations. */
   params: CheckRunParams;
   /** One `checks.update` body per further batch of ≤ 50 annotations, in order. */
-  followUps: { output: Required<CheckOutput> }[];
+  followUps: { output: Required<Omit<CheckOutput, "text">> }[];
 }
 
 export interface PlanCheckOptions {
@@ -225,10 +227,50 @@ export function deployCheckRun(
       ...(status === "completed" && opts.completedAt ? { completed_at: opts.completedAt } : {}),
       ...(opts.detailsUrl ? { details_url: opts.detailsUrl } : {}),
       ...(opts.externalId ? { external_id: opts.externalId } : {}),
-      output: { title, summary: bound(summary, GITHUB_TEXT_LIMIT) },
+      output: {
+        title,
+        summary: bound(summary, GITHUB_TEXT_LIMIT),
+        ...(failures(results) ? { text: failures(results) } : {}),
+      },
     },
     followUps: [],
   };
+}
+
+/** Characters of one failure's error shown in the check run's details (its end: the cause). */
+const FAILURE_TAIL = 4_000;
+
+/**
+ * The check run's details: each failed (stack, host)'s error in a code block (its last
+ * FAILURE_TAIL characters: the failing command and the end of its output), within GitHub's limit.
+ */
+function failures(results: readonly DeployResult[]): string {
+  const failed = results.filter(
+    (r) =>
+      r.status === "completed" && (r.conclusion === "failure" || r.conclusion === "timed_out") && r.error,
+  );
+  if (failed.length === 0) return "";
+  let out = "### Failures\n";
+  for (const [i, r] of failed.entries()) {
+    const error = (r.error as string).trim();
+    const tail = error.length > FAILURE_TAIL ? `…${error.slice(-FAILURE_TAIL)}` : error;
+    const section = `\n#### ${code(r.stack)} on ${code(r.host)}\n\n${codeBlock(tail)}\n`;
+    const rest = failed.length - i;
+    if (out.length + section.length > GITHUB_TEXT_LIMIT - 200) {
+      out += `\n_…${rest} more ${rest === 1 ? "failure" : "failures"} did not fit._\n`;
+      break;
+    }
+    out += section;
+  }
+  return out;
+}
+
+/** Text as a fenced code block: the fence is longer than any backtick run inside. */
+function codeBlock(text: string): string {
+  let longest = 2;
+  for (const run of text.match(/`{3,}/g) ?? []) longest = Math.max(longest, run.length);
+  const fence = "`".repeat(longest + 1);
+  return `${fence}text\n${text}\n${fence}`;
 }
 
 /**

@@ -234,6 +234,20 @@ describe("deployCheckRun", () => {
     expect(params.output.summary).toContain("compose up: exit 1 \\| \\<script\\>");
   });
 
+  it("puts each failure's error whole in the details, fenced so nothing in it renders", () => {
+    const error = "b: `docker-compose up -d` exited with 1:\n```\nERROR: no space left on device";
+    const { params } = deployCheckRun(
+      "staging",
+      [done("web", "a", "success"), done("web", "b", "failure", error)],
+      { headSha: HEAD },
+    );
+    expect(params.output.text).toBe(
+      `### Failures\n\n#### \`web\` on \`b\`\n\n\`\`\`\`text\n${error}\n\`\`\`\`\n`,
+    );
+    const ok = deployCheckRun("staging", [done("web", "a", "success")], { headSha: HEAD });
+    expect(ok.params.output).not.toHaveProperty("text");
+  });
+
   it("succeeds when everything succeeded, and says so when there was nothing to do", () => {
     const ok = deployCheckRun("staging", [done("web", "a", "success")], { headSha: HEAD });
     expect(ok.params).toMatchObject({
@@ -255,6 +269,11 @@ describe("deployCheckRun", () => {
     const { params } = deployCheckRun("production", results, { headSha: HEAD });
     expect(params.output.summary.length).toBeLessThanOrEqual(65_535);
     expect(params.output.summary).toMatch(/_…\d+ more rows did not fit\._/);
+    const text = params.output.text ?? "";
+    expect(text.length).toBeLessThanOrEqual(65_535);
+    expect(text).toMatch(/_…\d+ more failures did not fit\._\n$/);
+    // Each error shows its end (the cause), cut to 4,000 characters.
+    expect(text).toContain(`\`\`\`text\n…${"e".repeat(4000)}\n\`\`\`\n`);
   });
 
   it("maps orchestrator results: rolled back is a failure, removed is a success", () => {
