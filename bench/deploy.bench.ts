@@ -32,7 +32,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { repoIdentity } from "../src/cli/repoIdentity.ts";
-import { type HostConfig, loadHostsFile } from "../src/config/hostsFile.ts";
+import { type HostConfig, loadInventory } from "../src/config/hostsFile.ts";
 import { GitRepo } from "../src/git/repo.ts";
 import { openStore, type Store } from "../src/state/store.ts";
 import { type Harness, hostEntry, startHarness, type TestHost } from "../test/e2e/harness/harness.ts";
@@ -122,15 +122,14 @@ process.exit(0);
 
 // ---------------------------------------------------------------------------------------------
 
+/** `extra[i]`: more keys of host i's entry (labels, builder). */
 function hostsFileFor(
   path: string,
   hosts: readonly TestHost[],
-  labels: Record<string, string>[] = [],
+  extra: Record<string, unknown>[] = [],
   compose?: string,
 ): string {
-  const list = hosts.map((t, i) =>
-    hostEntry(t, { labels: labels[i] ?? {}, ...(compose ? { compose } : {}) }),
-  );
+  const list = hosts.map((t, i) => hostEntry(t, { ...extra[i], ...(compose ? { compose } : {}) }));
   writeFileSync(path, JSON.stringify({ hosts: list }, null, 2)); // JSON is YAML
   return path;
 }
@@ -140,13 +139,13 @@ async function context(
   repoDir: string,
   hostsFile: string,
 ): Promise<{ ctx: ProductContext; hosts: HostConfig[]; dataDir: string }> {
-  const hosts = await loadHostsFile(hostsFile);
+  const { hosts, registries } = await loadInventory(hostsFile);
   const repo = new GitRepo(repoDir);
   const dataDir = join(dir, "data");
   mkdirSync(dataDir, { recursive: true });
   const store = await openStore({ dataDir });
   return {
-    ctx: { repo, repoId: await repoIdentity(repo), hosts, store, dataDir, healthTimeoutS: 60 },
+    ctx: { repo, repoId: await repoIdentity(repo), hosts, registries, store, dataDir, healthTimeoutS: 60 },
     hosts,
     dataDir,
   };
@@ -433,7 +432,11 @@ async function part2and3(h: Harness): Promise<void> {
   mkdirSync(fdir, { recursive: true });
   execFileSync("sh", [join(ROOT, "fixtures/build-monorepo.sh"), fixture]);
   const pair = h.hosts.slice(3, 5);
-  const fhosts = hostsFileFor(join(fdir, "hosts.yml"), pair, [{ role: "app" }, { role: "edge" }]);
+  // The app host builds the fixture's webapp image too: its only host, so no registry is needed.
+  const fhosts = hostsFileFor(join(fdir, "hosts.yml"), pair, [
+    { labels: { role: "app" }, builder: true },
+    { labels: { role: "edge" } },
+  ]);
   const f = await context(fdir, fixture, fhosts);
   const fixtureUploads: { stack: string; host: string; bytes: number }[] = [];
   try {

@@ -8,13 +8,14 @@ import { realpathSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { type HostConfig, hostRefs } from "../../src/config/hostsFile.ts";
+import { type HostConfig, hostRefs, type RegistryConfig } from "../../src/config/hostsFile.ts";
 import { type DeployResult, HostDeployer } from "../../src/deploy/hostDeploy.ts";
 import { type DeployLedger, type HostJobResult, runPlan } from "../../src/deploy/orchestrate.ts";
 import type { RemoteExec, RemoteExecOptions, RemoteResult } from "../../src/deploy/runner.ts";
 import { SshPool } from "../../src/deploy/ssh/pool.ts";
 import { ParseCache } from "../../src/detect/snapshot.ts";
 import type { GitRepo } from "../../src/git/repo.ts";
+import { planWithImages } from "../../src/plan/images.ts";
 import type { Plan } from "../../src/plan/plan.ts";
 import { planRange } from "../../src/plan/planRange.ts";
 import type { Store } from "../../src/state/store.ts";
@@ -65,6 +66,8 @@ export interface ProductContext {
   repo: GitRepo;
   repoId: string;
   hosts: HostConfig[];
+  /** The hosts file's registries (builders are among the hosts), for the image plan. */
+  registries?: RegistryConfig[];
   store: Store;
   dataDir: string;
   healthTimeoutS?: number;
@@ -127,6 +130,9 @@ function timedLedger(store: Store): { ledger: DeployLedger; stats: ProductRun["d
     finishDeployment: timed("finishDeployment", (id, i) => store.finishDeployment(id, i)),
     appendCommandLog: timed("appendCommandLog", (id, i) => store.appendCommandLog(id, i)),
     setDeployed: timed("setDeployed", (i) => store.setDeployed(i)),
+    startBuild: timed("startBuild", (i) => store.startBuild(i)),
+    finishBuild: timed("finishBuild", (id, r) => store.finishBuild(id, r)),
+    supersedeIfStale: timed("supersedeIfStale", (id) => store.supersedeIfStale(id)),
     // The lock itself: acquire and release, not the job run inside it.
     withLock: (key, holder, ttlMs, fn, details) => {
       const t0 = performance.now();
@@ -206,11 +212,21 @@ export async function productRun(ctx: ProductContext, head: string): Promise<Pro
     const t1 = performance.now();
     const cache = new ParseCache();
     const base = await ctx.repo.resolveCommit(`${head}~1`);
-    const { plan, head: snapshot } = await planRange(
+    const planned = await planRange(
       ctx.repo,
       { ...(base ? { base } : {}), head, hosts: hostRefs(ctx.hosts), deployed },
       cache,
     );
+    // As the CLI plans: with the builds and image operations of stacks that build.
+    const registries = ctx.registries ?? [];
+    const { plan, images } = planWithImages({
+      plan: planned.plan,
+      head: planned.head,
+      inventory: { hosts: ctx.hosts, registries },
+      repoId: ctx.repoId,
+      builds: await ctx.store.listReusableBuilds(ctx.repoId),
+    });
+    const snapshot = planned.head;
     if (!plan.ok) throw new Error(`plan not ok: ${JSON.stringify(plan.problems)}`);
     const t2 = performance.now();
     const lockOwner = installationId(ctx.dataDir);
@@ -240,6 +256,7 @@ export async function productRun(ctx: ProductContext, head: string): Promise<Pro
       trigger: "cli",
       cache,
       ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
+      images: { plan: images, registries },
       deployedCommits: new Map(deployed.map((d) => [`${d.stack}\0${d.host}`, d.commit])),
     });
     const t3 = performance.now();
