@@ -9,7 +9,7 @@ import type { Problem } from "../config/problems.ts";
 import { type HostJobResult, isSuccess } from "../deploy/orchestrate.ts";
 import { short } from "../git/range.ts";
 import type { Plan } from "../plan/plan.ts";
-import { escapeMarkdown, GITHUB_TEXT_LIMIT, renderMarkdown } from "../plan/render/markdown.ts";
+import { escapeMarkdown, GITHUB_TEXT_LIMIT, renderMarkdown, rowsWithin } from "../plan/render/markdown.ts";
 
 export const PLAN_CHECK_NAME = "stackpilot/plan";
 export const DEPLOY_ACTION_ID = "deploy";
@@ -279,19 +279,17 @@ function codeBlock(text: string): string {
  */
 export function deployTable(results: readonly DeployResult[], room: number): string {
   if (results.length === 0) return "No stack × host to deploy.\n";
-  let out = "| Stack | Host | Action | Status | Time | Error |\n|---|---|---|---|---|---|\n";
-  const reserve = 60; // the "more rows" line
-  let shown = 0;
-  for (const r of results) {
-    const row = `| ${code(r.stack)} | ${code(r.host)} | ${r.action ?? "deploy"} | ${statusCell(r)} | ${
-      r.durationMs === undefined ? "" : `${(r.durationMs / 1000).toFixed(1)} s`
-    } | ${r.error ? escapeMarkdown(bound(r.error, MAX_ERROR_IN_ROW)) : ""} |`;
-    if (out.length + row.length + 1 > room - reserve) break;
-    out += `${row}\n`;
-    shown++;
-  }
-  if (shown < results.length) out += `\n_…${results.length - shown} more rows did not fit._\n`;
-  return out;
+  const rows = results.map(
+    (r) =>
+      `| ${code(r.stack)} | ${code(r.host)} | ${r.action ?? "deploy"} | ${statusCell(r)} | ${
+        r.durationMs === undefined ? "" : `${(r.durationMs / 1000).toFixed(1)} s`
+      } | ${r.error ? escapeMarkdown(bound(r.error, MAX_ERROR_IN_ROW)) : ""} |`,
+  );
+  return rowsWithin(
+    "| Stack | Host | Action | Status | Time | Error |\n|---|---|---|---|---|---|\n",
+    rows,
+    room,
+  );
 }
 
 /** An orchestrator result as a completed deploy row. */

@@ -13,7 +13,7 @@
 import { randomUUID } from "node:crypto";
 import { short } from "../git/range.ts";
 import type { Plan } from "../plan/plan.ts";
-import { escapeMarkdown, PLAN_MARKER, renderMarkdown } from "../plan/render/markdown.ts";
+import { escapeMarkdown, PLAN_MARKER, renderMarkdown, rowsWithin } from "../plan/render/markdown.ts";
 import { type LockWait, withLockWaiting } from "../state/locks.ts";
 import { type DeployResult, deployTable } from "./checkRun.ts";
 import type { JobContext } from "./jobContext.ts";
@@ -163,7 +163,7 @@ export function renderLastRun(run: LastRun, limit: number): string {
         } |`,
     );
     const head = `### Last rollback: \`${cell(run.stack)}\` by @${cell(run.actor)}\n\n_${when}_\n\n| Host | From | To | Result |\n|---|---|---|---|\n`;
-    return withRows(head, rows, limit);
+    return rowsWithin(head, rows, limit);
   }
   const how = run.trigger === "merge" ? "on merge " : "";
   let out = `### Last deploy: \`${short(run.sha)}\` ${how}by @${cell(run.actor)}\n\n_${when}_\n`;
@@ -202,18 +202,6 @@ function withNote(text: string, note: string): string {
   const end = text.indexOf("\n\n");
   const bare = text.startsWith(NOTE) ? (end < 0 ? "" : text.slice(end + 2)) : text;
   return note ? `${NOTE}${note}\n\n${bare}` : bare;
-}
-
-function withRows(head: string, rows: string[], limit: number): string {
-  let out = head;
-  let shown = 0;
-  for (const row of rows) {
-    if (out.length + row.length + 100 > limit) break;
-    out += `${row}\n`;
-    shown++;
-  }
-  if (shown < rows.length) out += `\n_…${rows.length - shown} more rows did not fit._\n`;
-  return out;
 }
 
 function bound(text: string, limit: number): string {

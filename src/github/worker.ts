@@ -8,6 +8,7 @@ import type { Probot } from "probot";
 import { errorText } from "../deploy/hostDeploy.ts";
 import { isSuccess } from "../deploy/orchestrate.ts";
 import { rollbackHost } from "../deploy/rollbackHost.ts";
+import { GITHUB_TEXT_LIMIT, rowsWithin } from "../plan/render/markdown.ts";
 import { deployLockKey } from "../state/deployments.ts";
 import { authorizeDeploy, effectivePermission, type ReviewFact } from "./authorize.ts";
 import { fromHostJobResult, PLAN_CHECK_NAME, planCheckRun } from "./checkRun.ts";
@@ -427,6 +428,7 @@ async function mayWrite(ctx: JobContext, prNumber: number, login: string, what: 
   return false;
 }
 
+/** `/status`: what is deployed where, within a comment's size (a big repository has thousands of rows). */
 async function statusText(ctx: JobContext): Promise<string> {
   const deployed = await ctx.deps.store.getDeployed(ctx.ref.fullName);
   if (deployed.length === 0) return "Nothing from this repository is deployed yet.";
@@ -434,8 +436,11 @@ async function statusText(ctx: JobContext): Promise<string> {
     (d) =>
       `| \`${d.stack}\` | \`${d.host}\` | \`${d.commit.slice(0, 7)}\` | ${d.pinned ? "📌 pinned" : ""} | ${d.deployedAt.toISOString()} |`,
   );
-  return ["| Stack | Host | Commit | | Deployed at |", "|---|---|---|---|---|", ...rows].join("\n");
+  return rowsWithin("| Stack | Host | Commit | | Deployed at |\n|---|---|---|---|---|\n", rows, STATUS_LIMIT);
 }
+
+/** Characters of a `/status` reply: GitHub's comment limit, less room for the rest. */
+const STATUS_LIMIT = GITHUB_TEXT_LIMIT - 1_000;
 
 async function reply(ctx: JobContext, pr: number, body: string): Promise<void> {
   await ctx.octokit.rest.issues.createComment({ owner: ctx.owner, repo: ctx.repo, issue_number: pr, body });

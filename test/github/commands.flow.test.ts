@@ -306,6 +306,31 @@ describe("/help and unknown commands", () => {
   });
 });
 
+describe("/status", () => {
+  it("more deployed targets than a comment holds: the rows that fit, then how many did not", async () => {
+    const targets = Array.from({ length: 1200 }, (_, i) => ({
+      repo: FULL,
+      stack: `big-${String(i).padStart(4, "0")}`,
+      host: `host-${i % 20}`,
+    }));
+    for (const t of targets) await store.setDeployed({ ...t, fingerprint: "f", commit: "c".repeat(40) });
+    try {
+      const { payload, commentId } = commentPayload("/status");
+      ackScope(commentId).post(`${R}/issues/1/comments`).reply(201, { id: 7 });
+      await receive(payload);
+      expect(reactionsOn(commentId)).toEqual(["eyes", "rocket"]);
+      const [reply] = replies();
+      expect(reply?.length).toBeLessThanOrEqual(65_535);
+      expect(reply).toContain("| `big-0000` | `host-0` | `ccccccc` |");
+      const shown = reply?.match(/^\| `big-/gm)?.length ?? 0;
+      expect(shown).toBeGreaterThan(500);
+      expect(reply).toContain(`_…${1200 - shown} more rows did not fit._`);
+    } finally {
+      await store.db.query("DELETE FROM deployed WHERE repo = $1 AND stack LIKE 'big-%'", [FULL]);
+    }
+  });
+});
+
 describe("/deploy is refused", () => {
   beforeEach(() => {
     deps.hosts = [APP_HOST];

@@ -111,3 +111,20 @@ function icon(action: string): string {
 export function escapeMarkdown(text: string): string {
   return text.replace(/[\\`*_{}[\]<>|#]/g, (c) => `\\${c}`).replace(/\r?\n/g, " ");
 }
+
+/**
+ * A table's head and as many of its rows as fit in `limit` characters; the rows left out are
+ * counted in a closing line.
+ */
+export function rowsWithin(head: string, rows: readonly string[], limit: number): string {
+  const reserve = 60; // the "more rows" line
+  let out = head;
+  let shown = 0;
+  for (const row of rows) {
+    if (out.length + row.length + 1 > limit - reserve) break;
+    out += `${row}\n`;
+    shown++;
+  }
+  if (shown < rows.length) out += `\n_…${rows.length - shown} more rows did not fit._\n`;
+  return out;
+}
