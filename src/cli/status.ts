@@ -2,10 +2,15 @@
  * `stackpilot status`: what the state store knows, without touching a host: which commit of each
  * stack runs where (and whether a rollback pinned it), the latest deployments with their results,
  * the locks held; `--deployment ID` prints one deployment whole, with every command it ran and the
- * command's stored output (bounded and redacted when it was recorded).
+ * command's stored output (bounded and redacted when it was recorded). `--live` also asks each
+ * host which release it runs (one command per host) and reports where that differs.
  */
 import { resolve } from "node:path";
 import picomatch from "picomatch";
+import { loadInventory } from "../config/hostsFile.ts";
+import { compareLive, type LiveVerdict, readLiveReleases } from "../deploy/liveState.ts";
+import { Runner } from "../deploy/runner.ts";
+import { SshPool } from "../deploy/ssh/pool.ts";
 import { GitRepo } from "../git/repo.ts";
 import type { DeployedState } from "../state/deployed.ts";
 import type { Deployment, DeploymentWithLogs } from "../state/deployments.ts";
@@ -27,17 +32,22 @@ Options:
   --host GLOB       only hosts matching (repeatable)
   --limit N         latest deployments shown (default: 10)
   --deployment ID   one deployment in full: its result and every command it ran, with output
+  --live            also ask each host which release it runs, and report where that differs
+                    from the record (needs --hosts; exit status 1 when anything differs)
+  --hosts FILE      hosts file (for --live)
   --json            print JSON instead of tables
   --data DIR        state directory (default: $STACKPILOT_DATA_DIR or .stackpilot; DATABASE_URL
                     selects Postgres)
   -h, --help        show this help
 
-Exit status: 0 shown, 1 no such deployment, 2 usage error.
+Exit status: 0 shown, 1 no such deployment or (with --live) a host differs or cannot be
+read, 2 usage error.
 `;
 
 export interface StatusView {
   repo: string;
-  deployed: DeployedState[];
+  /** With `--live`: each record against what its host runs. */
+  deployed: (DeployedState & { live?: LiveVerdict })[];
   deployments: Deployment[];
   locks: LockInfo[];
 }
@@ -50,17 +60,21 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
     limit: { type: "string", default: "10" },
     deployment: { type: "string" },
     json: { type: "boolean" },
+    live: { type: "boolean" },
+    hosts: { type: "string" },
     data: { type: "string" },
   });
   if (values.help) {
     io.out(STATUS_HELP);
     return 0;
   }
+  if (values.live && !values.hosts) throw new UsageError("--live needs --hosts FILE");
   const limit = positiveInt("--limit", values.limit, 1000);
   const deploymentId =
     values.deployment === undefined ? undefined : positiveInt("--deployment", values.deployment);
   const repo = await repoIdentity(new GitRepo(resolve(values.repo)));
-  const store = await openStateStore(defaultDataDir(values.data));
+  const dataDir = defaultDataDir(values.data);
+  const store = await openStateStore(dataDir);
   try {
     if (deploymentId !== undefined) {
       const d = await store.getDeployment(deploymentId);
@@ -87,10 +101,46 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
         return guards === "build" ? !filtered : guards !== undefined && wanted(guards);
       }),
     };
+    if (values.live && values.hosts) view.deployed = await withLive(view.deployed, values.hosts, dataDir);
     io.out(values.json ? `${JSON.stringify(view, null, 2)}\n` : renderStatus(view));
-    return 0;
+    return view.deployed.some((d) => d.live && d.live.state !== "in_sync") ? 1 : 0;
   } finally {
     await store.close();
+  }
+}
+
+/** Each record with what its host runs: one command per host, all hosts at once. */
+async function withLive(
+  deployed: readonly DeployedState[],
+  hostsFile: string,
+  dataDir: string,
+): Promise<StatusView["deployed"]> {
+  const { hosts } = await loadInventory(hostsFile);
+  const pool = new SshPool(hosts, { dataDir });
+  try {
+    const runner = new Runner(pool);
+    const live = new Map<string, LiveVerdict>();
+    await Promise.all(
+      [...new Set(deployed.map((d) => d.host))].map(async (name) => {
+        const here = deployed.filter((d) => d.host === name);
+        const host = hosts.find((h) => h.name === name);
+        const releases = host
+          ? await readLiveReleases(
+              runner,
+              host,
+              here.map((d) => d.stack),
+            )
+          : undefined;
+        for (const d of here)
+          live.set(
+            `${d.stack}\0${name}`,
+            compareLive(d, releases?.get(d.stack) ?? { error: `${name} is not in ${hostsFile}` }),
+          );
+      }),
+    );
+    return deployed.map((d) => ({ ...d, live: live.get(`${d.stack}\0${d.host}`) as LiveVerdict }));
+  } finally {
+    await pool.close();
   }
 }
 
@@ -111,9 +161,18 @@ function lockTarget(key: string, repo: string): { stack: string; host: string } 
 /** The overview: deployed, latest deployments, locks. Pure. */
 export function renderStatus(view: StatusView): string {
   let out = `Deployed (${view.repo}):\n`;
+  const live = view.deployed.some((d) => d.live);
   out += view.deployed.length
     ? table(
-        ["STACK", "HOST", "COMMIT", "DEPLOYED (UTC)", "DEPLOYMENT", "PINNED"],
+        [
+          "STACK",
+          "HOST",
+          "COMMIT",
+          "DEPLOYED (UTC)",
+          "DEPLOYMENT",
+          "PINNED",
+          ...(live ? ["ON THE HOST"] : []),
+        ],
         view.deployed.map((d) => [
           d.stack,
           d.host,
@@ -121,6 +180,7 @@ export function renderStatus(view: StatusView): string {
           when(d.deployedAt),
           d.deploymentId === null ? "" : `#${d.deploymentId}`,
           d.pinned ? "pinned (rollback)" : "",
+          ...(live ? [d.live ? liveCell(d.live) : ""] : []),
         ]),
       )
     : "  nothing\n";
@@ -176,6 +236,19 @@ export function renderDeployment(d: DeploymentWithLogs): string {
     out += log.code === null ? "(no exit status: killed or cut off)\n" : `(exit ${log.code})\n`;
   }
   return out;
+}
+
+function liveCell(v: LiveVerdict): string {
+  switch (v.state) {
+    case "in_sync":
+      return "in sync";
+    case "drift":
+      return `DIFFERS: runs ${v.runs.slice(0, 7)}`;
+    case "missing":
+      return "MISSING: no current release";
+    case "unknown":
+      return `UNKNOWN: ${lastLine(v.error, 100)}`;
+  }
 }
 
 function positiveInt(flag: string, text: string, max = Number.MAX_SAFE_INTEGER): number {

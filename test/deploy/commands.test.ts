@@ -13,7 +13,13 @@ import {
 } from "../../src/deploy/commands/docker.ts";
 import { takeLockDir, writeLockDetails } from "../../src/deploy/commands/lock.ts";
 import { stackPaths } from "../../src/deploy/commands/paths.ts";
-import { pruneReleases, switchTo, untar, uploadAndSwitch } from "../../src/deploy/commands/release.ts";
+import {
+  pruneReleases,
+  readCurrents,
+  switchTo,
+  untar,
+  uploadAndSwitch,
+} from "../../src/deploy/commands/release.ts";
 import { judgeHealth } from "../../src/deploy/health.ts";
 import { commandLine, quote, script } from "../../src/deploy/shell.ts";
 
@@ -88,6 +94,12 @@ describe("remote command builders", () => {
     );
     expect(commandLine(untar("/srv/sp/web/releases/.incoming-x"))).toBe(
       "tar -x -z --no-same-owner -f - -C /srv/sp/web/releases/.incoming-x",
+    );
+  });
+
+  it("reads every stack's current link of a host in one command, the links as arguments", () => {
+    expect(commandLine(readCurrents([p.current, "/srv/sp/api/current"]))).toBe(
+      `sh -c 'for l in "$@"; do printf '\\''%s\\t%s\\n'\\'' "$l" "$(readlink -- "$l" 2>/dev/null)"; done' sh /srv/sp/web/current /srv/sp/api/current`,
     );
   });
 

@@ -272,3 +272,37 @@ describe("a deployer killed mid-deploy", () => {
     expect(served.stdout).toContain("theme: crash");
   });
 });
+
+describe("stackpilot status --live", () => {
+  it("finds every record in sync, then a release switched by hand on one host, exit 1", async () => {
+    const synced = await status("--live", "--hosts", hostsFile);
+    expect(synced.code, synced.out + synced.err).toBe(0);
+    const deployedSection = synced.out.slice(0, synced.out.indexOf("\nLatest deployments:"));
+    const rows = deployedSection.split("\n").filter((l) => / h[123] +[0-9a-f]{7} /.test(l));
+    expect(rows.length).toBeGreaterThan(5);
+    for (const row of rows) expect(row).toMatch(/in sync$/);
+
+    // Someone points h1's authelia at an older release by hand.
+    const current = join(h.host("h1").deployRoot, "authelia/current");
+    const was = (await h.exec("h1", ["readlink", current])).stdout.trim();
+    const releases = (
+      await h.exec("h1", ["ls", "-1t", join(h.host("h1").deployRoot, "authelia/releases")])
+    ).stdout
+      .split("\n")
+      .filter((r) => /^[0-9a-f]{40}$/.test(r) && `releases/${r}` !== was);
+    const older = releases[0] as string;
+    await h.exec("h1", ["ln", "-sfn", `releases/${older}`, current]);
+    try {
+      const drifted = await status("--live", "--hosts", hostsFile, "--stack", "authelia", "--json");
+      expect(drifted.code).toBe(1);
+      const view = JSON.parse(drifted.out) as { deployed: { host: string; live: unknown }[] };
+      expect(view.deployed.find((d) => d.host === "h1")?.live).toEqual({ state: "drift", runs: older });
+      for (const d of view.deployed.filter((x) => x.host !== "h1"))
+        expect(d.live).toEqual({ state: "in_sync" });
+      const text = await status("--live", "--hosts", hostsFile, "--stack", "authelia", "--host", "h1");
+      expect(text.out).toMatch(new RegExp(`^authelia +h1 .*DIFFERS: runs ${older.slice(0, 7)}$`, "m"));
+    } finally {
+      await h.exec("h1", ["ln", "-sfn", was, current]);
+    }
+  });
+});
