@@ -5,7 +5,8 @@
  * command's stored output (bounded and redacted when it was recorded). `--live` also asks each
  * host which release it runs (one command per host) and reports where that differs.
  */
-import { resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import picomatch from "picomatch";
 import { loadInventory } from "../config/hostsFile.ts";
 import { compareLive, type LiveVerdict, readLiveReleases } from "../deploy/liveState.ts";
@@ -40,8 +41,8 @@ Options:
                     selects Postgres)
   -h, --help        show this help
 
-Exit status: 0 shown, 1 no such deployment or (with --live) a host differs or cannot be
-read, 2 usage error.
+Exit status: 0 shown, 1 no state in the data directory, no such deployment, or (with --live) a
+host differs or cannot be read, 2 usage error.
 `;
 
 export interface StatusView {
@@ -74,6 +75,13 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
     values.deployment === undefined ? undefined : positiveInt("--deployment", values.deployment);
   const repo = await repoIdentity(new GitRepo(resolve(values.repo)));
   const dataDir = defaultDataDir(values.data);
+  // Reading must not create: a status run from the wrong directory would leave an empty database.
+  if (!process.env.DATABASE_URL && !existsSync(join(dataDir, "pglite"))) {
+    io.err(
+      `stackpilot status: no state in ${dataDir} (nothing was deployed with it); --data DIR or DATABASE_URL name another\n`,
+    );
+    return 1;
+  }
   const store = await openStateStore(dataDir);
   try {
     if (deploymentId !== undefined) {

@@ -1,7 +1,7 @@
 // `stackpilot status` reads the state store a deploy left: deployed commits, the latest
 // deployments, held locks, and one deployment's commands with their output. No host is contacted.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -128,10 +128,15 @@ describe("stackpilot status", () => {
     );
   });
 
-  it("a deployment of another repository, or none, exits 1; bad numbers are usage errors", async () => {
+  it("a deployment of another repository, or none, or no state at all exits 1; bad numbers are usage errors", async () => {
     const other = await status("--deployment", String(failedId + 1));
     expect(other.code).toBe(1);
     expect(other.err).toBe(`stackpilot status: no deployment ${failedId + 1} of acme/infra\n`);
+    const empty = join(dir, "no-state-here");
+    const none = await runCli("status", "--repo", repoDir, "--data", empty);
+    expect(none.code).toBe(1);
+    expect(none.err).toContain(`stackpilot status: no state in ${empty} (nothing was deployed with it)`);
+    expect(existsSync(empty)).toBe(false);
     const bad = await status("--limit", "0");
     expect(bad.code).toBe(2);
     expect(bad.err).toContain('--limit must be a whole number from 1 to 1000, got "0"');
