@@ -207,7 +207,14 @@ export async function start(rawEnv: NodeJS.ProcessEnv = process.env): Promise<vo
       void server
         .close()
         .then(() => services.stop())
-        .then(() => process.exit(0));
+        .then(
+          () => process.exit(0),
+          (err: unknown) => {
+            // Still exit: the queue's leases expire and the jobs run again on the next start.
+            console.error(`stackpilot: shutdown after ${signal} failed: ${(err as Error).message}`);
+            process.exit(1);
+          },
+        );
     });
   }
 }
