@@ -32,7 +32,7 @@ export async function readLiveReleases(
   try {
     const r = await runner.run(host.name, readCurrents([...links.keys()]));
     const found = parseCurrents(r.stdout);
-    return new Map(stacks.map((s) => [s, { release: found.get(stackPaths(host.root, s).current) ?? null }]));
+    return new Map([...links].map(([link, stack]) => [stack, { release: found.get(link) ?? null }]));
   } catch (err) {
     return new Map(stacks.map((s) => [s, { error: errorText(err) }]));
   }

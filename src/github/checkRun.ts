@@ -217,6 +217,7 @@ export function deployCheckRun(
   const head = `### Deploy to ${escapeMarkdown(env)} \`${short(opts.headSha)}\`\n`;
   const summary = `${head}\n${deployTable(results, GITHUB_TEXT_LIMIT - 200 - head.length)}`;
 
+  const details = failures(results);
   return {
     params: {
       name: `stackpilot/deploy: ${env}`,
@@ -230,7 +231,7 @@ export function deployCheckRun(
       output: {
         title,
         summary: bound(summary, GITHUB_TEXT_LIMIT),
-        ...(failures(results) ? { text: failures(results) } : {}),
+        ...(details ? { text: details } : {}),
       },
     },
     followUps: [],

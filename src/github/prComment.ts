@@ -63,22 +63,21 @@ export interface RollbackOutcome {
 
 /** Write the plan section (keeping the last deploy). */
 export function showPlan(ctx: JobContext, prNumber: number, plan: Plan): Promise<StickyCommentResult> {
-  return writeSticky(
-    ctx.octokit,
-    target(ctx, prNumber),
-    (current) => composePlan(current, plan),
-    acrossReplicas(ctx, prNumber),
-  );
+  return writeComment(ctx, prNumber, (current) => composePlan(current, plan));
 }
 
 /** Write the last-deploy section (keeping the plan). */
 export function showLastRun(ctx: JobContext, prNumber: number, run: LastRun): Promise<StickyCommentResult> {
-  return writeSticky(
-    ctx.octokit,
-    target(ctx, prNumber),
-    (current) => composeLastRun(current, run),
-    acrossReplicas(ctx, prNumber),
-  );
+  return writeComment(ctx, prNumber, (current) => composeLastRun(current, run));
+}
+
+/** The PR's Stackpilot comment, rewritten by `compose` one writer at a time across replicas. */
+function writeComment(
+  ctx: JobContext,
+  prNumber: number,
+  compose: (current: string | undefined) => string,
+): Promise<StickyCommentResult> {
+  return writeSticky(ctx.octokit, target(ctx, prNumber), compose, acrossReplicas(ctx, prNumber));
 }
 
 /** A write takes a few API calls; a holder that died frees the lock when its lease runs out. */

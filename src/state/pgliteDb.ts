@@ -16,22 +16,17 @@ export async function openPgliteDb(dataDir: string): Promise<PgliteDb> {
     throw new Error(`PGlite data directory ${dataDir} is already open in this process`);
   await takeDirLock(lockFile);
   openDirs.add(dataDir);
-  let pglite: PGlite;
+  let opened: PGlite | undefined;
   try {
-    pglite = await PGlite.create(dataDir);
+    opened = await PGlite.create(dataDir);
+    await tuneMemory(opened);
   } catch (err) {
+    await opened?.close().catch(() => {});
     openDirs.delete(dataDir);
     await rm(lockFile, { force: true });
     throw err;
   }
-  try {
-    await tuneMemory(pglite);
-  } catch (err) {
-    await pglite.close().catch(() => {});
-    openDirs.delete(dataDir);
-    await rm(lockFile, { force: true });
-    throw err;
-  }
+  const pglite = opened;
   let closed = false;
   return {
     kind: "pglite",
