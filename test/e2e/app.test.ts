@@ -10,7 +10,7 @@ import { Probot, ProbotOctokit } from "probot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServices, parseEnv, type Services, startServer } from "../../src/github/server.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
-import { examplePayload, sign, testAppPrivateKey } from "../helpers/webhooks.ts";
+import { aboutRepo, examplePayload, sign, testAppPrivateKey } from "../helpers/webhooks.ts";
 import { type Harness, hostEntry, startHarness } from "./harness/harness.ts";
 
 const API = "https://api.github.com";
@@ -152,15 +152,8 @@ describe("a push to the default branch", () => {
       after: git("rev-parse", "HEAD"),
       deleted: false,
       forced: false,
-      installation: { id: 42 },
     });
-    Object.assign(payload.repository as object, {
-      name: "infra",
-      full_name: REPO,
-      clone_url: gitServer.cloneUrl(REPO),
-      default_branch: "main",
-      owner: { login: "acme" },
-    });
+    aboutRepo(payload, { fullName: REPO, cloneUrl: gitServer.cloneUrl(REPO) });
     const body = JSON.stringify(payload);
     const res = await fetch(`http://127.0.0.1:${server.port}/api/github/webhooks`, {
       method: "POST",

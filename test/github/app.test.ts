@@ -1,25 +1,22 @@
 // The GitHub App through Probot: real example payloads, GitHub simulated by nock, everything else
 // real (git mirror of a fixture repository, PGlite state, the worker).
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import nock from "nock";
-import { Probot, ProbotOctokit } from "probot";
+import { type Probot, ProbotOctokit } from "probot";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ParseCache } from "../../src/detect/snapshot.ts";
 import { MirrorCache } from "../../src/git/mirror.ts";
-import { stackpilotApp } from "../../src/github/app.ts";
-import type { GithubJob } from "../../src/github/events.ts";
-import { createWorker } from "../../src/github/worker.ts";
 import { openStore, type Store } from "../../src/state/store.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
-import { examplePayload, testAppPrivateKey } from "../helpers/webhooks.ts";
+import { pullRequestFixture } from "../helpers/prFixture.ts";
+import { loadTestApp } from "../helpers/testApp.ts";
+import { aboutRepo, examplePayload } from "../helpers/webhooks.ts";
 
 const API = "https://api.github.com";
 const OWNER = "acme";
 const NAME = "infra";
-const privateKey = testAppPrivateKey;
 
 let tmp: string;
 let remote: string;
@@ -27,15 +24,13 @@ let gitServer: GitHttpServer;
 let store: Store;
 let probot: Probot;
 let jobs: Promise<void>[];
-const git = (...args: string[]) => execFileSync("git", args, { cwd: remote, encoding: "utf8" }).trim();
+let git: (...args: string[]) => string;
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "sp-app-"));
   remote = join(tmp, "remote");
-  execFileSync("sh", ["fixtures/build-monorepo.sh", remote]);
   // PR #1: the last commit on a branch, main one commit behind; GitHub keeps the head as refs/pull/1/head.
-  git("checkout", "-q", "-b", "feature");
-  git("branch", "-f", "main", "HEAD~1");
+  git = pullRequestFixture(remote);
   git("update-ref", "refs/pull/1/head", "HEAD");
   // Served over real smart HTTP that demands the installation token.
   gitServer = await startGitHttpServer({ token: "ghs_test" });
@@ -53,39 +48,23 @@ afterAll(async () => {
 beforeEach(async () => {
   nock.disableNetConnect();
   jobs = [];
-  probot = new Probot({
-    appId: 1,
-    privateKey,
+  probot = await loadTestApp({
     Octokit: ProbotOctokit.defaults((o: object) => ({
       ...o,
       retry: { enabled: false },
       throttle: { enabled: false },
     })),
-  });
-  let handle: ((job: GithubJob) => Promise<void>) | undefined;
-  await probot.load(
-    stackpilotApp({
+    deps: {
       store,
-      // The queue is exercised in test/state; here jobs run as soon as they are queued.
-      enqueue: async (job) => {
-        jobs.push((handle as (j: GithubJob) => Promise<void>)(job));
-      },
-      onLoad: async (app) => {
-        handle = createWorker(
-          {
-            store,
-            mirrors: new MirrorCache({ dir: join(tmp, "mirrors"), maxBytes: 1 << 30 }),
-            hosts: [],
-            remote: { exec: () => Promise.reject(new Error("no host may be contacted in this test")) },
-            cache: new ParseCache(),
-            appSlug: "stackpilot",
-            installationId: "test",
-          },
-          app,
-        );
-      },
-    }),
-  );
+      mirrors: new MirrorCache({ dir: join(tmp, "mirrors"), maxBytes: 1 << 30 }),
+      hosts: [],
+      remote: { exec: () => Promise.reject(new Error("no host may be contacted in this test")) },
+      cache: new ParseCache(),
+      appSlug: "stackpilot",
+      installationId: "test",
+    },
+    onJob: (run) => jobs.push(run),
+  });
 });
 
 afterEach(() => {
@@ -96,16 +75,10 @@ afterEach(() => {
 });
 
 function repoPayload(payload: Record<string, unknown>): Record<string, unknown> {
-  const repository = payload.repository as Record<string, unknown>;
-  Object.assign(repository, {
-    name: NAME,
-    full_name: `${OWNER}/${NAME}`,
-    clone_url: gitServer.cloneUrl(`${OWNER}/${NAME}`),
-    default_branch: "main",
+  return aboutRepo(payload, {
+    fullName: `${OWNER}/${NAME}`,
+    cloneUrl: gitServer.cloneUrl(`${OWNER}/${NAME}`),
   });
-  (repository.owner as Record<string, unknown>).login = OWNER;
-  payload.installation = { id: 42 };
-  return payload;
 }
 
 const token = () =>

@@ -1,31 +1,28 @@
 // PR comment commands end to end through Probot: real example `issue_comment` payloads, GitHub
 // simulated by nock (static replies; requests recorded with `scope.on("request")`), a real git
 // mirror of the fixture repository served over smart HTTP, PGlite state and the worker.
-import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import nock from "nock";
-import { Probot, ProbotOctokit } from "probot";
+import { type Probot, ProbotOctokit } from "probot";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type HostConfig, HostSchema } from "../../src/config/hostsFile.ts";
 import { ParseCache } from "../../src/detect/snapshot.ts";
 import { MirrorCache } from "../../src/git/mirror.ts";
-import { stackpilotApp } from "../../src/github/app.ts";
-import type { GithubJob } from "../../src/github/events.ts";
 import type { WorkerDeps } from "../../src/github/jobContext.ts";
-import { createWorker } from "../../src/github/worker.ts";
 import { openStore, type Store } from "../../src/state/store.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
+import { pullRequestFixture } from "../helpers/prFixture.ts";
 import { recordedApi } from "../helpers/recordedApi.ts";
-import { examplePayload, testAppPrivateKey } from "../helpers/webhooks.ts";
+import { loadTestApp } from "../helpers/testApp.ts";
+import { prCommentPayload } from "../helpers/webhooks.ts";
 
 const API = "https://api.github.com";
 const OWNER = "acme";
 const NAME = "infra";
 const FULL = `${OWNER}/${NAME}`;
 const R = `/repos/${OWNER}/${NAME}`;
-const privateKey = testAppPrivateKey;
 
 let tmp: string;
 let remote: string;
@@ -45,7 +42,7 @@ let head2: string;
 let head3: string;
 let typoLine: number;
 
-const git = (...args: string[]) => execFileSync("git", args, { cwd: remote, encoding: "utf8" }).trim();
+let git: (...args: string[]) => string;
 // Also the builder: the fixture's webapp builds its image, and app1 is its only target (no registry needed).
 const APP_HOST: HostConfig = HostSchema.parse({
   name: "app1",
@@ -57,12 +54,8 @@ const APP_HOST: HostConfig = HostSchema.parse({
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "sp-cmd-"));
   remote = join(tmp, "remote");
-  execFileSync("sh", ["fixtures/build-monorepo.sh", remote]);
-  const env = { GIT_AUTHOR_NAME: "T", GIT_AUTHOR_EMAIL: "t@example.invalid" };
-  Object.assign(process.env, { GIT_COMMITTER_NAME: "T", GIT_COMMITTER_EMAIL: "t@example.invalid", ...env });
   // PR #1: the last commit on a branch, main one commit behind.
-  git("checkout", "-q", "-b", "feature");
-  git("branch", "-f", "main", "HEAD~1");
+  git = pullRequestFixture(remote);
   git("update-ref", "refs/pull/1/head", "HEAD");
   head1 = git("rev-parse", "HEAD");
   base1 = git("rev-parse", "main");
@@ -114,25 +107,12 @@ function onNoMatch(req: { method?: string; url?: string; path?: string }) {
   unmatched.push(`${req.method} ${req.url ?? req.path}`);
 }
 
-async function makeProbot(octokitOptions: Record<string, unknown>): Promise<Probot> {
-  const p = new Probot({
-    appId: 1,
-    privateKey,
+function makeProbot(octokitOptions: Record<string, unknown>): Promise<Probot> {
+  return loadTestApp({
     Octokit: ProbotOctokit.defaults((o: object) => ({ ...o, ...octokitOptions })),
+    deps,
+    onJob: (run) => jobs.push(run),
   });
-  let handle: ((job: GithubJob) => Promise<void>) | undefined;
-  await p.load(
-    stackpilotApp({
-      store,
-      enqueue: async (job) => {
-        jobs.push((handle as (j: GithubJob) => Promise<void>)(job));
-      },
-      onLoad: async (app) => {
-        handle = createWorker(deps, app);
-      },
-    }),
-  );
-  return p;
 }
 
 beforeEach(async () => {
@@ -174,26 +154,16 @@ function commentPayload(
   body: string,
   opts: { pr?: number; login?: string; type?: string; action?: string } = {},
 ): { payload: Record<string, unknown>; commentId: number } {
-  const payload = examplePayload("issue_comment", opts.action ?? "created");
-  const repository = payload.repository as Record<string, unknown>;
-  Object.assign(repository, {
-    name: NAME,
-    full_name: FULL,
-    clone_url: gitServer.cloneUrl(FULL),
-    default_branch: "main",
-  });
-  (repository.owner as Record<string, unknown>).login = OWNER;
-  payload.installation = { id: 42 };
-  const issue = payload.issue as Record<string, unknown>;
-  issue.number = opts.pr ?? 1;
-  issue.pull_request = { url: `${API}${R}/pulls/${opts.pr ?? 1}` };
   const commentId = ++commentSeq;
-  const comment = payload.comment as Record<string, unknown>;
-  comment.id = commentId;
-  comment.body = body;
-  const user = { login: opts.login ?? "octocat", type: opts.type ?? "User" };
-  Object.assign(comment.user as object, user);
-  Object.assign(payload.sender as object, user);
+  const payload = prCommentPayload({
+    repo: { fullName: FULL, cloneUrl: gitServer.cloneUrl(FULL) },
+    api: API,
+    pr: opts.pr ?? 1,
+    commentId,
+    body,
+    user: { login: opts.login ?? "octocat", type: opts.type ?? "User" },
+    ...(opts.action ? { action: opts.action } : {}),
+  });
   return { payload, commentId };
 }
 

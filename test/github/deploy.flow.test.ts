@@ -10,20 +10,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Bottleneck from "bottleneck";
 import nock from "nock";
-import { Probot, ProbotOctokit } from "probot";
+import { type Probot, ProbotOctokit } from "probot";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { HostSchema } from "../../src/config/hostsFile.ts";
 import { ParseCache } from "../../src/detect/snapshot.ts";
 import { MirrorCache } from "../../src/git/mirror.ts";
-import { stackpilotApp } from "../../src/github/app.ts";
-import type { GithubJob } from "../../src/github/events.ts";
 import type { WorkerDeps } from "../../src/github/jobContext.ts";
 import { DEFAULT_RETRY_POLICY, withRetryPolicy } from "../../src/github/octokit.ts";
-import { createWorker } from "../../src/github/worker.ts";
 import { openStore, type Store } from "../../src/state/store.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
+import { pullRequestFixture } from "../helpers/prFixture.ts";
 import { recordedApi } from "../helpers/recordedApi.ts";
-import { examplePayload, testAppPrivateKey } from "../helpers/webhooks.ts";
+import { loadTestApp } from "../helpers/testApp.ts";
+import { prCommentPayload } from "../helpers/webhooks.ts";
 import { type FakeHost, fakeHost } from "./fakeHost.ts";
 
 const API = "https://api.github.com";
@@ -57,18 +56,14 @@ let seq = 0;
 /** Set once the persisted check-run update answer is in place for this test. */
 let updatesAnswered = false;
 
-const git = (...args: string[]) => execFileSync("git", args, { cwd: remote, encoding: "utf8" }).trim();
+let git: (...args: string[]) => string;
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "sp-deployflow-"));
   remote = join(tmp, "remote");
-  execFileSync("sh", ["fixtures/build-monorepo.sh", remote]);
-  const env = { GIT_AUTHOR_NAME: "T", GIT_AUTHOR_EMAIL: "t@example.invalid" };
-  Object.assign(process.env, { GIT_COMMITTER_NAME: "T", GIT_COMMITTER_EMAIL: "t@example.invalid", ...env });
   // PR #1: the fixture's last commit; main one behind. Its later head (a second push) changes
   // authelia's config only, so a second deploy gives authelia a second release to roll back from.
-  git("checkout", "-q", "-b", "feature");
-  git("branch", "-f", "main", "HEAD~1");
+  git = pullRequestFixture(remote);
   head1 = git("rev-parse", "HEAD");
   writeFileSync(join(remote, "stacks/authelia/config/configuration.yml"), "theme: dark\nlog_level: debug\n");
   git("commit", "-q", "-am", "authelia: debug logs");
@@ -135,24 +130,18 @@ beforeEach(async () => {
     installationId: "test",
     engine: { healthTimeoutMs: 5_000, healthPollMs: 50 },
   };
-  probot = new Probot({ appId: 1, privateKey: testAppPrivateKey, Octokit: testOctokit() });
-  let handle: ((job: GithubJob) => Promise<void>) | undefined;
-  await probot.load(
-    stackpilotApp({
-      store,
-      enqueue: async (job) => {
-        jobs.push((handle as (j: GithubJob) => Promise<void>)(job));
-      },
-      onLoad: async (app) => {
-        const warn = app.log.warn.bind(app.log);
-        app.log.warn = ((msg: unknown, ...rest: unknown[]) => {
-          warnings.push(String(msg));
-          return warn(msg as never, ...(rest as never[]));
-        }) as typeof app.log.warn;
-        handle = createWorker(deps, app);
-      },
-    }),
-  );
+  probot = await loadTestApp({
+    Octokit: testOctokit(),
+    deps,
+    onJob: (run) => jobs.push(run),
+    onLoad: (app) => {
+      const warn = app.log.warn.bind(app.log);
+      app.log.warn = ((msg: unknown, ...rest: unknown[]) => {
+        warnings.push(String(msg));
+        return warn(msg as never, ...(rest as never[]));
+      }) as typeof app.log.warn;
+    },
+  });
 }, 60_000);
 
 afterEach(async () => {
@@ -167,21 +156,15 @@ afterEach(async () => {
 
 /** The comment command arrives; the worker runs it to the end. */
 async function comment(body: string, login = "octocat"): Promise<number> {
-  const payload = examplePayload("issue_comment", "created");
-  const repository = payload.repository as Record<string, unknown>;
-  Object.assign(repository, {
-    name: NAME,
-    full_name: FULL,
-    clone_url: gitServer.cloneUrl(FULL),
-    default_branch: "main",
-  });
-  (repository.owner as Record<string, unknown>).login = OWNER;
-  payload.installation = { id: 42 };
-  Object.assign(payload.issue as object, { number: 1, pull_request: { url: `${API}${R}/pulls/1` } });
   const commentId = 5000 + ++seq;
-  Object.assign(payload.comment as object, { id: commentId, body });
-  for (const who of [(payload.comment as { user: object }).user, payload.sender as object])
-    Object.assign(who, { login, type: "User" });
+  const payload = prCommentPayload({
+    repo: { fullName: FULL, cloneUrl: gitServer.cloneUrl(FULL) },
+    api: API,
+    pr: 1,
+    commentId,
+    body,
+    user: { login, type: "User" },
+  });
   await probot.receive({ id: `d-${seq}`, name: "issue_comment", payload } as never);
   await Promise.all(jobs);
   return commentId;

@@ -36,3 +36,46 @@ export const testAppPrivateKey: string = generateKeyPairSync("rsa", {
   privateKeyEncoding: { type: "pkcs1", format: "pem" },
   publicKeyEncoding: { type: "spki", format: "pem" },
 }).privateKey;
+
+/** The repository a test serves, as payloads name it. */
+export interface PayloadRepo {
+  /** `owner/name`. */
+  fullName: string;
+  cloneUrl: string;
+}
+
+/** `payload` made to be about `repo` (default branch `main`) and installation 42. */
+export function aboutRepo(payload: Record<string, unknown>, repo: PayloadRepo): Record<string, unknown> {
+  const [owner, name] = repo.fullName.split("/") as [string, string];
+  const repository = payload.repository as Record<string, unknown>;
+  Object.assign(repository, {
+    name,
+    full_name: repo.fullName,
+    clone_url: repo.cloneUrl,
+    default_branch: "main",
+    owner: { ...(repository.owner as object), login: owner },
+  });
+  payload.installation = { id: 42 };
+  return payload;
+}
+
+/** An `issue_comment` example (action `created` unless given) by `user` on pull request `pr` of `repo`. */
+export function prCommentPayload(opts: {
+  repo: PayloadRepo;
+  api: string;
+  pr: number;
+  commentId: number;
+  body: string;
+  user: { login: string; type: string };
+  action?: string;
+}): Record<string, unknown> {
+  const payload = aboutRepo(examplePayload("issue_comment", opts.action ?? "created"), opts.repo);
+  Object.assign(payload.issue as object, {
+    number: opts.pr,
+    pull_request: { url: `${opts.api}/repos/${opts.repo.fullName}/pulls/${opts.pr}` },
+  });
+  Object.assign(payload.comment as object, { id: opts.commentId, body: opts.body });
+  Object.assign((payload.comment as { user: object }).user, opts.user);
+  Object.assign(payload.sender as object, opts.user);
+  return payload;
+}
