@@ -36,7 +36,7 @@ import { type HostConfig, loadInventory } from "../src/config/hostsFile.ts";
 import { GitRepo } from "../src/git/repo.ts";
 import { openStore, type Store } from "../src/state/store.ts";
 import { type Harness, hostEntry, startHarness, type TestHost } from "../test/e2e/harness/harness.ts";
-import { runCli } from "../test/helpers/cli.ts";
+import { deployArgs, runCli } from "../test/helpers/cli.ts";
 import { breakdown } from "./deployLib/analysis.ts";
 import { expectAllSucceeded, type ProductContext, type ProductRun, productRun } from "./deployLib/product.ts";
 import {
@@ -247,17 +247,9 @@ async function part1(h: Harness): Promise<void> {
     for (let c = 1; c <= CLI_RUNS; c++) {
       head = commit(repoDir, { "stacks/app/compose.yaml": appCompose(`cli${c}`) }, `cli ${c}`);
       const b = await parallelBaseline(`cli${c}`);
-      const res = await cli([
-        "deploy",
-        "--repo",
-        repoDir,
-        "--hosts",
-        hostsFile,
-        "--data",
-        dataDir,
-        "--health-timeout",
-        "60",
-      ]);
+      const res = await cli(
+        deployArgs({ repo: repoDir, hosts: hostsFile, data: dataDir, healthTimeoutS: 60 }),
+      );
       if (res.code !== 0 || !/10 succeeded, 0 failed/.test(res.out)) {
         throw new Error(`CLI deploy failed (exit ${res.code}):\n${res.out}\n${res.err}`);
       }
@@ -396,7 +388,7 @@ async function part2and3(h: Harness): Promise<void> {
     store = undefined;
     const cliMs: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const res = await cli(["deploy", "--repo", repoDir, "--hosts", hostsFile, "--data", dataDir]);
+      const res = await cli(deployArgs({ repo: repoDir, hosts: hostsFile, data: dataDir }));
       if (res.code !== 0 || !res.out.includes("0 deploy, 0 remove, 60 skip")) {
         throw new Error(`CLI no-change run: exit ${res.code}\n${res.out}\n${res.err}`);
       }

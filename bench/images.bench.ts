@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { openStore } from "../src/state/store.ts";
 import { type Harness, hostEntry, sleeperCompose, startHarness } from "../test/e2e/harness/harness.ts";
-import { runCli } from "../test/helpers/cli.ts";
+import { deployArgs, runCli } from "../test/helpers/cli.ts";
 import { fmtMs, fmtRatio, median, table } from "./deployLib/stats.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -91,15 +91,7 @@ async function measure(repoDir: string, hostsFile: string, dataDir: string): Pro
   const before = await counts(repoDir, dataDir);
   const t0 = performance.now();
   const { code, out } = await runCli(
-    "deploy",
-    "--repo",
-    repoDir,
-    "--hosts",
-    hostsFile,
-    "--data",
-    dataDir,
-    "--health-timeout",
-    "60",
+    ...deployArgs({ repo: repoDir, hosts: hostsFile, data: dataDir, healthTimeoutS: 60 }),
   );
   const ms = performance.now() - t0;
   if (code !== 0) throw new Error(`deploy failed (exit ${code}):\n${out}`);

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/state/store.ts";
-import { runCli } from "../helpers/cli.ts";
+import { deployArgs, runCli } from "../helpers/cli.ts";
 import { type Harness, hostEntry, startHarness } from "./harness/harness.ts";
 
 let h: Harness;
@@ -18,18 +18,7 @@ let dataDir: string;
 const cli = runCli;
 const status = (...extra: string[]) => cli("status", "--repo", repoDir, "--data", dataDir, ...extra);
 const deploy = (...extra: string[]) =>
-  cli(
-    "deploy",
-    "--repo",
-    repoDir,
-    "--hosts",
-    hostsFile,
-    "--data",
-    dataDir,
-    "--health-timeout",
-    "30",
-    ...extra,
-  );
+  cli(...deployArgs({ repo: repoDir, hosts: hostsFile, data: dataDir, healthTimeoutS: 30 }), ...extra);
 const git = (...args: string[]) => execFileSync("git", args, { cwd: repoDir, encoding: "utf8" }).trim();
 
 /** service -> container id, for every compose project on a host's engine. */
