@@ -11,6 +11,7 @@ import { ParseCache } from "../detect/snapshot.ts";
 import { GitRepo } from "../git/repo.ts";
 import { planWithImages } from "../plan/images.ts";
 import { planRange } from "../plan/planRange.ts";
+import { loadPolicy, localDefaultBranch } from "../policy/load.ts";
 import { renderText } from "../plan/render/text.ts";
 import { parse, UsageError } from "./args.ts";
 import type { Io } from "./main.ts";
@@ -20,7 +21,9 @@ import { table } from "./table.ts";
 
 export const DEPLOY_HELP = `Usage: stackpilot deploy [options]
 
-Deploy the checkout's commit to every host whose deployed stack differs from it.
+Deploy the checkout's commit to every host whose deployed stack differs from it. Which hosts
+each environment may reach is read from the default branch (origin/HEAD, else main, else
+master), as the GitHub App does; the hosts file's environments and repos lists apply too.
 
 Options:
   --repo DIR        repository checkout (default: .)
@@ -85,6 +88,9 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
     }));
     const cache = new ParseCache();
     const base = await repo.resolveCommit(`${head}~1`);
+    // Where each environment may go comes from the default branch, as in the App.
+    const rules = await localDefaultBranch(repo);
+    const policy = await loadPolicy(repo, rules.branch, rules.ref);
     const { plan: planned, head: snapshot } = await planRange(
       repo,
       {
@@ -94,6 +100,7 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
         deployed,
         ...(values.force ? { force: true } : {}),
         only: { stacks: values.stack ?? [], hosts: values.host ?? [] },
+        policy: { policy, repoId },
       },
       cache,
     );

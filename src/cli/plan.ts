@@ -61,10 +61,21 @@ export async function planCommand(argv: string[], io: Io): Promise<number> {
   const inventory = hostsFile && values.hosts ? await hostsFile.loadInventory(values.hosts) : undefined;
   const stateFile = values.state ? await import("../state/stateFile.ts") : undefined;
   const deployed = stateFile && values.state ? await stateFile.loadStateFile(values.state) : undefined;
+  // With a hosts file, targets are held against the default branch's rules as a deploy would be.
+  const policy = inventory ? await import("../policy/load.ts") : undefined;
+  const rules = policy ? await policy.localDefaultBranch(repo) : undefined;
   const ranged = await planRange(repo, {
     ...(base ? { base } : {}),
     head: values.head,
     ...(hostsFile && inventory ? { hosts: hostsFile.hostRefs(inventory.hosts) } : {}),
+    ...(policy && rules
+      ? {
+          policy: {
+            policy: await policy.loadPolicy(repo, rules.branch, rules.ref),
+            repoId: await repoIdentity(repo),
+          },
+        }
+      : {}),
     ...(deployed ? { deployed } : {}),
     only: { stacks: values.stack ?? [], hosts: values.host ?? [] },
   });

@@ -57,6 +57,11 @@ export const HostSchema = z.strictObject({
     .default("/srv/stackpilot"),
   /** Repositories (owner/name globs) allowed to deploy here; empty means any. */
   repos: z.array(z.string()).default([]),
+  /**
+   * Environments (globs) allowed to deploy here; empty means any. The last word: a repository's
+   * rules can never send an environment to a host that does not list it.
+   */
+  environments: z.array(z.string().min(1)).default([]),
   /** Absolute host paths compose files may bind-mount (others are refused). */
   allowed_mount_roots: z.array(z.string().regex(/^\//)).default([]),
   /** Builds the images of stacks with `build:` (a deploy host builds only when it is also a builder). */
@@ -181,7 +186,7 @@ export async function loadHostsFile(file: string): Promise<HostConfig[]> {
 }
 
 export const hostRefs = (hosts: readonly HostConfig[]): HostRef[] =>
-  hosts.map((h) => ({ name: h.name, labels: h.labels }));
+  hosts.map((h) => ({ name: h.name, labels: h.labels, environments: h.environments, repos: h.repos }));
 
 /** A host's `repos` globs (owner/name or URL) restrict who may deploy to it; empty allows all. */
 export function repoAllowed(host: HostConfig, repoId: string): boolean {

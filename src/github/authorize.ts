@@ -21,6 +21,8 @@ export interface ReviewFact {
 }
 
 export interface AuthorizeInput {
+  /** `deploy` is bound to a plan of the PR's head; `rollback` and `unlock` act on what runs. */
+  action?: "deploy" | "rollback" | "unlock";
   actor: { login: string; type: "User" | "Bot" | "Organization" | (string & {}) };
   /** Bot logins allowed to deploy (`name[bot]` or `name`). */
   botAllowlist?: readonly string[];
@@ -37,13 +39,14 @@ export interface AuthorizeInput {
     reviews: readonly ReviewFact[];
     /** The PR's head SHA now. */
     headSha: string;
-    /** The head SHA the plan being deployed was made for; undefined when there is none. */
-    planSha: string | undefined;
+    /** The head SHA the plan being deployed was made for; undefined when there is none (deploy only). */
+    planSha?: string | undefined;
   };
 }
 
 export type AuthorizeResult = { ok: true } | { ok: false; reason: string };
 
+const VERB = { deploy: "deploy to", rollback: "roll back in", unlock: "unlock in" } as const;
 const RANK: Record<RepoPermission, number> = { none: 0, read: 1, triage: 2, write: 3, maintain: 4, admin: 5 };
 const TRUSTED_REVIEWERS = new Set(["OWNER", "MEMBER", "COLLABORATOR"]);
 
@@ -86,20 +89,22 @@ export function authorizeDeploy(input: AuthorizeInput): AuthorizeResult {
     const inTeam = teams.some((t) => mine.has(t.toLowerCase()));
     if (!hasPermission && !inTeam)
       return deny(
-        `${who} cannot deploy to ${env.name}: it needs ${needed} permission on this repository` +
+        `${who} cannot ${VERB[input.action ?? "deploy"]} ${env.name}: it needs ${needed} permission on this repository` +
           (teams.length ? ` or membership of ${teams.join(", ")}` : "") +
           ` (${who} has ${input.permission}).`,
       );
   }
 
-  if (!pr.planSha)
-    return deny(
-      "There is no plan for the current head commit yet: comment `/plan` and deploy after it finishes.",
-    );
-  if (pr.planSha !== pr.headSha)
-    return deny(
-      `The plan was made for ${pr.planSha.slice(0, 7)} but the pull request's head is now ${pr.headSha.slice(0, 7)}: wait for the new plan (or comment \`/plan\`) and deploy again.`,
-    );
+  if ((input.action ?? "deploy") === "deploy") {
+    if (!pr.planSha)
+      return deny(
+        "There is no plan for the current head commit yet: comment `/plan` and deploy after it finishes.",
+      );
+    if (pr.planSha !== pr.headSha)
+      return deny(
+        `The plan was made for ${pr.planSha.slice(0, 7)} but the pull request's head is now ${pr.headSha.slice(0, 7)}: wait for the new plan (or comment \`/plan\`) and deploy again.`,
+      );
+  }
 
   if ((env.requires ?? []).includes("approved")) {
     const { approvedBy, changesRequestedBy } = reviewState(pr.reviews);

@@ -11,6 +11,8 @@ import type { GitRepo } from "../git/repo.ts";
 import { type ImagePlan, planWithImages } from "../plan/images.ts";
 import type { DeployedRecord, HostRef, Plan } from "../plan/plan.ts";
 import { type PlanRangeOptions, planRange } from "../plan/planRange.ts";
+import { loadPolicy } from "../policy/load.ts";
+import type { Policy } from "../policy/policy.ts";
 import type { Store } from "../state/store.ts";
 import type { RepoRef } from "./events.ts";
 
@@ -77,17 +79,28 @@ export interface PlannedWithImages {
   head: Snapshot;
   /** Builds and per-target image operations; the rollout passes them to the orchestrator. */
   images: ImagePlan;
+  /** The rules the plan was held against: the default branch's (src/policy). */
+  policy: Policy;
 }
 
-/** planRange plus the image plan (builders, registries, reusable builds) every job's plan carries. */
+/**
+ * planRange held against the default branch's rules, plus the image plan (builders, registries,
+ * reusable builds) every job's plan carries.
+ */
 export async function planJob(
   ctx: JobContext,
   repo: GitRepo,
-  opts: Omit<PlanRangeOptions, "hosts" | "deployed">,
+  opts: Omit<PlanRangeOptions, "hosts" | "deployed" | "policy">,
 ): Promise<PlannedWithImages> {
+  const policy = await loadPolicy(repo, ctx.ref.defaultBranch);
   const { plan, head } = await planRange(
     repo,
-    { ...opts, hosts: inventory(ctx), deployed: await deployedState(ctx) },
+    {
+      ...opts,
+      hosts: inventory(ctx),
+      deployed: await deployedState(ctx),
+      policy: { policy, repoId: ctx.ref.fullName },
+    },
     ctx.deps.cache,
   );
   const withImages = planWithImages({
@@ -98,5 +111,5 @@ export async function planJob(
     builds: await ctx.deps.store.listReusableBuilds(ctx.ref.fullName),
     ...(opts.force ? { force: true } : {}),
   });
-  return { ...withImages, head };
+  return { ...withImages, head, policy };
 }

@@ -1,12 +1,14 @@
 /**
- * Plan a pull request: its head against the merge base with its base branch, with the config
- * read at the head (not the default branch), reported as the `stackpilot/plan` check run and the
- * plan section of the PR's one Stackpilot comment (prComment.ts), edited in place.
+ * Plan a pull request: its head against the merge base with its base branch, with the stacks as
+ * the head has them and the rules (environments, who, where) as the default branch has them,
+ * reported as the `stackpilot/plan` check run and the plan section of the PR's one Stackpilot
+ * comment (prComment.ts), edited in place.
  */
 import type { Snapshot } from "../detect/snapshot.ts";
 import { EMPTY_TREE, type GitRepo } from "../git/repo.ts";
 import type { ImagePlan } from "../plan/images.ts";
 import type { Plan } from "../plan/plan.ts";
+import type { Policy } from "../policy/policy.ts";
 import { PLAN_CHECK_NAME, planCheckRun } from "./checkRun.ts";
 import { type JobContext, mirrorAt, planJob } from "./jobContext.ts";
 import { showPlan } from "./prComment.ts";
@@ -26,6 +28,8 @@ export interface PlannedPullRequest {
   head: Snapshot;
   repo: GitRepo;
   images: ImagePlan;
+  /** The default branch's rules (environments, reach), which decide what the PR may deploy. */
+  policy: Policy;
 }
 
 export async function readPullRequest(ctx: JobContext, number: number): Promise<PullRequestFacts> {
@@ -51,17 +55,21 @@ export async function planPullRequest(
   opts: { report?: boolean; force?: boolean; only?: { stacks?: string[]; hosts?: string[] } } = {},
 ): Promise<PlannedPullRequest> {
   const pr = await readPullRequest(ctx, number);
-  const repo = await mirrorAt(ctx, [`refs/pull/${number}/head`, `refs/heads/${pr.baseRef}`]);
+  const repo = await mirrorAt(ctx, [
+    `refs/pull/${number}/head`,
+    `refs/heads/${pr.baseRef}`,
+    `refs/heads/${ctx.ref.defaultBranch}`,
+  ]);
   const baseTip = await repo.resolveCommit(`refs/heads/${pr.baseRef}`);
   const mergeBase = baseTip ? await repo.mergeBase(baseTip, pr.headSha) : undefined;
-  const { plan, head, images } = await planJob(ctx, repo, {
+  const { plan, head, images, policy } = await planJob(ctx, repo, {
     base: mergeBase ?? EMPTY_TREE,
     head: pr.headSha,
     ...(opts.force ? { force: true } : {}),
     ...(opts.only ? { only: opts.only } : {}),
   });
   if (opts.report !== false) await reportPlan(ctx, pr, plan);
-  return { pr, plan, head, repo, images };
+  return { pr, plan, head, repo, images, policy };
 }
 
 async function reportPlan(ctx: JobContext, pr: PullRequestFacts, plan: Plan): Promise<void> {

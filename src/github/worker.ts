@@ -8,14 +8,17 @@ import type { Probot } from "probot";
 import { errorText } from "../deploy/hostDeploy.ts";
 import { isSuccess } from "../deploy/orchestrate.ts";
 import { rollbackHost } from "../deploy/rollbackHost.ts";
+import type { Plan } from "../plan/plan.ts";
 import { GITHUB_TEXT_LIMIT, rowsWithin } from "../plan/render/markdown.ts";
+import { loadPolicy } from "../policy/load.ts";
+import { type Policy, stackEnvironment } from "../policy/policy.ts";
 import { deployLockKey } from "../state/deployments.ts";
-import { authorizeDeploy, effectivePermission, type ReviewFact } from "./authorize.ts";
 import { fromHostJobResult, PLAN_CHECK_NAME, planCheckRun } from "./checkRun.ts";
 import { HELP_TEXT, type ParsedCommand, parseCommands } from "./commands.ts";
 import type { GithubJob, RepoRef } from "./events.ts";
 import { type JobContext, mirrorAt, type Octokit, planJob, type WorkerDeps } from "./jobContext.ts";
-import { type PullRequestFacts, plannedSha, planPullRequest } from "./planPr.ts";
+import { type Actor, authorizeCommand, commandFacts } from "./permissions.ts";
+import { plannedSha, planPullRequest, readPullRequest } from "./planPr.ts";
 import { type EnvironmentOutcome, type LastRun, type RollbackOutcome, showLastRun } from "./prComment.ts";
 import { react } from "./reactions.ts";
 import { environmentsToDeploy, rollout } from "./rollout.ts";
@@ -57,12 +60,12 @@ export function createWorker(deps: WorkerDeps, app: Pick<Probot, "auth" | "log">
 /**
  * A push: 1. plan it against the previous commit (check run on the new head), 2. unless a newer
  * commit already moved the branch on, deploy every environment whose `deploy_on` is `merge`
- * (and whose branch this is), 3. when the push is a PR's merge, show the results in that PR's
+ * and whose branch this is, by the default branch's rules, 3. when the push is a PR's merge, show the results in that PR's
  * Stackpilot comment, where its plan was read.
  */
 async function onPush(ctx: JobContext, job: Extract<GithubJob, { kind: "push" }>): Promise<void> {
-  const repo = await mirrorAt(ctx, [`refs/heads/${job.branch}`]);
-  const { plan, head, images } = await planJob(ctx, repo, {
+  const repo = await mirrorAt(ctx, [`refs/heads/${job.branch}`, `refs/heads/${job.repo.defaultBranch}`]);
+  const { plan, head, images, policy } = await planJob(ctx, repo, {
     base: job.before,
     head: job.after,
     defaultBranch: job.repo.defaultBranch,
@@ -80,7 +83,8 @@ async function onPush(ctx: JobContext, job: Extract<GithubJob, { kind: "push" }>
   const actor = job.pusher ?? "merge";
   const outcomes: EnvironmentOutcome[] = [];
   for (const env of environmentsToDeploy(plan)) {
-    const config = head.config.environments[env];
+    // The default branch's rules say which branch deploys where on push, never the pushed commit's.
+    const config = policy.environments.get(env);
     if (config?.deploy_on !== "merge" || (config.branch ?? job.repo.defaultBranch) !== job.branch) continue;
     const results = await rollout(ctx, {
       plan,
@@ -180,23 +184,25 @@ async function runCommand(
 }
 
 /**
- * `/deploy` (or the Deploy button): 1. plan the PR head, restricted as asked, 2. check every
- * environment it touches against its rules (permission, approvals, fork, plan bound to the head),
- * 3. roll out the allowed ones, 4. show the per (stack, host) results in the PR's Stackpilot
- * comment (when anything was rolled out) and reply with a summary.
+ * `/deploy` (or the Deploy button): 1. with no hosts configured, say so once the actor may deploy
+ * at all, 2. plan the PR head, restricted as asked, held against the default branch's rules,
+ * 3. check every environment it touches against those rules (permission, approvals, fork, plan
+ * bound to the head), 4. roll out the allowed ones, 5. show the per (stack, host) results in the
+ * PR's Stackpilot comment (when anything was rolled out) and reply with a summary.
  */
 async function deployFromPullRequest(
   ctx: JobContext,
   prNumber: number,
-  actor: { login: string; type: string },
+  actor: Actor,
   command: Extract<ParsedCommand, { kind: "deploy" }>,
 ): Promise<boolean> {
+  if (ctx.deps.hosts.length === 0) return noHostsConfigured(ctx, prNumber, actor);
   const planned = await planPullRequest(ctx, prNumber, {
     report: false,
     force: command.force,
     only: { stacks: command.stacks, hosts: command.host ? [command.host] : [] },
   });
-  const { pr, plan, head, repo, images } = planned;
+  const { pr, plan, head, repo, images, policy } = planned;
   if (!plan.ok) {
     await reply(
       ctx,
@@ -207,32 +213,23 @@ async function deployFromPullRequest(
   }
   const envs = environmentsToDeploy(plan).filter((e) => !command.env || e === command.env);
   if (envs.length === 0) {
-    await reply(
-      ctx,
-      prNumber,
-      `Nothing to deploy at \`${pr.headSha.slice(0, 7)}\`${command.env ? ` to ${command.env}` : ""}: every target already runs this content.`,
-    );
+    await reply(ctx, prNumber, nothingToDeploy(plan, pr.headSha, command.env));
     return true;
   }
-  const facts = await deployFacts(ctx, pr, actor);
+  const facts = await commandFacts(ctx, pr, actor);
+  const planSha = await plannedSha(ctx, pr.headSha);
   const lines: string[] = [];
   const outcomes: EnvironmentOutcome[] = [];
   let ok = true;
   for (const env of envs) {
-    const config = head.config.environments[env];
-    const verdict = authorizeDeploy({
-      actor: { login: actor.login, type: actor.type },
-      botAllowlist: ctx.deps.botAllowlist ?? [],
-      permission: facts.permission,
-      teams: await teamsOf(ctx, actor.login, config?.teams ?? []),
-      environment: { name: env, ...(config ?? {}) },
-      pr: {
-        headRepo: pr.headRepo,
-        baseRepo: pr.baseRepo,
-        reviews: facts.reviews,
-        headSha: pr.headSha,
-        planSha: facts.planSha,
-      },
+    const verdict = await authorizeCommand(ctx, {
+      action: "deploy",
+      actor,
+      pr,
+      facts,
+      policy,
+      environment: env,
+      planSha,
     });
     if (!verdict.ok) {
       ok = false;
@@ -240,6 +237,7 @@ async function deployFromPullRequest(
       outcomes.push({ name: env, refused: verdict.reason });
       continue;
     }
+    const url = policy.environments.get(env)?.url;
     const results = await rollout(ctx, {
       plan,
       head,
@@ -248,7 +246,7 @@ async function deployFromPullRequest(
       environment: env,
       trigger: "command",
       actor: actor.login,
-      ...(config?.url ? { environmentUrl: config.url } : {}),
+      ...(url ? { environmentUrl: url } : {}),
     });
     const failed = results.filter((r) => !isSuccess(r));
     if (failed.length) ok = false;
@@ -276,6 +274,41 @@ async function deployFromPullRequest(
 }
 
 /**
+ * Why nothing deploys: every target runs this content, or the default branch's rules (or the
+ * hosts file) refuse the targets that would (their reasons, from the plan).
+ */
+function nothingToDeploy(plan: Plan, headSha: string, env: string | undefined): string {
+  const refused = plan.stacks.flatMap((s) =>
+    s.targets
+      .filter((t) => t.reasons[0]?.startsWith("refused: "))
+      .map((t) => `- \`${s.name}\` on \`${t.host}\`: ${t.reasons[0]}`),
+  );
+  const where = env ? ` to ${env}` : "";
+  if (refused.length === 0)
+    return `Nothing to deploy at \`${headSha.slice(0, 7)}\`${where}: every target already runs this content.`;
+  return rowsWithin(`Nothing deployed at \`${headSha.slice(0, 7)}\`${where}:\n\n`, refused, STATUS_LIMIT);
+}
+
+/** `/deploy` on a server without hosts: refuse who may not deploy anywhere first, then say so. */
+async function noHostsConfigured(ctx: JobContext, prNumber: number, actor: Actor): Promise<boolean> {
+  const { permission } = await commandFacts(ctx, await readPullRequest(ctx, prNumber), actor);
+  if (!["write", "maintain", "admin"].includes(permission)) {
+    await reply(
+      ctx,
+      prNumber,
+      `@${actor.login} cannot deploy: it needs write permission on this repository (has ${permission}).`,
+    );
+    return false;
+  }
+  await reply(
+    ctx,
+    prNumber,
+    "No hosts are configured on this Stackpilot server (its hosts file, `STACKPILOT_HOSTS_FILE`, is not set or lists none): nothing can be deployed.",
+  );
+  return false;
+}
+
+/**
  * Put a command's results into the PR's Stackpilot comment; returns a line for the reply that
  * links there. A failure to edit the comment is logged, not fatal: what ran has run.
  */
@@ -289,48 +322,17 @@ async function showResults(ctx: JobContext, prNumber: number, run: LastRun): Pro
   }
 }
 
-async function deployFacts(ctx: JobContext, pr: PullRequestFacts, actor: { login: string }) {
-  const { data: perm } = await ctx.octokit.rest.repos.getCollaboratorPermissionLevel({
-    owner: ctx.owner,
-    repo: ctx.repo,
-    username: actor.login,
-  });
-  const reviews = (await ctx.octokit.paginate(ctx.octokit.rest.pulls.listReviews, {
-    owner: ctx.owner,
-    repo: ctx.repo,
-    pull_number: pr.number,
-    per_page: 100,
-  })) as ReviewFact[];
-  return { permission: effectivePermission(perm), reviews, planSha: await plannedSha(ctx, pr.headSha) };
-}
-
-/** The actor's memberships among the given `org/team` slugs. */
-async function teamsOf(ctx: JobContext, login: string, teams: readonly string[]): Promise<string[]> {
-  const member: string[] = [];
-  for (const slug of teams) {
-    const [org, team_slug] = slug.split("/") as [string, string];
-    try {
-      const { data } = await ctx.octokit.rest.teams.getMembershipForUserInOrg({
-        org,
-        team_slug,
-        username: login,
-      });
-      if (data.state === "active") member.push(slug);
-    } catch {
-      // 404: not a member
-    }
-  }
-  return member;
-}
-
-/** `/rollback STACK [--to SHA] [--host GLOB]`: needs write permission; pins the stack where it rolls back. */
+/**
+ * `/rollback STACK [--to SHA] [--host GLOB]`: allowed as `/deploy` is in the stack's environment
+ * (the default branch's rules); pins the stack where it rolls back.
+ */
 async function rollbackFromPullRequest(
   ctx: JobContext,
   prNumber: number,
-  actor: { login: string },
+  actor: Actor,
   command: Extract<ParsedCommand, { kind: "rollback" }>,
 ): Promise<boolean> {
-  if (!(await mayWrite(ctx, prNumber, actor.login, "roll back"))) return false;
+  if (!(await mayActOn(ctx, prNumber, actor, "rollback", command.stack))) return false;
   const hostOk = command.host ? picomatch(command.host) : () => true;
   const targets = (await ctx.deps.store.getDeployed(ctx.ref.fullName)).filter(
     (d) => d.stack === command.stack && hostOk(d.host),
@@ -384,14 +386,17 @@ async function rollbackFromPullRequest(
   return ok;
 }
 
-/** `/unlock STACK [--host GLOB]`: frees the database locks of a stack (not the hosts' own). */
+/**
+ * `/unlock STACK [--host GLOB]`: allowed as `/deploy` is in the stack's environment; frees the
+ * database locks of a stack (a deploy holding one stops before its next step; see hostDeploy.ts).
+ */
 async function unlockFromPullRequest(
   ctx: JobContext,
   prNumber: number,
-  actor: { login: string },
+  actor: Actor,
   command: Extract<ParsedCommand, { kind: "unlock" }>,
 ): Promise<boolean> {
-  if (!(await mayWrite(ctx, prNumber, actor.login, "unlock"))) return false;
+  if (!(await mayActOn(ctx, prNumber, actor, "unlock", command.stack))) return false;
   const hostOk = command.host ? picomatch(command.host) : () => true;
   const freed: string[] = [];
   for (const h of ctx.deps.hosts.filter((x) => hostOk(x.name))) {
@@ -412,20 +417,34 @@ async function unlockFromPullRequest(
   return true;
 }
 
-async function mayWrite(ctx: JobContext, prNumber: number, login: string, what: string): Promise<boolean> {
-  const { data } = await ctx.octokit.rest.repos.getCollaboratorPermissionLevel({
-    owner: ctx.owner,
-    repo: ctx.repo,
-    username: login,
-  });
-  const permission = effectivePermission(data);
-  if (permission === "write" || permission === "maintain" || permission === "admin") return true;
+/**
+ * May `actor` roll back or unlock `stack` from this PR? The stack's environment and its rules come
+ * from the default branch; a refusal is replied with its reason.
+ */
+async function mayActOn(
+  ctx: JobContext,
+  prNumber: number,
+  actor: Actor,
+  action: "rollback" | "unlock",
+  stack: string,
+): Promise<boolean> {
+  const pr = await readPullRequest(ctx, prNumber);
+  const policy = await defaultBranchPolicy(ctx);
+  const environment = stackEnvironment(policy, stack);
+  const facts = await commandFacts(ctx, pr, actor);
+  const verdict = await authorizeCommand(ctx, { action, actor, pr, facts, policy, environment });
+  if (verdict.ok) return true;
   await reply(
     ctx,
     prNumber,
-    `@${login} needs write permission on this repository to ${what} (has: ${permission}).`,
+    `${action === "rollback" ? "Rollback" : "Unlock"} of \`${stack}\` refused: ${verdict.reason}`,
   );
   return false;
+}
+
+async function defaultBranchPolicy(ctx: JobContext): Promise<Policy> {
+  const repo = await mirrorAt(ctx, [`refs/heads/${ctx.ref.defaultBranch}`]);
+  return loadPolicy(repo, ctx.ref.defaultBranch);
 }
 
 /** `/status`: what is deployed where, within a comment's size (a big repository has thousands of rows). */

@@ -13,6 +13,10 @@ import { type CommitRange, short } from "../git/range.ts";
 export interface HostRef {
   name: string;
   labels: Record<string, string>;
+  /** Environments (globs) the host takes deploys of; empty or absent: any (hosts file). */
+  environments?: readonly string[];
+  /** Repositories (globs) the host takes deploys from; empty or absent: any (hosts file). */
+  repos?: readonly string[];
 }
 
 /** What was last deployed successfully for a (stack, host), from the state store or a state file. */

@@ -9,6 +9,8 @@ import { mapChanges } from "../detect/changes.ts";
 import { buildSnapshot, deriveSnapshot, ParseCache, type Snapshot } from "../detect/snapshot.ts";
 import { resolveRange } from "../git/range.ts";
 import type { Change, GitRepo } from "../git/repo.ts";
+import { applyPolicy } from "../policy/apply.ts";
+import type { Policy } from "../policy/policy.ts";
 import { buildPlan, type DeployedRecord, type HostRef, type Plan } from "./plan.ts";
 
 const FULL_SHA = /^(?!0+$)([0-9a-f]{40}|[0-9a-f]{64})$/;
@@ -21,6 +23,11 @@ export interface PlanRangeOptions {
   deployed?: DeployedRecord[];
   force?: boolean;
   only?: { stacks?: string[]; hosts?: string[] };
+  /**
+   * The rules (from the default branch, see src/policy): targets they do not allow are skipped
+   * with the rule's reason. `repoId` names the repository for the hosts' `repos` lists.
+   */
+  policy?: { policy: Policy; repoId: string };
 }
 
 export interface PlannedRange {
@@ -57,7 +64,7 @@ export async function planRange(
   }
   snapshots.set(base);
   snapshots.set(head);
-  const plan = buildPlan({
+  const built = buildPlan({
     range,
     base,
     head,
@@ -67,5 +74,14 @@ export async function planRange(
     ...(opts.force ? { force: true } : {}),
     ...(opts.only ? { only: opts.only } : {}),
   });
+  const plan = opts.policy
+    ? applyPolicy({
+        plan: built,
+        policy: opts.policy.policy,
+        repoId: opts.policy.repoId,
+        headConfig: head.config,
+        ...(opts.hosts ? { hosts: opts.hosts } : {}),
+      })
+    : built;
   return { plan, base, head };
 }

@@ -46,6 +46,31 @@ describe("authorizeDeploy", () => {
     expect(authorizeDeploy(input())).toEqual({ ok: true });
   });
 
+  it("rollback and unlock need no plan of the head, but the same permission and approvals as deploy", () => {
+    const env = { name: "production", permission: "maintain" as const, requires: ["approved" as const] };
+    for (const action of ["rollback", "unlock"] as const) {
+      const approved = [review("bob", "APPROVED", "2026-01-01T00:00:00Z")];
+      expect(
+        authorizeDeploy(
+          input(
+            { action, permission: "maintain", environment: env },
+            { planSha: undefined, reviews: approved },
+          ),
+        ),
+      ).toEqual({ ok: true });
+      expect(
+        reasonOf(input({ action, environment: env }, { planSha: undefined, reviews: approved })),
+      ).toMatch(
+        new RegExp(
+          `cannot ${action === "rollback" ? "roll back in" : "unlock in"} production: it needs maintain permission`,
+        ),
+      );
+      expect(
+        reasonOf(input({ action, permission: "admin", environment: env }, { planSha: undefined })),
+      ).toMatch(/needs an approved pull request/);
+    }
+  });
+
   it("never deploys from a fork, whatever the actor's permission", () => {
     expect(reasonOf(input({ permission: "admin" }, { headRepo: "mallory/infra" }))).toMatch(
       /forks cannot be deployed/,

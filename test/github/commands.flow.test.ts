@@ -230,14 +230,18 @@ function deployFacts(
     permission: string;
     reviews?: unknown[];
     checkRuns?: { head_sha: string; status: string; conclusion: string | null }[];
+    /** False when nothing is planned, so the plan check runs are never looked up. */
+    planLookup?: boolean;
   },
 ): nock.Scope {
-  return scope
+  const facts = scope
     .get(`${R}/collaborators/${opts.login ?? "octocat"}/permission`)
     .reply(200, { permission: opts.permission, role_name: opts.permission, user: { login: opts.login } })
     .get(`${R}/pulls/1/reviews`)
     .query(true)
-    .reply(200, opts.reviews ?? [])
+    .reply(200, opts.reviews ?? []);
+  if (opts.planLookup === false) return facts;
+  return facts
     .get(`${R}/commits/${head1}/check-runs`)
     .query(true)
     .reply(200, {
@@ -439,13 +443,32 @@ describe("/deploy is refused", () => {
     await noDeployments();
   });
 
-  it("with no hosts in the inventory: nothing to deploy, said so, no authorization asked", async () => {
+  it("with no hosts configured, a writer is told no hosts are configured: permission first, no plan", async () => {
     deps.hosts = [];
     const { payload, commentId } = commentPayload("/deploy");
-    prReply(ackScope(commentId), 1, head1).post(`${R}/issues/1/comments`).reply(201, { id: 7 });
+    const scope = prReply(ackScope(commentId), 1, head1);
+    deployFacts(scope, { permission: "write", planLookup: false })
+      .post(`${R}/issues/1/comments`)
+      .reply(201, { id: 7 });
+    const fetches = gitServer.fetches(FULL);
     await receive(payload);
-    expect(reactionsOn(commentId)).toEqual(["eyes", "rocket"]);
-    expect(replies()[0]).toContain(`Nothing to deploy at \`${head1.slice(0, 7)}\``);
+    expect(reactionsOn(commentId)).toEqual(["eyes", "confused"]);
+    expect(replies()[0]).toContain("No hosts are configured on this Stackpilot server");
+    expect(gitServer.fetches(FULL)).toBe(fetches);
+    await noDeployments();
+  });
+
+  it("with no hosts configured, a reader is refused for the permission, not told about hosts", async () => {
+    deps.hosts = [];
+    const { payload, commentId } = commentPayload("/deploy");
+    const scope = prReply(ackScope(commentId), 1, head1);
+    deployFacts(scope, { permission: "read", planLookup: false })
+      .post(`${R}/issues/1/comments`)
+      .reply(201, { id: 7 });
+    await receive(payload);
+    expect(reactionsOn(commentId)).toEqual(["eyes", "confused"]);
+    expect(replies()[0]).toContain("needs write permission");
+    expect(replies()[0]).not.toContain("No hosts");
     await noDeployments();
   });
 });

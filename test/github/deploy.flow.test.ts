@@ -305,8 +305,26 @@ describe("/deploy results in the PR's Stackpilot comment", () => {
         .post(/\/issues\/comments\/\d+\/reactions$/)
         .times(2)
         .reply(201, { id: 1 })
+        // Allowed as /deploy is in authelia's environment (production: approved, write).
+        .get(`${R}/pulls/1`)
+        .reply(200, {
+          number: 1,
+          user: { login: "octocat" },
+          head: { sha: head2, ref: "feature", repo: { full_name: FULL } },
+          base: { ref: "main", repo: { full_name: FULL } },
+        })
         .get(`${R}/collaborators/octocat/permission`)
-        .reply(200, { permission: "write", role_name: "write", user: { login: "octocat" } }),
+        .reply(200, { permission: "write", role_name: "write", user: { login: "octocat" } })
+        .get(`${R}/pulls/1/reviews`)
+        .query(true)
+        .reply(200, [
+          {
+            user: { login: "alice" },
+            state: "APPROVED",
+            author_association: "MEMBER",
+            submitted_at: "2026-01-05T00:00:00Z",
+          },
+        ]),
       afterDeploys,
     );
     await comment("/rollback authelia");

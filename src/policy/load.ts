@@ -1,0 +1,50 @@
+/**
+ * Reading the rules from git: the repository config at the tip of the default branch, never at the
+ * commit being deployed (see policy.ts).
+ */
+import { loadRepoConfig } from "../config/repoConfig.ts";
+import { CONFIG_PATH } from "../config/repoConfigSchema.ts";
+import type { GitRepo } from "../git/repo.ts";
+import { type Policy, policyFromConfig } from "./policy.ts";
+
+/** Policies by commit: a commit's config never changes. Bounded, oldest out first. */
+const memo = new Map<string, Policy>();
+const MEMO_MAX = 32;
+
+/**
+ * The rules at `ref` (e.g. `refs/heads/main`), named `branch` in messages. A branch without a
+ * config file has the default rules; a config with errors gives a policy that refuses every deploy
+ * (see policyBroken) rather than falling back to anything the change could influence.
+ */
+export async function loadPolicy(
+  repo: GitRepo,
+  branch: string,
+  ref = `refs/heads/${branch}`,
+): Promise<Policy> {
+  const commit = await repo.resolveCommit(ref);
+  if (!commit) return policyFromConfig(loadRepoConfig(undefined).config, { branch });
+  const known = memo.get(commit);
+  if (known) return { ...known, branch };
+  const blobs = await repo.readBlobs([`${commit}:${CONFIG_PATH}`]);
+  const text = blobs.get(`${commit}:${CONFIG_PATH}`)?.toString("utf8");
+  const loaded = loadRepoConfig(text);
+  const policy = policyFromConfig(loaded.config, { branch, commit }, loaded.problems);
+  memo.set(commit, policy);
+  if (memo.size > MEMO_MAX) memo.delete(memo.keys().next().value as string);
+  return policy;
+}
+
+/**
+ * The default branch of a local checkout, for the CLI: where `origin/HEAD` points, else `main`,
+ * else `master`; a checkout with none of them reads the rules at HEAD (and says so).
+ */
+export async function localDefaultBranch(repo: GitRepo): Promise<{ branch: string; ref: string }> {
+  for (const [branch, ref] of [
+    ["origin/HEAD", "refs/remotes/origin/HEAD"],
+    ["main", "refs/heads/main"],
+    ["master", "refs/heads/master"],
+  ] as const) {
+    if (await repo.resolveCommit(ref)) return { branch, ref };
+  }
+  return { branch: "HEAD (no default branch found)", ref: "HEAD" };
+}
