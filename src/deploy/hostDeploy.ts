@@ -3,7 +3,9 @@
  * 1. lock (stack, host) on the host, 2. upload exactly the stack's files into a new release,
  * 3. switch `current` atomically, 4. pull changed images and `compose up`, 5. wait for health,
  * 6. on failure switch back and bring the previous release up again, 7. prune old releases.
- * Every remote command is a pure argv from commands/, executed by the Runner.
+ * Every remote command is a pure argv from commands/, executed by the Runner. Commands that change
+ * the target run fenced by the host lock's nonce (hostLock.ts), and each such step first checks
+ * the caller's signal: a deploy whose database lock was lost stops before its next change.
  */
 import { randomBytes } from "node:crypto";
 import { posix } from "node:path";
@@ -28,9 +30,10 @@ import {
   uploadAndSwitch,
 } from "./commands/release.ts";
 import { judgeHealth } from "./health.ts";
-import { acquireHostLock, releaseOfLink } from "./hostLock.ts";
+import { acquireHostLock, type HeldLock, releaseOfLink } from "./hostLock.ts";
 import { IMAGES_OVERRIDE, imagesOverride, projectOf, ReleaseManifest, releaseIdOf } from "./release.ts";
-import { RemoteCommandError, type Runner } from "./runner.ts";
+import { RemoteCommandError, type RemoteExecOptions, type Runner } from "./runner.ts";
+import type { Argv } from "./shell.ts";
 import { archiveFiles, type TarStream } from "./upload.ts";
 
 export interface HostTarget {
@@ -56,7 +59,8 @@ export interface EngineOptions {
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   healthTimeoutMs: 120_000,
   healthPollMs: 1_000,
-  lockTtlMs: 10 * 60_000,
+  // Heartbeated every third of it: a holder that stopped is noticed within a minute.
+  lockTtlMs: 60_000,
   keepReleases: 5,
 };
 
@@ -71,6 +75,8 @@ export interface DeployRequest {
   pullServices: readonly string[];
   /** service -> image a builder made (already pulled by the preflight): replaces `build:` here. */
   images?: Readonly<Record<string, string>>;
+  /** Aborted when the caller loses its database lock of the target: no further change is made. */
+  signal?: AbortSignal;
 }
 
 export type DeployStatus = "succeeded" | "failed" | "rolled_back";
@@ -104,12 +110,13 @@ export class HostDeployer {
   }
 
   async deploy(req: DeployRequest): Promise<DeployResult> {
-    const { host, stack } = req;
+    const { host, stack, signal } = req;
     checkMounts(stack, host);
     checkComposeFeatures(stack, host);
     const paths = stackPaths(host.root, stack.def.name);
     const { timings, time } = stepTimer();
 
+    signal?.throwIfAborted();
     const lock = await time("lock", () =>
       acquireHostLock(
         this.#runner,
@@ -118,55 +125,48 @@ export class HostDeployer {
         paths,
         this.#who(req.holder, req.commit),
         this.#opts.lockTtlMs,
+        signal ? { signal } : {},
       ),
     );
+    const step = this.#stepper(host.name, lock, signal);
     try {
       // Which release runs now was read with the lock, in the same round trip.
       const previous = lock.current;
       const release = releaseIdOf(req.commit);
-      const manifest: ReleaseManifest = {
-        version: 1,
-        stack: stack.def.name,
-        commit: req.commit,
-        fingerprint: stack.fingerprint,
-        path: stack.def.path,
-        composeFiles: stack.def.composeFiles,
-        envFiles: stack.def.envFiles,
-        projectName: stack.def.projectName,
-        services: stack.compose.services.map((s) => s.name),
-        ...(req.images && Object.keys(req.images).length ? { overrideFiles: [IMAGES_OVERRIDE] } : {}),
-        createdAt: new Date().toISOString(),
-        createdBy: req.holder,
-      };
-      const uploadBytes = await time("upload+switch", () => this.upload(req, paths, release, manifest));
+      const manifest = manifestOf(req);
+      // A redeploy of the release that runs, unchanged, is not uploaded again: replacing its
+      // directory under running containers would empty their bind mounts.
+      const inPlace =
+        previous === release &&
+        (await this.fingerprintOf(host.name, paths.release(release))) === stack.fingerprint;
+      const uploadBytes = inPlace
+        ? 0
+        : await time("upload+switch", () => this.upload(req, paths, release, manifest, lock, step));
       try {
-        await time("up", () => this.up(host, paths.release(release), manifest, req.pullServices));
+        await time("up", () => this.up(host, paths.release(release), manifest, req.pullServices, step));
         await time("health", () => this.waitHealthy(host, paths.release(release), manifest));
       } catch (err) {
+        // A deploy that lost its lock changes nothing more: the target is someone else's now.
+        signal?.throwIfAborted();
         const failureLogs = await this.logs(host, paths.release(release), manifest);
         const error = errorText(err);
+        const base = { release, error, failureLogs, uploadBytes, timings };
         if (previous && previous !== release) {
-          await time("rollback", () => this.reactivate(host, paths, previous));
-          return {
-            status: "rolled_back",
-            release,
-            previousRelease: previous,
-            error,
-            failureLogs,
-            uploadBytes,
-            timings,
-          };
+          await time("rollback", () => this.reactivate(host, paths, previous, step));
+          return { status: "rolled_back", previousRelease: previous, ...base };
         }
-        // Nothing to go back to: stop the broken release rather than leave it half up.
-        await this.#runner.run(
-          host.name,
-          composeDown(projectOf(manifest, paths.release(release), host.compose)),
-          { allowFailure: true },
-        );
-        await this.#runner.run(host.name, removeTree(paths.current), { allowFailure: true });
-        return { status: "failed", release, error, failureLogs, uploadBytes, timings };
+        if (previous === release) {
+          // A redeploy of what runs: its containers were running before; leave them as they are.
+          return { status: "failed", previousRelease: previous, ...base };
+        }
+        // Nothing ran before: stop the broken release rather than leave it half up.
+        await step(composeDown(projectOf(manifest, paths.release(release), host.compose)), {
+          allowFailure: true,
+        });
+        await step(removeTree(paths.current), { allowFailure: true });
+        return { status: "failed", ...base };
       }
-      await time("prune", () => this.prune(host.name, paths, release));
+      await time("prune", () => step(pruneReleases(paths, this.#opts.keepReleases, release)));
       return {
         status: "succeeded",
         release,
@@ -179,12 +179,25 @@ export class HostDeployer {
     }
   }
 
+  /**
+   * Runs a command that changes the target: after checking the caller still holds its database
+   * lock, and fenced by the host lock (commands/lock.ts), so neither a deploy that lost its
+   * database lock nor one whose host lock was broken acts on the target any more.
+   */
+  #stepper(host: string, lock: HeldLock, signal: AbortSignal | undefined): Step {
+    return (argv, opts = {}) => {
+      signal?.throwIfAborted();
+      return this.#runner.run(host, lock.fence(argv), opts);
+    };
+  }
+
   /** Re-activate a retained release (the previous one, or `to`) without uploading or building. */
   async rollback(
     host: HostTarget,
     stack: string,
     holder: string,
     to?: string,
+    signal?: AbortSignal,
   ): Promise<{ from?: string; to: string; manifest: ReleaseManifest }> {
     const paths = stackPaths(host.root, stack);
     const lock = await acquireHostLock(
@@ -194,7 +207,9 @@ export class HostDeployer {
       paths,
       this.#who(holder, to ?? "rollback"),
       this.#opts.lockTtlMs,
+      signal ? { signal } : {},
     );
+    const step = this.#stepper(host.name, lock, signal);
     try {
       const current = lock.current;
       const releases = (await this.releases(host.name, paths)).filter((r) => r !== current);
@@ -206,7 +221,7 @@ export class HostDeployer {
             : `no earlier release of ${stack} on ${host.name} to roll back to`,
         );
       }
-      const manifest = await this.reactivate(host, paths, target);
+      const manifest = await this.reactivate(host, paths, target, step);
       return { ...(current ? { from: current } : {}), to: target, manifest };
     } finally {
       await lock.release();
@@ -214,7 +229,7 @@ export class HostDeployer {
   }
 
   /** `compose down` and delete the stack's directory (prune of a deleted stack). */
-  async remove(host: HostTarget, stack: string, holder: string): Promise<void> {
+  async remove(host: HostTarget, stack: string, holder: string, signal?: AbortSignal): Promise<void> {
     const paths = stackPaths(host.root, stack);
     const current = await this.currentRelease(host.name, paths);
     if (!current) return;
@@ -225,15 +240,14 @@ export class HostDeployer {
       paths,
       this.#who(holder, current),
       this.#opts.lockTtlMs,
+      signal ? { signal } : {},
     );
+    const step = this.#stepper(host.name, lock, signal);
     try {
       const manifest = await this.manifest(host.name, paths.release(current));
-      await this.#runner.run(
-        host.name,
-        composeDown(projectOf(manifest, paths.release(current), host.compose)),
-      );
-      await this.#runner.run(host.name, removeTree(paths.releasesDir));
-      await this.#runner.run(host.name, removeTree(paths.current));
+      await step(composeDown(projectOf(manifest, paths.release(current), host.compose)));
+      await step(removeTree(paths.releasesDir));
+      await step(removeTree(paths.current));
     } finally {
       await lock.release();
     }
@@ -259,6 +273,8 @@ export class HostDeployer {
     paths: StackPaths,
     release: string,
     manifest: ReleaseManifest,
+    lock: HeldLock,
+    step: Step,
   ): Promise<number> {
     const host = req.host.name;
     const staging = stagingDir(paths, release, randomBytes(4).toString("hex"));
@@ -273,6 +289,7 @@ export class HostDeployer {
       staging,
       release,
       meta.map(([path, content]) => ({ name: metaName(path), bytes: content.length })),
+      { nonce: lock.nonce },
     );
     // The same archive for every host deploying this commit: one `git archive` for all of them
     // (archiveCache.ts); one too big to keep in memory streams from its own `git archive`.
@@ -294,7 +311,7 @@ export class HostDeployer {
           }
         })(),
       );
-      const uploaded = await this.#runner.run(host, argv, { stdin }).then(
+      const uploaded = await step(argv, { stdin }).then(
         () => undefined,
         (err: unknown) => ({ err }),
       );
@@ -312,19 +329,20 @@ export class HostDeployer {
     }
   }
 
-  private async activate(host: string, paths: StackPaths, release: string): Promise<void> {
-    await this.#runner.run(host, switchTo(paths, release));
-  }
-
-  private async reactivate(host: HostTarget, paths: StackPaths, release: string): Promise<ReleaseManifest> {
+  private async reactivate(
+    host: HostTarget,
+    paths: StackPaths,
+    release: string,
+    step: Step,
+  ): Promise<ReleaseManifest> {
     const exists = await this.#runner.run(host.name, isDir(paths.release(release)), { allowFailure: true });
     if (exists.code !== 0)
       throw new DeployRefused(
         `release ${release.slice(0, 7)} of ${paths.stackDir} is gone from ${host.name}`,
       );
     const manifest = await this.manifest(host.name, paths.release(release));
-    await this.activate(host.name, paths, release);
-    await this.up(host, paths.release(release), manifest, []);
+    await step(switchTo(paths, release));
+    await this.up(host, paths.release(release), manifest, [], step);
     await this.waitHealthy(host, paths.release(release), manifest);
     return manifest;
   }
@@ -334,11 +352,11 @@ export class HostDeployer {
     releaseDir: string,
     manifest: ReleaseManifest,
     pull: readonly string[],
+    step: Step,
   ): Promise<void> {
     const project = projectOf(manifest, releaseDir, host.compose);
-    if (pull.length) await this.#runner.run(host.name, composePull(project, pull));
-    await this.#runner.run(
-      host.name,
+    if (pull.length) await step(composePull(project, pull));
+    await step(
       composeUp(project, {
         waitSeconds: Math.ceil(this.#opts.healthTimeoutMs / 1000),
         noBuild: Boolean(manifest.overrideFiles?.length),
@@ -378,6 +396,15 @@ export class HostDeployer {
     }
   }
 
+  /** The fingerprint a release on the host was made from; undefined when it cannot be read. */
+  private async fingerprintOf(host: string, releaseDir: string): Promise<string | undefined> {
+    try {
+      return (await this.manifest(host, releaseDir)).fingerprint;
+    } catch {
+      return undefined;
+    }
+  }
+
   private async manifest(host: string, releaseDir: string): Promise<ReleaseManifest> {
     const rec = await this.#runner.run(host, readFile(manifestPath(releaseDir)));
     try {
@@ -388,11 +415,27 @@ export class HostDeployer {
       );
     }
   }
+}
 
-  /** Keep the newest `keepReleases` and `current`; one round trip (commands/release.ts). */
-  private async prune(host: string, paths: StackPaths, current: string): Promise<void> {
-    await this.#runner.run(host, pruneReleases(paths, this.#opts.keepReleases, current));
-  }
+/** A command that changes the target (HostDeployer `#stepper`). */
+type Step = (argv: Argv, opts?: RemoteExecOptions & { allowFailure?: boolean }) => ReturnType<Runner["run"]>;
+
+function manifestOf(req: DeployRequest): ReleaseManifest {
+  const { stack } = req;
+  return {
+    version: 1,
+    stack: stack.def.name,
+    commit: req.commit,
+    fingerprint: stack.fingerprint,
+    path: stack.def.path,
+    composeFiles: stack.def.composeFiles,
+    envFiles: stack.def.envFiles,
+    projectName: stack.def.projectName,
+    services: stack.compose.services.map((s) => s.name),
+    ...(req.images && Object.keys(req.images).length ? { overrideFiles: [IMAGES_OVERRIDE] } : {}),
+    createdAt: new Date().toISOString(),
+    createdBy: req.holder,
+  };
 }
 
 /** A release-relative path of Stackpilot's own files -> its name in META_DIR. */

@@ -2,9 +2,16 @@
  * The (stack, host) lock directory. Acquired with an atomic rename (commands/lock.ts), in the same
  * round trip that reads where `current` points; the holder refreshes its expiry while it works, so
  * a lock left by a dead deployer can be broken once it expires, and never sooner.
+ *
+ * Each acquisition has its own nonce (a fencing token, in the lock directory): the holder runs
+ * every command that changes the target through `fence`, so once its lock is broken (it expired
+ * while the holder was cut off, or the holder lost its database lock and stopped heartbeating) its
+ * later commands fail on the host instead of acting on a target someone else now deploys.
  */
+import { randomBytes } from "node:crypto";
 import { posix } from "node:path";
 import {
+  fenced,
   LOCK_HELD,
   LockDetails,
   lockDirMtime,
@@ -15,6 +22,7 @@ import {
 } from "./commands/lock.ts";
 import type { StackPaths } from "./commands/paths.ts";
 import { RemoteCommandError, type Runner } from "./runner.ts";
+import type { Argv } from "./shell.ts";
 
 export class LockedError extends Error {
   override name = "LockedError";
@@ -36,13 +44,31 @@ export interface HeldLock {
    * host runs, without asking it again.
    */
   readonly current: string | undefined;
+  /** This acquisition's fencing token. */
+  readonly nonce: string;
+  /** `argv`, run only while this lock is still ours (see commands/lock.ts `fenced`). */
+  fence(argv: Argv): Argv;
   release(): Promise<void>;
+}
+
+export interface HostLockOptions {
+  /** Stops the heartbeat: a holder that lost its database lock lets the host lock lapse. */
+  signal?: AbortSignal;
+  /** Polling while waiting for a lock of our own installation to be released or to lapse. */
+  pollMs?: number;
+  now?: () => Date;
 }
 
 /** `readlink current` output -> release id. */
 export const releaseOfLink = (target: string): string | undefined =>
   posix.basename(target.trim()) || undefined;
 
+/**
+ * Take the lock. A lock another installation holds is refused at once (LockedError). One of our
+ * own installation can only be an attempt that died or is stopping (the caller holds the database
+ * lock of the target): it is waited for until its holder releases it or stops heartbeating and it
+ * expires, so two deploys of one installation never overlap on a host. An expired lock is broken.
+ */
 export async function acquireHostLock(
   runner: Runner,
   host: string,
@@ -50,8 +76,11 @@ export async function acquireHostLock(
   paths: StackPaths,
   who: { holder: string; commit: string; owner?: string },
   ttlMs: number,
-  now: () => Date = () => new Date(),
+  opts: HostLockOptions = {},
 ): Promise<HeldLock> {
+  const now = opts.now ?? (() => new Date());
+  const nonce = randomBytes(8).toString("hex");
+  let acquiredAt: string | undefined;
   const details = (): string => {
     const at = now();
     return JSON.stringify({
@@ -60,11 +89,12 @@ export async function acquireHostLock(
       expiresAt: new Date(at.getTime() + ttlMs).toISOString(),
     });
   };
-  let acquiredAt: string | undefined;
+  // Our own installation's lock lapses within one ttl of its holder stopping; a little more for clocks.
+  const waitUntil = Date.now() + ttlMs + 5_000;
   let linked: string | undefined;
-  for (let attempt = 0; attempt < 2; attempt++) {
+  for (let broke = false; ; ) {
     const first = details();
-    const made = await runner.run(host, takeLockDir(paths), { stdin: first, allowFailure: true });
+    const made = await runner.run(host, takeLockDir(paths, nonce), { stdin: first, allowFailure: true });
     if (made.code === 0) {
       acquiredAt = JSON.parse(first).acquiredAt;
       linked = releaseOfLink(made.stdout);
@@ -72,32 +102,43 @@ export async function acquireHostLock(
     }
     if (made.code !== LOCK_HELD) throw new RemoteCommandError(made);
     const current = await readDetails(runner, host, paths);
-    // Break a lock only when its holder let it expire. Without readable details (the holder died
-    // between mkdir and writing them), the directory's own age stands in for the expiry.
+    // Without readable details (an older holder died between mkdir and writing them), the
+    // directory's own age stands in for the expiry.
     const expiresAt = current
       ? new Date(current.expiresAt).getTime()
       : await lockDirExpiry(runner, host, paths, ttlMs);
-    const leftOver = who.owner !== undefined && current?.owner === who.owner;
-    if (attempt === 0 && (leftOver || expiresAt < now().getTime())) {
+    if (expiresAt < now().getTime() && !broke) {
       await runner.run(host, removeLockDir(paths));
+      broke = true;
       continue;
     }
-    throw new LockedError(host, stack, current);
+    const ours = who.owner !== undefined && current?.owner === who.owner;
+    if (!ours || Date.now() >= waitUntil || opts.signal?.aborted) throw new LockedError(host, stack, current);
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 1_000));
+    broke = false;
   }
-  if (!acquiredAt) throw new LockedError(host, stack, await readDetails(runner, host, paths));
 
   const heartbeat = setInterval(
     () => {
-      runner.run(host, writeLockDetails(paths), { stdin: details(), allowFailure: true }).catch(() => {});
+      if (opts.signal?.aborted) {
+        clearInterval(heartbeat);
+        return;
+      }
+      runner
+        .run(host, fenced(paths, nonce, writeLockDetails(paths)), { stdin: details(), allowFailure: true })
+        .catch(() => {});
     },
     Math.max(1000, ttlMs / 3),
   );
   heartbeat.unref();
   return {
     current: linked,
+    nonce,
+    fence: (argv) => fenced(paths, nonce, argv),
     async release() {
       clearInterval(heartbeat);
-      await runner.run(host, removeLockDir(paths));
+      // Only if it is still ours: a lock broken meanwhile belongs to its new holder.
+      await runner.run(host, fenced(paths, nonce, removeLockDir(paths)), { allowFailure: true });
     },
   };
 }

@@ -81,6 +81,8 @@ export interface OrchestrateInput {
   images?: ImagesInput;
   /** How a target busy with another deploy is waited for (default TARGET_WAIT). */
   targetWait?: LockWait;
+  /** The App rollout these deployments belong to. */
+  rolloutId?: number;
 }
 
 export interface ImagesInput {
@@ -90,8 +92,11 @@ export interface ImagesInput {
   readSecret?: (ref: SecretRef, what: string) => Promise<string>;
 }
 
-/** Short, so that a deployer that died is noticed (and its deployment recovered) within a minute. */
-export const DB_LOCK_TTL_MS = 60_000;
+/**
+ * Short, so that a deployer that died is noticed (and its deployment recovered) well within a
+ * minute; heartbeats renew it every third of it.
+ */
+export const DB_LOCK_TTL_MS = 30_000;
 
 /**
  * A target busy with another deploy is waited for (polling its lock), up to this long; meanwhile,
@@ -158,6 +163,7 @@ export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]>
       fingerprint: stack?.fingerprint ?? "removed",
       actor: input.actor,
       trigger: input.trigger,
+      ...(input.rolloutId !== undefined ? { rolloutId: input.rolloutId } : {}),
     });
     const logs: Promise<unknown>[] = [];
     const runner = new Runner(input.remote, {
@@ -184,14 +190,14 @@ export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]>
       });
     };
     try {
-      return await waitForTarget(input, key, superseded, async () => {
+      return await waitForTarget(input, key, superseded, async (signal) => {
         const newer = await superseded();
         if (newer) return newer;
         await input.ledger.startDeployment(deploymentId);
         const flavor = await memo(flavors, job.host, () => detectCompose(runner, config));
         const target = hostTarget(config, flavor);
         if (job.action === "remove" || !stack) {
-          await deployer.remove(target, job.stack, input.actor);
+          await deployer.remove(target, job.stack, input.actor, signal);
           await input.ledger.removeDeployed?.({ repo: input.repoId, stack: job.stack, host: job.host });
           await input.ledger.finishDeployment(deploymentId, { status: "succeeded" });
           return done({ status: "removed", deploymentId });
@@ -220,6 +226,7 @@ export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]>
           holder: holderOf(input),
           pullServices: changedImages(stack, previous?.stacks.get(job.stack)),
           ...(ops ? { images: ops.images } : {}),
+          signal,
         });
         await Promise.all(logs);
         if (result.failureLogs) {
@@ -298,7 +305,7 @@ async function waitForTarget(
   input: OrchestrateInput,
   key: string,
   superseded: () => Promise<HostJobResult | undefined>,
-  fn: () => Promise<HostJobResult>,
+  fn: (signal: AbortSignal) => Promise<HostJobResult>,
 ): Promise<HostJobResult> {
   return withLockWaiting(
     input.ledger,

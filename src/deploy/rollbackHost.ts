@@ -55,7 +55,7 @@ export async function rollbackHost(input: RollbackHostInput): Promise<RollbackHo
       deployLockKey({ repo, stack, host: host.name }),
       `${input.actor} (rollback)`,
       DB_LOCK_TTL_MS,
-      async () => {
+      async (signal) => {
         await store.startDeployment(id);
         const deployer = new HostDeployer(runner, input.engine);
         const r = await deployer.rollback(
@@ -63,6 +63,7 @@ export async function rollbackHost(input: RollbackHostInput): Promise<RollbackHo
           stack,
           input.actor,
           input.to,
+          signal,
         );
         await store.setDeployed({
           repo,

@@ -1,12 +1,17 @@
 /**
  * The durable queue of GitHub work (plans, commands, rollouts) on the shared pg-boss: a webhook
  * only queues; a worker does the work, retried with backoff when it throws (GitHub 5xx, rate
- * limits that outlast Octokit's own retries).
+ * limits that outlast Octokit's own retries). A running job heartbeats: when its process dies
+ * (SIGKILL mid-rollout), the heartbeat stops, pg-boss fails the job within HEARTBEAT_SECONDS plus
+ * its monitor interval, and the job is retried by whichever replica (or restart) is alive.
  */
 import type { PgBoss } from "pg-boss";
 import type { GithubJob } from "./events.ts";
 
 export const GITHUB_QUEUE = "stackpilot-github";
+
+/** A job whose worker has not heartbeated for this long is failed and retried. */
+export const HEARTBEAT_SECONDS = 20;
 
 export interface JobQueue {
   send(job: GithubJob, deliveryId: string): Promise<void>;
@@ -27,12 +32,17 @@ export async function createJobQueue(
   boss: PgBoss,
   opts: { concurrency?: number; retryLimit?: number } = {},
 ): Promise<JobQueue> {
-  await boss.createQueue(GITHUB_QUEUE, {
+  const settings = {
     retryLimit: opts.retryLimit ?? 4,
     retryDelay: 5,
     retryBackoff: true,
+    // A bound on a live job's run time (a rollout waits up to 15 minutes for a busy target).
     expireInSeconds: 3600,
-  });
+    heartbeatSeconds: HEARTBEAT_SECONDS,
+  };
+  await boss.createQueue(GITHUB_QUEUE, settings);
+  // A queue made by an older version keeps its settings until told otherwise.
+  await boss.updateQueue(GITHUB_QUEUE, settings);
   return {
     async send(job, deliveryId) {
       // The delivery id as singleton key: a second send of one delivery is a no-op, not a second job.

@@ -1,17 +1,21 @@
 /**
  * Deploy one environment's share of a plan and report it where the user looks:
- * 1. a GitHub Deployment (ref = the SHA) queued -> in_progress, 2. the check run
- * `stackpilot/deploy: <env>`, 3. the deploys themselves (deploy/orchestrate.ts), with the check
- * run updated as hosts finish, 4. the final deployment status and check-run conclusion.
+ * 1. a rollout record (state/rollouts.ts) whose lease this process holds while it runs,
+ * 2. a GitHub Deployment (ref = the SHA) queued -> in_progress, 3. the check run
+ * `stackpilot/deploy: <env>`, both remembered with the rollout as soon as they exist, 4. the
+ * deploys themselves (deploy/orchestrate.ts), with the check run updated as hosts finish, 5. the
+ * final deployment status and check-run conclusion. Should the process die on the way, the lease
+ * lapses and github/recovery.ts finishes what GitHub shows; the queue retries the job.
  */
 
-import { HostDeployer } from "../deploy/hostDeploy.ts";
+import { errorText, HostDeployer } from "../deploy/hostDeploy.ts";
 import { type HostJobResult, isSuccess, runPlan } from "../deploy/orchestrate.ts";
 import type { Snapshot } from "../detect/snapshot.ts";
 import type { GitRepo } from "../git/repo.ts";
 import type { ImagePlan } from "../plan/images.ts";
 import { type Plan, summarize } from "../plan/plan.ts";
 import type { DeployTrigger } from "../state/deployments.ts";
+import { rolloutLockKey } from "../state/rollouts.ts";
 import { type DeployResult, deployCheckRun, fromHostJobResult } from "./checkRun.ts";
 import { checkRunProgress } from "./checkRunProgress.ts";
 import { createDeployment, setDeploymentStatus } from "./deployments.ts";
@@ -43,17 +47,57 @@ export function environmentsToDeploy(plan: Plan): string[] {
   return [...new Set(envs)].sort();
 }
 
+/** A rollout's lease: renewed every third of it, so a dead process's rollout is found within it. */
+export const ROLLOUT_LEASE_MS = 30_000;
+
 export async function rollout(ctx: JobContext, input: RolloutInput): Promise<HostJobResult[]> {
   const plan = planForEnvironment(input.plan, input.environment);
-  const sha = plan.head;
-  const { owner, repo } = ctx;
   const targets = plan.stacks.flatMap((s) =>
     s.targets
       .filter((t) => t.action !== "skip")
       .map((t) => ({ stack: s.name, host: t.host, action: t.action as "deploy" | "remove" })),
   );
   if (targets.length === 0) return [];
+  const { store } = ctx.deps;
+  const id = await store.createRollout({
+    repo: ctx.ref.fullName,
+    installationId: ctx.ref.installationId,
+    environment: input.environment,
+    commit: plan.head,
+    trigger: input.trigger,
+    actor: input.actor,
+  });
+  return store.withLock(
+    rolloutLockKey(id),
+    `${input.actor} (${input.trigger})`,
+    ROLLOUT_LEASE_MS,
+    async () => {
+      try {
+        const results = await runRollout(ctx, input, plan, targets, id);
+        const failed = results.some((r) => !isSuccess(r));
+        await store.finishRollout(id, { status: failed ? "failed" : "succeeded", reported: true });
+        return results;
+      } catch (err) {
+        // GitHub did not take the final status (or something broke): recovery reports it later.
+        await store
+          .finishRollout(id, { status: "failed", error: errorText(err), reported: false })
+          .catch(() => {});
+        throw err;
+      }
+    },
+  );
+}
 
+async function runRollout(
+  ctx: JobContext,
+  input: RolloutInput,
+  plan: Plan,
+  targets: { stack: string; host: string; action: "deploy" | "remove" }[],
+  rolloutId: number,
+): Promise<HostJobResult[]> {
+  const sha = plan.head;
+  const { owner, repo } = ctx;
+  const { store } = ctx.deps;
   const deploymentId = await createDeployment(ctx.octokit, {
     owner,
     repo,
@@ -62,6 +106,7 @@ export async function rollout(ctx: JobContext, input: RolloutInput): Promise<Hos
     description: `Stackpilot: ${targets.length} target${targets.length === 1 ? "" : "s"} by ${input.actor}`,
     payload: { stacks: [...new Set(targets.map((t) => t.stack))] },
   });
+  await store.setRolloutGithub(rolloutId, { githubDeploymentId: deploymentId });
   await setDeploymentStatus(ctx.octokit, {
     owner,
     repo,
@@ -82,6 +127,7 @@ export async function rollout(ctx: JobContext, input: RolloutInput): Promise<Hos
     startedAt: new Date().toISOString(),
   });
   const { data: run } = await ctx.octokit.rest.checks.create({ owner, repo, ...first.params, name });
+  await store.setRolloutGithub(rolloutId, { checkRunId: run.id });
   await setDeploymentStatus(ctx.octokit, {
     owner,
     repo,
@@ -114,6 +160,7 @@ export async function rollout(ctx: JobContext, input: RolloutInput): Promise<Hos
     actor: input.actor,
     trigger: input.trigger,
     cache: ctx.deps.cache,
+    rolloutId,
     ...(input.images ? { images: { plan: input.images, registries: ctx.deps.registries ?? [] } } : {}),
     deployedCommits: new Map(
       (await ctx.deps.store.getDeployed(ctx.ref.fullName)).map((d) => [`${d.stack}\0${d.host}`, d.commit]),

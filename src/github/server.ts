@@ -20,8 +20,10 @@ import { startBoss } from "../state/boss.ts";
 import { openStore, type Store } from "../state/store.ts";
 import { stackpilotApp } from "./app.ts";
 import { createWebhookServer, WEBHOOK_PATH } from "./http.ts";
+import type { Octokit } from "./jobContext.ts";
 import { createJobQueue, type JobQueue } from "./jobQueue.ts";
 import { StackpilotOctokit } from "./octokit.ts";
+import { startRecovery } from "./recovery.ts";
 import { createWorker } from "./worker.ts";
 
 const Env = z.object({
@@ -78,6 +80,7 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
     .digest("hex")
     .slice(0, 16);
 
+  let recovery: { stop(): Promise<void> } | undefined;
   const appFn = stackpilotApp({
     store,
     enqueue: (job, deliveryId) => jobs.send(job, deliveryId),
@@ -98,6 +101,13 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
         },
         app,
       );
+      // Deploys of a process that died are found, recorded and shown as ended (recovery.ts).
+      recovery = startRecovery({
+        store,
+        octokitFor: async (id) => (await app.auth(id)) as Octokit,
+        log: { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m), error: (m) => app.log.error(m) },
+        holder: `${installationId}:${process.pid}`,
+      });
       await jobs.work(async (job, meta) => {
         try {
           await handle(job);
@@ -126,6 +136,7 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
     async stop() {
       clearInterval(pruner);
       await pruning;
+      await recovery?.stop();
       await jobs.stop();
       await boss.stop({ graceful: true, close: true });
       await pool.close();

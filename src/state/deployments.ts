@@ -21,6 +21,7 @@ export const DEPLOYMENT_STATUSES = [
   "failed",
   "superseded",
   "rolled_back",
+  "interrupted",
 ] as const;
 export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
 
@@ -45,6 +46,8 @@ export interface NewDeployment extends DeployTarget {
   actor: string;
   trigger: DeployTrigger;
   release?: string | null;
+  /** The App rollout it belongs to (state/rollouts.ts). */
+  rolloutId?: number | null;
 }
 
 export interface Deployment extends DeployTarget {
@@ -62,6 +65,8 @@ export interface Deployment extends DeployTarget {
   release: string | null;
   /** The deployment this one retries (the original, never another retry). */
   retryOf: number | null;
+  /** The App rollout it belongs to; null for the CLI's. */
+  rolloutId: number | null;
 }
 
 export interface CommandLog {
@@ -101,6 +106,7 @@ export interface DeploymentFilter {
   stack?: string;
   host?: string;
   status?: DeploymentStatus;
+  rolloutId?: number;
   /** Newest first; at most 1000. */
   limit: number;
 }
@@ -116,8 +122,8 @@ const SAME_TARGET_NEWER = "n.repo = d.repo AND n.stack = d.stack AND n.host = d.
 
 export async function createDeployment(db: Queryable, input: NewDeployment): Promise<number> {
   const [row] = await db.query(
-    `INSERT INTO deployments (repo, stack, host, commit_sha, fingerprint, actor, trigger, release_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+    `INSERT INTO deployments (repo, stack, host, commit_sha, fingerprint, actor, trigger, release_id, rollout_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
     [
       input.repo,
       input.stack,
@@ -127,6 +133,7 @@ export async function createDeployment(db: Queryable, input: NewDeployment): Pro
       input.actor,
       input.trigger,
       input.release ?? null,
+      input.rolloutId ?? null,
     ],
   );
   return toNumber(row?.id);
@@ -229,6 +236,7 @@ export async function listDeployments(db: Queryable, filter: DeploymentFilter): 
     ["stack", filter.stack],
     ["host", filter.host],
     ["status", filter.status],
+    ["rollout_id", filter.rolloutId],
   ] as const) {
     if (value === undefined) continue;
     params.push(value);
@@ -260,11 +268,11 @@ export async function supersedeIfStale(db: Queryable, id: number): Promise<boole
 
 /**
  * Running deployments whose target lock is gone or expired lost their deployer (crash, kill,
- * lost network): they are marked failed, visibly, and returned so the caller can re-queue them.
+ * lost network): they are marked interrupted, visibly, and returned so the caller can say so.
  */
 export async function recoverInterrupted(db: Queryable): Promise<Deployment[]> {
   const rows = await db.query(
-    `UPDATE deployments d SET status = 'failed', error = $1, finished_at = now()
+    `UPDATE deployments d SET status = 'interrupted', error = $1, finished_at = now()
       WHERE d.status = 'running'
         AND NOT EXISTS (SELECT 1 FROM locks l WHERE l.key = ${DEPLOY_LOCK_KEY_SQL} AND l.expires_at > now())
       RETURNING d.*`,
@@ -291,5 +299,6 @@ function toDeployment(row: Row): Deployment {
     timings: (row.timings ?? null) as Timings | null,
     release: toStringOrNull(row.release_id),
     retryOf: row.retry_of === null || row.retry_of === undefined ? null : toNumber(row.retry_of),
+    rolloutId: row.rollout_id === null || row.rollout_id === undefined ? null : toNumber(row.rollout_id),
   };
 }

@@ -27,6 +27,8 @@ import { DEFAULT_LOG_LIMITS, type LogLimits } from "./logBounds.ts";
 import { migrate } from "./migrate.ts";
 import { openPgliteDb } from "./pgliteDb.ts";
 import { openPostgresDb } from "./postgresDb.ts";
+import type { NewRollout, Rollout, RolloutStatus } from "./rollouts.ts";
+import * as rollouts from "./rollouts.ts";
 
 export interface OpenStoreOptions {
   /** A Postgres server (several replicas may share it); without it, PGlite in `<dataDir>/pglite`. */
@@ -51,8 +53,19 @@ export interface Store {
   appendCommandLog(id: number, input: CommandLogInput): Promise<AppendedLog>;
   getDeployment(id: number): Promise<DeploymentWithLogs | undefined>;
   listDeployments(filter: DeploymentFilter): Promise<Deployment[]>;
-  /** Running deployments whose deploy lock expired are marked failed ("interrupted: ...") and returned. */
+  /** Running deployments whose deploy lock expired are marked interrupted and returned. */
   recoverInterrupted(): Promise<Deployment[]>;
+
+  createRollout(input: NewRollout): Promise<number>;
+  setRolloutGithub(id: number, ids: { githubDeploymentId?: number; checkRunId?: number }): Promise<void>;
+  finishRollout(
+    id: number,
+    result: { status: Exclude<RolloutStatus, "running">; error?: string | null; reported: boolean },
+  ): Promise<boolean>;
+  markRolloutReported(id: number): Promise<void>;
+  /** Marks running rollouts whose lease lapsed interrupted; returns every ended, unreported one. */
+  interruptedRollouts(error: string): Promise<Rollout[]>;
+  getRollout(id: number): Promise<Rollout | undefined>;
 
   getDeployed(repo: string): Promise<DeployedState[]>;
   setDeployed(input: SetDeployedInput): Promise<void>;
@@ -133,6 +146,13 @@ export function createStore(db: Db, options: StoreOptions = {}): Store {
     getDeployment: (id) => deployments.getDeployment(db, id),
     listDeployments: (filter) => deployments.listDeployments(db, filter),
     recoverInterrupted: () => deployments.recoverInterrupted(db),
+
+    createRollout: (input) => rollouts.createRollout(db, input),
+    setRolloutGithub: (id, ids) => rollouts.setRolloutGithub(db, id, ids),
+    finishRollout: (id, result) => rollouts.finishRollout(db, id, result),
+    markRolloutReported: (id) => rollouts.markRolloutReported(db, id),
+    interruptedRollouts: (error) => rollouts.interruptedRollouts(db, error),
+    getRollout: (id) => rollouts.getRollout(db, id),
 
     getDeployed: (repo) => deployed.getDeployed(db, repo),
     setDeployed: (input) => deployed.setDeployed(db, input),

@@ -11,7 +11,7 @@ import {
   projectContainerStates,
   projectContainers,
 } from "../../src/deploy/commands/docker.ts";
-import { takeLockDir, writeLockDetails } from "../../src/deploy/commands/lock.ts";
+import { fenced, takeLockDir, writeLockDetails } from "../../src/deploy/commands/lock.ts";
 import { stackPaths } from "../../src/deploy/commands/paths.ts";
 import {
   pruneReleases,
@@ -103,11 +103,18 @@ describe("remote command builders", () => {
     );
   });
 
-  it("locks with an atomic mkdir and writes details from stdin, not argv", () => {
-    expect(commandLine(takeLockDir(p))).toBe(
-      `sh -c 'mkdir -p -- "$1" || exit 1; t="$2.new.$$"; mkdir -- "$t" || exit 1; dd of="$t/details.json" status=none || { rm -rf -- "$t"; exit 1; }; mv -T -- "$t" "$2" 2>/dev/null || { rm -rf -- "$t"; exit 75; }; readlink -- "$3" || :' sh /srv/sp/web/releases /srv/sp/web/.lock /srv/sp/web/current`,
+  it("locks with an atomic rename, details from stdin and the nonce beside them, not in argv but the nonce", () => {
+    expect(commandLine(takeLockDir(p, "0123abcd"))).toBe(
+      `sh -c 'mkdir -p -- "$1" || exit 1; t="$2.new.$$"; mkdir -- "$t" || exit 1; dd of="$t/details.json" status=none && printf '\\''%s'\\'' "$4" > "$t/nonce" || { rm -rf -- "$t"; exit 1; }; mv -T -- "$t" "$2" 2>/dev/null || { rm -rf -- "$t"; exit 75; }; readlink -- "$3" || :' sh /srv/sp/web/releases /srv/sp/web/.lock /srv/sp/web/current 0123abcd`,
     );
     expect(commandLine(writeLockDetails(p))).toBe("dd of=/srv/sp/web/.lock/details.json status=none");
+    expect(() => takeLockDir(p, "x; rm -rf /")).toThrow("bad lock nonce");
+  });
+
+  it("fences a command by the lock's nonce: check and command in one round trip", () => {
+    expect(commandLine(fenced(p, "0123abcd", ["docker-compose", "up", "-d"]))).toBe(
+      `sh -c '[ "$(cat -- "$1/nonce" 2>/dev/null)" = "$2" ] || { echo "stackpilot: the lock $1 is no longer held by this deploy" >&2; exit 76; }; shift 2; exec "$@"' sh /srv/sp/web/.lock 0123abcd docker-compose up -d`,
+    );
   });
 
   it("uploads, publishes and switches current in one round trip, the rename last", () => {
@@ -115,15 +122,18 @@ describe("remote command builders", () => {
       { name: "release.json", bytes: 321 },
       { name: "images.compose.yaml", bytes: 0 },
     ];
-    expect(commandLine(uploadAndSwitch(p, "/srv/sp/web/releases/.incoming-x", "abc", meta))).toBe(
-      `sh -c 's=$1 r=$2 l=$3 n=$4 c=$5; shift 5; t="$s/tree" m="$s/meta"; fail() { rm -rf -- "$s"; exit 1; }; ` +
+    expect(
+      commandLine(uploadAndSwitch(p, "/srv/sp/web/releases/.incoming-x", "abc", meta, { nonce: "0123abcd" })),
+    ).toBe(
+      `sh -c 's=$1 r=$2 l=$3 n=$4 c=$5 L=$6 N=$7; shift 7; t="$s/tree" m="$s/meta"; fail() { rm -rf -- "$s"; exit 1; }; ` +
         `mkdir -p -- "$t" "$m" || fail; while [ $# -ge 2 ]; do dd bs=1 count="$2" of="$m/$1" status=none || fail; shift 2; done; ` +
         `tar -x -z --no-same-owner -f - -C "$t" || fail; ` +
+        `[ -z "$N" ] || [ "$(cat -- "$L/nonce" 2>/dev/null)" = "$N" ] || { echo "stackpilot: the lock $L is no longer held by this deploy" >&2; fail; }; ` +
         `if [ -e "$t/.stackpilot" ] || [ -L "$t/.stackpilot" ]; then rm -rf -- "$t/.stackpilot" || fail; fi; ` +
         `mv -T -- "$m" "$t/.stackpilot" || fail; if [ -e "$r" ] || [ -L "$r" ]; then rm -rf -- "$r" || fail; fi; ` +
         `mv -T -- "$t" "$r" || fail; rmdir -- "$s"; touch -c -- "$r" && ln -sfn -- "$l" "$n" && mv -T -- "$n" "$c"' ` +
         "sh /srv/sp/web/releases/.incoming-x /srv/sp/web/releases/abc releases/abc /srv/sp/web/current.next /srv/sp/web/current " +
-        "release.json 321 images.compose.yaml 0",
+        "/srv/sp/web/.lock 0123abcd release.json 321 images.compose.yaml 0",
     );
     for (const bad of [
       { name: "../x", bytes: 1 },

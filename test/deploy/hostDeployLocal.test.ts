@@ -72,7 +72,7 @@ function deployer(records: CommandRecord[]) {
   });
 }
 
-async function deploy(root: string, records: CommandRecord[] = []) {
+async function deploy(root: string, records: CommandRecord[] = [], signal?: AbortSignal) {
   const commit = git("rev-parse", "HEAD");
   const snap = await buildSnapshot(repo, commit, await repo.lsTree(commit), cache);
   const stack = snap.stacks.get("whoami");
@@ -85,23 +85,36 @@ async function deploy(root: string, records: CommandRecord[] = []) {
     host,
     holder: "unit",
     pullServices: [],
+    ...(signal ? { signal } : {}),
   });
   return { result, commit, records, paths: stackPaths(root, "whoami") };
 }
 
-/** What each recorded command was, by its opening. */
+/** The lock's fence around a command that changes the host (commands/lock.ts `fenced`). */
+const FENCE = /^sh -c '\[ "\$\(cat -- "\$1\/nonce" .*?exec "\$@"' sh \S+ [0-9a-f]+ /;
+
+/** What each recorded command was, by its opening (inside the lock's fence, if any). */
 const kinds = (records: readonly CommandRecord[]) =>
   records.map((r) => {
-    if (r.line.includes('t="$2.new.$$"')) return "lock";
-    if (r.line.startsWith("sh -c 's=$1 r=$2")) return "upload";
-    if (r.line.startsWith("docker-compose "))
-      return `compose ${r.line.match(/ (up|down|logs|pull)( |$)/)?.[1]}`;
-    if (r.line.startsWith("sh -c 'ids=$(docker ps")) return "health";
-    if (r.line.startsWith('sh -c \'cd -- "$1" 2>/dev/null || exit 0; k=$2')) return "prune";
-    if (r.line.startsWith("sh -c 'touch -c")) return "switch";
-    if (r.line.startsWith("rm -rf -- ") && r.line.endsWith("/.lock")) return "unlock";
-    return r.line;
+    const line = r.line.replace(FENCE, "");
+    if (line.includes('t="$2.new.$$"')) return "lock";
+    if (line.startsWith("sh -c 's=$1 r=$2")) return "upload";
+    if (line.startsWith("docker-compose ")) return `compose ${line.match(/ (up|down|logs|pull)( |$)/)?.[1]}`;
+    if (line.startsWith("sh -c 'ids=$(docker ps")) return "health";
+    if (line.startsWith('sh -c \'cd -- "$1" 2>/dev/null || exit 0; k=$2')) return "prune";
+    if (line.startsWith("sh -c 'touch -c")) return "switch";
+    if (line.startsWith("rm -rf -- ") && line.endsWith("/.lock")) return "unlock";
+    return line;
   });
+
+/** Commands that change the host and yet ran outside the lock's fence (there must be none). */
+const unfenced = (records: readonly CommandRecord[]) =>
+  records.filter(
+    (r, i) =>
+      ["upload", "compose up", "compose down", "compose pull", "prune", "switch", "unlock"].includes(
+        kinds(records)[i] as string,
+      ) && !FENCE.test(r.line),
+  );
 
 beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), "sp-local-deploy-"));
@@ -111,11 +124,11 @@ beforeAll(() => {
   const bin = join(tmp, "bin");
   mkdirSync(bin);
   // `docker ps` finds one container; `docker inspect` says it runs, or exited when the release
-  // `current` names on h1 has a file BROKEN.
+  // `current` names on a host (h1, h2, ...) has a file BROKEN.
   writeFileSync(
     join(bin, "docker"),
     `#!/bin/sh\ncase "$1" in\nps) echo ${"a".repeat(64)} ;;\n` +
-      `inspect) if [ -e "${tmp}/h1/whoami/current/services/whoami/BROKEN" ]; then s='{"Status":"exited","ExitCode":1}'; else s='{"Status":"running","ExitCode":0}'; fi\n` +
+      `inspect) s='{"Status":"running","ExitCode":0}'; for f in "${tmp}"/h*/whoami/current/services/whoami/BROKEN; do [ -e "$f" ] && s='{"Status":"exited","ExitCode":1}'; done\n` +
       `  printf '%s\\t/whoami-1\\twhoami\\t%s\\n' ${"a".repeat(64)} "$s" ;;\nesac\n`,
   );
   writeFileSync(join(bin, "docker-compose"), "#!/bin/sh\nexit 0\n");
@@ -133,6 +146,7 @@ describe("a deploy's round trips", () => {
     expect(first.result.status, first.result.error).toBe("succeeded");
     expect(first.result.previousRelease).toBeUndefined();
     expect(kinds(first.records)).toEqual(["lock", "upload", "compose up", "health", "prune", "unlock"]);
+    expect(unfenced(first.records)).toEqual([]);
     const { paths, commit } = first;
     expect(readlinkSync(paths.current)).toBe(`releases/${commit}`);
     const manifest = ReleaseManifest.parse(
@@ -195,5 +209,48 @@ describe("a deploy's round trips", () => {
       "health",
       "unlock",
     ]);
+  });
+
+  it("a redeploy of the release that runs, failing its health check, leaves that release up and uploads nothing", async () => {
+    const root = join(tmp, "h3");
+    git("rm", "-q", "--ignore-unmatch", "services/whoami/BROKEN");
+    git("commit", "-q", "--allow-empty", "-m", "healthy again");
+    const first = await deploy(root);
+    expect(first.result.status, first.result.error).toBe("succeeded");
+    const { paths, commit } = first;
+    // What runs turns unhealthy on its own; then the same commit is deployed again (say --force).
+    writeFileSync(join(paths.release(commit), "services/whoami/BROKEN"), "");
+    const again = await deploy(root);
+    expect(again.result).toMatchObject({ status: "failed", previousRelease: commit, uploadBytes: 0 });
+    expect(kinds(again.records)).toEqual([
+      "lock",
+      `cat -- ${paths.release(commit)}/.stackpilot/release.json`,
+      "compose up",
+      "health",
+      "compose logs",
+      "unlock",
+    ]);
+    expect(readlinkSync(paths.current)).toBe(`releases/${commit}`);
+    rmSync(join(paths.release(commit), "services/whoami/BROKEN"));
+  });
+
+  it("a deploy whose database lock is lost stops before its next change: no compose up, lock released", async () => {
+    const lost = new AbortController();
+    const records: CommandRecord[] = [];
+    git("commit", "-q", "--allow-empty", "-m", "another");
+    const watched = new Proxy(records, {
+      get(target, prop) {
+        if (prop === "push")
+          return (r: CommandRecord) => {
+            if (kinds([r])[0] === "upload") lost.abort(new Error("lost the lock deploy:test"));
+            return target.push(r);
+          };
+        return Reflect.get(target, prop);
+      },
+    });
+    const failed = await deploy(join(tmp, "h4"), watched, lost.signal).catch((e: Error) => e);
+    expect(failed).toBeInstanceOf(Error);
+    expect((failed as Error).message).toBe("lost the lock deploy:test");
+    expect(kinds(records)).toEqual(["lock", "upload", "unlock"]);
   });
 });

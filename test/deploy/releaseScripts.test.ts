@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { inspectContainers, projectContainerStates } from "../../src/deploy/commands/docker.ts";
-import { LOCK_HELD, takeLockDir } from "../../src/deploy/commands/lock.ts";
+import { fenced, LOCK_HELD, LOCK_LOST, removeLockDir, takeLockDir } from "../../src/deploy/commands/lock.ts";
 import { type StackPaths, stackPaths } from "../../src/deploy/commands/paths.ts";
 import {
   pruneReleases,
@@ -167,14 +167,48 @@ describe("prune in one script", () => {
 
 describe("take the lock and read current in one script", () => {
   it("prints where current points once the lock is held, nothing when there is none", () => {
-    const first = sh(takeLockDir(p), "{}");
+    const first = sh(takeLockDir(p, "aaaa1111"), "{}");
     expect(first).toMatchObject({ code: 0, stdout: "" });
     rmSync(p.lockDir, { recursive: true });
     mkdirSync(p.release("abc"), { recursive: true });
     expect(sh(switchTo(p, "abc")).code).toBe(0);
-    expect(sh(takeLockDir(p), "{}")).toMatchObject({ code: 0, stdout: "releases/abc\n" });
+    expect(sh(takeLockDir(p, "bbbb2222"), "{}")).toMatchObject({ code: 0, stdout: "releases/abc\n" });
     expect(readFileSync(join(p.lockDir, "details.json"), "utf8")).toBe("{}");
-    expect(sh(takeLockDir(p), "{}")).toMatchObject({ code: LOCK_HELD, stdout: "" });
+    expect(readFileSync(join(p.lockDir, "nonce"), "utf8")).toBe("bbbb2222");
+    expect(sh(takeLockDir(p, "cccc3333"), "{}")).toMatchObject({ code: LOCK_HELD, stdout: "" });
+  });
+});
+
+describe("fenced commands", () => {
+  it("run while the lock holds their nonce, and fail with LOCK_LOST once it was broken and retaken", () => {
+    expect(sh(takeLockDir(p, "aaaa1111"), "{}").code).toBe(0);
+    const marker = join(dir, "ran");
+    expect(sh(fenced(p, "aaaa1111", ["touch", marker])).code).toBe(0);
+    expect(existsSync(marker)).toBe(true);
+    rmSync(marker);
+    // Another deployer broke the lock and took it: the first holder's commands no longer run.
+    expect(sh(removeLockDir(p)).code).toBe(0);
+    expect(sh(takeLockDir(p, "bbbb2222"), "{}").code).toBe(0);
+    const late = sh(fenced(p, "aaaa1111", ["touch", marker]));
+    expect(late.code).toBe(LOCK_LOST);
+    expect(late.stderr).toContain("is no longer held by this deploy");
+    expect(existsSync(marker)).toBe(false);
+    // Nor may it release the new holder's lock.
+    expect(sh(fenced(p, "aaaa1111", removeLockDir(p))).code).toBe(LOCK_LOST);
+    expect(existsSync(join(p.lockDir, "nonce"))).toBe(true);
+  });
+
+  it("an upload whose lock was broken while it streamed publishes nothing and leaves current alone", () => {
+    mkdirSync(p.release("old"), { recursive: true });
+    expect(sh(switchTo(p, "old")).code).toBe(0);
+    expect(sh(takeLockDir(p, "bbbb2222"), "{}").code).toBe(0);
+    const staging = join(p.releasesDir, ".incoming-new-x");
+    const r = sh(uploadAndSwitch(p, staging, "new", [], { nonce: "aaaa1111" }), tgz({ "a.txt": "a" }));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("is no longer held by this deploy");
+    expect(existsSync(p.release("new"))).toBe(false);
+    expect(existsSync(staging)).toBe(false);
+    expect(readlinkSync(p.current)).toBe("releases/old");
   });
 });
 

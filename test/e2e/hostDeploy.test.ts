@@ -323,7 +323,7 @@ describe("deploying a stack to a host", () => {
         return pool.exec(host, line, { ...opts, stdin: held });
       },
     };
-    const failed = await deployer({}, dying)
+    const failed = await deployer({ lockTtlMs: 10_000 }, dying)
       .deploy({ repoDir, commit: sha, stack, host: target(t), holder: "e2e", pullServices: [] })
       .catch((e: Error) => e);
     await stopped;
@@ -332,13 +332,15 @@ describe("deploying a stack to a host", () => {
     expect(String((failed as Error).message)).toMatch(/connection|unreachable|closed|lost/i);
     await h.startHost(t.name);
     expect((await h.exec(t, ["readlink", p.current])).stdout.trim()).toBe(currentBefore);
-    // The dead attempt left its lock directory behind (unexpired). Another installation must wait
-    // for it to expire; the same installation, holding the database lock, knows it is a leftover.
+    // The dead attempt left its lock directory behind (unexpired). Another installation is refused
+    // at once; the same installation waits for it to lapse (its heartbeats stopped with it), and
+    // never breaks it sooner: it could be an attempt still finishing a command.
     const other = await deployer({ lockOwner: "installation-b" })
       .deploy({ repoDir, commit: sha, stack, host: target(t), holder: "e2e", pullServices: [] })
       .catch((e: Error) => e);
     expect(other).toBeInstanceOf(LockedError);
-    const retry = await deployer().deploy({
+    const waitStarted = Date.now();
+    const retry = await deployer({ lockTtlMs: 10_000 }).deploy({
       repoDir,
       commit: sha,
       stack,
@@ -347,6 +349,7 @@ describe("deploying a stack to a host", () => {
       pullServices: [],
     });
     expect(retry.status, retry.error).toBe("succeeded");
+    expect(Date.now() - waitStarted).toBeLessThan(30_000);
     expect((await h.exec(t, ["readlink", p.current])).stdout.trim()).toBe(`releases/${sha}`);
   });
 });

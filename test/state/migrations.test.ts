@@ -46,6 +46,7 @@ describe.each(backends)("migrations on $name", (backend) => {
       "deployment_logs",
       "deployments",
       "locks",
+      "rollouts",
       "stackpilot_migrations",
       "webhook_deliveries",
     ]);

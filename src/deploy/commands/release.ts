@@ -61,9 +61,17 @@ const META_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
  * relative `current.next` is linked to it and renamed over `current` (the atomic step; until it,
  * `current` names the old release). Any failure before the switch removes the staging dir and
  * leaves `current` alone; a tar stream cut short fails gzip's length and CRC check, so a partial
- * upload is never published.
+ * upload is never published. With `fence`, the lock's nonce is checked again once the (long)
+ * upload is in, before anything is published: a deploy that lost its lock meanwhile publishes
+ * nothing (commands/lock.ts `fenced` checks it when the command starts).
  */
-export function uploadAndSwitch(p: StackPaths, staging: string, id: string, meta: readonly MetaFile[]): Argv {
+export function uploadAndSwitch(
+  p: StackPaths,
+  staging: string,
+  id: string,
+  meta: readonly MetaFile[],
+  fence?: { nonce: string },
+): Argv {
   const pairs: string[] = [];
   for (const f of meta) {
     if (!META_NAME.test(f.name) || !Number.isSafeInteger(f.bytes) || f.bytes < 0)
@@ -71,11 +79,13 @@ export function uploadAndSwitch(p: StackPaths, staging: string, id: string, meta
     pairs.push(f.name, String(f.bytes));
   }
   return script(
-    's=$1 r=$2 l=$3 n=$4 c=$5; shift 5; t="$s/tree" m="$s/meta"; ' +
+    's=$1 r=$2 l=$3 n=$4 c=$5 L=$6 N=$7; shift 7; t="$s/tree" m="$s/meta"; ' +
       'fail() { rm -rf -- "$s"; exit 1; }; ' +
       'mkdir -p -- "$t" "$m" || fail; ' +
       'while [ $# -ge 2 ]; do dd bs=1 count="$2" of="$m/$1" status=none || fail; shift 2; done; ' +
       'tar -x -z --no-same-owner -f - -C "$t" || fail; ' +
+      '[ -z "$N" ] || [ "$(cat -- "$L/nonce" 2>/dev/null)" = "$N" ] || ' +
+      '{ echo "stackpilot: the lock $L is no longer held by this deploy" >&2; fail; }; ' +
       `if [ -e "$t/${META_DIR}" ] || [ -L "$t/${META_DIR}" ]; then rm -rf -- "$t/${META_DIR}" || fail; fi; ` +
       `mv -T -- "$m" "$t/${META_DIR}" || fail; ` +
       'if [ -e "$r" ] || [ -L "$r" ]; then rm -rf -- "$r" || fail; fi; ' +
@@ -86,6 +96,8 @@ export function uploadAndSwitch(p: StackPaths, staging: string, id: string, meta
     posix.join("releases", id),
     `${p.current}.next`,
     p.current,
+    p.lockDir,
+    fence?.nonce ?? "",
     ...pairs,
   );
 }

@@ -1,6 +1,7 @@
 /** Schema migrations in the order they apply; `migrate()` runs the ones a database lacks. */
 import { initial } from "./0001_initial.ts";
 import { builds } from "./0002_builds.ts";
+import { rollouts } from "./0003_rollouts.ts";
 
 export interface Migration {
   /** Applied in ascending order; recorded in stackpilot_migrations once applied. */
@@ -9,4 +10,4 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [initial, builds];
+export const MIGRATIONS: readonly Migration[] = [initial, builds, rollouts];
