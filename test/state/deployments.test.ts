@@ -181,7 +181,10 @@ describe.each(backends)("deployments on $name", (backend) => {
     const recovered = await store.recoverInterrupted();
     expect(recovered.map((d) => d.id)).toContain(deadId);
     expect(recovered.map((d) => d.id)).not.toContain(aliveId);
-    expect(await store.getDeployment(deadId)).toMatchObject({ status: "interrupted", error: INTERRUPTED_ERROR });
+    expect(await store.getDeployment(deadId)).toMatchObject({
+      status: "interrupted",
+      error: INTERRUPTED_ERROR,
+    });
     expect((await store.getDeployment(aliveId))?.status).toBe("running");
     expect((await store.recoverInterrupted()).map((d) => d.id)).not.toContain(deadId); // only once
     await store.releaseLock(deployLockKey(alive), "live-worker");
