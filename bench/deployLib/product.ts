@@ -15,9 +15,8 @@ import type { RemoteExec, RemoteExecOptions, RemoteResult } from "../../src/depl
 import { SshPool } from "../../src/deploy/ssh/pool.ts";
 import { ParseCache } from "../../src/detect/snapshot.ts";
 import type { GitRepo } from "../../src/git/repo.ts";
-import { planWithImages } from "../../src/plan/images.ts";
 import type { Plan } from "../../src/plan/plan.ts";
-import { planRange } from "../../src/plan/planRange.ts";
+import { planDeploy } from "../../src/plan/planDeploy.ts";
 import type { Store } from "../../src/state/store.ts";
 import { machineBusyMs, processCpuMs } from "./stats.ts";
 
@@ -210,23 +209,26 @@ export async function productRun(ctx: ProductContext, head: string): Promise<Pro
       pinned: d.pinned,
     }));
     const t1 = performance.now();
-    const cache = new ParseCache();
     const base = await ctx.repo.resolveCommit(`${head}~1`);
-    const planned = await planRange(
-      ctx.repo,
-      { ...(base ? { base } : {}), head, hosts: hostRefs(ctx.hosts), deployed },
-      cache,
-    );
     // As the CLI plans: with the builds and image operations of stacks that build.
     const registries = ctx.registries ?? [];
-    const { plan, images } = planWithImages({
-      plan: planned.plan,
-      head: planned.head,
-      inventory: { hosts: ctx.hosts, registries },
-      repoId: ctx.repoId,
-      builds: await ctx.store.listReusableBuilds(ctx.repoId),
-    });
-    const snapshot = planned.head;
+    const {
+      plan,
+      images,
+      head: snapshot,
+    } = await planDeploy(
+      ctx.repo,
+      {
+        ...(base ? { base } : {}),
+        head,
+        hosts: hostRefs(ctx.hosts),
+        deployed,
+        inventory: { hosts: ctx.hosts, registries },
+        repoId: ctx.repoId,
+        builds: await ctx.store.listReusableBuilds(ctx.repoId),
+      },
+      new ParseCache(),
+    );
     if (!plan.ok) throw new Error(`plan not ok: ${JSON.stringify(plan.problems)}`);
     const t2 = performance.now();
     const lockOwner = installationId(ctx.dataDir);
@@ -254,10 +256,8 @@ export async function productRun(ctx: ProductContext, head: string): Promise<Pro
       ledger: ledger.ledger,
       actor: "bench",
       trigger: "cli",
-      cache,
       ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
       images: { plan: images, registries },
-      deployedCommits: new Map(deployed.map((d) => [`${d.stack}\0${d.host}`, d.commit])),
     });
     const t3 = performance.now();
     await stopProfile(profile);

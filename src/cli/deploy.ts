@@ -9,8 +9,7 @@ import { HostDeployer } from "../deploy/hostDeploy.ts";
 import { type HostJobResult, isSuccess, runPlan } from "../deploy/orchestrate.ts";
 import { ParseCache } from "../detect/snapshot.ts";
 import { GitRepo } from "../git/repo.ts";
-import { planWithImages } from "../plan/images.ts";
-import { planRange } from "../plan/planRange.ts";
+import { planDeploy } from "../plan/planDeploy.ts";
 import { renderText } from "../plan/render/text.ts";
 import { loadPolicy, localDefaultBranch } from "../policy/load.ts";
 import { parse, UsageError } from "./args.ts";
@@ -86,12 +85,15 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
       commit: d.commit,
       pinned: d.pinned,
     }));
-    const cache = new ParseCache();
     const base = await repo.resolveCommit(`${head}~1`);
     // Where each environment may go comes from the default branch, as in the App.
     const rules = await localDefaultBranch(repo);
     const policy = await loadPolicy(repo, rules.branch, rules.ref);
-    const { plan: planned, head: snapshot } = await planRange(
+    const {
+      plan,
+      head: snapshot,
+      images,
+    } = await planDeploy(
       repo,
       {
         ...(base ? { base } : {}),
@@ -101,17 +103,12 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
         ...(values.force ? { force: true } : {}),
         only: { stacks: values.stack ?? [], hosts: values.host ?? [] },
         policy: { policy, repoId },
+        inventory: session.inventory,
+        repoId,
+        builds: await session.store.listReusableBuilds(repoId),
       },
-      cache,
+      new ParseCache(),
     );
-    const { plan, images } = planWithImages({
-      plan: planned,
-      head: snapshot,
-      inventory: session.inventory,
-      repoId,
-      builds: await session.store.listReusableBuilds(repoId),
-      ...(values.force ? { force: true } : {}),
-    });
     io.out(renderText(plan));
     if (!plan.ok) return 1;
     if (values["dry-run"] || plan.summary.deploy + plan.summary.remove === 0) return 0;
@@ -131,10 +128,9 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
       ledger: session.store,
       actor: session.actor,
       trigger: "cli",
-      cache,
+      log: { error: (m) => io.err(`${m}\n`) },
       lockTtlMs: lockTtl * 1000,
       images: { plan: images, registries: session.inventory.registries },
-      deployedCommits: new Map(deployed.map((d) => [`${d.stack}\0${d.host}`, d.commit])),
       onProgress: (e) => {
         if (e.type === "start")
           io.err(`[${e.host}] ${e.stack}: ${e.action === "remove" ? "removing" : "deploying"}…\n`);

@@ -5,7 +5,7 @@
  */
 import { type HostConfig, type RegistryConfig, repoAllowed } from "../config/hostsFile.ts";
 import { readSecret, type SecretRef } from "../config/secretRef.ts";
-import { buildSnapshot, type ParseCache, type Snapshot, type StackSnapshot } from "../detect/snapshot.ts";
+import type { Snapshot, StackSnapshot } from "../detect/snapshot.ts";
 import type { GitRepo } from "../git/repo.ts";
 import {
   credentialsOf,
@@ -16,13 +16,21 @@ import {
 } from "../plan/images.ts";
 import type { Plan } from "../plan/plan.ts";
 import { type DeployTarget, type DeployTrigger, deployLockKey } from "../state/deployments.ts";
-import { type LockWait, withLockWaiting } from "../state/locks.ts";
+import { LockBusyError, LockLostError, type LockWait, withLockWaiting } from "../state/locks.ts";
 import type { Store } from "../state/store.ts";
 import { Limiter } from "../util/limiter.ts";
-import { buildImage, imagePreflight, type Login } from "./build.ts";
+import { buildImage, ImageStepError, imagePreflight, type Login } from "./build.ts";
 import { type ComposeFlavor, composeFlavorProbe } from "./commands/compose.ts";
-import { DeployRefused, errorText, type HostDeployer, type HostTarget } from "./hostDeploy.ts";
-import { type CommandRecord, type RemoteExec, Runner, redactor } from "./runner.ts";
+import {
+  DeployRefused,
+  type DeployResult,
+  errorText,
+  type HostDeployer,
+  type HostTarget,
+} from "./hostDeploy.ts";
+import { LockedError } from "./hostLock.ts";
+import { type CommandRecord, RemoteCommandError, type RemoteExec, Runner, redactor } from "./runner.ts";
+import { SshError } from "./ssh/errors.ts";
 
 /** What the orchestrator needs from the state store. */
 export type DeployLedger = Pick<
@@ -69,9 +77,6 @@ export interface OrchestrateInput {
   ledger: DeployLedger;
   actor: string;
   trigger: DeployTrigger;
-  cache: ParseCache;
-  /** Deployed commit per (stack, host), to decide which images changed. */
-  deployedCommits: ReadonlyMap<string, string>;
   concurrency?: { total?: number; perHost?: number };
   redact?: (text: string) => string;
   onProgress?: (e: ProgressEvent) => void;
@@ -83,6 +88,8 @@ export interface OrchestrateInput {
   targetWait?: LockWait;
   /** The App rollout these deployments belong to. */
   rolloutId?: number;
+  /** Where errors that are bugs rather than the field's (a host, a lock) are logged, with the deployment id. */
+  log?: { error(msg: string): void };
 }
 
 export interface ImagesInput {
@@ -118,181 +125,290 @@ export const isSuccess = (r: Pick<HostJobResult, "status">): boolean =>
  */
 export const DEFAULT_CONCURRENCY = { total: 16, perHost: 2 } as const;
 
+/** One (stack, host) of the plan to deploy or remove, with what it pulls first. */
+interface TargetJob {
+  stack: string;
+  host: string;
+  action: "deploy" | "remove";
+  /** Services whose image changed since the deployed commit (the plan's decision, images.ts). */
+  pull: readonly string[];
+}
+
+/** What every target of one runPlan shares. */
+interface RunContext {
+  input: OrchestrateInput;
+  hostsByName: ReadonlyMap<string, HostConfig>;
+  images: ReturnType<typeof imageSupport>;
+  /** Compose flavor per host, detected once. */
+  flavors: Map<string, Promise<ComposeFlavor>>;
+}
+
+/**
+ * Run a plan: 1. start each stack's builds, 2. run every deploy/remove target, within the
+ * concurrency limits, each once its stack's builds are done (failing without touching its host
+ * when one failed), 3. return a result per target.
+ */
 export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]> {
   const hostsByName = new Map(input.hosts.map((h) => [h.name, h]));
-  const images = imageSupport(input, hostsByName);
-  const jobs = input.plan.stacks.flatMap((s) =>
+  const ctx: RunContext = {
+    input,
+    hostsByName,
+    images: imageSupport(input, hostsByName),
+    flavors: new Map(),
+  };
+  const jobs: TargetJob[] = input.plan.stacks.flatMap((s) =>
     s.targets
       .filter((t) => t.action !== "skip")
-      .map((t) => ({ stack: s.name, host: t.host, action: t.action as "deploy" | "remove" })),
+      .map((t) => ({
+        stack: s.name,
+        host: t.host,
+        action: t.action as TargetJob["action"],
+        pull: t.pull ?? [],
+      })),
   );
-  const flavors = new Map<string, Promise<ComposeFlavor>>();
-  const previousSnapshots = new Map<string, Promise<Snapshot | undefined>>();
+  const limited = limiters(input);
+  const builds = startBuilds(ctx, jobs, limited);
+  return Promise.all(
+    jobs.map(async (job) => {
+      const buildError = await builds.get(job.stack);
+      return limited(job.host, () => runTarget(ctx, job, buildError));
+    }),
+  );
+}
+
+/** Runs `fn` within the overall and the host's concurrency limits. */
+function limiters(input: OrchestrateInput) {
   const total = new Limiter(input.concurrency?.total ?? DEFAULT_CONCURRENCY.total);
   const perHost = new Map<string, Limiter>();
-
-  const runJob = async (job: (typeof jobs)[number], buildError?: string): Promise<HostJobResult> => {
-    const t0 = performance.now();
-    const config = hostsByName.get(job.host);
-    const done = (r: Omit<HostJobResult, "durationMs" | "stack" | "host" | "action">): HostJobResult => {
-      const result = {
-        stack: job.stack,
-        host: job.host,
-        action: job.action,
-        durationMs: Math.round(performance.now() - t0),
-        ...r,
-      };
-      input.onProgress?.({ type: "done", result });
-      return result;
-    };
-    input.onProgress?.({ type: "start", ...job });
-    if (!config) return done({ status: "failed", error: `host "${job.host}" is not in the hosts file` });
-    if (!repoAllowed(config, input.repoId)) {
-      return done({
-        status: "failed",
-        error: `${job.host} does not accept deploys from ${input.repoId} (hosts file: repos)`,
-      });
-    }
-
-    const stack = input.head.stacks.get(job.stack);
-    const deploymentId = await input.ledger.createDeployment({
-      repo: input.repoId,
-      stack: job.stack,
-      host: job.host,
-      commit: input.head.commit,
-      fingerprint: stack?.fingerprint ?? "removed",
-      actor: input.actor,
-      trigger: input.trigger,
-      ...(input.rolloutId !== undefined ? { rolloutId: input.rolloutId } : {}),
-    });
-    const logs: Promise<unknown>[] = [];
-    const runner = new Runner(input.remote, {
-      redact: images.redact,
-      onRecord: (r: CommandRecord) => {
-        logs.push(
-          input.ledger.appendCommandLog(deploymentId, {
-            command: r.line,
-            code: r.code,
-            output: `${r.stdout}${r.stderr}`,
-          }),
-        );
-      },
-    });
-    const deployer = input.makeDeployer(runner);
-    const key = deployLockKey({ repo: input.repoId, stack: job.stack, host: job.host });
-    const superseded = async () => {
-      if (!(await input.ledger.supersedeIfStale?.(deploymentId))) return undefined;
-      await Promise.all(logs);
-      return done({
-        status: "superseded",
-        deploymentId,
-        error: "a newer deployment of this target was queued",
-      });
-    };
-    try {
-      return await waitForTarget(input, key, superseded, async (signal) => {
-        const newer = await superseded();
-        if (newer) return newer;
-        await input.ledger.startDeployment(deploymentId);
-        const flavor = await memo(flavors, job.host, () => detectCompose(runner, config));
-        const target = hostTarget(config, flavor);
-        if (job.action === "remove" || !stack) {
-          await deployer.remove(target, job.stack, input.actor, signal);
-          await input.ledger.removeDeployed?.({ repo: input.repoId, stack: job.stack, host: job.host });
-          await input.ledger.finishDeployment(deploymentId, { status: "succeeded" });
-          return done({ status: "removed", deploymentId });
-        }
-        const ops = images.opsOf(job.stack, job.host);
-        if (ops === "missing") {
-          throw new DeployRefused(
-            `${job.stack} builds images, but this deploy has no image plan: a deploy host never builds (see the hosts file's builder and registries)`,
-          );
-        }
-        if (ops) {
-          if (buildError) throw new DeployRefused(buildError);
-          await imagePreflight(runner, job.host, await images.loginsOf(job.host, ops.login), ops.pull);
-        }
-        const previousCommit = input.deployedCommits.get(`${job.stack}\0${job.host}`);
-        const previous = previousCommit
-          ? await memo(previousSnapshots, previousCommit, () =>
-              snapshotAt(input.repo, previousCommit, input.cache),
-            )
-          : undefined;
-        const result = await deployer.deploy({
-          repoDir: input.repo.dir,
-          commit: input.head.commit,
-          stack,
-          host: target,
-          holder: holderOf(input),
-          pullServices: changedImages(stack, previous?.stacks.get(job.stack)),
-          ...(ops ? { images: ops.images } : {}),
-          signal,
-        });
-        await Promise.all(logs);
-        if (result.failureLogs) {
-          await input.ledger.appendCommandLog(deploymentId, {
-            command: "(compose logs of the failed release)",
-            code: null,
-            output: result.failureLogs,
-          });
-        }
-        if (result.status === "succeeded") {
-          await input.ledger.setDeployed({
-            repo: input.repoId,
-            stack: job.stack,
-            host: job.host,
-            fingerprint: stack.fingerprint,
-            commit: input.head.commit,
-            release: result.release,
-            deploymentId,
-            ...(EXPLICIT.has(input.trigger) ? { pinned: false } : {}),
-          });
-        }
-        await input.ledger.finishDeployment(deploymentId, {
-          status: result.status,
-          error: result.error ?? null,
-          timings: result.timings,
-          release: result.release,
-        });
-        return done({
-          status: result.status,
-          deploymentId,
-          uploadBytes: result.uploadBytes,
-          ...(result.error ? { error: result.error } : {}),
-        });
-      });
-    } catch (err) {
-      await Promise.allSettled(logs);
-      const error = errorText(err);
-      await input.ledger.finishDeployment(deploymentId, { status: "failed", error }).catch(() => {});
-      return done({ status: "failed", deploymentId, error });
-    }
-  };
-
-  const limited = <T>(host: string, fn: () => Promise<T>): Promise<T> => {
+  return <T>(host: string, fn: () => Promise<T>): Promise<T> => {
     const hostLimit =
       perHost.get(host) ?? new Limiter(input.concurrency?.perHost ?? DEFAULT_CONCURRENCY.perHost);
     perHost.set(host, hostLimit);
     return total.run(() => hostLimit.run(fn));
   };
-  // Each stack's builds start at once; its deploys wait for them (outside the limiters, so a
-  // waiting deploy never holds a slot a build needs), other stacks' deploys do not wait.
+}
+
+/**
+ * Each stack's builds start at once; a stack's deploys wait for them (outside the limiters, so a
+ * waiting deploy never holds a slot a build needs), other stacks' deploys do not wait. Per stack:
+ * undefined when its builds succeeded, else the error its deploys fail with.
+ */
+function startBuilds(
+  ctx: RunContext,
+  jobs: readonly TargetJob[],
+  limited: ReturnType<typeof limiters>,
+): Map<string, Promise<string | undefined>> {
   const builds = new Map<string, Promise<string | undefined>>();
   const deploying = new Set(jobs.filter((j) => j.action === "deploy").map((j) => j.stack));
-  for (const b of input.images?.plan.builds ?? []) {
+  for (const b of ctx.input.images?.plan.builds ?? []) {
     if (b.reuse || !deploying.has(b.stack)) continue;
     const earlier = builds.get(b.stack) ?? Promise.resolve(undefined);
-    const run = limited(b.builder, () => images.build(b));
+    const run = limited(b.builder, () => ctx.images.build(b));
     builds.set(
       b.stack,
       Promise.all([earlier, run]).then(([e, r]) => e ?? r),
     );
   }
-  return Promise.all(
-    jobs.map(async (job) => {
-      const buildError = await builds.get(job.stack);
-      return limited(job.host, () => runJob(job, buildError));
-    }),
+  return builds;
+}
+
+/**
+ * One target: 1. refuse what the hosts file does not allow, 2. record a queued deployment,
+ * 3. wait for the target's database lock (a newer deployment of it, queued meanwhile, supersedes
+ * this one), 4. deploy or remove under it, 5. record the outcome. A failure stays with its target.
+ */
+async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): Promise<HostJobResult> {
+  const { input } = ctx;
+  const t0 = performance.now();
+  const done = (r: Omit<HostJobResult, "durationMs" | "stack" | "host" | "action">): HostJobResult => {
+    const result = {
+      stack: job.stack,
+      host: job.host,
+      action: job.action,
+      durationMs: Math.round(performance.now() - t0),
+      ...r,
+    };
+    input.onProgress?.({ type: "done", result });
+    return result;
+  };
+  input.onProgress?.({ type: "start", stack: job.stack, host: job.host, action: job.action });
+  const config = ctx.hostsByName.get(job.host);
+  if (!config) return done({ status: "failed", error: `host "${job.host}" is not in the hosts file` });
+  if (!repoAllowed(config, input.repoId))
+    return done({
+      status: "failed",
+      error: `${job.host} does not accept deploys from ${input.repoId} (hosts file: repos)`,
+    });
+
+  const stack = input.head.stacks.get(job.stack);
+  const deploymentId = await input.ledger.createDeployment({
+    repo: input.repoId,
+    stack: job.stack,
+    host: job.host,
+    commit: input.head.commit,
+    fingerprint: stack?.fingerprint ?? "removed",
+    actor: input.actor,
+    trigger: input.trigger,
+    ...(input.rolloutId !== undefined ? { rolloutId: input.rolloutId } : {}),
+  });
+  const log = commandLog(ctx, deploymentId);
+  const key = deployLockKey({ repo: input.repoId, stack: job.stack, host: job.host });
+  const superseded = async () => {
+    if (!(await input.ledger.supersedeIfStale?.(deploymentId))) return undefined;
+    await log.flushed();
+    return done({
+      status: "superseded",
+      deploymentId,
+      error: "a newer deployment of this target was queued",
+    });
+  };
+  try {
+    return await waitForTarget(input, key, superseded, async (signal) => {
+      const newer = await superseded();
+      if (newer) return newer;
+      await input.ledger.startDeployment(deploymentId);
+      const target = hostTarget(
+        config,
+        await memo(ctx.flavors, job.host, () => detectCompose(log.runner, config)),
+      );
+      const deployer = input.makeDeployer(log.runner);
+      if (job.action === "remove" || !stack) {
+        await deployer.remove(target, job.stack, input.actor, signal);
+        await input.ledger.removeDeployed?.({ repo: input.repoId, stack: job.stack, host: job.host });
+        await input.ledger.finishDeployment(deploymentId, { status: "succeeded" });
+        return done({ status: "removed", deploymentId });
+      }
+      const result = await deployTarget(
+        ctx,
+        job,
+        { stack, target, deployer, runner: log.runner, signal },
+        buildError,
+      );
+      await log.flushed();
+      await recordOutcome(input, job, stack, deploymentId, result);
+      return done({
+        status: result.status,
+        deploymentId,
+        uploadBytes: result.uploadBytes,
+        ...(result.error ? { error: result.error } : {}),
+      });
+    });
+  } catch (err) {
+    await log.settled();
+    const error = errorText(err);
+    if (!expected(err))
+      input.log?.error(
+        `deployment #${deploymentId} (${job.stack} on ${job.host}) failed unexpectedly: ${err instanceof Error ? (err.stack ?? error) : error}`,
+      );
+    await input.ledger.finishDeployment(deploymentId, { status: "failed", error }).catch(() => {});
+    return done({ status: "failed", deploymentId, error });
+  }
+}
+
+/** A runner recording every command of the deployment in the ledger (bounded and redacted there). */
+function commandLog(ctx: RunContext, deploymentId: number) {
+  const logs: Promise<unknown>[] = [];
+  const runner = new Runner(ctx.input.remote, {
+    redact: ctx.images.redact,
+    onRecord: (r: CommandRecord) => {
+      logs.push(
+        ctx.input.ledger.appendCommandLog(deploymentId, {
+          command: r.line,
+          code: r.code,
+          output: `${r.stdout}${r.stderr}`,
+        }),
+      );
+    },
+  });
+  return {
+    runner,
+    flushed: () => Promise.all(logs),
+    settled: () => Promise.allSettled(logs),
+  };
+}
+
+/** The image preflight (login, pull of built images), then the deploy itself. */
+async function deployTarget(
+  ctx: RunContext,
+  job: TargetJob,
+  on: {
+    stack: StackSnapshot;
+    target: HostTarget;
+    deployer: HostDeployer;
+    runner: Runner;
+    signal: AbortSignal;
+  },
+  buildError: string | undefined,
+): Promise<DeployResult> {
+  const ops = ctx.images.opsOf(job.stack, job.host);
+  if (ops === "missing") {
+    throw new DeployRefused(
+      `${job.stack} builds images, but this deploy has no image plan: a deploy host never builds (see the hosts file's builder and registries)`,
+    );
+  }
+  if (ops) {
+    if (buildError) throw new DeployRefused(buildError);
+    on.signal.throwIfAborted();
+    await imagePreflight(on.runner, job.host, await ctx.images.loginsOf(job.host, ops.login), ops.pull);
+  }
+  return on.deployer.deploy({
+    repoDir: ctx.input.repo.dir,
+    commit: ctx.input.head.commit,
+    stack: on.stack,
+    host: on.target,
+    holder: holderOf(ctx.input),
+    pullServices: job.pull,
+    ...(ops ? { images: ops.images } : {}),
+    signal: on.signal,
+  });
+}
+
+/** The deployment's outcome in the ledger: its logs, what is deployed now, its end. */
+async function recordOutcome(
+  input: OrchestrateInput,
+  job: TargetJob,
+  stack: StackSnapshot,
+  deploymentId: number,
+  result: DeployResult,
+): Promise<void> {
+  if (result.failureLogs) {
+    await input.ledger.appendCommandLog(deploymentId, {
+      command: "(compose logs of the failed release)",
+      code: null,
+      output: result.failureLogs,
+    });
+  }
+  if (result.status === "succeeded") {
+    await input.ledger.setDeployed({
+      repo: input.repoId,
+      stack: job.stack,
+      host: job.host,
+      fingerprint: stack.fingerprint,
+      commit: input.head.commit,
+      release: result.release,
+      deploymentId,
+      ...(EXPLICIT.has(input.trigger) ? { pinned: false } : {}),
+    });
+  }
+  await input.ledger.finishDeployment(deploymentId, {
+    status: result.status,
+    error: result.error ?? null,
+    timings: result.timings,
+    release: result.release,
+  });
+}
+
+/** Errors a deploy can meet in the field (a host, a lock, a command, a refusal): no bug of ours. */
+function expected(err: unknown): boolean {
+  return (
+    err instanceof RemoteCommandError ||
+    err instanceof DeployRefused ||
+    err instanceof LockedError ||
+    err instanceof LockLostError ||
+    err instanceof LockBusyError ||
+    err instanceof SshError ||
+    err instanceof ImageStepError ||
+    (err instanceof Error && err.name === "AbortError")
   );
 }
 
@@ -430,23 +546,6 @@ export async function detectCompose(runner: Runner, host: HostConfig): Promise<C
 
 export function hostTarget(h: HostConfig, compose: ComposeFlavor): HostTarget {
   return { name: h.name, root: h.root, compose, allowedMountRoots: h.allowed_mount_roots };
-}
-
-/**
- * Services whose image reference changed since the deployed release: those get an explicit
- * `compose pull`. A first deploy pulls nothing explicitly: `up` pulls images that are missing.
- */
-export function changedImages(next: StackSnapshot, previous: StackSnapshot | undefined): string[] {
-  if (!previous) return [];
-  const before = new Map(previous.compose.services.map((s) => [s.name, s.image]));
-  return next.compose.services
-    .filter((s) => s.image && !s.build && before.get(s.name) !== s.image)
-    .map((s) => s.name);
-}
-
-async function snapshotAt(repo: GitRepo, commit: string, cache: ParseCache): Promise<Snapshot | undefined> {
-  if (!(await repo.resolveCommit(commit))) return undefined;
-  return buildSnapshot(repo, commit, await repo.lsTree(commit), cache);
 }
 
 function memo<T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {

@@ -6,11 +6,11 @@ import type { ProbotOctokit } from "probot";
 import { type HostConfig, hostRefs, type RegistryConfig } from "../config/hostsFile.ts";
 import type { EngineOptions } from "../deploy/hostDeploy.ts";
 import type { RemoteExec } from "../deploy/runner.ts";
-import type { ParseCache, Snapshot } from "../detect/snapshot.ts";
+import type { ParseCache } from "../detect/snapshot.ts";
 import type { GitRepo } from "../git/repo.ts";
-import { type ImagePlan, planWithImages } from "../plan/images.ts";
-import type { DeployedRecord, HostRef, Plan } from "../plan/plan.ts";
-import { type PlanRangeOptions, planRange } from "../plan/planRange.ts";
+import type { DeployedRecord, HostRef } from "../plan/plan.ts";
+import { type PlannedDeploy, planDeploy } from "../plan/planDeploy.ts";
+import type { PlanRangeOptions } from "../plan/planRange.ts";
 import { loadPolicy } from "../policy/load.ts";
 import type { Policy } from "../policy/policy.ts";
 import type { Store } from "../state/store.ts";
@@ -48,7 +48,9 @@ export interface JobContext {
   ref: RepoRef;
   owner: string;
   repo: string;
-  log: { info(msg: string): void; warn(msg: string): void };
+  /** The webhook delivery the job came from, named in errors users see. */
+  delivery: string;
+  log: { info(msg: string): void; warn(msg: string): void; error(msg: string): void };
 }
 
 /** The mirror, fetched with the installation token (which never leaves the git child's environment). */
@@ -74,42 +76,33 @@ export function inventory(ctx: JobContext): HostRef[] {
   return hostRefs(ctx.deps.hosts);
 }
 
-export interface PlannedWithImages {
-  plan: Plan;
-  head: Snapshot;
-  /** Builds and per-target image operations; the rollout passes them to the orchestrator. */
-  images: ImagePlan;
+export interface PlannedWithImages extends PlannedDeploy {
   /** The rules the plan was held against: the default branch's (src/policy). */
   policy: Policy;
 }
 
 /**
- * planRange held against the default branch's rules, plus the image plan (builders, registries,
- * reusable builds) every job's plan carries.
+ * The plan of a job: the range held against the default branch's rules, with the image plan
+ * (builders, registries, reusable builds) every job's plan carries (plan/planDeploy.ts).
  */
 export async function planJob(
   ctx: JobContext,
   repo: GitRepo,
-  opts: Omit<PlanRangeOptions, "hosts" | "deployed" | "policy">,
+  opts: Omit<PlanRangeOptions, "hosts" | "deployed" | "policy"> & { pulls?: boolean },
 ): Promise<PlannedWithImages> {
   const policy = await loadPolicy(repo, ctx.ref.defaultBranch);
-  const { plan, head } = await planRange(
+  const planned = await planDeploy(
     repo,
     {
       ...opts,
       hosts: inventory(ctx),
       deployed: await deployedState(ctx),
       policy: { policy, repoId: ctx.ref.fullName },
+      inventory: { hosts: ctx.deps.hosts, registries: ctx.deps.registries ?? [] },
+      repoId: ctx.ref.fullName,
+      builds: await ctx.deps.store.listReusableBuilds(ctx.ref.fullName),
     },
     ctx.deps.cache,
   );
-  const withImages = planWithImages({
-    plan,
-    head,
-    inventory: { hosts: ctx.deps.hosts, registries: ctx.deps.registries ?? [] },
-    repoId: ctx.ref.fullName,
-    builds: await ctx.deps.store.listReusableBuilds(ctx.ref.fullName),
-    ...(opts.force ? { force: true } : {}),
-  });
-  return { ...withImages, head, policy };
+  return { ...planned, policy };
 }

@@ -10,6 +10,9 @@ import type { GithubJob } from "./events.ts";
 
 export const GITHUB_QUEUE = "stackpilot-github";
 
+/** Retries of a failed job (so RETRY_LIMIT + 1 attempts in all). */
+export const RETRY_LIMIT = 4;
+
 /** A job whose worker has not heartbeated for this long is failed and retried. */
 export const HEARTBEAT_SECONDS = 20;
 
@@ -33,7 +36,7 @@ export async function createJobQueue(
   opts: { concurrency?: number; retryLimit?: number } = {},
 ): Promise<JobQueue> {
   const settings = {
-    retryLimit: opts.retryLimit ?? 4,
+    retryLimit: opts.retryLimit ?? RETRY_LIMIT,
     retryDelay: 5,
     retryBackoff: true,
     // A bound on a live job's run time (a rollout waits up to 15 minutes for a busy target).

@@ -67,6 +67,8 @@ export async function planPullRequest(
     head: pr.headSha,
     ...(opts.force ? { force: true } : {}),
     ...(opts.only ? { only: opts.only } : {}),
+    // What each target would pull is read only when the plan is deployed.
+    pulls: opts.report === false,
   });
   if (opts.report !== false) await reportPlan(ctx, pr, plan);
   return { pr, plan, head, repo, images, policy };

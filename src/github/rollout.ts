@@ -159,12 +159,9 @@ async function runRollout(
     ledger: ctx.deps.store,
     actor: input.actor,
     trigger: input.trigger,
-    cache: ctx.deps.cache,
     rolloutId,
+    log: ctx.log,
     ...(input.images ? { images: { plan: input.images, registries: ctx.deps.registries ?? [] } } : {}),
-    deployedCommits: new Map(
-      (await ctx.deps.store.getDeployed(ctx.ref.fullName)).map((d) => [`${d.stack}\0${d.host}`, d.commit]),
-    ),
     onProgress: (e) => {
       if (e.type === "start") {
         const r = results.get(`${e.stack}\0${e.host}`);

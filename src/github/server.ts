@@ -20,7 +20,7 @@ import { startBoss } from "../state/boss.ts";
 import { openStore, type Store } from "../state/store.ts";
 import { stackpilotApp } from "./app.ts";
 import { createWebhookServer, WEBHOOK_PATH } from "./http.ts";
-import type { Octokit } from "./jobContext.ts";
+import type { Octokit, WorkerDeps } from "./jobContext.ts";
 import { createJobQueue, type JobQueue } from "./jobQueue.ts";
 import { StackpilotOctokit } from "./octokit.ts";
 import { startRecovery } from "./recovery.ts";
@@ -40,6 +40,8 @@ const Env = z.object({
   STACKPILOT_MIRROR_BUDGET_MB: z.coerce.number().positive().default(10_240),
   STACKPILOT_WORKERS: z.coerce.number().int().positive().default(4),
   STACKPILOT_BOT_ALLOWLIST: z.string().default(""),
+  /** `1`: start without WEBHOOK_SECRET, accepting the secret `development` (never in production). */
+  STACKPILOT_INSECURE_DEVELOPMENT: z.string().optional(),
   HOST: z.string().default("localhost"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
 });
@@ -86,21 +88,21 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
     enqueue: (job, deliveryId) => jobs.send(job, deliveryId),
     onLoad: async (app) => {
       if (opts.worker === false) return;
-      const appSlug = env.STACKPILOT_APP_SLUG ?? (await appSlugOf(app));
-      const handle = createWorker(
-        {
-          store,
-          mirrors,
-          hosts,
-          registries,
-          remote: pool,
-          cache: new ParseCache(),
-          appSlug,
-          installationId,
-          botAllowlist: env.STACKPILOT_BOT_ALLOWLIST.split(",").filter(Boolean),
-        },
-        app,
-      );
+      // The slug (`@slug deploy`, the bot's own comments) is read from GitHub by the first job that
+      // needs it, not at start: the App starts, and answers webhooks, while GitHub is unreachable.
+      const slug = lazySlug(env.STACKPILOT_APP_SLUG, () => appSlugOf(app));
+      const deps: WorkerDeps = {
+        store,
+        mirrors,
+        hosts,
+        registries,
+        remote: pool,
+        cache: new ParseCache(),
+        appSlug: env.STACKPILOT_APP_SLUG ?? "",
+        installationId,
+        botAllowlist: env.STACKPILOT_BOT_ALLOWLIST.split(",").filter(Boolean),
+      };
+      const handle = createWorker(deps, app);
       // Deploys of a process that died are found, recorded and shown as ended (recovery.ts).
       recovery = startRecovery({
         store,
@@ -108,14 +110,10 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
         log: { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m), error: (m) => app.log.error(m) },
         holder: `${installationId}:${process.pid}`,
       });
+      // The worker logs and reports failures itself; what it throws is retried by the queue.
       await jobs.work(async (job, meta) => {
-        try {
-          await handle(job);
-        } catch (err) {
-          // Thrown jobs are retried with backoff by the queue; say why, or nobody will know.
-          app.log.error({ err, delivery: meta.deliveryId, attempt: meta.attempt }, `${job.kind} job failed`);
-          throw err;
-        }
+        deps.appSlug = await slug();
+        await handle(job, meta);
       });
     },
   });
@@ -175,6 +173,18 @@ async function appSlugOf(app: Probot): Promise<string> {
   return data?.slug ?? "stackpilot";
 }
 
+/** The slug as configured, else read once from GitHub; a failed read is tried again next time. */
+export function lazySlug(configured: string | undefined, read: () => Promise<string>): () => Promise<string> {
+  let known: Promise<string> | undefined = configured ? Promise.resolve(configured) : undefined;
+  return () => {
+    known ??= read().catch((err: unknown) => {
+      known = undefined;
+      throw err;
+    });
+    return known;
+  };
+}
+
 /** The webhook server around the app, listening; for npm start, tests and benchmarks. */
 export async function startServer(
   services: Services,
@@ -196,23 +206,39 @@ export async function startServer(
   };
 }
 
+/**
+ * The webhook secret: required, unless `STACKPILOT_INSECURE_DEVELOPMENT=1` says this is a
+ * throwaway development setup (then the well-known secret `development`, said loudly).
+ */
+export function webhookSecret(env: StackpilotEnv, warn: (msg: string) => void): string {
+  if (env.WEBHOOK_SECRET) return env.WEBHOOK_SECRET;
+  if (env.STACKPILOT_INSECURE_DEVELOPMENT !== "1")
+    throw new Error(
+      "WEBHOOK_SECRET is required: without it, anyone could send webhooks (for a throwaway development setup only, STACKPILOT_INSECURE_DEVELOPMENT=1 accepts the secret `development`)",
+    );
+  warn(
+    "no WEBHOOK_SECRET: accepting webhooks signed with the secret `development` (STACKPILOT_INSECURE_DEVELOPMENT=1)",
+  );
+  return "development";
+}
+
 export async function start(rawEnv: NodeJS.ProcessEnv = process.env): Promise<void> {
   const env = parseEnv(rawEnv);
-  if (env.NODE_ENV === "production" && !env.WEBHOOK_SECRET) {
-    throw new Error("WEBHOOK_SECRET is required in production: without it, anyone could send webhooks");
-  }
   if (!env.APP_ID || !(env.PRIVATE_KEY || env.PRIVATE_KEY_PATH)) {
     // No credentials yet: Probot's registration flow (app.yml) writes them to .env.
     await run(() => {});
     return;
   }
-  const services = await createServices(env);
   // Probot's Octokit, retrying rate limits as octokit.ts decides (Probot's own never retries a
-  // secondary one).
-  const probot = createProbot({ env: rawEnv, overrides: { Octokit: StackpilotOctokit } });
-  const secret = env.WEBHOOK_SECRET ?? "development";
+  // secondary one). Probot logs only warnings by default; where it listens is worth a line.
+  const probot = createProbot({
+    env: { LOG_LEVEL: "info", ...rawEnv },
+    overrides: { Octokit: StackpilotOctokit },
+  });
+  const secret = webhookSecret(env, (m) => probot.log.warn(m));
+  const services = await createServices(env);
   const server = await startServer(services, { probot, secret, port: env.PORT, host: env.HOST });
-  probot.log.info(`Stackpilot listening on http://${env.HOST}:${server.port}${WEBHOOK_PATH}`);
+  probot.log.info(`Stackpilot listening on http://${env.HOST}:${server.port} (webhooks at ${WEBHOOK_PATH})`);
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.once(signal, () => {
       void server

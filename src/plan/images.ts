@@ -77,6 +77,11 @@ export interface ImagePlanInput {
   builds?: readonly BuildRecord[];
   /** Rebuild even when the build inputs are unchanged. */
   force?: boolean;
+  /**
+   * Snapshots of the commits deployed on the plan's targets (by commit; undefined: not in the
+   * repository any more), to tell which services' images changed and must be pulled.
+   */
+  previous?: ReadonlyMap<string, Snapshot | undefined>;
 }
 
 export function planImages(input: ImagePlanInput): ImagePlan {
@@ -165,7 +170,41 @@ export function planImages(input: ImagePlanInput): ImagePlan {
 /** Plans the images and attaches them to the plan: what the renderers show and the orchestrator runs. */
 export function planWithImages(input: ImagePlanInput): { plan: Plan; images: ImagePlan } {
   const images = planImages(input);
-  return { plan: withImages(input.plan, images), images };
+  return { plan: withPulls(withImages(input.plan, images), input), images };
+}
+
+/**
+ * Per deploy target, the services (without `build:`) whose image reference changed since the
+ * commit deployed there: the deploy pulls them before `up`. A target never deployed pulls nothing
+ * explicitly (`up` pulls what is missing).
+ */
+function withPulls(plan: Plan, input: ImagePlanInput): Plan {
+  if (!input.previous?.size) return plan;
+  return {
+    ...plan,
+    stacks: plan.stacks.map((s) => {
+      const next = input.head.stacks.get(s.name);
+      if (!next) return s;
+      return {
+        ...s,
+        targets: s.targets.map((t) => {
+          const commit = t.action === "deploy" ? t.deployed?.commit : undefined;
+          const before = commit ? input.previous?.get(commit)?.stacks.get(s.name) : undefined;
+          const pull = changedImages(next, before);
+          return pull.length ? { ...t, pull } : t;
+        }),
+      };
+    }),
+  };
+}
+
+/** Services whose image reference differs from the one `previous` ran (none without `previous`). */
+export function changedImages(next: StackSnapshot, previous: StackSnapshot | undefined): string[] {
+  if (!previous) return [];
+  const before = new Map(previous.compose.services.map((s) => [s.name, s.image]));
+  return next.compose.services
+    .filter((s) => s.image && !s.build && before.get(s.name) !== s.image)
+    .map((s) => s.name);
 }
 
 /** The plan with its image operations: builds at the top, per target what it will pull. */

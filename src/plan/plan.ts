@@ -38,6 +38,8 @@ export interface TargetPlan {
   deployed?: { commit: string; fingerprint: string };
   /** Image operations this host runs first (`login <registry>`, `pull <image>`); see images.ts. */
   imageOps?: string[];
+  /** Services whose image changed since the deployed commit: pulled before `up` (images.ts). */
+  pull?: string[];
 }
 
 /** One image of a stack with `build:`: built (and pushed) now, or reused from an earlier build. */

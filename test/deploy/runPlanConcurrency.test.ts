@@ -60,8 +60,6 @@ async function fanOut(hosts: number, concurrency?: { total?: number; perHost?: n
     ledger,
     actor: "t",
     trigger: "cli",
-    cache: new ParseCache(),
-    deployedCommits: new Map(),
     ...(concurrency ? { concurrency } : {}),
   });
   return { results, peak };

@@ -53,8 +53,6 @@ function deployAt(
     ledger: store,
     actor: "t",
     trigger: "merge",
-    cache: new ParseCache(),
-    deployedCommits: new Map(),
     targetWait,
   });
 }

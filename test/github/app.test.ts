@@ -146,3 +146,37 @@ describe("pull request plans", () => {
     expect(jobs).toHaveLength(0);
   });
 });
+
+describe("jobs that cannot succeed", () => {
+  it("a push whose clone URL Stackpilot refuses fails once, as a failing plan check run with the reason; no retry", async () => {
+    const after = git("rev-parse", "HEAD");
+    const payload = aboutRepo(examplePayload("push"), {
+      fullName: `${OWNER}/${NAME}`,
+      cloneUrl: "ftp://example.invalid/acme/infra.git",
+    });
+    Object.assign(payload, {
+      ref: "refs/heads/main",
+      before: git("rev-parse", "HEAD~1"),
+      after,
+      deleted: false,
+    });
+    let check: Record<string, unknown> | undefined;
+    token()
+      .post(`/repos/${OWNER}/${NAME}/check-runs`, (body) => {
+        check = body;
+        return true;
+      })
+      .reply(201, { id: 1 });
+    await probot.receive({ id: "d-ftp", name: "push", payload } as never);
+    // The job settles (a thrown job would be retried by the queue): nothing left to retry.
+    await expect(Promise.all(jobs)).resolves.toBeDefined();
+    expect(check).toMatchObject({
+      name: "stackpilot/plan",
+      head_sha: after,
+      status: "completed",
+      conclusion: "failure",
+      output: { title: "Stackpilot could not plan this commit" },
+    });
+    expect(JSON.stringify(check)).toContain("must be http(s)");
+  });
+});
