@@ -19,7 +19,10 @@ export class GitHubHostError extends Error {
 }
 
 /** The GitHub of an environment; throws GitHubHostError naming the variable that is wrong. */
-export function githubHost(env: { GHE_HOST?: string | undefined; GHE_PROTOCOL?: string | undefined }): GitHubHost {
+export function githubHost(env: {
+  GHE_HOST?: string | undefined;
+  GHE_PROTOCOL?: string | undefined;
+}): GitHubHost {
   const protocol = env.GHE_PROTOCOL || "https";
   if (protocol !== "https" && protocol !== "http")
     throw new GitHubHostError(`GHE_PROTOCOL must be https or http, not ${JSON.stringify(protocol)}`);

@@ -2,7 +2,7 @@
  * What every job needs: an installation Octokit, the repository's mirror at the wanted refs, and
  * the planner's inputs (hosts, deployed state). Built once per job by the worker.
  */
-import { createAppAuth, type FactoryInstallationOptions } from "@octokit/auth-app";
+import { createAppAuth, type StrategyOptions } from "@octokit/auth-app";
 import type { ProbotOctokit } from "probot";
 import { type HostConfig, hostRefs, type RegistryConfig } from "../config/hostsFile.ts";
 import type { EngineOptions } from "../deploy/hostDeploy.ts";
@@ -69,7 +69,7 @@ export async function installationToken(octokit: Octokit): Promise<string> {
   const baseUrl = octokit.request.endpoint.DEFAULTS.baseUrl;
   const auth = (await octokit.auth({
     type: "installation",
-    factory: (options: FactoryInstallationOptions) => {
+    factory: (options: StrategyOptions) => {
       if (!options.request) throw new Error("the app's auth has no request to ask GitHub for a token with");
       return createAppAuth({ ...options, request: options.request.defaults({ baseUrl }) })({
         type: "installation",

@@ -19,6 +19,7 @@ import { MirrorCache } from "../git/mirror.ts";
 import { startBoss } from "../state/boss.ts";
 import { openStore, type Store } from "../state/store.ts";
 import { stackpilotApp } from "./app.ts";
+import { githubHost } from "./githubHost.ts";
 import { createWebhookServer, WEBHOOK_PATH } from "./http.ts";
 import { createJobQueue, type JobQueue } from "./jobQueue.ts";
 import { StackpilotOctokit } from "./octokit.ts";
@@ -38,6 +39,9 @@ const Env = z.object({
   STACKPILOT_MIRROR_BUDGET_MB: z.coerce.number().positive().default(10_240),
   STACKPILOT_WORKERS: z.coerce.number().int().positive().default(4),
   STACKPILOT_BOT_ALLOWLIST: z.string().default(""),
+  /** GitHub Enterprise Server (Probot's variables): API calls and git clones go there only. */
+  GHE_HOST: z.string().optional(),
+  GHE_PROTOCOL: z.string().optional(),
   HOST: z.string().default("localhost"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
 });
@@ -45,7 +49,9 @@ export type StackpilotEnv = z.infer<typeof Env>;
 
 /** The app's environment, validated (defaults filled in). */
 export function parseEnv(raw: NodeJS.ProcessEnv | Record<string, string | undefined>): StackpilotEnv {
-  return Env.parse(raw);
+  const env = Env.parse(raw);
+  githubHost(env); // throws, naming the variable, when GHE_HOST or GHE_PROTOCOL is wrong
+  return env;
 }
 
 export interface Services {
@@ -72,6 +78,7 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
   const mirrors = new MirrorCache({
     dir: join(env.STACKPILOT_DATA_DIR, "mirrors"),
     maxBytes: env.STACKPILOT_MIRROR_BUDGET_MB * 1024 * 1024,
+    allowedOrigin: githubHost(env).origin,
   });
   const installationId = createHash("sha256")
     .update(env.DATABASE_URL ?? `pglite:${realpathSync(env.STACKPILOT_DATA_DIR)}`)
@@ -198,7 +205,10 @@ export async function start(rawEnv: NodeJS.ProcessEnv = process.env): Promise<vo
   const services = await createServices(env);
   // Probot's Octokit, retrying rate limits as octokit.ts decides (Probot's own never retries a
   // secondary one).
-  const probot = createProbot({ env: rawEnv, overrides: { Octokit: StackpilotOctokit } });
+  const probot = createProbot({
+    env: rawEnv,
+    overrides: { Octokit: StackpilotOctokit, baseUrl: githubHost(env).apiUrl },
+  });
   const secret = env.WEBHOOK_SECRET ?? "development";
   const server = await startServer(services, { probot, secret, port: env.PORT, host: env.HOST });
   probot.log.info(`Stackpilot listening on http://${env.HOST}:${server.port}${WEBHOOK_PATH}`);

@@ -3,7 +3,8 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { MirrorError, redact } from "../../src/git/mirror.ts";
+import { MirrorError } from "../../src/git/mirror.ts";
+import { redact } from "../../src/git/secrets.ts";
 import { createGitShim, type GitShim } from "../helpers/gitShim.ts";
 import {
   auth,

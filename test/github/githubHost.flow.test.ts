@@ -36,9 +36,11 @@ beforeAll(async () => {
   git("push", "-q", "--mirror", gitServer.createRepo(FULL).bareDir);
   elsewhere = await startGitHttpServer({ token: TOKEN });
   git("push", "-q", "--mirror", elsewhere.createRepo(FULL).bareDir);
+  store = await openStore({ dataDir: join(tmp, "data") });
 }, 120_000);
 
 afterAll(async () => {
+  await store?.close();
   await gitServer?.close();
   await elsewhere?.close();
   rmSync(tmp, { recursive: true, force: true });
@@ -51,15 +53,15 @@ const onNoMatch = (req: { method?: string; url?: string; path?: string }) => {
 beforeEach(async () => {
   nock.disableNetConnect();
   unmatched = [];
+  gitServer.resetCounters();
+  elsewhere.resetCounters();
   nock.emitter.on("no match", onNoMatch);
-  store = await openStore({ dataDir: mkdtempSync(join(tmp, "data-")) });
 });
 
-afterEach(async () => {
+afterEach(() => {
   nock.emitter.removeListener("no match", onNoMatch);
   nock.cleanAll();
   nock.enableNetConnect();
-  await store.close();
 });
 
 /** A fresh App (nothing cached) on the GitHub Enterprise that serves the test's git: GHE_HOST = its host. */
@@ -68,7 +70,10 @@ async function gheApp() {
   const jobs: Promise<void>[] = [];
   const deps: WorkerDeps = {
     store,
-    mirrors: new MirrorCache({ dir: join(mkdtempSync(join(tmp, "m-")), "mirrors"), allowedOrigin: ghe.origin }),
+    mirrors: new MirrorCache({
+      dir: join(mkdtempSync(join(tmp, "m-")), "mirrors"),
+      allowedOrigin: ghe.origin,
+    }),
     hosts: [],
     remote: { exec: () => Promise.reject(new Error("no host may be contacted in this test")) },
     cache: new ParseCache(),
@@ -76,7 +81,11 @@ async function gheApp() {
     installationId: "test",
   };
   const probot = await loadTestApp({
-    Octokit: ProbotOctokit.defaults((o: object) => ({ ...o, retry: { enabled: false }, throttle: { enabled: false } })),
+    Octokit: ProbotOctokit.defaults((o: object) => ({
+      ...o,
+      retry: { enabled: false },
+      throttle: { enabled: false },
+    })),
     deps,
     baseUrl: ghe.apiUrl,
     onJob: (run) => jobs.push(run),
