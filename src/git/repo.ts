@@ -45,7 +45,7 @@ const ONE_LINE = 64 * 1024;
 export class GitRepo {
   readonly dir: string;
   readonly #opts: { timeoutMs: number; bin: string };
-  /** Processes at once per repository, other than readBlobs (as simple-git allowed before). */
+  /** Processes at once per repository for the small calls (readBlobs is one process of its own). */
   readonly #limiter = new Limiter(4);
 
   constructor(dir: string, opts: GitRepoOptions = {}) {

@@ -222,6 +222,37 @@ describe("MirrorCache: the installation token", () => {
     expect(out).toContain("Authorization: Basic ***");
   });
 
+  it("fetches only from the allowed origin: another scheme, host or port is refused before any request", async () => {
+    const { sha } = f.remote("acme/app");
+    const cache = f.newCache();
+    const served = new URL(f.server.url);
+    for (const cloneUrl of [
+      `https://127.0.0.1:${served.port}/acme/app.git`,
+      // The same server by another name: still not the configured origin.
+      `http://localhost:${served.port}/acme/app.git`,
+      `http://127.0.0.1:${Number(served.port) + 1}/acme/app.git`,
+      "https://github.com/acme/app.git",
+    ]) {
+      const err = (await cache
+        .ensure({ cloneUrl, fullName: "acme/app" }, auth)
+        .catch((e: unknown) => e)) as MirrorError;
+      expect(err, cloneUrl).toBeInstanceOf(MirrorError);
+      expect(err).toMatchObject({ kind: "invalid", permanent: true });
+      expect(err.message).toBe(
+        `clone URL of acme/app is on ${new URL(cloneUrl).origin}, not on the configured GitHub ${served.origin}: refused (set GHE_HOST and GHE_PROTOCOL for GitHub Enterprise)`,
+      );
+    }
+    expect(f.server.requests).toEqual([]);
+    expect(await cache.list()).toEqual([]);
+    // The allowed origin in other spellings is the same origin.
+    const repo = await cache.ensure(
+      { cloneUrl: `HTTP://127.0.0.1:${served.port}/acme/app.git`, fullName: "acme/app" },
+      auth,
+    );
+    expect(await commitOf(repo, "refs/heads/main")).toBe(sha);
+    expect(() => f.newCache({ allowedOrigin: "ssh://github.com" })).toThrow(/must be http\(s\)/);
+  });
+
   it("refuses clone URLs carrying credentials and odd repository names, without echoing them", async () => {
     const cache = f.newCache();
     const withCreds = {
