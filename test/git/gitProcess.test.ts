@@ -2,19 +2,21 @@
 // a cleaned environment, and errors in git's own words with secrets taken out.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GitProcessError, runGit } from "../../src/git/gitProcess.ts";
 import { TestRepo } from "../helpers/gitRepo.ts";
 
-const repos: TestRepo[] = [];
-const newRepo = () => {
-  const r = new TestRepo();
-  repos.push(r);
-  return r;
-};
-afterEach(() => {
-  for (const r of repos.splice(0)) r.remove();
+/** One repository for every test: two commits of a.txt, then a 1 MiB big.txt. */
+let t: TestRepo;
+let first: string;
+let second: string;
+beforeAll(() => {
+  t = new TestRepo();
+  first = t.write({ "a.txt": "a\n" }).commit();
+  second = t.write({ "a.txt": "b\n" }).commit();
+  t.write({ "big.txt": "x".repeat(1024 * 1024) }).commit();
 });
+afterAll(() => t.remove());
 
 /** A process that still runs (a killed one may linger as a zombie until it is reaped). */
 function running(pid: number): boolean {
@@ -34,7 +36,6 @@ async function waitUntil(probe: () => boolean, ms: number): Promise<boolean> {
 
 describe("runGit", () => {
   it("kills git and the processes it started once the timeout passes", async () => {
-    const t = newRepo();
     const pidFile = join(t.dir, "helper.pid");
     // A git alias runs through a shell, like git-remote-https under a fetch: a grandchild of ours.
     const hang = `!sleep 60 & echo $! > ${pidFile}; wait`;
@@ -51,8 +52,6 @@ describe("runGit", () => {
   });
 
   it("stops git once its output passes maxOutputBytes", async () => {
-    const t = newRepo();
-    t.write({ "big.txt": "x".repeat(1024 * 1024) }).commit();
     const err = await runGit(["cat-file", "-p", "HEAD:big.txt"], { cwd: t.dir, maxOutputBytes: 1000 }).catch(
       (e: unknown) => e,
     );
@@ -63,9 +62,6 @@ describe("runGit", () => {
   });
 
   it("feeds stdin and treats the exit codes the caller names as answers", async () => {
-    const t = newRepo();
-    const first = t.write({ "a.txt": "a\n" }).commit();
-    const second = t.write({ "a.txt": "b\n" }).commit();
     const out = await runGit(["cat-file", "--batch-check"], { cwd: t.dir, input: `${first}\nnope\n` });
     expect(out.stdout.toString()).toMatch(new RegExp(`^${first} commit \\d+\nnope missing\n$`));
     const no = await runGit(["merge-base", "--is-ancestor", second, first], { cwd: t.dir, okCodes: [0, 1] });
@@ -79,8 +75,6 @@ describe("runGit", () => {
   });
 
   it("fails with git's own words, secrets taken out", async () => {
-    const t = newRepo();
-    t.write({ "a.txt": "a\n" }).commit();
     const secret = "ghs_SecretTokenThatMustNotShow0123";
     const err = (await runGit(["log", `${secret}-x`], { cwd: t.dir, secrets: [secret] }).catch(
       (e: unknown) => e,
@@ -102,8 +96,6 @@ describe("runGit", () => {
   });
 
   it("runs git in a cleaned environment: no inherited GIT_DIR or traces, no prompts, no credential helper", async () => {
-    const t = newRepo();
-    t.write({ "a.txt": "a\n" }).commit();
     const env = {
       ...process.env,
       GIT_DIR: "/nonexistent",
