@@ -7,7 +7,7 @@ import { parseEnv } from "../../src/github/server.ts";
 import { testAppPrivateKey } from "../helpers/webhooks.ts";
 
 /** The base URL of the Octokit Probot itself builds from an environment. */
-async function probotApiUrl(env: Record<string, string>): Promise<string> {
+async function probotApiUrl(env: Record<string, string | undefined>): Promise<string> {
   const probot = createProbot({ env: { APP_ID: "1", PRIVATE_KEY: testAppPrivateKey, ...env } });
   return (await probot.auth()).request.endpoint.DEFAULTS.baseUrl;
 }
@@ -20,11 +20,12 @@ describe("githubHost", () => {
   });
 
   it("is the Enterprise host with GHE_HOST, its API under /api/v3, as Probot derives it", async () => {
-    for (const env of [
+    const envs: { GHE_HOST: string; GHE_PROTOCOL?: string }[] = [
       { GHE_HOST: "ghe.example.com" },
       { GHE_HOST: "ghe.example.com:8443", GHE_PROTOCOL: "https" },
       { GHE_HOST: "10.0.0.5:8080", GHE_PROTOCOL: "http" },
-    ]) {
+    ];
+    for (const env of envs) {
       const host = githubHost(env);
       const origin = `${env.GHE_PROTOCOL ?? "https"}://${env.GHE_HOST}`;
       expect(host).toEqual({ origin, apiUrl: `${origin}/api/v3` });

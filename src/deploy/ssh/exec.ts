@@ -150,7 +150,8 @@ export function runOnChannel(
 ): Promise<RemoteResult> {
   const started = performance.now();
   const limit = opts.maxOutputBytes ?? ctx.defaultMaxOutputBytes;
-  const timeoutMs = opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? opts.timeoutMs : ctx.defaultTimeoutMs;
+  const timeoutMs =
+    opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? opts.timeoutMs : ctx.defaultTimeoutMs;
   const out = { stdout: new Tail(limit), stderr: new Tail(limit) };
   const decoders = { stdout: new StringDecoder("utf8"), stderr: new StringDecoder("utf8") };
   const stdin = opts.stdin;
