@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   // 3. Warm plan vs baseline A, interleaved so both see the same machine state.
   const cfg = await execFileP("git", ["show", `${head}:.github/stackpilot.yml`], synth.dir);
   const baselineA = makeBaselineA(synth.dir, base, head, cfg, loadRepoConfig);
-  const a0 = await baselineA(); // warm-up (simple-git, yaml, zod), not counted
+  const a0 = await baselineA(); // warm-up (yaml, zod), not counted
   const aTimes: number[] = [];
   const warm: number[] = [];
   for (let i = 0; i < RUNS; i++) {
@@ -304,7 +304,7 @@ async function main(): Promise<void> {
     [
       `notes: range ${base}..${head}; baseline A sees ${a0.changes} changed paths.`,
       `  warm plans re-parsed ${warmParses} compose files (cache hits only otherwise).`,
-      `  baseline A: simple-git raw() spawn, same as GitRepo; config text read once up front, parsed every run.`,
+      `  baseline A: one plain execFile of git diff; config text read once up front, parsed every run.`,
       `  peak RSS = process.resourceUsage().maxRSS of a child Node process; git subprocesses not included;` +
         ` "before work" = after loading the modules (for the CLI: its entry module; plan loads the rest);` +
         ` the child is plain JavaScript (bench/lib/rssChild.js), so a dist/ process loads no TypeScript at all.`,

@@ -5,9 +5,9 @@
  * Keep in step with planRange when it changes.
  */
 import { performance } from "node:perf_hooks";
-import { simpleGit } from "simple-git";
 import { mapChanges } from "../../src/detect/changes.ts";
 import { buildSnapshot, type ParseCache } from "../../src/detect/snapshot.ts";
+import { runGit } from "../../src/git/gitProcess.ts";
 import { resolveRange } from "../../src/git/range.ts";
 import { type GitRepo, treeBeforeChanges } from "../../src/git/repo.ts";
 import { buildPlan } from "../../src/plan/plan.ts";
@@ -30,10 +30,9 @@ export async function timePhases(
     acc[name] = list;
     return r;
   };
-  const git = simpleGit({ baseDir: repo.dir });
   for (let i = 0; i < runs; i++) {
-    await time("floor: one git spawn (`git rev-parse HEAD` via simple-git)", () =>
-      git.raw(["rev-parse", "HEAD"]),
+    await time("floor: one git spawn (`git rev-parse HEAD` via the runner, gitProcess.ts)", () =>
+      runGit(["rev-parse", "HEAD"], { cwd: repo.dir }),
     );
     const range = await time("resolveRange, nothing cached: rev-parse x2 (parallel), then merge-base", () =>
       resolveRange(repo, { base, head }),

@@ -7,7 +7,7 @@
  * to `maxEntryBytes` are kept in memory (least recently used first out, `maxTotalBytes` in all);
  * a bigger one is remembered as such, and each host streams its own `git archive` (upload.ts).
  */
-import { spawn } from "node:child_process";
+import { GitProcessError, LOCAL_TIMEOUT_MS, runGit } from "../git/gitProcess.ts";
 
 export interface ArchiveCacheOptions {
   /** Largest archive kept in memory (default 4 MiB). */
@@ -16,6 +16,8 @@ export interface ArchiveCacheOptions {
   maxTotalBytes?: number;
   /** Entries kept, archives and too-big marks (default 256). */
   maxEntries?: number;
+  /** Limit of each `git archive` (default LOCAL_TIMEOUT_MS, 2 minutes). */
+  timeoutMs?: number;
 }
 
 interface Entry {
@@ -27,6 +29,7 @@ export class ArchiveCache {
   readonly #maxEntry: number;
   readonly #maxTotal: number;
   readonly #maxEntries: number;
+  readonly #timeoutMs: number;
   readonly #entries = new Map<string, Entry>();
   #total = 0;
   /** `git archive` processes started (for tests and benchmarks). */
@@ -36,6 +39,7 @@ export class ArchiveCache {
     this.#maxEntry = opts.maxEntryBytes ?? 4 * 1024 * 1024;
     this.#maxTotal = opts.maxTotalBytes ?? 16 * 1024 * 1024;
     this.#maxEntries = opts.maxEntries ?? 256;
+    this.#timeoutMs = opts.timeoutMs ?? LOCAL_TIMEOUT_MS;
   }
 
   /**
@@ -80,36 +84,18 @@ export class ArchiveCache {
     this.spawned++;
     // `:(literal)` so that a file named `*` or `[x]` is that file, not a pattern.
     const specs = paths.map((p) => `:(literal)${p}`);
-    const child = spawn("git", ["archive", "--format=tar.gz", commit, "--", ...specs], {
+    return runGit(["archive", "--format=tar.gz", commit, "--", ...specs], {
       cwd: repoDir,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let bytes = 0;
-      let tooBig = false;
-      let stderr = "";
-      child.stdout.on("data", (c: Buffer) => {
-        if (tooBig) return;
-        bytes += c.length;
-        if (bytes > this.#maxEntry) {
-          tooBig = true;
-          chunks.length = 0;
-          child.kill();
-          return;
-        }
-        chunks.push(c);
-      });
-      child.stderr.on("data", (c: Buffer) => {
-        stderr += c.toString();
-      });
-      child.on("error", reject);
-      child.on("close", (code) => {
-        if (tooBig) resolve(undefined);
-        else if (code === 0) resolve(Buffer.concat(chunks));
-        else reject(new Error(`git archive failed: ${stderr.trim()}`));
-      });
-    });
+      timeoutMs: this.#timeoutMs,
+      maxOutputBytes: this.#maxEntry,
+    }).then(
+      ({ stdout }) => stdout,
+      (err: unknown) => {
+        // Too big to keep: git was stopped at the bound, and the caller streams it instead.
+        if (err instanceof GitProcessError && err.reason === "too-big") return undefined;
+        throw err;
+      },
+    );
   }
 }
 

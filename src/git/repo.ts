@@ -2,8 +2,8 @@
  * Read-only access to a local git repository (a checkout or a bare mirror): trees, diffs and blobs.
  * Everything the planner knows about the repo comes through here.
  */
-import { spawn } from "node:child_process";
-import { type SimpleGit, simpleGit } from "simple-git";
+import { Limiter } from "../util/limiter.ts";
+import { GitProcessError, type GitRunOptions, LOCAL_TIMEOUT_MS, runGit } from "./gitProcess.ts";
 
 /** git's id of the empty tree: the base of a branch's first push when no merge base exists. */
 export const EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
@@ -32,40 +32,42 @@ export interface Change {
 export const MODE_SYMLINK = "120000";
 export const MODE_SUBMODULE = "160000";
 
+export interface GitRepoOptions {
+  /** Limit of each git process; every call is local. Default LOCAL_TIMEOUT_MS (2 minutes). */
+  timeoutMs?: number;
+  /** The git executable. Default `git` from PATH. */
+  git?: string;
+}
+
+/** Output of a one-line answer (a commit id, a URL): more is not an answer. */
+const ONE_LINE = 64 * 1024;
+
 export class GitRepo {
   readonly dir: string;
-  readonly #git: SimpleGit;
+  readonly #opts: { timeoutMs: number; bin: string };
+  /** Processes at once per repository for the small calls (readBlobs is one process of its own). */
+  readonly #limiter = new Limiter(4);
 
-  constructor(dir: string) {
+  constructor(dir: string, opts: GitRepoOptions = {}) {
     this.dir = dir;
-    this.#git = simpleGit({ baseDir: dir, maxConcurrentProcesses: 4 });
+    this.#opts = { timeoutMs: opts.timeoutMs ?? LOCAL_TIMEOUT_MS, bin: opts.git ?? "git" };
   }
 
   /** Full SHA of a commit-ish, or undefined when it does not exist here. */
   async resolveCommit(ref: string): Promise<string | undefined> {
-    try {
-      // With --quiet, some unknown refs print nothing and exit 1, which simple-git does not raise.
-      const sha = (
-        await this.#git.raw(["rev-parse", "--verify", "--quiet", "--end-of-options", `${ref}^{commit}`])
-      ).trim();
-      return sha || undefined;
-    } catch {
-      return undefined;
-    }
+    const args = ["rev-parse", "--verify", "--quiet", "--end-of-options", `${ref}^{commit}`];
+    return this.#line(args);
   }
 
-  /** (simple-git does not report `--is-ancestor`'s silent exit status 1, so compare merge bases.) */
+  /** `git merge-base --is-ancestor`: its exit status 1 means no. */
   async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
-    return (await this.mergeBase(ancestor, descendant)) === ancestor;
+    const args = ["merge-base", "--is-ancestor", "--end-of-options", ancestor, descendant];
+    const out = await answer(this.#run(args, { okCodes: [0, 1] }));
+    return out?.code === 0;
   }
 
   async mergeBase(a: string, b: string): Promise<string | undefined> {
-    try {
-      const out = (await this.#git.raw(["merge-base", a, b])).trim();
-      return out || undefined;
-    } catch {
-      return undefined;
-    }
+    return this.#line(["merge-base", "--end-of-options", a, b]);
   }
 
   /**
@@ -74,33 +76,29 @@ export class GitRepo {
    * derived from the head tree without listing it again.
    */
   async diff(base: string, head: string): Promise<Change[]> {
-    const out = await this.#git.raw([
+    const args = [
       "diff",
       "--raw",
       "-z",
       "-M",
       "--no-abbrev",
       "--no-ext-diff",
+      "--end-of-options",
       base,
       head,
       "--",
-    ]);
-    return parseRawDiff(out);
+    ];
+    return parseRawDiff(await this.#text(args));
   }
 
   /** Every entry of a commit's tree, recursively. */
   async lsTree(commit: string): Promise<Tree> {
-    const out = await this.#git.raw(["ls-tree", "-r", "-z", "--full-tree", commit]);
-    return parseLsTree(out);
+    return parseLsTree(await this.#text(["ls-tree", "-r", "-z", "--full-tree", "--end-of-options", commit]));
   }
 
   /** `remote.origin.url`, if the repository has one. */
   async originUrl(): Promise<string | undefined> {
-    try {
-      return (await this.#git.raw(["config", "--get", "remote.origin.url"])).trim() || undefined;
-    } catch {
-      return undefined;
-    }
+    return this.#line(["config", "--get", "remote.origin.url"]);
   }
 
   /** Blob contents by id, in one `git cat-file --batch` process. Missing ids are absent from the map. */
@@ -108,22 +106,12 @@ export class GitRepo {
     const wanted = [...new Set(oids)];
     const result = new Map<string, Buffer>();
     if (wanted.length === 0) return result;
-    const child = spawn("git", ["cat-file", "--batch"], { cwd: this.dir, stdio: ["pipe", "pipe", "pipe"] });
-    const chunks: Buffer[] = [];
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => chunks.push(c));
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
+    const { stdout: buf } = await runGit(["cat-file", "--batch"], {
+      cwd: this.dir,
+      bin: this.#opts.bin,
+      timeoutMs: this.#opts.timeoutMs,
+      input: `${wanted.join("\n")}\n`,
     });
-    const done = new Promise<void>((resolve, reject) => {
-      child.on("error", reject);
-      child.on("close", (code) =>
-        code === 0 ? resolve() : reject(new Error(`git cat-file failed: ${stderr}`)),
-      );
-    });
-    child.stdin.end(`${wanted.join("\n")}\n`);
-    await done;
-    const buf = Buffer.concat(chunks);
     let pos = 0;
     for (const oid of wanted) {
       const nl = buf.indexOf(10, pos);
@@ -135,6 +123,35 @@ export class GitRepo {
       pos += size + 1;
     }
     return result;
+  }
+
+  #run(args: string[], opts: Omit<GitRunOptions, "cwd" | "bin" | "timeoutMs"> = {}) {
+    return this.#limiter.run(() =>
+      runGit(args, { ...opts, cwd: this.dir, bin: this.#opts.bin, timeoutMs: this.#opts.timeoutMs }),
+    );
+  }
+
+  async #text(args: string[]): Promise<string> {
+    return (await this.#run(args)).stdout.toString();
+  }
+
+  /** A one-line answer, or undefined when git says there is none. */
+  async #line(args: string[]): Promise<string | undefined> {
+    const out = await answer(this.#run(args, { maxOutputBytes: ONE_LINE }));
+    return out?.stdout.toString().trim() || undefined;
+  }
+}
+
+/**
+ * A question git answers "no" to by failing (an unknown ref, no merge base, an unset key): such
+ * a failure is undefined; a timeout or a git that cannot start is still an error.
+ */
+async function answer<T>(run: Promise<T>): Promise<T | undefined> {
+  try {
+    return await run;
+  } catch (err) {
+    if (err instanceof GitProcessError && err.reason === "exit") return undefined;
+    throw err;
   }
 }
 

@@ -2,6 +2,7 @@
  * What every job needs: an installation Octokit, the repository's mirror at the wanted refs, and
  * the planner's inputs (hosts, deployed state). Built once per job by the worker.
  */
+import { createAppAuth, type StrategyOptions } from "@octokit/auth-app";
 import type { ProbotOctokit } from "probot";
 import { type HostConfig, hostRefs, type RegistryConfig } from "../config/hostsFile.ts";
 import type { EngineOptions } from "../deploy/hostDeploy.ts";
@@ -55,11 +56,31 @@ export interface JobContext {
 
 /** The mirror, fetched with the installation token (which never leaves the git child's environment). */
 export async function mirrorAt(ctx: JobContext, refs: string[]): Promise<GitRepo> {
-  const auth = (await ctx.octokit.auth({ type: "installation" })) as { token: string };
   return ctx.deps.mirrors.ensure(
     { cloneUrl: ctx.ref.cloneUrl, fullName: ctx.ref.fullName },
-    { token: auth.token, refs },
+    { token: await installationToken(ctx.octokit), refs },
   );
+}
+
+/**
+ * The installation token for git, from the GitHub this Octokit talks to. `octokit.auth({ type:
+ * "installation" })` alone asks api.github.com whatever the Octokit's base URL (Probot gives
+ * auth-app a request without one), so on GitHub Enterprise a job that found no cached token
+ * failed. auth-app's `factory` hands over the strategy's options (app id, key, Probot's token
+ * cache): the same auth with the Octokit's base URL, sharing that cache with every API call.
+ */
+export async function installationToken(octokit: Octokit): Promise<string> {
+  const baseUrl = octokit.request.endpoint.DEFAULTS.baseUrl;
+  const auth = (await octokit.auth({
+    type: "installation",
+    factory: (options: StrategyOptions) => {
+      if (!options.request) throw new Error("the app's auth has no request to ask GitHub for a token with");
+      return createAppAuth({ ...options, request: options.request.defaults({ baseUrl }) })({
+        type: "installation",
+      });
+    },
+  })) as { token: string };
+  return auth.token;
 }
 
 export async function deployedState(ctx: JobContext): Promise<DeployedRecord[]> {

@@ -19,6 +19,7 @@ import { MirrorCache } from "../git/mirror.ts";
 import { startBoss } from "../state/boss.ts";
 import { openStore, type Store } from "../state/store.ts";
 import { stackpilotApp } from "./app.ts";
+import { githubHost } from "./githubHost.ts";
 import { createWebhookServer, WEBHOOK_PATH } from "./http.ts";
 import type { Octokit, WorkerDeps } from "./jobContext.ts";
 import { createJobQueue, type JobQueue } from "./jobQueue.ts";
@@ -42,6 +43,9 @@ const Env = z.object({
   STACKPILOT_BOT_ALLOWLIST: z.string().default(""),
   /** `1`: start without WEBHOOK_SECRET, accepting the secret `development` (never in production). */
   STACKPILOT_INSECURE_DEVELOPMENT: z.string().optional(),
+  /** GitHub Enterprise Server (Probot's variables): API calls and git clones go there only. */
+  GHE_HOST: z.string().optional(),
+  GHE_PROTOCOL: z.string().optional(),
   HOST: z.string().default("localhost"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
 });
@@ -49,7 +53,9 @@ export type StackpilotEnv = z.infer<typeof Env>;
 
 /** The app's environment, validated (defaults filled in). */
 export function parseEnv(raw: NodeJS.ProcessEnv | Record<string, string | undefined>): StackpilotEnv {
-  return Env.parse(raw);
+  const env = Env.parse(raw);
+  githubHost(env); // throws, naming the variable, when GHE_HOST or GHE_PROTOCOL is wrong
+  return env;
 }
 
 export interface Services {
@@ -76,6 +82,7 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
   const mirrors = new MirrorCache({
     dir: join(env.STACKPILOT_DATA_DIR, "mirrors"),
     maxBytes: env.STACKPILOT_MIRROR_BUDGET_MB * 1024 * 1024,
+    allowedOrigin: githubHost(env).origin,
   });
   const installationId = createHash("sha256")
     .update(env.DATABASE_URL ?? `pglite:${realpathSync(env.STACKPILOT_DATA_DIR)}`)
@@ -233,7 +240,7 @@ export async function start(rawEnv: NodeJS.ProcessEnv = process.env): Promise<vo
   // secondary one). Probot logs only warnings by default; where it listens is worth a line.
   const probot = createProbot({
     env: { LOG_LEVEL: "info", ...rawEnv },
-    overrides: { Octokit: StackpilotOctokit },
+    overrides: { Octokit: StackpilotOctokit, baseUrl: githubHost(env).apiUrl },
   });
   const secret = webhookSecret(env, (m) => probot.log.warn(m));
   const services = await createServices(env);

@@ -8,12 +8,12 @@ import { join } from "node:path";
 import nock from "nock";
 import { Probot, ProbotOctokit } from "probot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type GitHubHost, githubHost } from "../../src/github/githubHost.ts";
 import { createServices, parseEnv, type Services, startServer } from "../../src/github/server.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
 import { aboutRepo, examplePayload, sign, testAppPrivateKey } from "../helpers/webhooks.ts";
 import { type Harness, hostEntry, startHarness } from "./harness/harness.ts";
 
-const API = "https://api.github.com";
 const SECRET = "e2e-secret";
 const REPO = "acme/infra";
 const privateKey = testAppPrivateKey;
@@ -24,6 +24,9 @@ let gitServer: GitHttpServer;
 let services: Services;
 let server: Awaited<ReturnType<typeof startServer>>;
 let fixture: string;
+/** GitHub here is an Enterprise Server on the git server's address: git clones only from there. */
+let ghe: GitHubHost;
+let API: string;
 const github = {
   checkRuns: [] as Record<string, unknown>[],
   checkUpdates: [] as Record<string, unknown>[],
@@ -40,6 +43,9 @@ beforeAll(async () => {
   execFileSync("sh", ["fixtures/build-monorepo.sh", fixture]);
   gitServer = await startGitHttpServer({ token: "ghs_e2e" });
   execFileSync("git", ["push", "-q", "--mirror", gitServer.createRepo(REPO).bareDir], { cwd: fixture });
+  const gheEnv = { GHE_HOST: new URL(gitServer.url).host, GHE_PROTOCOL: "http" };
+  ghe = githubHost(gheEnv);
+  API = ghe.apiUrl;
 
   const hostsFile = join(tmp, "hosts.yml");
   const roles = ["app", "edge"];
@@ -89,12 +95,14 @@ beforeAll(async () => {
       STACKPILOT_HOSTS_FILE: hostsFile,
       STACKPILOT_APP_SLUG: "stackpilot",
       WEBHOOK_SECRET: SECRET,
+      ...gheEnv,
     }),
   );
   const probot = new Probot({
     appId: 1,
     privateKey,
     secret: SECRET,
+    baseUrl: ghe.apiUrl,
     Octokit: ProbotOctokit.defaults((o: object) => ({
       ...o,
       retry: { enabled: false },

@@ -3,7 +3,8 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { MirrorError, redact } from "../../src/git/mirror.ts";
+import { MirrorError } from "../../src/git/mirror.ts";
+import { redact } from "../../src/git/secrets.ts";
 import { createGitShim, type GitShim } from "../helpers/gitShim.ts";
 import {
   auth,
@@ -219,6 +220,37 @@ describe("MirrorCache: the installation token", () => {
     expect(out).not.toContain(b64(TOKEN));
     expect(out).not.toContain("ghp_abcdefghijklmnop");
     expect(out).toContain("Authorization: Basic ***");
+  });
+
+  it("fetches only from the allowed origin: another scheme, host or port is refused before any request", async () => {
+    const { sha } = f.remote("acme/app");
+    const cache = f.newCache();
+    const served = new URL(f.server.url);
+    for (const cloneUrl of [
+      `https://127.0.0.1:${served.port}/acme/app.git`,
+      // The same server by another name: still not the configured origin.
+      `http://localhost:${served.port}/acme/app.git`,
+      `http://127.0.0.1:${Number(served.port) + 1}/acme/app.git`,
+      "https://github.com/acme/app.git",
+    ]) {
+      const err = (await cache
+        .ensure({ cloneUrl, fullName: "acme/app" }, auth)
+        .catch((e: unknown) => e)) as MirrorError;
+      expect(err, cloneUrl).toBeInstanceOf(MirrorError);
+      expect(err).toMatchObject({ kind: "invalid", permanent: true });
+      expect(err.message).toBe(
+        `clone URL of acme/app is on ${new URL(cloneUrl).origin}, not on the configured GitHub ${served.origin}: refused (set GHE_HOST and GHE_PROTOCOL for GitHub Enterprise)`,
+      );
+    }
+    expect(f.server.requests).toEqual([]);
+    expect(await cache.list()).toEqual([]);
+    // The allowed origin in other spellings is the same origin.
+    const repo = await cache.ensure(
+      { cloneUrl: `HTTP://127.0.0.1:${served.port}/acme/app.git`, fullName: "acme/app" },
+      auth,
+    );
+    expect(await commitOf(repo, "refs/heads/main")).toBe(sha);
+    expect(() => f.newCache({ allowedOrigin: "ssh://github.com" })).toThrow(/must be http\(s\)/);
   });
 
   it("refuses clone URLs carrying credentials and odd repository names, without echoing them", async () => {

@@ -1,3 +1,6 @@
+import { execFileSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { MergeBaseMemo, resolveRange } from "../../src/git/range.ts";
 import { EMPTY_TREE, GitRepo, treeBeforeChanges } from "../../src/git/repo.ts";
@@ -75,6 +78,26 @@ describe("git diff between commits", () => {
     const ids = [tree.get("a.txt")!.oid, tree.get("b.txt")!.oid, "0123456789012345678901234567890123456789"];
     const blobs = await repo.readBlobs(ids);
     expect([...blobs.values()].map((b) => b.toString())).toEqual(["alpha\n", "beta\n"]);
+  });
+});
+
+describe("git processes of a repository", () => {
+  it("kills a git that hangs (an object file that never answers) after timeoutMs, saying so", async () => {
+    const t = newRepo();
+    const head = t.write({ "a.txt": "alpha\n" }).commit();
+    const blob = t.git("rev-parse", `${head}:a.txt`);
+    // A loose object replaced by a FIFO: reading it blocks, as on a stuck file system.
+    const object = join(t.dir, ".git", "objects", blob.slice(0, 2), blob.slice(2));
+    rmSync(object, { force: true });
+    execFileSync("mkfifo", [object]);
+    const repo = new GitRepo(t.dir, { timeoutMs: 400 });
+    const started = Date.now();
+    await expect(repo.readBlobs([blob])).rejects.toThrow(
+      "git cat-file timed out after 400 ms and was killed",
+    );
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // A git that fails quickly is an answer, not a timeout.
+    expect(await repo.resolveCommit("no-such-ref")).toBeUndefined();
   });
 });
 

@@ -56,7 +56,11 @@ beforeEach(async () => {
     })),
     deps: {
       store,
-      mirrors: new MirrorCache({ dir: join(tmp, "mirrors"), maxBytes: 1 << 30 }),
+      mirrors: new MirrorCache({
+        dir: join(tmp, "mirrors"),
+        maxBytes: 1 << 30,
+        allowedOrigin: gitServer.url,
+      }),
       hosts: [],
       remote: { exec: () => Promise.reject(new Error("no host may be contacted in this test")) },
       cache: new ParseCache(),

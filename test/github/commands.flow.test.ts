@@ -124,7 +124,7 @@ beforeEach(async () => {
   nock.emitter.on("no match", onNoMatch);
   deps = {
     store,
-    mirrors: new MirrorCache({ dir: join(tmp, "mirrors"), maxBytes: 1 << 30 }),
+    mirrors: new MirrorCache({ dir: join(tmp, "mirrors"), maxBytes: 1 << 30, allowedOrigin: gitServer.url }),
     hosts: [],
     remote: {
       exec: () => {

@@ -114,7 +114,7 @@ beforeEach(async () => {
   host = fakeHost(join(dir, "host"));
   const deps: WorkerDeps = {
     store,
-    mirrors: new MirrorCache({ dir: join(tmp, "mirrors"), maxBytes: 1 << 30 }),
+    mirrors: new MirrorCache({ dir: join(tmp, "mirrors"), maxBytes: 1 << 30, allowedOrigin: gitServer.url }),
     hosts: [
       HostSchema.parse({
         name: "app1",

@@ -75,7 +75,11 @@ beforeEach(async () => {
     })),
     deps: {
       store,
-      mirrors: new MirrorCache({ dir: join(tmp, "mirrors"), maxBytes: 1 << 30 }),
+      mirrors: new MirrorCache({
+        dir: join(tmp, "mirrors"),
+        maxBytes: 1 << 30,
+        allowedOrigin: gitServer.url,
+      }),
       hosts: [
         HostSchema.parse({ name: "app1", address: "10.0.0.1", labels: { role: "app" }, builder: true }),
       ],

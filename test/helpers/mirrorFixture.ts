@@ -48,7 +48,14 @@ export function mirrorFixture(): MirrorFixture {
     get mirrorsDir() {
       return join(tmp ?? "", "mirrors");
     },
-    newCache: (opts = {}) => new MirrorCache({ dir: f.mirrorsDir, minIdleMs: 0, timeoutMs: 30_000, ...opts }),
+    newCache: (opts = {}) =>
+      new MirrorCache({
+        dir: f.mirrorsDir,
+        minIdleMs: 0,
+        timeoutMs: 30_000,
+        ...opts,
+        allowedOrigin: opts.allowedOrigin ?? srv().url,
+      }),
     source: (fullName, defaultBranch) => ({
       cloneUrl: srv().cloneUrl(fullName),
       fullName,

@@ -18,8 +18,15 @@ export async function loadTestApp(opts: {
   onJob: (running: Promise<void>) => void;
   /** Called with the app before the worker starts, e.g. to watch its log. */
   onLoad?: (app: Probot) => void;
+  /** The REST API's base URL, for GitHub Enterprise (default `https://api.github.com`). */
+  baseUrl?: string;
 }): Promise<Probot> {
-  const probot = new Probot({ appId: 1, privateKey: testAppPrivateKey, Octokit: opts.Octokit });
+  const probot = new Probot({
+    appId: 1,
+    privateKey: testAppPrivateKey,
+    Octokit: opts.Octokit,
+    ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
+  });
   let handle: ((job: GithubJob) => Promise<void>) | undefined;
   await probot.load(
     stackpilotApp({

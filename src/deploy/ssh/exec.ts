@@ -20,7 +20,10 @@ export interface RemoteResult {
 
 export interface RemoteExecOptions {
   stdin?: string | Buffer | NodeJS.ReadableStream;
-  /** Kill the command after this long (measured from when the channel opened). */
+  /**
+   * Kill the command after this long (measured from when the channel opened). Without one (or
+   * with 0), the transport's default applies: no remote command runs unbounded.
+   */
   timeoutMs?: number;
   /** Output kept per stream; the tail is kept (errors come last). onData still sees everything. */
   maxOutputBytes?: number;
@@ -33,6 +36,8 @@ export interface ChannelContext {
   lostReason(): string | undefined;
   killGraceMs: number;
   defaultMaxOutputBytes: number;
+  /** The limit of a command that names none. */
+  defaultTimeoutMs: number;
 }
 
 export interface ExecChannel {
@@ -145,6 +150,8 @@ export function runOnChannel(
 ): Promise<RemoteResult> {
   const started = performance.now();
   const limit = opts.maxOutputBytes ?? ctx.defaultMaxOutputBytes;
+  const timeoutMs =
+    opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? opts.timeoutMs : ctx.defaultTimeoutMs;
   const out = { stdout: new Tail(limit), stderr: new Tail(limit) };
   const decoders = { stdout: new StringDecoder("utf8"), stderr: new StringDecoder("utf8") };
   const stdin = opts.stdin;
@@ -201,7 +208,7 @@ export function runOnChannel(
       // ssh2 emits channel 'close' after the connection's own 'close', so the reason is known here.
       const lost = ctx.lostReason();
       if (timedOut) {
-        finish(new CommandTimeoutError(ctx.host, opts.timeoutMs ?? 0, partial()));
+        finish(new CommandTimeoutError(ctx.host, timeoutMs, partial()));
       } else if (lost !== undefined && !opened.exit) {
         finish(
           new ConnectionLostError(
@@ -235,12 +242,12 @@ export function runOnChannel(
           channel.close();
           // The host should confirm the close; if it does not, do not wait for it.
           timers.push(
-            setTimeout(() => finish(new CommandTimeoutError(ctx.host, opts.timeoutMs ?? 0, partial())), 2000),
+            setTimeout(() => finish(new CommandTimeoutError(ctx.host, timeoutMs, partial())), 2000),
           );
         }, ctx.killGraceMs),
       );
     };
-    if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) timers.push(setTimeout(kill, opts.timeoutMs));
+    timers.push(setTimeout(kill, timeoutMs));
 
     if (source) {
       source.on("error", (err: Error) => {

@@ -24,6 +24,9 @@ import { KnownHostsStore } from "./knownHosts.ts";
 
 export type { RemoteExecOptions, RemoteResult } from "./exec.ts";
 
+/** See SshPoolOptions.commandTimeoutMs. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 30 * 60_000;
+
 export interface SshPoolOptions {
   /** App data dir; trust-on-first-use pins are kept in `<dataDir>/known_hosts`. */
   dataDir?: string;
@@ -40,6 +43,11 @@ export interface SshPoolOptions {
   killGraceMs?: number;
   /** Output kept per stream and command unless the call says otherwise (default 1 MiB). */
   maxOutputBytes?: number;
+  /**
+   * Limit of a command whose call names none (default 30 minutes: above a slow image build or
+   * pull, so only a command that hangs meets it; callers that know better pass their own).
+   */
+  commandTimeoutMs?: number;
   /** Where `key: {env}` is looked up (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
@@ -98,6 +106,7 @@ export class SshPool {
       keepaliveCountMax: opts.keepaliveCountMax ?? 3,
       killGraceMs: opts.killGraceMs ?? 2_000,
       maxOutputBytes: opts.maxOutputBytes ?? 1024 * 1024,
+      commandTimeoutMs: opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
       env: opts.env ?? process.env,
     };
     this.#total = new Limiter(this.#opts.total);
@@ -146,6 +155,7 @@ export class SshPool {
             lostReason: () => conn.lost,
             killGraceMs: this.#opts.killGraceMs,
             defaultMaxOutputBytes: this.#opts.maxOutputBytes,
+            defaultTimeoutMs: this.#opts.commandTimeoutMs,
           },
           opts,
         );

@@ -152,6 +152,19 @@ describe("SshPool (in-process servers)", () => {
     expect(p.stats("fake").connects).toBe(1);
   });
 
+  it("times out a command whose call names no limit after the pool's default", async () => {
+    const fake = await fakeSsh();
+    const p = pool([host(fake.port)], { killGraceMs: 100, commandTimeoutMs: 150 });
+    const t0 = Date.now();
+    const err = await p.exec("fake", "hang").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CommandTimeoutError);
+    expect(err).toMatchObject({ timeoutMs: 150 });
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    // A call's own limit still wins.
+    const own = await p.exec("fake", "hang", { timeoutMs: 50 }).catch((e: unknown) => e);
+    expect(own).toMatchObject({ timeoutMs: 50 });
+  });
+
   it("errors when the host drops the connection mid-command, then reconnects for the next one", async () => {
     const fake = await fakeSsh();
     const p = pool([host(fake.port)]);

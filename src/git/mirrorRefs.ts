@@ -1,0 +1,49 @@
+/** Which refs a mirror holds, and which refs a caller may ask it for. */
+import { MirrorError } from "./mirrorErrors.ts";
+
+/** Refs every fetch brings: branches, tags and pull request heads. */
+export const MIRROR_REFSPECS = [
+  "+refs/heads/*:refs/heads/*",
+  "+refs/tags/*:refs/tags/*",
+  "+refs/pull/*/head:refs/pull/*/head",
+] as const;
+
+/** A full commit id (SHA-1 or SHA-256), lowercase. */
+export const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
+/** Requested refs, deduplicated: ids lowercased; anything but a full id or `refs/...` name is refused. */
+export function normalizeRefs(refs: readonly string[], fullName: string): string[] {
+  const out = new Set<string>();
+  for (const raw of refs) {
+    const ref = raw.trim();
+    if (SHA.test(ref.toLowerCase())) out.add(ref.toLowerCase());
+    else if (isRefName(ref)) out.add(ref);
+    else
+      throw new MirrorError(
+        "invalid",
+        fullName,
+        `not a full commit id or ref name (refs/...): ${JSON.stringify(ref.slice(0, 100))}`,
+      );
+  }
+  return [...out];
+}
+
+function isRefName(ref: string): boolean {
+  return (
+    ref.startsWith("refs/") &&
+    !ref.endsWith("/") &&
+    !ref.endsWith(".lock") &&
+    !ref.endsWith(".") &&
+    !ref.includes("..") &&
+    !ref.includes("//") &&
+    !ref.includes("@{") &&
+    !ref.includes("/.") &&
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+    !/[\x00-\x20\x7f~^:?*[\\]/.test(ref)
+  );
+}
+
+/** Refs every fetch brings anyway (MIRROR_REFSPECS). */
+export function isCovered(ref: string): boolean {
+  return /^refs\/(?:heads|tags)\/./.test(ref) || /^refs\/pull\/[^/]+\/head$/.test(ref);
+}
