@@ -163,7 +163,12 @@ async function prepareEmbeddedDb(dataDir: string): Promise<void> {
   const script = join(here, "..", `prepareDb${extname(here)}`);
   const stderr: Buffer[] = [];
   const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(process.execPath, [script, dataDir], { stdio: ["ignore", "inherit", "pipe"] });
+    // initdb in WASM takes seconds; ten minutes means it hangs, and the start should say so.
+    const child = spawn(process.execPath, [script, dataDir], {
+      stdio: ["ignore", "inherit", "pipe"],
+      timeout: 10 * 60_000,
+      killSignal: "SIGKILL",
+    });
     child.stderr.on("data", (d: Buffer) => stderr.push(d));
     child.on("error", reject);
     child.on("close", resolve);
