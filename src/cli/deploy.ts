@@ -10,6 +10,7 @@ import { type HostJobResult, isSuccess, runPlan } from "../deploy/orchestrate.ts
 import { ParseCache } from "../detect/snapshot.ts";
 import { GitRepo } from "../git/repo.ts";
 import { planDeploy } from "../plan/planDeploy.ts";
+import { planBudgetMs, watchBudget } from "../plan/planner.ts";
 import { renderText } from "../plan/render/text.ts";
 import { loadPolicy, localDefaultBranch } from "../policy/load.ts";
 import { parse, UsageError } from "./args.ts";
@@ -89,6 +90,8 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
     // Where each environment may go comes from the default branch, as in the App.
     const rules = await localDefaultBranch(repo);
     const policy = await loadPolicy(repo, rules.branch, rules.ref);
+    const cache = new ParseCache();
+    const stopWatch = watchBudget(cache, planBudgetMs(), `planning ${repoId} at ${head.slice(0, 12)}`);
     const {
       plan,
       head: snapshot,
@@ -107,8 +110,8 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
         repoId,
         builds: await session.store.listReusableBuilds(repoId),
       },
-      new ParseCache(),
-    );
+      cache,
+    ).finally(stopWatch);
     io.out(renderText(plan));
     if (!plan.ok) return 1;
     if (values["dry-run"] || plan.summary.deploy + plan.summary.remove === 0) return 0;

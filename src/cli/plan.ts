@@ -1,6 +1,8 @@
 /** `stackpilot plan`: plan a commit range of a local checkout. */
 import { resolve } from "node:path";
+import { ParseCache } from "../detect/snapshot.ts";
 import { GitRepo } from "../git/repo.ts";
+import { planBudgetMs, watchBudget } from "../plan/planner.ts";
 import { planRange } from "../plan/planRange.ts";
 import { renderJson } from "../plan/render/json.ts";
 import { renderMarkdown } from "../plan/render/markdown.ts";
@@ -64,21 +66,27 @@ export async function planCommand(argv: string[], io: Io): Promise<number> {
   // With a hosts file, targets are held against the default branch's rules as a deploy would be.
   const policy = inventory ? await import("../policy/load.ts") : undefined;
   const rules = policy ? await policy.localDefaultBranch(repo) : undefined;
-  const ranged = await planRange(repo, {
-    ...(base ? { base } : {}),
-    head: values.head,
-    ...(hostsFile && inventory ? { hosts: hostsFile.hostRefs(inventory.hosts) } : {}),
-    ...(policy && rules
-      ? {
-          policy: {
-            policy: await policy.loadPolicy(repo, rules.branch, rules.ref),
-            repoId: await repoIdentity(repo),
-          },
-        }
-      : {}),
-    ...(deployed ? { deployed } : {}),
-    only: { stacks: values.stack ?? [], hosts: values.host ?? [] },
-  });
+  const cache = new ParseCache();
+  const stopWatch = watchBudget(cache, planBudgetMs(), `planning ${values.head}`);
+  const ranged = await planRange(
+    repo,
+    {
+      ...(base ? { base } : {}),
+      head: values.head,
+      ...(hostsFile && inventory ? { hosts: hostsFile.hostRefs(inventory.hosts) } : {}),
+      ...(policy && rules
+        ? {
+            policy: {
+              policy: await policy.loadPolicy(repo, rules.branch, rules.ref),
+              repoId: await repoIdentity(repo),
+            },
+          }
+        : {}),
+      ...(deployed ? { deployed } : {}),
+      only: { stacks: values.stack ?? [], hosts: values.host ?? [] },
+    },
+    cache,
+  ).finally(stopWatch);
   // With a hosts file, the plan also says who builds which image and what each host pulls
   // (without build records every image is planned as a build).
   const images = inventory ? await import("../plan/images.ts") : undefined;

@@ -70,7 +70,8 @@ export interface OrchestrateInput {
   /** Repository identity in the ledger (e.g. `owner/name`, or the checkout path for the CLI). */
   repoId: string;
   plan: Plan;
-  head: Snapshot;
+  /** The head commit and its stacks (the planner sends only the stacks a deploy acts on). */
+  head: Pick<Snapshot, "commit" | "stacks">;
   hosts: readonly HostConfig[];
   remote: RemoteExec;
   makeDeployer: (runner: Runner) => HostDeployer;

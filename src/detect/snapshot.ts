@@ -46,6 +46,11 @@ export class ParseCache {
   readonly snapshots: SnapshotCache;
   /** Merge bases of ranges planned before. */
   readonly mergeBases = new MergeBaseMemo();
+  /**
+   * Told the name of each stack before its compose files and inputs are worked out: a plan over
+   * its time budget is named by the stack it was on (plan/planner.ts); it may also throw to stop.
+   */
+  progress: ((stack: string) => void) | undefined;
 
   constructor(max = 50_000, snapshots = 4) {
     this.#max = max;
@@ -325,6 +330,7 @@ async function assemble(
     const wanted = new Set<string>();
     const retry: StackDef[] = [];
     for (const def of pending) {
+      cache.progress?.(def.name);
       let complete = true;
       const reads: string[] = [];
       // A file neither read nor parsed yet is asked for, and this stack retried in the next round.

@@ -10,10 +10,8 @@ import type { RemoteExec } from "../deploy/runner.ts";
 import type { ParseCache } from "../detect/snapshot.ts";
 import type { GitRepo } from "../git/repo.ts";
 import type { DeployedRecord, HostRef } from "../plan/plan.ts";
-import { type PlannedDeploy, planDeploy } from "../plan/planDeploy.ts";
-import type { PlanRangeOptions } from "../plan/planRange.ts";
-import { loadPolicy } from "../policy/load.ts";
-import type { Policy } from "../policy/policy.ts";
+import type { Planner } from "../plan/planner.ts";
+import { type PlanRequest, type PlanResponse, runPlanRequest } from "../plan/planRequest.ts";
 import type { Store } from "../state/store.ts";
 import type { RepoRef } from "./events.ts";
 
@@ -41,6 +39,8 @@ export interface WorkerDeps {
   installationId: string;
   engine?: Partial<EngineOptions>;
   botAllowlist?: string[];
+  /** Plans off the main thread within a budget; without it, plans run in this thread. */
+  planner?: Planner;
 }
 
 export interface JobContext {
@@ -97,33 +97,29 @@ export function inventory(ctx: JobContext): HostRef[] {
   return hostRefs(ctx.deps.hosts);
 }
 
-export interface PlannedWithImages extends PlannedDeploy {
-  /** The rules the plan was held against: the default branch's (src/policy). */
-  policy: Policy;
-}
+export type PlannedWithImages = PlanResponse;
 
 /**
  * The plan of a job: the range held against the default branch's rules, with the image plan
- * (builders, registries, reusable builds) every job's plan carries (plan/planDeploy.ts).
+ * (builders, registries, reusable builds) every job's plan carries (plan/planRequest.ts); made by
+ * the planner thread within its budget when the App has one (plan/planner.ts).
  */
 export async function planJob(
   ctx: JobContext,
   repo: GitRepo,
-  opts: Omit<PlanRangeOptions, "hosts" | "deployed" | "policy"> & { pulls?: boolean },
-): Promise<PlannedWithImages> {
-  const policy = await loadPolicy(repo, ctx.ref.defaultBranch);
-  const planned = await planDeploy(
-    repo,
-    {
-      ...opts,
-      hosts: inventory(ctx),
-      deployed: await deployedState(ctx),
-      policy: { policy, repoId: ctx.ref.fullName },
-      inventory: { hosts: ctx.deps.hosts, registries: ctx.deps.registries ?? [] },
-      repoId: ctx.ref.fullName,
-      builds: await ctx.deps.store.listReusableBuilds(ctx.ref.fullName),
-    },
-    ctx.deps.cache,
-  );
-  return { ...planned, policy };
+  opts: PlanRequest["range"] & { pulls?: boolean },
+): Promise<PlanResponse> {
+  const { pulls, ...range } = opts;
+  const request: PlanRequest = {
+    repoDir: repo.dir,
+    defaultBranch: ctx.ref.defaultBranch,
+    range,
+    hosts: inventory(ctx),
+    deployed: await deployedState(ctx),
+    inventory: { hosts: ctx.deps.hosts, registries: ctx.deps.registries ?? [] },
+    repoId: ctx.ref.fullName,
+    builds: await ctx.deps.store.listReusableBuilds(ctx.ref.fullName),
+    pulls: pulls ?? true,
+  };
+  return ctx.deps.planner ? ctx.deps.planner.plan(request) : runPlanRequest(repo, request, ctx.deps.cache);
 }

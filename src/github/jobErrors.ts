@@ -9,6 +9,7 @@
 import { ProblemsError } from "../config/problems.ts";
 import { errorText } from "../deploy/hostDeploy.ts";
 import { MirrorError } from "../git/mirror.ts";
+import { PlanBudgetError, PlanThreadError } from "../plan/planner.ts";
 import { PayloadError } from "./payloads.ts";
 
 /** An error no retry can fix; throw it where that is known. */

@@ -4,10 +4,11 @@
  * reported as the `stackpilot/plan` check run and the plan section of the PR's one Stackpilot
  * comment (prComment.ts), edited in place.
  */
-import type { Snapshot } from "../detect/snapshot.ts";
+
 import { EMPTY_TREE, type GitRepo } from "../git/repo.ts";
 import type { ImagePlan } from "../plan/images.ts";
 import type { Plan } from "../plan/plan.ts";
+import type { DeploySnapshot } from "../plan/planRequest.ts";
 import type { Policy } from "../policy/policy.ts";
 import { PLAN_CHECK_NAME, planCheckRun } from "./checkRun.ts";
 import { type JobContext, mirrorAt, planJob } from "./jobContext.ts";
@@ -25,7 +26,7 @@ export interface PullRequestFacts {
 export interface PlannedPullRequest {
   pr: PullRequestFacts;
   plan: Plan;
-  head: Snapshot;
+  head: DeploySnapshot;
   repo: GitRepo;
   images: ImagePlan;
   /** The default branch's rules (environments, reach), which decide what the PR may deploy. */

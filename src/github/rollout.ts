@@ -10,10 +10,10 @@
 
 import { errorText, HostDeployer } from "../deploy/hostDeploy.ts";
 import { type HostJobResult, isSuccess, runPlan } from "../deploy/orchestrate.ts";
-import type { Snapshot } from "../detect/snapshot.ts";
 import type { GitRepo } from "../git/repo.ts";
 import type { ImagePlan } from "../plan/images.ts";
 import { type Plan, summarize } from "../plan/plan.ts";
+import type { DeploySnapshot } from "../plan/planRequest.ts";
 import type { DeployTrigger } from "../state/deployments.ts";
 import { rolloutLockKey } from "../state/rollouts.ts";
 import { type DeployResult, deployCheckRun, fromHostJobResult } from "./checkRun.ts";
@@ -23,7 +23,7 @@ import type { JobContext } from "./jobContext.ts";
 
 export interface RolloutInput {
   plan: Plan;
-  head: Snapshot;
+  head: DeploySnapshot;
   /** Builds and image operations of the plan (jobContext.planJob). */
   images?: ImagePlan;
   repo: GitRepo;

@@ -16,6 +16,7 @@ import { type Inventory, loadInventory } from "../config/hostsFile.ts";
 import { SshPool } from "../deploy/ssh/pool.ts";
 import { ParseCache } from "../detect/snapshot.ts";
 import { MirrorCache } from "../git/mirror.ts";
+import { Planner } from "../plan/planner.ts";
 import { startBoss } from "../state/boss.ts";
 import { openStore, type Store } from "../state/store.ts";
 import { stackpilotApp } from "./app.ts";
@@ -40,6 +41,8 @@ const Env = z.object({
   STACKPILOT_APP_SLUG: z.string().optional(),
   STACKPILOT_MIRROR_BUDGET_MB: z.coerce.number().positive().default(10_240),
   STACKPILOT_WORKERS: z.coerce.number().int().positive().default(4),
+  /** Seconds a plan may take (in its own thread) before it is stopped and fails naming its stack. */
+  STACKPILOT_PLAN_BUDGET_S: z.coerce.number().positive().default(30),
   STACKPILOT_BOT_ALLOWLIST: z.string().default(""),
   /** `1`: start without WEBHOOK_SECRET, accepting the secret `development` (never in production). */
   STACKPILOT_INSECURE_DEVELOPMENT: z.string().optional(),
@@ -89,6 +92,8 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
     .digest("hex")
     .slice(0, 16);
 
+  // Plans run off the main thread, within a budget: webhooks are answered whatever a plan meets.
+  const planner = new Planner({ budgetMs: env.STACKPILOT_PLAN_BUDGET_S * 1000 });
   let recovery: { stop(): Promise<void> } | undefined;
   const appFn = stackpilotApp({
     store,
@@ -108,6 +113,7 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
         appSlug: env.STACKPILOT_APP_SLUG ?? "",
         installationId,
         botAllowlist: env.STACKPILOT_BOT_ALLOWLIST.split(",").filter(Boolean),
+        planner,
       };
       const handle = createWorker(deps, app);
       // Deploys of a process that died are found, recorded and shown as ended (recovery.ts).
@@ -142,6 +148,7 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
       clearInterval(pruner);
       await pruning;
       await recovery?.stop();
+      await planner.close();
       await jobs.stop();
       await boss.stop({ graceful: true, close: true });
       await pool.close();
