@@ -21,8 +21,8 @@ const repos = new Map<string, GitRepo>();
 port.on("message", async ({ id, request }: { id: number; request: PlanRequest }) => {
   cache.progress = (stack) => port.postMessage({ type: "progress", id, stack } satisfies ThreadMessage);
   try {
-    let repo = repos.get(request.repoDir);
-    if (!repo) repos.set(request.repoDir, (repo = new GitRepo(request.repoDir)));
+    const repo = repos.get(request.repoDir) ?? new GitRepo(request.repoDir);
+    repos.set(request.repoDir, repo);
     const response = await runPlanRequest(repo, request, cache);
     port.postMessage({ type: "done", id, response } satisfies ThreadMessage);
   } catch (err) {
