@@ -60,6 +60,26 @@ export function tableShapes(markdown: string): number[][] {
   );
 }
 
+/** Tags our own markdown renders to (no raw HTML from outside may add others). */
+const OUR_TAGS = new Set(
+  "blockquote code details em h3 h4 li p pre strong summary table tbody td th thead tr ul".split(" "),
+);
+
+/**
+ * What is wrong with markdown that should hold outside text inertly: pings other than the ones
+ * allowed, tags our renderers never write, tables whose rows differ in width. Empty when none.
+ */
+export function inertnessProblems(markdown: string, allowedPings: readonly string[] = []): string[] {
+  const pings = pingsIn(markdown).filter((p) => !allowedPings.includes(p));
+  const tags = [...tagsIn(markdown)].filter((t) => !OUR_TAGS.has(t));
+  const tables = tableShapes(markdown).filter((rows) => rows.some((n) => n !== rows[0]));
+  return [
+    ...pings.map((p) => `pings ${p}`),
+    ...tags.map((t) => `has a <${t}> element`),
+    ...tables.map((rows) => `has a table with rows of ${rows.join(", ")} cells`),
+  ];
+}
+
 function decodeEntities(html: string): string {
   return html
     .replace(/&#(\d+);/g, (_, n: string) => String.fromCodePoint(Number(n)))
