@@ -3,6 +3,7 @@
  * Secrets are referenced (a key file path or an env var name), never written here.
  */
 import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
 import picomatch from "picomatch";
 import { z } from "zod";
 import type { HostRef } from "../plan/plan.ts";
@@ -26,14 +27,30 @@ const KnownHostsLine = z
     "expected a known_hosts line: [host] <keytype> <base64>",
   );
 
+const DNS_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/**
+ * An IP address, or a DNS name of RFC 1123 labels whose last label is not all digits (that is a
+ * mistyped IP address). Anything else (`-oProxyCommand=...`, `::::`) never reaches ssh or DNS.
+ */
+export function isHostAddress(address: string): boolean {
+  if (isIP(address) !== 0) return true;
+  const labels = address.split(".");
+  return (
+    address.length <= 253 && labels.every((l) => DNS_LABEL.test(l)) && !/^[0-9]+$/.test(labels.at(-1) ?? "")
+  );
+}
+
 export const HostSchema = z.strictObject({
   /** Name used in repo configs and commands. */
   name: z.string().regex(SAFE_NAME, 'host names may contain only letters, digits, ".", "_" and "-"').max(100),
   /** DNS name or IP address. */
   address: z
     .string()
-    .min(1)
-    .regex(/^[A-Za-z0-9.:_-]+$/, "address must be a host name or IP address"),
+    .refine(
+      isHostAddress,
+      "address must be a DNS name (labels of letters, digits and hyphens, no hyphen at either end) or an IP address",
+    ),
   port: z.number().int().min(1).max(65535).default(22),
   user: z
     .string()
@@ -170,7 +187,43 @@ export function parseHostsFile(text: string, file: string): Inventory & { proble
       });
     }
   });
+  for (const { index, message } of jumpLoops(data.hosts))
+    error(["hosts", index, "jump"], `hosts[${index}].jump`, message);
   return { hosts: data.hosts, registries: data.registries, problems: all };
+}
+
+/**
+ * Hosts whose jump chain never reaches a host without `jump`: each loop once, at the first of
+ * its hosts in the file (`a -> b -> a`), and each host leading into one.
+ */
+function jumpLoops(hosts: readonly HostConfig[]): { index: number; message: string }[] {
+  const byName = new Map(hosts.map((h, i) => [h.name, i]));
+  const out: { index: number; message: string }[] = [];
+  hosts.forEach((h, i) => {
+    const chain = [i];
+    for (
+      let next = byName.get(h.jump ?? "");
+      next !== undefined;
+      next = byName.get(hosts[next]?.jump ?? "")
+    ) {
+      const at = chain.indexOf(next);
+      if (at < 0) {
+        chain.push(next);
+        continue;
+      }
+      const loop = chain.slice(at);
+      const names = (ids: number[]) => ids.map((j) => hosts[j]?.name).join(" -> ");
+      if (at > 0)
+        out.push({
+          index: i,
+          message: `host "${h.name}" jumps into a jump host loop: ${names([...chain, next])}`,
+        });
+      else if (Math.min(...loop) === i)
+        out.push({ index: i, message: `jump host loop: ${names([...loop, i])}` });
+      return;
+    }
+  });
+  return out;
 }
 
 /** Read and validate; throws ProblemsError on errors. */

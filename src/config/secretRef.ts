@@ -7,10 +7,29 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 
-export const SecretRef = z.union([
+const Reference = z.union([
   z.strictObject({ file: z.string().min(1) }),
   z.strictObject({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "env var names are A-Z, 0-9 and _") }),
 ]);
+
+const REFERENCE = "a secret is referenced as { file: PATH } or { env: VAR }";
+/** Said to whoever writes a secret's value inline; the value itself is never repeated. */
+export const INLINE_SECRET_MESSAGE = `${REFERENCE}, never written into this file (remove the value from the file, and replace it if the file was shared)`;
+
+const isObject = (v: unknown): v is object => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * `{ file: PATH }` or `{ env: VAR }`. Any other value passes the union only to fail with its own
+ * message: a scalar is the secret itself written inline (YAML reads `123456` as a number).
+ */
+export const SecretRef = z
+  .union([...Reference.options, z.custom<unknown>((v) => !isObject(v))])
+  .superRefine((v, ctx) => {
+    if (isObject(v)) return;
+    const scalar = typeof v === "string" || typeof v === "number" || typeof v === "boolean";
+    ctx.addIssue({ code: "custom", message: scalar ? INLINE_SECRET_MESSAGE : REFERENCE });
+  })
+  .transform((v) => v as z.output<typeof Reference>);
 export type SecretRef = z.output<typeof SecretRef>;
 
 export class SecretError extends Error {

@@ -16,8 +16,8 @@ export interface ReviewFact {
   state: string;
   /** ISO time; reviews without one keep their order in the list (the API lists oldest first). */
   submitted_at?: string | null;
-  /** OWNER, MEMBER, COLLABORATOR count; anyone can review a public repository's PR. */
-  author_association: string;
+  /** OWNER, MEMBER, COLLABORATOR count; anyone can review a public repository's PR. Missing: no role. */
+  author_association?: string | null;
 }
 
 export interface AuthorizeInput {
@@ -138,7 +138,7 @@ export function reviewState(reviews: readonly ReviewFact[]): {
         .map((x) => x.r);
   const latest = new Map<string, { login: string; state: "APPROVED" | "CHANGES_REQUESTED" | undefined }>();
   for (const r of ordered) {
-    if (!r.user || !TRUSTED_REVIEWERS.has(r.author_association.toUpperCase())) continue;
+    if (!r.user || !TRUSTED_REVIEWERS.has(r.author_association?.toUpperCase() ?? "")) continue;
     const key = r.user.login.toLowerCase();
     const state = r.state.toUpperCase();
     if (state === "APPROVED" || state === "CHANGES_REQUESTED")

@@ -9,7 +9,8 @@ import type { Problem } from "../config/problems.ts";
 import { type HostJobResult, isSuccess } from "../deploy/orchestrate.ts";
 import { short } from "../git/range.ts";
 import type { Plan } from "../plan/plan.ts";
-import { escapeMarkdown, GITHUB_TEXT_LIMIT, renderMarkdown, rowsWithin } from "../plan/render/markdown.ts";
+import { codeBlock, codeSpan, escapeMarkdown } from "../plan/render/escape.ts";
+import { GITHUB_TEXT_LIMIT, renderMarkdown, rowsWithin } from "../plan/render/markdown.ts";
 
 export const PLAN_CHECK_NAME = "stackpilot/plan";
 export const DEPLOY_ACTION_ID = "deploy";
@@ -255,7 +256,7 @@ function failures(results: readonly DeployResult[]): string {
   for (const [i, r] of failed.entries()) {
     const error = (r.error as string).trim();
     const tail = error.length > FAILURE_TAIL ? `…${error.slice(-FAILURE_TAIL)}` : error;
-    const section = `\n#### ${code(r.stack)} on ${code(r.host)}\n\n${codeBlock(tail)}\n`;
+    const section = `\n#### ${codeSpan(r.stack)} on ${codeSpan(r.host)}\n\n${codeBlock(tail)}\n`;
     const rest = failed.length - i;
     if (out.length + section.length > GITHUB_TEXT_LIMIT - 200) {
       out += `\n_…${rest} more ${rest === 1 ? "failure" : "failures"} did not fit._\n`;
@@ -266,14 +267,6 @@ function failures(results: readonly DeployResult[]): string {
   return out;
 }
 
-/** Text as a fenced code block: the fence is longer than any backtick run inside. */
-function codeBlock(text: string): string {
-  let longest = 2;
-  for (const run of text.match(/`{3,}/g) ?? []) longest = Math.max(longest, run.length);
-  const fence = "`".repeat(longest + 1);
-  return `${fence}text\n${text}\n${fence}`;
-}
-
 /**
  * The (stack, host) rows as a markdown table of at most `room` characters; rows that do not fit
  * are counted. Shared by the deploy check run and the PR comment's last-deploy section.
@@ -282,7 +275,7 @@ export function deployTable(results: readonly DeployResult[], room: number): str
   if (results.length === 0) return "No stack × host to deploy.\n";
   const rows = results.map(
     (r) =>
-      `| ${code(r.stack)} | ${code(r.host)} | ${r.action ?? "deploy"} | ${statusCell(r)} | ${
+      `| ${codeSpan(r.stack, { inTable: true })} | ${codeSpan(r.host, { inTable: true })} | ${r.action ?? "deploy"} | ${statusCell(r)} | ${
         r.durationMs === undefined ? "" : `${(r.durationMs / 1000).toFixed(1)} s`
       } | ${r.error ? escapeMarkdown(bound(r.error, MAX_ERROR_IN_ROW)) : ""} |`,
   );
@@ -323,11 +316,6 @@ function statusCell(r: DeployResult): string {
     default:
       return "completed";
   }
-}
-
-/** Names are validated upstream; still, nothing in them may end the code span or the cell. */
-function code(name: string): string {
-  return `\`${name.replace(/[`|\r\n]/g, "")}\``;
 }
 
 function count(n: number, word: string): string {

@@ -8,6 +8,7 @@
  * token is never handed on. Everything is plain text: no shell, no quoting, no expansion.
  */
 import { z } from "zod";
+import { codeSpan } from "../plan/render/escape.ts";
 
 export const COMMAND_NAMES = ["plan", "deploy", "rollback", "unlock", "status", "help"] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
@@ -102,7 +103,7 @@ const USAGE: Record<CommandName, string> = {
 
 /** The help reply, naming the app as users mention it. */
 export function helpText(appSlug = "stackpilot"): string {
-  return HELP_TEXT.replace("`@stackpilot command`", codeSpan(`@${appSlug} command`, 200));
+  return HELP_TEXT.replace("`@stackpilot command`", codeSpan(`@${appSlug} command`, { max: 200 }));
 }
 
 export const HELP_TEXT = `#### Stackpilot commands
@@ -238,14 +239,14 @@ function splitArgs(name: CommandName, args: string[]): { values: ArgValues } | {
     const word = args[i] as string;
     if (!word.startsWith("--")) {
       if (word.startsWith("-") && word.length > 1)
-        return { error: `unknown option ${codeSpan(word)}; usage: \`${USAGE[name]}\`` };
+        return { error: `unknown option ${shown(word)}; usage: \`${USAGE[name]}\`` };
       values.positional.push(word);
       continue;
     }
     const eq = word.indexOf("=");
     const opt = (eq < 0 ? word.slice(2) : word.slice(2, eq)).toLowerCase();
     const isFlag = Object.hasOwn(known, opt) ? known[opt] : undefined;
-    if (isFlag === undefined) return { error: `unknown option ${codeSpan(word)}; usage: \`${USAGE[name]}\`` };
+    if (isFlag === undefined) return { error: `unknown option ${shown(word)}; usage: \`${USAGE[name]}\`` };
     if (opt in values) return { error: `option \`--${opt}\` is given more than once` };
     if (isFlag) {
       if (eq >= 0) return { error: `option \`--${opt}\` takes no value` };
@@ -269,7 +270,7 @@ function describeIssue(name: CommandName, error: z.ZodError, values: ArgValues):
     if (issue.code === "too_big" && index === undefined) {
       if (name === "deploy") return `${issue.message}; usage: \`${USAGE[name]}\``;
       const extra = args[name === "rollback" || name === "unlock" ? 1 : 0];
-      const got = extra === undefined ? "" : ` (unexpected ${codeSpan(extra)})`;
+      const got = extra === undefined ? "" : ` (unexpected ${shown(extra)})`;
       return name === "rollback" || name === "unlock"
         ? `\`${name}\` takes exactly one stack${got}; usage: \`${USAGE[name]}\``
         : `\`${name}\` takes no arguments${got}`;
@@ -277,12 +278,12 @@ function describeIssue(name: CommandName, error: z.ZodError, values: ArgValues):
     if (issue.code === "too_small" && index === undefined)
       return `\`${name}\` needs a stack; usage: \`${USAGE[name]}\``;
     if (typeof index === "number" && args[index] !== undefined)
-      return `${codeSpan(args[index])} is ${issue.message}`;
+      return `${shown(args[index])} is ${issue.message}`;
     return `invalid arguments; usage: \`${USAGE[name]}\``;
   }
   if (typeof key === "string") {
     const value = values[key];
-    if (typeof value === "string") return `${codeSpan(value)} (for \`--${key}\`) is ${issue.message}`;
+    if (typeof value === "string") return `${shown(value)} (for \`--${key}\`) is ${issue.message}`;
   }
   return `invalid arguments; usage: \`${USAGE[name]}\``;
 }
@@ -291,17 +292,7 @@ function invalid(base: CommandBase, name: CommandName, error: string): ParsedCom
   return { ...base, kind: "invalid", name, error };
 }
 
-/**
- * A user's token shown back to them: shortened, inside a code span so that markdown, mentions
- * and HTML in it stay inert (the delimiter is one backtick longer than any run inside).
- */
-export function codeSpan(text: string, max = 40): string {
-  // Control and format characters (bidi overrides, zero-width) could disguise the token.
-  const chars = [...text.replace(/[\p{Cc}\p{Cf}]/gu, "\uFFFD")];
-  const shown = chars.length > max ? `${chars.slice(0, max).join("")}…` : chars.join("");
-  let longest = 0;
-  for (const run of shown.match(/`+/g) ?? []) longest = Math.max(longest, run.length);
-  const fence = "`".repeat(longest + 1);
-  const pad = longest > 0 || shown.startsWith(" ") ? " " : "";
-  return `${fence}${pad}${shown}${pad}${fence}`;
+/** A user's token shown back to them: shortened, in a code span (mentions and markup stay inert). */
+function shown(text: string): string {
+  return codeSpan(text, { max: 40 });
 }

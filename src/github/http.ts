@@ -1,67 +1,149 @@
 /**
- * The HTTP side of the app: the webhook endpoint and `/ping`. Signatures are checked here, before
- * Probot sees the request, so a bad or missing signature is a 401 with nothing read further and
- * nothing stored (Probot itself would answer 400).
+ * The HTTP side of the app: the webhook endpoint and `/ping`. A delivery goes through these
+ * steps (webhookRequest.ts), each refusing with a 4xx and the reason:
+ * 1. headers: a signature (401 without one, nothing read), JSON, an event name, a delivery id,
+ *    a declared length within GitHub's 25 MB (413 before reading),
+ * 2. the body, buffered against a budget shared by every request not yet verified (503 when
+ *    spent) and hashed as it arrives,
+ * 3. the signature over those raw bytes (401, nothing stored),
+ * 4. the payload: a JSON object in UTF-8,
+ * 5. Probot's `receive` runs the app's handlers (record the delivery, queue the job): 200.
+ * Probot's own middleware would parse the body as a UTF-8 string and verify the signature again
+ * over that, refusing correctly signed bodies with the wrong reason and answering 500 to a
+ * `null` payload or a `__proto__` event.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
-import { createServer, type IncomingMessage, type Server } from "node:http";
-import { type ApplicationFunction, createNodeMiddleware, type Probot } from "probot";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { ApplicationFunction, Probot } from "probot";
+import {
+  ByteBudget,
+  busy,
+  deliveryHeaders,
+  isRefusal,
+  MAX_BODY_BYTES,
+  parsePayload,
+  type Refusal,
+  readBody,
+  signatureMatches,
+} from "./webhookRequest.ts";
+
+export { validSignature } from "./webhookRequest.ts";
 
 export const WEBHOOK_PATH = "/api/github/webhooks";
-/** GitHub's payloads are far below this; a bigger body is refused before it is read whole. */
-const MAX_BODY_BYTES = 25 * 1024 * 1024;
 
-export function validSignature(secret: string, body: Buffer, header: string | undefined): boolean {
-  if (!header?.startsWith("sha256=")) return false;
-  const expected = Buffer.from(`sha256=${createHmac("sha256", secret).update(body).digest("hex")}`);
-  const given = Buffer.from(header);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+export interface WebhookLimits {
+  /** Body size refused with 413 (GitHub's own cap). */
+  maxBodyBytes: number;
+  /** Bytes all requests together may buffer before their signature is checked. */
+  budget: ByteBudget;
+  /** Time for a request's headers to arrive. */
+  headersTimeoutMs: number;
+  /** Time for a whole request to arrive (a slow sender holds its buffer no longer). */
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_BUFFER_BUDGET_BYTES = 64 * 1024 * 1024;
+
+function limitsWith(given: Partial<WebhookLimits> = {}): WebhookLimits {
+  return {
+    maxBodyBytes: MAX_BODY_BYTES,
+    budget: new ByteBudget(DEFAULT_BUFFER_BUDGET_BYTES),
+    // GitHub gives up on a delivery after 10 s; a sender slower than this is not GitHub.
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 30_000,
+    ...given,
+  };
 }
 
 export async function createWebhookServer(opts: {
   appFn: ApplicationFunction;
   probot: Probot;
   secret: string;
+  limits?: Partial<WebhookLimits>;
 }): Promise<Server> {
-  const middleware = await createNodeMiddleware(opts.appFn, {
-    probot: opts.probot,
-    webhooksPath: WEBHOOK_PATH,
+  const limits = limitsWith(opts.limits);
+  await opts.probot.load(opts.appFn, {
+    cwd: process.cwd(),
+    addHandler: () => {
+      throw new Error("Stackpilot serves no routes of its own from the app");
+    },
   });
-  return createServer(async (req, res) => {
-    const path = (req.url ?? "").split("?")[0];
-    if (req.method === "GET" && path === "/ping") {
-      res.writeHead(200, { "content-type": "text/plain" }).end("PONG");
-      return;
-    }
-    if (req.method !== "POST" || path !== WEBHOOK_PATH) {
-      res.writeHead(404).end();
-      return;
-    }
-    const body = await readBody(req);
-    if (!body) {
-      res.writeHead(413).end();
-      return;
-    }
-    const signature = req.headers["x-hub-signature-256"];
-    if (!validSignature(opts.secret, body, typeof signature === "string" ? signature : undefined)) {
-      res
-        .writeHead(401, { "content-type": "application/json" })
-        .end('{"error":"invalid or missing signature"}');
-      return;
-    }
-    // @octokit/webhooks takes a string body as the raw payload (it verifies the signature again).
-    (req as IncomingMessage & { body?: string }).body = body.toString("utf8");
-    await middleware(req, res, () => res.writeHead(404).end());
-  });
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // How often Node looks for requests past those timeouts (its default is 30 s).
+      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+    },
+    (req, res) => {
+      route(req, res, opts, limits).catch((err: unknown) => {
+        opts.probot.log.error({ err }, "webhook request failed");
+        send(req, res, 500, { error: "internal error" });
+      });
+    },
+  );
+  return server;
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk as Buffer);
+async function route(
+  req: IncomingMessage,
+  res: ServerResponse,
+  opts: { probot: Probot; secret: string },
+  limits: WebhookLimits,
+): Promise<void> {
+  const path = (req.url ?? "").split("?")[0];
+  if (req.method === "GET" && path === "/ping") {
+    res.writeHead(200, { "content-type": "text/plain" }).end("PONG");
+    return;
   }
-  return Buffer.concat(chunks);
+  if (req.method !== "POST" || path !== WEBHOOK_PATH) {
+    send(req, res, 404, { error: "not found" });
+    return;
+  }
+  const headers = deliveryHeaders(req.headers, limits.maxBodyBytes);
+  if (isRefusal(headers)) return refuse(req, res, headers);
+  if (headers.length !== undefined && headers.length > limits.budget.free) return refuse(req, res, busy());
+
+  const share = limits.budget.share();
+  try {
+    const read = await readBody(req, { maxBytes: limits.maxBodyBytes, share, secret: opts.secret });
+    if ("aborted" in read) return;
+    if (isRefusal(read)) return refuse(req, res, read);
+    if (!signatureMatches(read.hmac, headers.signature))
+      return refuse(req, res, { status: 401, error: "signature does not match the body" });
+    const parsed = parsePayload(read.body);
+    if (isRefusal(parsed)) return refuse(req, res, parsed);
+    const event = { id: headers.id, name: headers.name, payload: parsed.payload };
+    opts.probot.log.debug(`${headers.name} event received (id: ${headers.id})`);
+    try {
+      await opts.probot.receive(event as Parameters<Probot["receive"]>[0]);
+    } catch {
+      // Probot's error handler has logged it; GitHub shows the delivery as failed (redeliverable).
+      return send(req, res, 500, { error: "the app failed to handle the event; see its log" });
+    }
+    res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+  } finally {
+    share.release();
+  }
+}
+
+function refuse(req: IncomingMessage, res: ServerResponse, r: Refusal): void {
+  send(req, res, r.status, { error: r.error }, r.retryAfterS);
+}
+
+function send(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  body: { error: string },
+  retryAfterS?: number,
+): void {
+  if (res.headersSent || req.socket.destroyed) return;
+  res
+    .writeHead(status, {
+      "content-type": "application/json",
+      ...(retryAfterS === undefined ? {} : { "retry-after": String(retryAfterS) }),
+      // A body left unread is not read on: the connection closes after the answer.
+      ...(req.complete ? {} : { connection: "close" }),
+    })
+    .end(JSON.stringify(body));
 }

@@ -13,7 +13,8 @@
 import { randomUUID } from "node:crypto";
 import { short } from "../git/range.ts";
 import type { Plan } from "../plan/plan.ts";
-import { escapeMarkdown, PLAN_MARKER, renderMarkdown, rowsWithin } from "../plan/render/markdown.ts";
+import { codeSpan, escapeMarkdown, mention } from "../plan/render/escape.ts";
+import { PLAN_MARKER, renderMarkdown, rowsWithin } from "../plan/render/markdown.ts";
 import { type LockWait, withLockWaiting } from "../state/locks.ts";
 import { type DeployResult, deployTable } from "./checkRun.ts";
 import type { JobContext } from "./jobContext.ts";
@@ -157,15 +158,15 @@ export function renderLastRun(run: LastRun, limit: number): string {
   if (run.kind === "rollback") {
     const rows = run.hosts.map(
       (h) =>
-        `| \`${cell(h.host)}\` | ${h.from ? `\`${short(h.from)}\`` : ""} | ${h.to ? `\`${short(h.to)}\`` : ""} | ${
+        `| ${codeSpan(h.host, { inTable: true })} | ${h.from ? `\`${short(h.from)}\`` : ""} | ${h.to ? `\`${short(h.to)}\`` : ""} | ${
           h.error ? `❌ ${escapeMarkdown(oneLine(h.error, 300))}` : "✅ rolled back, pinned"
         } |`,
     );
-    const head = `### Last rollback: \`${cell(run.stack)}\` by @${cell(run.actor)}\n\n_${when}_\n\n| Host | From | To | Result |\n|---|---|---|---|\n`;
+    const head = `### Last rollback: ${codeSpan(run.stack)} by ${mention(run.actor)}\n\n_${when}_\n\n| Host | From | To | Result |\n|---|---|---|---|\n`;
     return rowsWithin(head, rows, limit);
   }
   const how = run.trigger === "merge" ? "on merge " : "";
-  let out = `### Last deploy: \`${short(run.sha)}\` ${how}by @${cell(run.actor)}\n\n_${when}_\n`;
+  let out = `### Last deploy: \`${short(run.sha)}\` ${how}by ${mention(run.actor)}\n\n_${when}_\n`;
   const rolled = run.environments.filter((e) => !e.refused);
   const perTable = Math.floor((limit - 1_000) / Math.max(1, rolled.length));
   for (const env of run.environments) {
@@ -207,11 +208,6 @@ function bound(text: string, limit: number): string {
   if (text.length <= limit) return text;
   const cut = "\n\n_…cut to fit the comment._\n";
   return text.slice(0, Math.max(0, limit - cut.length)).replace(/[\uD800-\uDBFF]$/, "") + cut;
-}
-
-/** Names are validated upstream; still, nothing in them may end the code span or the cell. */
-function cell(name: string): string {
-  return name.replace(/[`|\r\n]/g, "");
 }
 
 function oneLine(text: string, max: number): string {

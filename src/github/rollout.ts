@@ -139,11 +139,13 @@ async function runRollout(
 
   // Check-run updates as hosts finish (coalesced, one in flight); the final state is retried.
   const progress = checkRunProgress({
-    send: () => {
-      const req = deployCheckRun(input.environment, [...results.values()], { headSha: sha });
-      const { head_sha: _ignored, ...params } = req.params;
-      return ctx.octokit.rest.checks.update({ owner, repo, check_run_id: run.id, ...params, name });
+    render: () => {
+      const { head_sha: _ignored, ...params } = deployCheckRun(input.environment, [...results.values()], {
+        headSha: sha,
+      }).params;
+      return params;
     },
+    send: (params) => ctx.octokit.rest.checks.update({ owner, repo, check_run_id: run.id, ...params, name }),
     log: ctx.log,
   });
 

@@ -21,7 +21,7 @@ import { startBoss } from "../state/boss.ts";
 import { openStore, type Store } from "../state/store.ts";
 import { stackpilotApp } from "./app.ts";
 import { githubHost } from "./githubHost.ts";
-import { createWebhookServer, WEBHOOK_PATH } from "./http.ts";
+import { createWebhookServer, WEBHOOK_PATH, type WebhookLimits } from "./http.ts";
 import type { Octokit, WorkerDeps } from "./jobContext.ts";
 import { createJobQueue, type JobQueue } from "./jobQueue.ts";
 import { StackpilotOctokit } from "./octokit.ts";
@@ -207,12 +207,13 @@ export function lazySlug(configured: string | undefined, read: () => Promise<str
 /** The webhook server around the app, listening; for npm start, tests and benchmarks. */
 export async function startServer(
   services: Services,
-  opts: { probot: Probot; secret: string; port?: number; host?: string },
+  opts: { probot: Probot; secret: string; port?: number; host?: string; limits?: Partial<WebhookLimits> },
 ): Promise<{ port: number; close(): Promise<void> }> {
   const server = await createWebhookServer({
     appFn: services.appFn,
     probot: opts.probot,
     secret: opts.secret,
+    ...(opts.limits ? { limits: opts.limits } : {}),
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -9,6 +9,7 @@ import { errorText } from "../deploy/hostDeploy.ts";
 import { isSuccess } from "../deploy/orchestrate.ts";
 import { rollbackHost } from "../deploy/rollbackHost.ts";
 import type { Plan } from "../plan/plan.ts";
+import { codeSpan, escapeMarkdown, mention } from "../plan/render/escape.ts";
 import { GITHUB_TEXT_LIMIT, rowsWithin } from "../plan/render/markdown.ts";
 import { loadPolicy } from "../policy/load.ts";
 import { type Policy, stackEnvironment } from "../policy/policy.ts";
@@ -89,7 +90,7 @@ async function reportFailure(ctx: JobContext, job: GithubJob, reason: string): P
     return;
   }
   if (job.kind === "comment" || job.kind === "deploy-button")
-    await reply(ctx, job.pr, `Stackpilot could not run your command: ${reason}`);
+    await reply(ctx, job.pr, `Stackpilot could not run your command: ${escapeMarkdown(reason)}`);
 }
 
 async function runJob(ctx: JobContext, job: GithubJob): Promise<void> {
@@ -210,7 +211,7 @@ async function onComment(ctx: JobContext, job: Extract<GithubJob, { kind: "comme
     await reply(
       ctx,
       job.pr,
-      `Stackpilot could not run \`${command.kind}\`: ${shortReason(err, ctx.delivery)}${permanent ? "" : "\n\nThis looks temporary: comment the command again to retry."}`,
+      `Stackpilot could not run \`${command.kind}\`: ${escapeMarkdown(shortReason(err, ctx.delivery))}${permanent ? "" : "\n\nThis looks temporary: comment the command again to retry."}`,
     );
   }
   await reactTo(ok ? "rocket" : "confused");
@@ -230,7 +231,7 @@ async function runCommand(
       await reply(ctx, pr, HELP_TEXT);
       return true;
     case "unknown":
-      await reply(ctx, pr, `Unknown command \`${command.name}\`.\n\n${HELP_TEXT}`);
+      await reply(ctx, pr, `Unknown command ${codeSpan(command.name, { max: 100 })}.\n\n${HELP_TEXT}`);
       return false;
     case "invalid":
       await reply(ctx, pr, command.error);
@@ -297,7 +298,7 @@ async function deployFromPullRequest(
     });
     if (!verdict.ok) {
       ok = false;
-      lines.push(`- **${env}**: refused: ${verdict.reason}`);
+      lines.push(`- **${escapeMarkdown(env)}**: refused: ${escapeMarkdown(verdict.reason)}`);
       outcomes.push({ name: env, refused: verdict.reason });
       continue;
     }
@@ -316,7 +317,7 @@ async function deployFromPullRequest(
     if (failed.length) ok = false;
     outcomes.push({ name: env, results: results.map(fromHostJobResult) });
     lines.push(
-      `- **${env}**: ${results.length - failed.length} of ${results.length} deployed${failed.length ? `; failed: ${failed.map((f) => `\`${f.stack}\` on \`${f.host}\` (${(f.error ?? "").split("\n").at(-1)?.slice(0, 200)})`).join(", ")}` : ""}`,
+      `- **${escapeMarkdown(env)}**: ${results.length - failed.length} of ${results.length} deployed${failed.length ? `; failed: ${failed.map((f) => `${codeSpan(f.stack)} on ${codeSpan(f.host)} (${escapeMarkdown((f.error ?? "").split("\n").at(-1)?.slice(0, 200) ?? "")})`).join(", ")}` : ""}`,
     );
   }
   // A refusal alone leaves the last real deploy on show; the reply says why.
@@ -332,7 +333,7 @@ async function deployFromPullRequest(
   await reply(
     ctx,
     prNumber,
-    `Deploy of \`${pr.headSha.slice(0, 7)}\` requested by @${actor.login}:\n\n${lines.join("\n")}${shown}`,
+    `Deploy of \`${pr.headSha.slice(0, 7)}\` requested by ${mention(actor.login)}:\n\n${lines.join("\n")}${shown}`,
   );
   return ok;
 }
@@ -345,9 +346,9 @@ function nothingToDeploy(plan: Plan, headSha: string, env: string | undefined): 
   const refused = plan.stacks.flatMap((s) =>
     s.targets
       .filter((t) => t.reasons[0]?.startsWith("refused: "))
-      .map((t) => `- \`${s.name}\` on \`${t.host}\`: ${t.reasons[0]}`),
+      .map((t) => `- ${codeSpan(s.name)} on ${codeSpan(t.host)}: ${escapeMarkdown(t.reasons[0] ?? "")}`),
   );
-  const where = env ? ` to ${env}` : "";
+  const where = env ? ` to ${codeSpan(env)}` : "";
   if (refused.length === 0)
     return `Nothing to deploy at \`${headSha.slice(0, 7)}\`${where}: every target already runs this content.`;
   return rowsWithin(`Nothing deployed at \`${headSha.slice(0, 7)}\`${where}:\n\n`, refused, STATUS_LIMIT);
@@ -360,7 +361,7 @@ async function noHostsConfigured(ctx: JobContext, prNumber: number, actor: Actor
     await reply(
       ctx,
       prNumber,
-      `@${actor.login} cannot deploy: it needs write permission on this repository (has ${permission}).`,
+      `${mention(actor.login)} cannot deploy: it needs write permission on this repository (has ${permission}).`,
     );
     return false;
   }
@@ -405,7 +406,7 @@ async function rollbackFromPullRequest(
     await reply(
       ctx,
       prNumber,
-      `\`${command.stack}\` is not deployed on any${command.host ? " matching" : ""} host.`,
+      `${codeSpan(command.stack)} is not deployed on any${command.host ? " matching" : ""} host.`,
     );
     return false;
   }
@@ -428,12 +429,14 @@ async function rollbackFromPullRequest(
     });
     if (r.ok) {
       lines.push(
-        `- \`${d.host}\`: \`${r.from?.slice(0, 7) ?? "none"}\` → \`${r.to.slice(0, 7)}\` (pinned until the next explicit deploy)`,
+        `- ${codeSpan(d.host)}: \`${r.from?.slice(0, 7) ?? "none"}\` → \`${r.to.slice(0, 7)}\` (pinned until the next explicit deploy)`,
       );
       hosts.push({ host: d.host, ...(r.from ? { from: r.from } : {}), to: r.to });
     } else {
       ok = false;
-      lines.push(`- \`${d.host}\`: failed: ${r.error.split("\n").at(-1)?.slice(0, 300)}`);
+      lines.push(
+        `- ${codeSpan(d.host)}: failed: ${escapeMarkdown(r.error.split("\n").at(-1)?.slice(0, 300) ?? "")}`,
+      );
       hosts.push({ host: d.host, from: d.commit, error: r.error });
     }
   }
@@ -446,7 +449,7 @@ async function rollbackFromPullRequest(
         hosts,
       })
     : "";
-  await reply(ctx, prNumber, `Rollback of \`${command.stack}\`:\n\n${lines.join("\n")}${shown}`);
+  await reply(ctx, prNumber, `Rollback of ${codeSpan(command.stack)}:\n\n${lines.join("\n")}${shown}`);
   return ok;
 }
 
@@ -475,8 +478,8 @@ async function unlockFromPullRequest(
     ctx,
     prNumber,
     freed.length
-      ? `Unlocked \`${command.stack}\` on ${freed.map((h) => `\`${h}\``).join(", ")}.`
-      : `\`${command.stack}\` held no lock${command.host ? " on matching hosts" : ""}.`,
+      ? `Unlocked ${codeSpan(command.stack)} on ${freed.map((h) => codeSpan(h)).join(", ")}.`
+      : `${codeSpan(command.stack)} held no lock${command.host ? " on matching hosts" : ""}.`,
   );
   return true;
 }
@@ -501,7 +504,7 @@ async function mayActOn(
   await reply(
     ctx,
     prNumber,
-    `${action === "rollback" ? "Rollback" : "Unlock"} of \`${stack}\` refused: ${verdict.reason}`,
+    `${action === "rollback" ? "Rollback" : "Unlock"} of ${codeSpan(stack)} refused: ${escapeMarkdown(verdict.reason)}`,
   );
   return false;
 }
@@ -517,7 +520,7 @@ async function statusText(ctx: JobContext): Promise<string> {
   if (deployed.length === 0) return "Nothing from this repository is deployed yet.";
   const rows = deployed.map(
     (d) =>
-      `| \`${d.stack}\` | \`${d.host}\` | \`${d.commit.slice(0, 7)}\` | ${d.pinned ? "📌 pinned" : ""} | ${d.deployedAt.toISOString()} |`,
+      `| ${codeSpan(d.stack, { inTable: true })} | ${codeSpan(d.host, { inTable: true })} | \`${d.commit.slice(0, 7)}\` | ${d.pinned ? "📌 pinned" : ""} | ${d.deployedAt.toISOString()} |`,
   );
   return rowsWithin("| Stack | Host | Commit | | Deployed at |\n|---|---|---|---|---|\n", rows, STATUS_LIMIT);
 }

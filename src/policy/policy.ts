@@ -40,9 +40,9 @@ export interface Policy {
   defaultEnvironment: string;
 }
 
-/** `main@1a2b3c4`, for messages that cite a rule. */
+/** `main at 1a2b3c4`, for messages that cite a rule. */
 export function policySource(policy: Pick<Policy, "branch" | "commit">): string {
-  return policy.commit ? `${policy.branch}@${policy.commit.slice(0, 7)}` : policy.branch;
+  return policy.commit ? `${policy.branch} at ${policy.commit.slice(0, 7)}` : policy.branch;
 }
 
 /** True when the default branch's config has errors: nothing deploys until they are fixed. */

@@ -218,6 +218,18 @@ describe("reviewState", () => {
     ]);
     expect(state).toEqual({ approvedBy: ["bob"], changesRequestedBy: [] });
   });
+
+  it("counts a review without author_association as one by someone without a role", () => {
+    const { author_association: _, ...unknown } = review("dave", "APPROVED");
+    expect(
+      reviewState([unknown, { ...review("erin", "CHANGES_REQUESTED"), author_association: null }]),
+    ).toEqual({
+      approvedBy: [],
+      changesRequestedBy: [],
+    });
+    const env = { name: "production", requires: ["approved" as const] };
+    expect(reasonOf(input({ environment: env }, { reviews: [unknown] }))).toMatch(/no approval yet/);
+  });
 });
 
 describe("effectivePermission", () => {

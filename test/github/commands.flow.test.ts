@@ -410,8 +410,9 @@ describe("/deploy is refused", () => {
       .reply(201, { id: 7 });
     await receive(payload);
     expect(reactionsOn(commentId)).toEqual(["eyes", "confused"]);
-    expect(replies()[0]).toContain("changes are requested by @bob");
-    expect(replies()[0]).not.toContain("@alice");
+    // Named, not pinged: a zero-width space after the @ (render/escape.ts).
+    expect(replies()[0]).toContain("changes are requested by @\u200bbob");
+    expect(replies()[0]).not.toContain("alice");
     await noDeployments();
   });
 

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import {
-  codeSpan,
   HELP_TEXT,
   helpText,
   MAX_BODY_CHARS,
@@ -187,7 +186,6 @@ describe("parseCommands: validation", () => {
   it("shows a hostile token inertly: shortened, in a code span it cannot close, without bidi controls", () => {
     const error = errorOf("/deploy `@everyone`<img>\u202Eevil");
     expect(error.startsWith("`` `@everyone`<img>\uFFFDevil ``")).toBe(true);
-    expect(codeSpan("x".repeat(100))).toBe(`\`${"x".repeat(40)}…\``);
   });
 });
 

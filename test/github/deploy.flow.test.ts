@@ -289,6 +289,10 @@ describe("/deploy results in the PR's Stackpilot comment", () => {
     expect(body).toMatch(
       new RegExp(`\\*\\*production\\*\\*: ${deployments.length} of ${deployments.length} deployed`),
     );
+    // The deploy check run: no update repeats the one before, and it is completed once.
+    const updates = sent("PATCH", `${R}/check-runs/555`).map((b) => JSON.stringify(b));
+    expect(updates.filter((u, i) => u === updates[i - 1])).toEqual([]);
+    expect(updates.filter((u) => u.includes('"status":"completed"'))).toHaveLength(1);
   }, 60_000);
 
   it("/rollback: the last-deploy section becomes the rollback's per-host result, the plan stays", async () => {

@@ -134,7 +134,7 @@ describe("rules come from the default branch, not from the change", () => {
     const [check] = requests.filter((r) => r.method === "POST" && r.path === `${R}/check-runs`);
     const output = JSON.stringify(check?.body);
     expect(output).toContain("rules for production changed in this change: they apply after merge");
-    expect(output).toContain(`main@${main.slice(0, 7)}`);
+    expect(output).toContain(`main at ${main.slice(0, 7)}`);
   });
 
   it("a PR lowering production's permission and approvals in its own config: /deploy by a writer is refused, citing main's rule", async () => {
@@ -180,6 +180,6 @@ describe("rules come from the default branch, not from the change", () => {
     const reply = String(requests.find((r) => r.path === `${R}/issues/9/comments`)?.body?.body);
     expect(reply).toContain("**production**: refused");
     expect(reply).toContain("production needs an approved pull request: it has no approval yet.");
-    expect(reply).toContain(`(rules of main@${main.slice(0, 7)})`);
+    expect(reply).toContain(`(rules of main at ${main.slice(0, 7)})`);
   });
 });

@@ -86,11 +86,11 @@ describe("applyPolicy: where the default branch lets each environment go", () =>
     });
     expect(actions(out)).toEqual({ "web@app-1": "skip", "web@app-2": "deploy" });
     expect(reasonOf(out, "web", "app-1")).toBe(
-      "refused: app-1 is not among the hosts staging may reach on the default branch (main@aaaaaaa)",
+      "refused: app-1 is not among the hosts staging may reach on the default branch (main at aaaaaaa)",
     );
     expect(out.summary).toMatchObject({ deploy: 1, skip: 1 });
     expect(out.problems.map((p) => p.message)).toEqual([
-      "web is not deployed to app-1: app-1 is not among the hosts staging may reach on the default branch (main@aaaaaaa)",
+      "web is not deployed to app-1: app-1 is not among the hosts staging may reach on the default branch (main at aaaaaaa)",
     ]);
   });
 
@@ -102,7 +102,7 @@ describe("applyPolicy: where the default branch lets each environment go", () =>
       repoId: "acme/infra",
     });
     expect(reasonOf(out, "web", "app-1")).toBe(
-      'refused: environment "yolo" is not defined on the default branch (main@aaaaaaa): it applies after merge',
+      'refused: environment "yolo" is not defined on the default branch (main at aaaaaaa): it applies after merge',
     );
   });
 
@@ -136,7 +136,7 @@ describe("applyPolicy: where the default branch lets each environment go", () =>
       repoId: "acme/infra",
     });
     expect(reasonOf(out, "web", "app-1")).toBe(
-      "refused: the default branch's .github/stackpilot.yml (main@aaaaaaa) has errors: nothing deploys until they are fixed there",
+      "refused: the default branch's .github/stackpilot.yml (main at aaaaaaa) has errors: nothing deploys until they are fixed there",
     );
   });
 
@@ -164,7 +164,7 @@ describe("applyPolicy: where the default branch lets each environment go", () =>
         key: "environments.production",
         severity: "warning",
         message:
-          "rules for production changed in this change: they apply after merge; until then deploys follow the default branch (main@aaaaaaa)",
+          "rules for production changed in this change: they apply after merge; until then deploys follow the default branch (main at aaaaaaa)",
       }),
     ]);
   });

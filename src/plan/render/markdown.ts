@@ -5,6 +5,7 @@
 import { formatProblem } from "../../config/problems.ts";
 import { short } from "../../git/range.ts";
 import type { Plan, StackPlan } from "../plan.ts";
+import { codeSpan, escapeMarkdown, htmlCode } from "./escape.ts";
 import { interesting } from "./text.ts";
 
 export const PLAN_MARKER = "<!-- stackpilot:plan -->";
@@ -61,10 +62,11 @@ export function renderMarkdown(plan: Plan, opts: { limit?: number; title?: strin
 }
 
 function tableRows(s: StackPlan): string[] {
-  if (s.targets.length === 0) return [`| \`${s.name}\` | _none_ | – | no target hosts |`];
+  const name = codeSpan(s.name, { inTable: true });
+  if (s.targets.length === 0) return [`| ${name} | _none_ | – | no target hosts |`];
   return s.targets.map(
     (t) =>
-      `| \`${s.name}\` | \`${t.host}\` | ${icon(t.action)} ${t.action} | ${escapeMarkdown(t.reasons.slice(0, 3).join("; "))}${t.reasons.length > 3 ? ` (+${t.reasons.length - 3})` : ""} |`,
+      `| ${name} | ${codeSpan(t.host, { inTable: true })} | ${icon(t.action)} ${t.action} | ${escapeMarkdown(t.reasons.slice(0, 3).join("; "))}${t.reasons.length > 3 ? ` (+${t.reasons.length - 3})` : ""} |`,
   );
 }
 
@@ -72,12 +74,15 @@ function tableRows(s: StackPlan): string[] {
 function imagesSection(plan: Plan): string {
   const builds = (plan.builds ?? []).map(
     (b) =>
-      `| \`${b.stack}/${b.service}\` | \`${b.builder}\` | ${b.action} | \`${b.image}\` | ${escapeMarkdown(b.reason)} |`,
+      `| ${codeSpan(`${b.stack}/${b.service}`, { inTable: true })} | ${codeSpan(b.builder, { inTable: true })} | ${b.action} | ${codeSpan(b.image, { inTable: true })} | ${escapeMarkdown(b.reason)} |`,
   );
   const ops = plan.stacks.flatMap((s) =>
     s.targets
       .filter((t) => t.imageOps?.length)
-      .map((t) => `- \`${t.host}\` (${s.name}): ${(t.imageOps ?? []).map((o) => `\`${o}\``).join(", ")}`),
+      .map(
+        (t) =>
+          `- ${codeSpan(t.host)} (${codeSpan(s.name)}): ${(t.imageOps ?? []).map((o) => codeSpan(o)).join(", ")}`,
+      ),
   );
   const body = ["| Image | Builder | Action | Reference | Why |", "|---|---|---|---|---|", ...builds].join(
     "\n",
@@ -93,7 +98,7 @@ function stackDetails(s: StackPlan): string {
   const shown = s.reasons.slice(0, MAX_REASONS).map((r) => `- ${escapeMarkdown(r)}`);
   if (s.reasons.length > MAX_REASONS) shown.push(`- …and ${s.reasons.length - MAX_REASONS} more`);
   return folded(
-    `\`${s.name}\`: ${s.reasons.length} reason${s.reasons.length === 1 ? "" : "s"}`,
+    `${htmlCode(s.name)}: ${s.reasons.length} reason${s.reasons.length === 1 ? "" : "s"}`,
     shown.join("\n"),
     false,
   );
@@ -105,11 +110,6 @@ function folded(summary: string, body: string, open: boolean): string {
 
 function icon(action: string): string {
   return action === "deploy" ? "🚀" : action === "remove" ? "🗑️" : "⏭️";
-}
-
-/** Text from files and users must not break the table or inject markup. */
-export function escapeMarkdown(text: string): string {
-  return text.replace(/[\\`*_{}[\]<>|#]/g, (c) => `\\${c}`).replace(/\r?\n/g, " ");
 }
 
 /**
