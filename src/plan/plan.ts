@@ -57,6 +57,12 @@ export interface StackPlan {
   reasons: string[];
   files: StackChange["files"];
   targets: TargetPlan[];
+  /**
+   * Set when the stack is broken (its compose project or its definition has errors, or its images
+   * cannot be planned): those errors. It is not deployed: every target is `skip`, its reason
+   * naming the first error.
+   */
+  broken?: Problem[];
 }
 
 export interface Plan {
@@ -64,13 +70,34 @@ export interface Plan {
   base: string;
   head: string;
   baseNote?: string;
-  /** False when the head has config or compose errors: nothing may be deployed. */
+  /**
+   * The plan check's conclusion (`/deploy` requires it): false when the repo config is invalid,
+   * when a stack this range changes is broken, or when an error belongs to no stack (such as a
+   * directory that cannot be a stack). An untouched broken stack leaves it true.
+   */
   ok: boolean;
+  /**
+   * False only when the repo config itself is invalid: no stack can be known, nothing may deploy.
+   * Otherwise every target whose action is deploy or remove may run (a broken stack's are skip).
+   */
+  deployable: boolean;
+  /**
+   * Every problem once. A broken stack's errors stay errors when this range changes the stack,
+   * and become warnings saying it is not deployed when it does not.
+   */
   problems: Problem[];
   stacks: StackPlan[];
   /** Image builds, when the plan was made with a hosts file naming builders (see images.ts). */
   builds?: BuildPlan[];
-  summary: { stacks: number; changed: number; deploy: number; skip: number; remove: number };
+  summary: {
+    stacks: number;
+    changed: number;
+    /** Stacks not deployed because of their errors. */
+    broken: number;
+    deploy: number;
+    skip: number;
+    remove: number;
+  };
 }
 
 export interface PlanInput {
@@ -89,8 +116,9 @@ export interface PlanInput {
 
 export function buildPlan(input: PlanInput): Plan {
   const { base, head, changes } = input;
-  const problems = [...head.problems];
-  const ok = !problems.some((p) => p.severity === "error");
+  const deployable = head.configValid;
+  const warnings: Problem[] = [];
+  const owned: OwnedProblems[] = [];
   const deployed = new Map((input.deployed ?? []).map((d) => [`${d.stack}\0${d.host}`, d]));
   const stackOk = input.only?.stacks?.length ? picomatch(input.only.stacks) : () => true;
   const hostOk = input.only?.hosts?.length ? picomatch(input.only.hosts) : () => true;
@@ -108,7 +136,7 @@ export function buildPlan(input: PlanInput): Plan {
     return r;
   };
   const stacks: StackPlan[] = [];
-  const names = ok ? [...new Set([...base.stacks.keys(), ...head.stacks.keys()])].sort() : [];
+  const names = deployable ? [...new Set([...base.stacks.keys(), ...head.stacks.keys()])].sort() : [];
   for (const name of names) {
     if (!stackOk(name)) continue;
     const h = head.stacks.get(name);
@@ -117,7 +145,7 @@ export function buildPlan(input: PlanInput): Plan {
     const change = changes.get(name);
     const reasons = stackReasons(change);
     const resolved = targetsOf(def.hosts);
-    for (const message of resolved.warnings) problems.push(warning(name, message));
+    for (const message of resolved.warnings) warnings.push(warning(name, message));
     const baseTargets = b && h ? targetsOf(b.def.hosts).set : undefined;
 
     const targets: TargetPlan[] = [];
@@ -159,14 +187,14 @@ export function buildPlan(input: PlanInput): Plan {
       else targets.push(target("skip", ["unchanged"]));
     }
     if (!h && !def.prune)
-      problems.push(
+      warnings.push(
         warning(
           name,
           `stack "${name}" was deleted but prune is off: it keeps running on ${resolved.hosts.join(", ") || "its hosts"}`,
         ),
       );
 
-    stacks.push({
+    const stack: StackPlan = {
       name,
       path: def.path,
       ...(def.environment ? { environment: def.environment } : {}),
@@ -176,26 +204,96 @@ export function buildPlan(input: PlanInput): Plan {
       reasons,
       files: change?.files ?? [],
       targets,
-    });
+    };
+    const errors = h?.problems.filter((p) => p.severity === "error") ?? [];
+    if (h) owned.push({ stack: name, changed: stack.changed, problems: h.problems });
+    stacks.push(errors.length ? asBroken(stack, errors) : stack);
   }
 
+  const problems = [...head.problems, ...stackProblems(owned), ...warnings];
   return {
     version: 1,
     base: input.range.base,
     head: input.range.head,
     ...(input.range.note ? { baseNote: input.range.note } : {}),
-    ok,
+    ok: deployable && !problems.some((p) => p.severity === "error"),
+    deployable,
     problems,
     stacks,
     summary: summarize(stacks),
   };
 }
 
+/** A stack's problems, and whether the planned range changes the stack. */
+interface OwnedProblems {
+  stack: string;
+  changed: boolean;
+  problems: readonly Problem[];
+}
+
+/**
+ * The stacks' problems as the plan reports them: each once (a problem in a shared file belongs to
+ * every stack reading it), errors naming the stacks they break; an error of stacks the range does
+ * not change is a warning, since this change did not break them.
+ */
+function stackProblems(owned: readonly OwnedProblems[]): Problem[] {
+  const byKey = new Map<string, { problem: Problem; stacks: string[]; changed: boolean }>();
+  for (const { stack, changed, problems } of owned) {
+    for (const p of problems) {
+      const key = [p.file, p.line, p.col, p.key, p.severity, p.message].join("\0");
+      const seen = byKey.get(key);
+      if (seen) {
+        seen.stacks.push(stack);
+        seen.changed ||= changed;
+      } else byKey.set(key, { problem: p, stacks: [stack], changed });
+    }
+  }
+  return [...byKey.values()].map(({ problem: p, stacks, changed }) => {
+    if (p.severity !== "error") return p;
+    const who =
+      stacks.length === 1
+        ? `stack "${stacks[0]}" is`
+        : `stacks ${stacks.map((s) => `"${s}"`).join(", ")} are`;
+    return changed
+      ? { ...p, message: `${p.message} (${who} broken: not deployed)` }
+      : {
+          ...p,
+          severity: "warning",
+          message: `${p.message} (${who} broken and not deployed; unchanged in this range)`,
+        };
+  });
+}
+
+/** The stack, broken by `errors`: it is not deployed, and every target says why. */
+export function asBroken(stack: StackPlan, errors: readonly Problem[]): StackPlan {
+  const broken = [...(stack.broken ?? []), ...errors];
+  const why = `broken: ${brokenReason(broken)}`;
+  return {
+    ...stack,
+    broken,
+    targets: stack.targets.map((t) => ({ ...t, action: "skip", reasons: [why] })),
+  };
+}
+
+/** Why a broken stack is not deployed: its first error, and how many more it has. */
+export function brokenReason(errors: readonly Problem[]): string {
+  const first = errors[0];
+  if (!first) return "no error recorded";
+  const more = errors.length - 1;
+  return `${errorAt(first)}${more ? ` (and ${more} more error${more === 1 ? "" : "s"})` : ""}`;
+}
+
+/** `stacks/a/compose.yaml:3:5 duplicate key`: a problem in a few words, for reasons and notices. */
+export function errorAt(p: Problem): string {
+  return `${p.line > 0 ? `${p.file}:${p.line}:${p.col}` : p.file} ${p.message}`;
+}
+
 /** Totals of a plan's stacks (also for a plan cut down to some of them). */
 export function summarize(stacks: readonly StackPlan[]): Plan["summary"] {
-  const summary = { stacks: stacks.length, changed: 0, deploy: 0, skip: 0, remove: 0 };
+  const summary = { stacks: stacks.length, changed: 0, broken: 0, deploy: 0, skip: 0, remove: 0 };
   for (const s of stacks) {
     if (s.changed) summary.changed++;
+    if (s.broken) summary.broken++;
     for (const t of s.targets) summary[t.action]++;
   }
   return summary;

@@ -24,19 +24,24 @@ function stack(name: string, action: "deploy" | "skip" | "remove", hosts = ["web
   };
 }
 
+/** A plan as buildPlan makes them: errors in `problems` alone stand for an invalid config. */
 function plan(stacks: StackPlan[], problems: Problem[] = []): Plan {
-  const ok = !problems.some((p) => p.severity === "error");
+  const errors = problems.some((p) => p.severity === "error");
+  const brokenChanged = stacks.some((s) => s.broken && s.changed);
+  const deployable = !errors || stacks.length > 0;
   const n = (a: string) => stacks.reduce((k, s) => k + s.targets.filter((t) => t.action === a).length, 0);
   return {
     version: 1,
     base: "b".repeat(40),
     head: HEAD,
-    ok,
+    ok: !errors && !brokenChanged,
+    deployable,
     problems,
-    stacks: ok ? stacks : [],
+    stacks: deployable ? stacks : [],
     summary: {
       stacks: stacks.length,
       changed: stacks.filter((s) => s.changed).length,
+      broken: stacks.filter((s) => s.broken).length,
       deploy: n("deploy"),
       skip: n("skip"),
       remove: n("remove"),
