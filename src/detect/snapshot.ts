@@ -352,7 +352,7 @@ async function assemble(
         if (!known(path, entry.oid)) return EMPTY_COMPOSE;
         return cache.compose(path, entry.oid, () => text);
       };
-      const info = collectComposeInputs(def.composeFiles, read, parse);
+      const info = collectComposeInputs(def.composeFiles, read, parse, (p) => index.kind(p) === "file");
       if (complete) {
         composeOf.set(def.name, info);
         meta.reads.set(def.name, reads);
