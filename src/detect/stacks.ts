@@ -58,6 +58,9 @@ interface Candidate {
   also?: string[];
 }
 
+/** Where the problems of one candidate are reported. */
+type ProblemOf = (c: Candidate, key: PropertyKey[], message: string) => Problem;
+
 /**
  * Every stack at a commit. A stack whose definition is refused is still returned, with its
  * `errors`: it is known (its changes are seen, its targets planned as skipped) but never
@@ -70,35 +73,7 @@ export function resolveStacks(
   configFile = CONFIG_PATH,
 ): { stacks: StackDef[]; problems: Problem[] } {
   const problems: Problem[] = [];
-  // A directory an entry names by path is that entry's, whatever discovery would call it.
-  const claimed = new Set(config.stacks.flatMap((e) => (e.path === undefined ? [] : [normalize(e.path)])));
-  const candidates = new Map<string, Candidate>();
-  for (const d of discover(config, index, claimed, problems)) candidates.set(d.name, d);
-  config.stacks.forEach((entry, i) => {
-    const found = candidates.get(entry.name);
-    const path = entry.path ?? found?.path;
-    if (path === undefined) {
-      // Warn, not fail: deleting a stack's directory must still plan its removal (prune).
-      problems.push({
-        file: configFile,
-        ...(source?.positionOf(["stacks", i, "name"]) ?? { line: 0, col: 0 }),
-        key: formatKeyPath(["stacks", i, "name"]),
-        message: `stack "${entry.name}" has no path and no directory of that name under ${config.discover.roots.join(", ")}; ignored`,
-        severity: "warning",
-      });
-      return;
-    }
-    const also = entry.path === undefined ? found?.also : undefined;
-    candidates.set(entry.name, {
-      name: entry.name,
-      path: normalize(path),
-      entry,
-      entryIndex: i,
-      ...(also ? { also } : {}),
-    });
-  });
-
-  const problemOf = (c: Candidate, key: PropertyKey[], message: string): Problem => {
+  const problemOf: ProblemOf = (c, key, message) => {
     if (c.entryIndex !== undefined) {
       const at = ["stacks", c.entryIndex, ...key];
       const pos = source?.positionOf(at) ?? { line: 0, col: 0 };
@@ -106,20 +81,20 @@ export function resolveStacks(
     }
     // A discovered stack has no config entry to point at: point at its compose file.
     const file = defaultComposeFiles(c.path, index)[0];
-    return {
-      file: file ?? c.path,
-      line: file ? 1 : 0,
-      col: file ? 1 : 0,
-      key: "",
-      message,
-      severity: "error",
-    };
+    const pos = file ? { line: 1, col: 1 } : { line: 0, col: 0 };
+    return { file: file ?? c.path, ...pos, key: "", message, severity: "error" };
   };
-  const enabled = [...candidates.values()]
-    .filter((c) => c.entry?.enabled !== false)
-    .sort((a, b) => (a.name < b.name ? -1 : 1));
-  const stacks = enabled.map((c) => define(c, config, index, problemOf));
-  const candidateOf = new Map(enabled.map((c) => [c.name, c]));
+  const candidates = candidatesOf(config, index, problems, (i, message) =>
+    problems.push({
+      file: configFile,
+      ...(source?.positionOf(["stacks", i, "name"]) ?? { line: 0, col: 0 }),
+      key: formatKeyPath(["stacks", i, "name"]),
+      message,
+      severity: "warning",
+    }),
+  );
+  const stacks = candidates.map((c) => define(c, config, index, problemOf));
+  const candidateOf = new Map(candidates.map((c) => [c.name, c]));
   const refuse = (def: StackDef, key: PropertyKey[], message: string) => {
     def.errors = [...(def.errors ?? []), problemOf(candidateOf.get(def.name) as Candidate, key, message)];
   };
@@ -139,6 +114,46 @@ export function resolveStacks(
 }
 
 /**
+ * The enabled stacks by name, sorted: discovered directories, then `stacks:` entries adding or
+ * overriding them. An entry with neither a path nor a discovered directory is ignored, with a
+ * warning (`ignored(entry index, message)`): deleting a stack's directory must still plan its
+ * removal (prune).
+ */
+function candidatesOf(
+  config: RepoConfig,
+  index: PathIndex,
+  problems: Problem[],
+  ignored: (entryIndex: number, message: string) => void,
+): Candidate[] {
+  // A directory an entry names by path is that entry's, whatever discovery would call it.
+  const claimed = new Set(config.stacks.flatMap((e) => (e.path === undefined ? [] : [normalize(e.path)])));
+  const candidates = new Map<string, Candidate>();
+  for (const d of discover(config, index, claimed, problems)) candidates.set(d.name, d);
+  config.stacks.forEach((entry, i) => {
+    const found = candidates.get(entry.name);
+    const path = entry.path ?? found?.path;
+    if (path === undefined) {
+      ignored(
+        i,
+        `stack "${entry.name}" has no path and no directory of that name under ${config.discover.roots.join(", ")}; ignored`,
+      );
+      return;
+    }
+    const also = entry.path === undefined ? found?.also : undefined;
+    candidates.set(entry.name, {
+      name: entry.name,
+      path: normalize(path),
+      entry,
+      entryIndex: i,
+      ...(also ? { also } : {}),
+    });
+  });
+  return [...candidates.values()]
+    .filter((c) => c.entry?.enabled !== false)
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/**
  * Compose's own project name for a directory or stack name (compose-go `NormalizeProjectName`):
  * lowercase, only `[a-z0-9_-]` kept, leading `_` and `-` dropped. `transfer.sh` -> `transfersh`.
  */
@@ -149,13 +164,8 @@ export function normalizeProjectName(name: string): string {
     .replace(/^[_-]+/, "");
 }
 
-/** The definition of one stack, with `errors` when it is refused (and then nothing to read). */
-function define(
-  c: Candidate,
-  config: RepoConfig,
-  index: PathIndex,
-  problemOf: (c: Candidate, key: PropertyKey[], message: string) => Problem,
-): StackDef {
+/** The definition of one stack, with `errors` when it is refused. */
+function define(c: Candidate, config: RepoConfig, index: PathIndex, problemOf: ProblemOf): StackDef {
   const { name, path, entry } = c;
   const errors: Problem[] = [];
   const fail = (key: PropertyKey[], message: string) => errors.push(problemOf(c, key, message));
@@ -164,44 +174,7 @@ function define(
       ["name"],
       `stack name "${name}" is discovered twice (${[path, ...c.also].join(" and ")}); add a stacks entry with another name and an explicit path for one of them`,
     );
-
-  // Files of a refused path are not read at all: a symlink could point anywhere.
-  let composeFiles: string[] = [];
-  let envFiles: string[] = [];
-  const symlink = symlinkAncestor(path, index);
-  if (symlink) {
-    fail(
-      ["path"],
-      `stack "${name}": ${symlink} is a symlink; stack paths must be real directories inside the repository`,
-    );
-  } else {
-    // "missing" is still tracked as an input (absent), so its appearance marks the stack changed.
-    const checkFile = (file: string, what: PropertyKey[]): "ok" | "missing" | "refused" => {
-      if (file.startsWith("..")) fail(what, `stack "${name}": ${file} is outside the repository`);
-      else if (index.tree.get(file)?.mode === MODE_SYMLINK || symlinkAncestor(posix.dirname(file), index))
-        fail(what, `stack "${name}": ${file} is a symlink; it could point outside the repository`);
-      else if (index.kind(file) !== "file") {
-        fail(what, `stack "${name}": ${file} does not exist at this commit`);
-        return "missing";
-      } else return "ok";
-      return "refused";
-    };
-    composeFiles = entry?.compose_files
-      ? entry.compose_files.map((f) => posix.join(path, f))
-      : defaultComposeFiles(path, index);
-    if (composeFiles.length === 0)
-      fail(
-        ["path"],
-        `stack "${name}": no compose file in ${path} (looked for ${COMPOSE_FILE_NAMES.join(", ")})`,
-      );
-    const composeOk = composeFiles.map((f, j) => checkFile(f, ["compose_files", j]) === "ok");
-    if (!composeOk.every(Boolean)) composeFiles = [];
-    // `--env-file` with a missing file fails every compose command: an error now, not at deploy.
-    envFiles = (entry?.env_files ?? [])
-      .map((f) => posix.join(path, f))
-      .filter((f, j) => checkFile(f, ["env_files", j]) !== "refused");
-  }
-
+  const { composeFiles, envFiles } = stackFiles(c, index, fail);
   let projectName = entry?.project_name;
   if (projectName === undefined) {
     projectName = normalizeProjectName(name);
@@ -229,6 +202,51 @@ function define(
     imageTags: entry?.image_tags ?? config.defaults.image_tags ?? [],
     ...(errors.length ? { errors } : {}),
   };
+}
+
+/**
+ * A stack's compose files and `--env-file`s, each checked (inside the repo, no symlink, present).
+ * Compose files are all or none: a refused stack's files are not read at all, since a symlink
+ * could point anywhere. A missing env file stays listed (an absent input), so its appearance marks
+ * the stack changed; both kinds fail every compose command, so they are errors now, not at deploy.
+ */
+function stackFiles(
+  c: Candidate,
+  index: PathIndex,
+  fail: (key: PropertyKey[], message: string) => void,
+): { composeFiles: string[]; envFiles: string[] } {
+  const { name, path, entry } = c;
+  const symlink = symlinkAncestor(path, index);
+  if (symlink) {
+    fail(
+      ["path"],
+      `stack "${name}": ${symlink} is a symlink; stack paths must be real directories inside the repository`,
+    );
+    return { composeFiles: [], envFiles: [] };
+  }
+  const check = (file: string, what: PropertyKey[]): "ok" | "missing" | "refused" => {
+    if (file.startsWith("..")) fail(what, `stack "${name}": ${file} is outside the repository`);
+    else if (index.tree.get(file)?.mode === MODE_SYMLINK || symlinkAncestor(posix.dirname(file), index))
+      fail(what, `stack "${name}": ${file} is a symlink; it could point outside the repository`);
+    else if (index.kind(file) !== "file") {
+      fail(what, `stack "${name}": ${file} does not exist at this commit`);
+      return "missing";
+    } else return "ok";
+    return "refused";
+  };
+  const composeFiles = entry?.compose_files
+    ? entry.compose_files.map((f) => posix.join(path, f))
+    : defaultComposeFiles(path, index);
+  if (composeFiles.length === 0)
+    fail(
+      ["path"],
+      `stack "${name}": no compose file in ${path} (looked for ${COMPOSE_FILE_NAMES.join(", ")})`,
+    );
+  const composeOk = composeFiles.map((f, j) => check(f, ["compose_files", j]) === "ok").every(Boolean);
+  const envFiles = (entry?.env_files ?? [])
+    .map((f) => posix.join(path, f))
+    .filter((f, j) => check(f, ["env_files", j]) !== "refused");
+  return { composeFiles: composeOk ? composeFiles : [], envFiles };
 }
 
 /** Pairs of stacks sharing a non-empty key, each later one paired with the first that has it. */
