@@ -10,6 +10,11 @@ import { TestRepo } from "../helpers/gitRepo.ts";
 const DUPLICATE_KEY = "services:\n  a:\n    image: nginx:1\n    image: nginx:2\n";
 const stackOf = (plan: Plan, name: string) => plan.stacks.find((s) => s.name === name);
 const actions = (plan: Plan, name: string) => stackOf(plan, name)?.targets.map((t) => [t.host, t.action]);
+/** The targets of a stack deployed to both test hosts, all with one action. */
+const onBoth = (action: string) => [
+  ["h1", action],
+  ["h2", action],
+];
 
 describe("a broken stack", () => {
   const repos: TestRepo[] = [];
@@ -56,10 +61,7 @@ describe("a broken stack", () => {
         reasons: [`broken: stacks/a/compose.yaml:4:${error?.col} ${error?.message}`],
       },
     ]);
-    expect(actions(p, "b")).toEqual([
-      ["h1", "deploy"],
-      ["h2", "deploy"],
-    ]);
+    expect(actions(p, "b")).toEqual(onBoth("deploy"));
     expect(p.problems).toEqual([
       { ...error, message: `${error?.message} (stack "a" is broken: not deployed)` },
     ]);
@@ -74,14 +76,8 @@ describe("a broken stack", () => {
     expect(p.ok).toBe(true);
     expect(stackOf(p, "a")?.changed).toBe(false);
     expect(stackOf(p, "a")?.broken).toHaveLength(1);
-    expect(actions(p, "a")).toEqual([
-      ["h1", "skip"],
-      ["h2", "skip"],
-    ]);
-    expect(actions(p, "b")).toEqual([
-      ["h1", "deploy"],
-      ["h2", "deploy"],
-    ]);
+    expect(actions(p, "a")).toEqual(onBoth("skip"));
+    expect(actions(p, "b")).toEqual(onBoth("deploy"));
     expect(p.problems.map((x) => [x.severity, x.file])).toEqual([["warning", "stacks/a/compose.yaml"]]);
     expect(p.problems[0]?.message).toMatch(
       /\(stack "a" is broken and not deployed; unchanged in this range\)$/,
@@ -95,19 +91,13 @@ describe("a broken stack", () => {
       { stack: "a", host: "h1", fingerprint: "sha256:old", commit: "f".repeat(40) },
     ];
     const p = await plan(t, { deployed });
-    expect(actions(p, "a")).toEqual([
-      ["h1", "skip"],
-      ["h2", "skip"],
-    ]);
+    expect(actions(p, "a")).toEqual(onBoth("skip"));
     // The record is still shown, so the reader sees what keeps running.
     expect(stackOf(p, "a")?.targets[0]?.deployed).toEqual({
       commit: "f".repeat(40),
       fingerprint: "sha256:old",
     });
-    expect(actions(p, "b")).toEqual([
-      ["h1", "deploy"],
-      ["h2", "deploy"],
-    ]);
+    expect(actions(p, "b")).toEqual(onBoth("deploy"));
   });
 
   it("reports a problem of a file two stacks include once, breaking both", async () => {
@@ -135,10 +125,7 @@ describe("a broken stack", () => {
     expect(stackOf(p, "a")?.targets[0]?.reasons).toEqual([
       "broken: stacks/a/more.yaml:1:11 include cycle: stacks/a/compose.yaml -> stacks/a/more.yaml -> stacks/a/compose.yaml",
     ]);
-    expect(actions(p, "b")).toEqual([
-      ["h1", "skip"],
-      ["h2", "skip"],
-    ]);
+    expect(actions(p, "b")).toEqual(onBoth("skip"));
   });
 
   it("is broken by a missing required env_file, and planned again once the file is added", async () => {
@@ -155,10 +142,7 @@ describe("a broken stack", () => {
     expect(fixed.ok).toBe(true);
     expect(stackOf(fixed, "a")?.broken).toBeUndefined();
     expect(stackOf(fixed, "a")?.reasons).toEqual(["stacks/a/app.env added (env_file of service a)"]);
-    expect(actions(fixed, "a")).toEqual([
-      ["h1", "deploy"],
-      ["h2", "deploy"],
-    ]);
+    expect(actions(fixed, "a")).toEqual(onBoth("deploy"));
   });
 
   it("whose definition is refused (a missing compose file) is planned as broken, not dropped", async () => {
@@ -175,10 +159,7 @@ describe("a broken stack", () => {
       key: "stacks[0].compose_files[1]",
       message: 'stack "a": stacks/a/prod.yaml does not exist at this commit',
     });
-    expect(actions(p, "a")).toEqual([
-      ["h1", "skip"],
-      ["h2", "skip"],
-    ]);
+    expect(actions(p, "a")).toEqual(onBoth("skip"));
   });
 
   it("shows in the text and markdown plans with its first error, even when unchanged", async () => {
