@@ -14,7 +14,8 @@ import type { Problem } from "../config/problems.ts";
 import type { ComposeRef } from "../detect/compose.ts";
 import type { Snapshot, StackSnapshot } from "../detect/snapshot.ts";
 import { short } from "../git/range.ts";
-import { asBroken, type Plan, summarize } from "./plan.ts";
+import { asBroken } from "./broken.ts";
+import { type Plan, summarize } from "./plan.ts";
 
 /** A successful build, as recorded in the state store. */
 export interface BuildRecord {

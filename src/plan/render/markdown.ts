@@ -4,7 +4,8 @@
  */
 import { formatProblem } from "../../config/problems.ts";
 import { short } from "../../git/range.ts";
-import { errorAt, type Plan, type StackPlan } from "../plan.ts";
+import { errorAt } from "../broken.ts";
+import type { Plan, StackPlan } from "../plan.ts";
 import { interesting } from "./text.ts";
 
 export const PLAN_MARKER = "<!-- stackpilot:plan -->";
