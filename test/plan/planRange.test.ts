@@ -33,6 +33,7 @@ describe("the example monorepo", () => {
       "whoami",
     ]);
     expect(head.problems).toEqual([]);
+    expect([...head.stacks.values()].flatMap((s) => s.problems)).toEqual([]);
   });
 
   it("marks only webapp when its build context outside the stack changes", async () => {
