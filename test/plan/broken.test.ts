@@ -178,6 +178,18 @@ describe("a broken stack", () => {
     expect(markdown).not.toContain("[!CAUTION]");
   });
 
+  it("fails the plan for a directory that cannot be a stack, but plans and deploys the others", async () => {
+    const t = setup();
+    t.write({
+      "stacks/my app/compose.yaml": "services:\n  x:\n    image: x\n",
+      "stacks/b/compose.yaml": "services:\n  b:\n    image: redis:8\n",
+    }).commit();
+    const p = await plan(t);
+    expect(p).toMatchObject({ ok: false, deployable: true });
+    expect(p.problems.map((x) => [x.severity, x.file])).toEqual([["error", "stacks/my app/compose.yaml"]]);
+    expect(actions(p, "b")).toEqual(onBoth("deploy"));
+  });
+
   it("leaves an invalid stackpilot.yml planning nothing: no stack can be known", async () => {
     const t = setup();
     t.write({ ".github/stackpilot.yml": "defaults:\n  hots: [h1]\n" }).commit();
