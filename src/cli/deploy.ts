@@ -9,6 +9,7 @@ import { HostDeployer } from "../deploy/hostDeploy.ts";
 import { type HostJobResult, isSuccess, runPlan } from "../deploy/orchestrate.ts";
 import { ParseCache } from "../detect/snapshot.ts";
 import { GitRepo } from "../git/repo.ts";
+import { brokenReason } from "../plan/broken.ts";
 import { planDeploy } from "../plan/planDeploy.ts";
 import { planBudgetMs, watchBudget } from "../plan/planner.ts";
 import { renderText } from "../plan/render/text.ts";
@@ -40,8 +41,11 @@ Options:
                     noticed (and its deployment marked interrupted) this long after (default: 60)
   -h, --help        show this help
 
-Exit status: 0 everything deployed (or nothing to do), 1 a deploy failed or invalid
-configuration, 2 usage error.
+A stack whose compose project or definition has errors is broken: it is not deployed, and
+every other stack is. Invalid configuration (.github/stackpilot.yml) deploys nothing.
+
+Exit status: 0 everything deployed (or nothing to do), 1 a deploy failed, a stack it was to
+deploy is broken, or invalid configuration, 2 usage error.
 `;
 
 export async function deployCommand(argv: string[], io: Io): Promise<number> {
@@ -113,8 +117,15 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
       cache,
     ).finally(stopWatch);
     io.out(renderText(plan));
-    if (!plan.ok) return 1;
-    if (values["dry-run"] || plan.summary.deploy + plan.summary.remove === 0) return 0;
+    if (!plan.deployable) return 1;
+    // The stacks asked for (all, or --stack/--host) that cannot deploy: said last, and exit 1.
+    const broken = plan.stacks.filter((s) => s.broken && s.targets.length > 0);
+    const finish = (ok: boolean): number => {
+      for (const s of broken)
+        io.err(`not deployed: stack "${s.name}" is broken: ${brokenReason(s.broken ?? [])}\n`);
+      return ok && broken.length === 0 ? 0 : 1;
+    };
+    if (values["dry-run"] || plan.summary.deploy + plan.summary.remove === 0) return finish(true);
 
     const results = await runPlan({
       repo,
@@ -145,7 +156,7 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
     });
     io.out(`\n${summaryTable(results)}`);
     for (const p of plan.problems) if (p.severity === "warning") io.err(`${formatProblem(p)}\n`);
-    return results.every(isSuccess) ? 0 : 1;
+    return finish(results.every(isSuccess));
   } finally {
     await session.close();
   }

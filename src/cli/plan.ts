@@ -29,7 +29,11 @@ Options:
   -v, --verbose     also list unchanged stacks
   -h, --help        show this help
 
-Exit status: 0 plan printed, 1 configuration errors, 2 usage error.
+A stack whose compose project or definition has errors is broken: it is shown, never deployed,
+and every other stack is planned as usual.
+
+Exit status: 0 plan printed, 1 the plan is not ok (invalid configuration, a broken stack that
+the range changes, or a directory that cannot be a stack), 2 usage error.
 `;
 
 export async function planCommand(argv: string[], io: Io): Promise<number> {

@@ -73,7 +73,7 @@ export const StackEntrySchema = z.strictObject({
   hosts: z.array(HostSelector).optional(),
   /** Environment this stack belongs to. */
   environment: name("environment name").optional(),
-  /** Compose project name on the hosts (default: the stack name, lowercased). */
+  /** Compose project name on the hosts (default: the stack name normalized as Compose does: transfer.sh -> transfersh). */
   project_name: z.string().regex(PROJECT_NAME, "project_name must match ^[a-z0-9][a-z0-9_-]*$").optional(),
   /** When the stack directory is deleted: `true` removes it from its hosts, `false` only warns. */
   prune: z.boolean().optional(),

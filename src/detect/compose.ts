@@ -59,8 +59,11 @@ export interface ComposeService {
   };
   /** True when the compose file defines an enabled healthcheck test (one from the image is unknowable here). */
   healthcheck: boolean;
-  /** The service this one extends; `file` is repo-relative and is the defining file for same-file extends. */
-  extends?: { service: string; file: string };
+  /**
+   * The service this one extends; `file` is repo-relative and is the defining file for same-file
+   * extends; `line`/`col` are where `extends` is written (an extends cycle is reported there).
+   */
+  extends?: { service: string; file: string; line: number; col: number };
 }
 
 export interface ComposeProblem {

@@ -15,11 +15,12 @@ import { joinRepoPath, normalizeRepoPath } from "./composePaths.ts";
 
 type Read = (repoPath: string) => string | undefined;
 type Parse = (path: string, content: string) => ComposeFileInfo;
+type Exists = (repoPath: string) => boolean;
 
 /**
- * Where a follow-up problem (missing file, unknown service) is reported. These are warnings: the
- * reference itself is recorded, so the stack is marked changed when the file appears, and nothing
- * below an absent file can be missed. Compose itself will refuse such a project at deploy time.
+ * Where a follow-up problem (missing file, unknown service, a cycle) is reported: at the reference.
+ * They are errors, since Compose refuses such a project; the reference itself is still recorded,
+ * so the stack is marked changed when the file appears.
  */
 interface Origin {
   file: string;
@@ -34,17 +35,21 @@ const FILE_START = { line: 1, col: 1 } as const;
 /**
  * Follows include/extends recursively from the stack's entry compose files, reading each compose file
  * through `read` (undefined when absent). Adds the `.env` beside the first entry file (kind "dotenv",
- * optional), which Compose reads for interpolation. Cycles are safe. Returns the union of everything
- * found (refs deduplicated by kind+path), with entry files' services merged by name (later files
- * override earlier ones) and included files' services added.
+ * optional), which Compose reads for interpolation. Returns the union of everything found (refs
+ * deduplicated by kind+path), with entry files' services merged by name (later files override
+ * earlier ones) and included files' services added. An `include` or `extends` cycle is an error at
+ * the reference closing it (and followed no further), as is a required `env_file` that `exists`
+ * (default: `read` finds it) says is absent.
  */
 export function collectComposeInputs(
   entryFiles: string[],
   read: Read,
   parse: Parse = parseComposeFile,
+  exists: Exists = (path) => read(path) !== undefined,
 ): ComposeFileInfo {
   const collector = new Collector(read, parse);
   collector.collect(entryFiles);
+  collector.checkEnvFiles(exists);
   return collector.result();
 }
 
@@ -61,8 +66,10 @@ class Collector {
   readonly #parsed = new Map<string, ComposeFileInfo | undefined>();
   /** The first parse of each file, for looking up extended services. */
   readonly #byFile = new Map<string, ComposeFileInfo>();
-  /** Whole files (path + working directory) and extended services (path + service) already followed. */
+  /** Whole files (path + working directory) absorbed, and extended services (path + service) followed. */
   readonly #visited = new Set<string>();
+  /** Whole files (path + working directory) whose includes and extends were followed. */
+  readonly #explored = new Set<string>();
   #projectName: string | undefined;
 
   constructor(read: Read, parse: Parse) {
@@ -80,7 +87,22 @@ class Collector {
     const dotenv = joinRepoPath(projectDir, ".env") ?? ".env";
     this.#addRef({ kind: "dotenv", path: dotenv, from: first, ...FILE_START, optional: true });
     // Follow only after all entries are merged, so entry services take precedence over imported ones.
-    for (const { file, info } of loaded) if (info) this.#followFile(file, info);
+    for (const { file, info } of loaded) if (info) this.#explore(file, projectDir, info, []);
+  }
+
+  /** A required `env_file` that is absent fails every compose command: an error at its reference. */
+  checkEnvFiles(exists: Exists): void {
+    for (const ref of this.#refs.values()) {
+      if (ref.kind !== "env_file" || ref.optional || exists(ref.path)) continue;
+      this.#addProblem({
+        file: ref.from,
+        line: ref.line,
+        col: ref.col,
+        key: ref.service ? `services.${ref.service}.env_file` : "include",
+        message: `env_file ${ref.path} not found (it is required; \`required: false\` makes it optional)`,
+        severity: "error",
+      });
+    }
   }
 
   result(): ComposeFileInfo {
@@ -148,29 +170,46 @@ class Collector {
     return parseComposeFileAt(file, content, baseDir);
   }
 
-  /** Follows what a wholly absorbed file (entry or included) points to. */
-  #followFile(file: string, info: ComposeFileInfo): void {
-    for (const ref of info.refs) if (ref.kind === "include") this.#followInclude(ref);
+  /**
+   * Follows what a wholly absorbed file (entry or included) points to, once per (file, working
+   * directory). `chain` is the include path that led here, for finding cycles.
+   */
+  #explore(file: string, baseDir: string, info: ComposeFileInfo, chain: readonly string[]): void {
+    const key = fileKey(file, baseDir);
+    if (this.#explored.has(key)) return;
+    this.#explored.add(key);
+    const here = [...chain, file];
+    for (const ref of info.refs) if (ref.kind === "include") this.#followInclude(ref, here);
     for (const service of info.services) {
-      // Same-file bases were absorbed with the file itself.
-      if (service.extends && service.extends.file !== file) this.#followExtends(service, info, file);
+      const start = serviceKey(file, service.name);
+      if (!service.extends || this.#visited.has(start)) continue;
+      this.#visited.add(start);
+      this.#followExtends(file, info, service, [start]);
     }
   }
 
-  #followInclude(ref: ComposeRef): void {
-    const baseDir = ref.projectDirectory ?? posix.dirname(ref.path);
-    const key = fileKey(ref.path, baseDir);
-    if (this.#visited.has(key)) return;
-    this.#visited.add(key);
+  #followInclude(ref: ComposeRef, chain: readonly string[]): void {
     const origin = { file: ref.from, line: ref.line, col: ref.col, key: "include" };
-    const info = this.#load(ref.path, baseDir);
-    if (!info) {
-      this.#report(origin, `included compose file ${ref.path} not found`);
+    const loop = chain.indexOf(ref.path);
+    if (loop >= 0) {
+      this.#report(origin, `include cycle: ${[...chain.slice(loop), ref.path].join(" -> ")}`);
       return;
     }
-    this.#absorb(info);
-    this.#importServices(info, ref.path, origin);
-    this.#followFile(ref.path, info);
+    const baseDir = ref.projectDirectory ?? posix.dirname(ref.path);
+    const key = fileKey(ref.path, baseDir);
+    if (!this.#visited.has(key)) {
+      this.#visited.add(key);
+      const info = this.#load(ref.path, baseDir);
+      if (!info) {
+        this.#report(origin, `included compose file ${ref.path} not found`);
+        return;
+      }
+      this.#absorb(info);
+      this.#importServices(info, ref.path, origin);
+    }
+    // An entry file reached by an include is explored here, so a cycle through it is seen.
+    const info = this.#parsed.get(key);
+    if (info) this.#explore(ref.path, baseDir, info, chain);
   }
 
   /**
@@ -181,7 +220,7 @@ class Collector {
     for (const service of info.services) {
       const earlier = this.#services.get(service.name);
       if (earlier && !this.#imported.has(service.name)) {
-        this.#report(origin, `service "${service.name}" from ${file} is already defined`);
+        this.#report(origin, `service "${service.name}" from ${file} is already defined`, "warning");
         continue;
       }
       this.#services.set(service.name, earlier ? mergeService(earlier, service) : service);
@@ -189,39 +228,52 @@ class Collector {
     }
   }
 
-  #followExtends(service: ComposeService, info: ComposeFileInfo, file: string): void {
+  /**
+   * Walks the `extends` chain from `service` of `file` (a depth-first walk: `chain` holds the
+   * services on the way here). Only the extended service is taken from another file (that is all
+   * Compose uses), with its paths resolved against that file's directory; a base in the same file
+   * was absorbed with it, or is absorbed now when the file itself was only extended from.
+   */
+  #followExtends(
+    file: string,
+    info: ComposeFileInfo,
+    service: ComposeService,
+    chain: readonly string[],
+  ): void {
     const base = service.extends;
     if (!base) return;
-    const ref = info.refs.find((r) => r.kind === "extends" && r.service === service.name);
+    // At `extends.file` when written (what a missing file is about), else at `extends`.
+    const ref =
+      base.file === file
+        ? undefined
+        : info.refs.find((r) => r.kind === "extends" && r.service === service.name);
     const origin = {
       file,
-      line: ref?.line ?? 1,
-      col: ref?.col ?? 1,
+      line: ref?.line ?? base.line,
+      col: ref?.col ?? base.col,
       key: `services.${service.name}.extends`,
     };
-    this.#followExtendedService(base.file, base.service, origin);
-  }
-
-  /**
-   * Only the extended service is taken from its file (that is all Compose uses), with its paths
-   * resolved against that file's directory, then its own `extends` is followed in turn.
-   */
-  #followExtendedService(file: string, name: string, origin: Origin): void {
-    const key = `${file}\u0000#${name}`;
-    if (this.#visited.has(key)) return;
-    this.#visited.add(key);
-    const info = this.#load(file, posix.dirname(file));
-    if (!info) {
-      this.#report(origin, `extended compose file ${file} not found`);
+    const node = serviceKey(base.file, base.service);
+    const loop = chain.indexOf(node);
+    if (loop >= 0) {
+      const path = [...chain.slice(loop), node].map(serviceLabel).join(" -> ");
+      this.#report(origin, `extends cycle: ${path}`);
       return;
     }
-    this.#absorb(info, name);
-    const service = info.services.find((s) => s.name === name);
-    if (!service) {
-      this.#report(origin, `service "${name}" not found in ${file}`);
+    if (this.#visited.has(node)) return;
+    this.#visited.add(node);
+    const baseInfo = base.file === file ? info : this.#load(base.file, posix.dirname(base.file));
+    if (!baseInfo) {
+      this.#report(origin, `extended compose file ${base.file} not found`);
       return;
     }
-    this.#followExtends(service, info, file);
+    this.#absorb(baseInfo, base.service);
+    const next = baseInfo.services.find((s) => s.name === base.service);
+    if (!next) {
+      this.#report(origin, `service "${base.service}" not found in ${base.file}`);
+      return;
+    }
+    this.#followExtends(base.file, baseInfo, next, [...chain, node]);
   }
 
   /** Takes over a file's findings; with `service`, only that service's (plus file-level problems). */
@@ -253,8 +305,8 @@ class Collector {
     this.#problems.set(`${p.file}:${p.line}:${p.col}:${p.key}:${p.message}`, p);
   }
 
-  #report(origin: Origin, message: string): void {
-    this.#addProblem({ ...origin, message, severity: "warning" });
+  #report(origin: Origin, message: string, severity: ComposeProblem["severity"] = "error"): void {
+    this.#addProblem({ ...origin, message, severity });
   }
 
   /** Fills what a service leaves out from the service it extends (which wins nothing it sets itself). */
@@ -269,6 +321,16 @@ class Collector {
 
 function fileKey(file: string, baseDir: string): string {
   return `${file}\u0000${baseDir}`;
+}
+
+function serviceKey(file: string, service: string): string {
+  return `${file}\u0000#${service}`;
+}
+
+/** `web (stacks/a/compose.yaml)` for a service key. */
+function serviceLabel(key: string): string {
+  const [file, service] = key.split("\u0000#");
+  return `${service} (${file})`;
 }
 
 function concernsService(p: ComposeProblem, service: string): boolean {

@@ -414,10 +414,11 @@ function extractExtends(ctx: Ctx, service: string, raw: unknown): ComposeService
   const at = ["services", service, "extends"];
   const spec = checkOptional(ctx, Extends, raw, at);
   if (spec === undefined) return undefined;
-  if (typeof spec === "string") return { service: spec, file: ctx.file };
-  if (spec.file == null) return { service: spec.service, file: ctx.file };
+  const pos = positionOf(ctx.yaml, at);
+  if (typeof spec === "string") return { service: spec, file: ctx.file, ...pos };
+  if (spec.file == null) return { service: spec.service, file: ctx.file, ...pos };
   const file = fileRef(ctx, "extends", spec.file, [...at, "file"], { service });
-  return file === undefined ? undefined : { service: spec.service, file };
+  return file === undefined ? undefined : { service: spec.service, file, ...pos };
 }
 
 // ---------------------------------------------------------------------------------------------------

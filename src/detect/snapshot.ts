@@ -23,6 +23,11 @@ export interface StackSnapshot {
   inputs: StackInputs;
   compose: ComposeFileInfo;
   fingerprint: string;
+  /**
+   * This stack's problems: its definition's errors, then its compose project's (a problem in a
+   * file two stacks read is both stacks'). Any error makes the stack broken: planned, never deployed.
+   */
+  problems: Problem[];
 }
 
 export interface Snapshot {
@@ -30,7 +35,9 @@ export interface Snapshot {
   commit: string;
   tree: Tree;
   config: RepoConfig;
-  /** Config and compose problems; errors mean nothing may be deployed from this commit. */
+  /** False when `.github/stackpilot.yml` is invalid: no stack can be known, nothing may deploy. */
+  configValid: boolean;
+  /** Problems of the config and of discovery, which belong to no one stack (see StackSnapshot.problems). */
   problems: Problem[];
   stacks: Map<string, StackSnapshot>;
 }
@@ -302,7 +309,7 @@ async function assemble(
   const tree = index.tree;
   const problems = [...meta.configProblems];
   if (meta.configFailed) {
-    const snap: Snapshot = { commit, tree, config, problems, stacks: new Map() };
+    const snap: Snapshot = { commit, tree, config, configValid: false, problems, stacks: new Map() };
     metaOf.set(snap, meta);
     return snap;
   }
@@ -351,7 +358,7 @@ async function assemble(
         if (!known(path, entry.oid)) return EMPTY_COMPOSE;
         return cache.compose(path, entry.oid, () => text);
       };
-      const info = collectComposeInputs(def.composeFiles, read, parse);
+      const info = collectComposeInputs(def.composeFiles, read, parse, (p) => index.kind(p) === "file");
       if (complete) {
         composeOf.set(def.name, info);
         meta.reads.set(def.name, reads);
@@ -366,16 +373,21 @@ async function assemble(
   for (const def of defs) {
     const old = composeOf.has(def.name) ? undefined : reuse(def);
     if (old) {
-      problems.push(...old.compose.problems);
       stacks.set(def.name, old);
       continue;
     }
     const compose = composeOf.get(def.name) as ComposeFileInfo;
-    problems.push(...compose.problems);
     const inputs = collectInputs(def, compose, index);
-    stacks.set(def.name, { def, inputs, compose, fingerprint: fingerprint(def, inputs) });
+    const stackProblems = [...(def.errors ?? []), ...compose.problems];
+    stacks.set(def.name, {
+      def,
+      inputs,
+      compose,
+      fingerprint: fingerprint(def, inputs),
+      problems: stackProblems,
+    });
   }
-  const snap: Snapshot = { commit, tree, config, problems, stacks };
+  const snap: Snapshot = { commit, tree, config, configValid: true, problems, stacks };
   metaOf.set(snap, meta);
   return snap;
 }

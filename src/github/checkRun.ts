@@ -87,14 +87,13 @@ export interface PlanCheckOptions {
   externalId?: string;
 }
 
+/**
+ * The plan check run: failure unless the plan is ok (a config error, a broken stack the range
+ * changes, an error of no stack); an untouched broken stack only shows in the title and as warnings.
+ */
 export function planCheckRun(plan: Plan, opts: PlanCheckOptions): CheckRunRequests {
   const m = plan.summary;
-  const errors = plan.problems.filter((p) => p.severity === "error").length;
-  const title = !plan.ok
-    ? `Configuration errors: ${count(errors, "error")}, nothing will be deployed`
-    : m.deploy + m.remove === 0
-      ? `Nothing to deploy (${count(m.changed, "stack")} changed)`
-      : `${m.deploy} to deploy, ${m.remove} to remove, ${m.skip} to skip`;
+  const title = planTitle(plan);
   const summary = bound(renderMarkdown(plan, { limit: GITHUB_TEXT_LIMIT }), GITHUB_TEXT_LIMIT);
   const batches = chunk(problemAnnotations(plan.problems), MAX_ANNOTATIONS_PER_REQUEST);
 
@@ -121,6 +120,22 @@ export function planCheckRun(plan: Plan, opts: PlanCheckOptions): CheckRunReques
     params,
     followUps: batches.slice(1).map((annotations) => ({ output: { title, summary, annotations } })),
   };
+}
+
+function planTitle(plan: Plan): string {
+  const m = plan.summary;
+  const errors = plan.problems.filter((p) => p.severity === "error").length;
+  if (!plan.deployable) return `Configuration errors: ${count(errors, "error")}, nothing will be deployed`;
+  const actions =
+    m.deploy + m.remove === 0
+      ? `nothing to deploy (${count(m.changed, "stack")} changed)`
+      : `${m.deploy} to deploy, ${m.remove} to remove, ${m.skip} to skip`;
+  const wrong = m.broken
+    ? `${count(m.broken, "broken stack")} not deployed`
+    : errors
+      ? count(errors, "error")
+      : "";
+  return wrong ? `${wrong}; ${actions}` : `${actions[0]?.toUpperCase()}${actions.slice(1)}`;
 }
 
 /**

@@ -131,7 +131,8 @@ async function onPush(ctx: JobContext, job: Extract<GithubJob, { kind: "push" }>
   });
   const check = planCheckRun(plan, { headSha: job.after, name: PLAN_CHECK_NAME });
   await ctx.octokit.rest.checks.create({ owner: ctx.owner, repo: ctx.repo, ...check.params });
-  if (!plan.ok) return;
+  // A broken stack's targets are skips: the others deploy, unless the config itself is broken.
+  if (!plan.deployable) return;
   const tip = await repo.resolveCommit(`refs/heads/${job.branch}`);
   if (tip && tip !== job.after) {
     ctx.log.info(
@@ -272,7 +273,7 @@ async function deployFromPullRequest(
     await reply(
       ctx,
       prNumber,
-      "The plan for this pull request has configuration errors; nothing was deployed. See the `stackpilot/plan` check run.",
+      `The plan for this pull request is not ok (${plan.deployable ? "a stack it changes is broken" : "the configuration has errors"}); nothing was deployed. See the \`stackpilot/plan\` check run.`,
     );
     return false;
   }

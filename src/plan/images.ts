@@ -14,7 +14,8 @@ import type { Problem } from "../config/problems.ts";
 import type { ComposeRef } from "../detect/compose.ts";
 import type { Snapshot, StackSnapshot } from "../detect/snapshot.ts";
 import { short } from "../git/range.ts";
-import type { Plan } from "./plan.ts";
+import { asBroken } from "./broken.ts";
+import { type Plan, summarize } from "./plan.ts";
 
 /** A successful build, as recorded in the state store. */
 export interface BuildRecord {
@@ -65,7 +66,10 @@ export interface TargetImageOps {
 export interface ImagePlan {
   builds: ImageBuild[];
   targets: TargetImageOps[];
+  /** Every stack's image errors; each breaks its stack (`withImages`), whose targets then skip. */
   problems: Problem[];
+  /** The same errors by stack. */
+  stackErrors: Map<string, Problem[]>;
 }
 
 export interface ImagePlanInput {
@@ -92,7 +96,7 @@ export function planImages(input: ImagePlanInput): ImagePlan {
     .filter((h) => h.builder && repoAllowed(h, input.repoId))
     .map((h) => h.name)
     .sort();
-  const out: ImagePlan = { builds: [], targets: [], problems: [] };
+  const out: ImagePlan = { builds: [], targets: [], problems: [], stackErrors: new Map() };
 
   for (const sp of input.plan.stacks) {
     const deployTo = sp.targets.filter((t) => t.action === "deploy").map((t) => t.host);
@@ -100,7 +104,11 @@ export function planImages(input: ImagePlanInput): ImagePlan {
     if (!stack || deployTo.length === 0) continue;
     const built = stack.compose.services.filter((s) => s.build);
     if (built.length === 0) continue;
-    const problem = (message: string) => out.problems.push(stackProblem(stack, message));
+    const problem = (message: string) => {
+      const p = stackProblem(stack, message);
+      out.problems.push(p);
+      out.stackErrors.set(sp.name, [...(out.stackErrors.get(sp.name) ?? []), p]);
+    };
 
     const unsupported = built.filter((s) => !s.build?.local || s.build.inline);
     if (unsupported.length) {
@@ -207,11 +215,28 @@ export function changedImages(next: StackSnapshot, previous: StackSnapshot | und
     .map((s) => s.name);
 }
 
-/** The plan with its image operations: builds at the top, per target what it will pull. */
+/**
+ * The plan with its image operations: builds at the top, per target what it will pull. A stack
+ * whose images cannot be planned is broken (its targets skip), and the plan is not ok: the stack
+ * was to deploy.
+ */
 export function withImages(plan: Plan, images: ImagePlan): Plan {
   if (images.builds.length === 0 && images.problems.length === 0) return plan;
   const problems = [...plan.problems, ...images.problems];
   const ops = new Map(images.targets.map((t) => [`${t.stack}\0${t.host}`, t]));
+  const stacks = plan.stacks.map((s) => {
+    const errors = images.stackErrors.get(s.name);
+    const withOps = {
+      ...s,
+      targets: s.targets.map((t) => {
+        const o = ops.get(`${s.name}\0${t.host}`);
+        if (!o) return t;
+        const list = [...o.login.map((r) => `login ${r}`), ...o.pull.map((i) => `pull ${i}`)];
+        return list.length ? { ...t, imageOps: list } : t;
+      }),
+    };
+    return errors ? asBroken(withOps, errors) : withOps;
+  });
   return {
     ...plan,
     ok: plan.ok && !images.problems.some((p) => p.severity === "error"),
@@ -228,15 +253,8 @@ export function withImages(plan: Plan, images: ImagePlan): Plan {
           ? `build on ${b.builder}, push to ${b.registry}`
           : `build on ${b.builder}, kept there (no registry)`,
     })),
-    stacks: plan.stacks.map((s) => ({
-      ...s,
-      targets: s.targets.map((t) => {
-        const o = ops.get(`${s.name}\0${t.host}`);
-        if (!o) return t;
-        const list = [...o.login.map((r) => `login ${r}`), ...o.pull.map((i) => `pull ${i}`)];
-        return list.length ? { ...t, imageOps: list } : t;
-      }),
-    })),
+    stacks,
+    summary: summarize(stacks),
   };
 }
 

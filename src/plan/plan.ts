@@ -9,6 +9,7 @@ import type { StackChange } from "../detect/changes.ts";
 import type { Snapshot } from "../detect/snapshot.ts";
 import type { StackDef } from "../detect/stacks.ts";
 import { type CommitRange, short } from "../git/range.ts";
+import { asBroken, type OwnedProblems, stackProblems } from "./broken.ts";
 
 export interface HostRef {
   name: string;
@@ -63,6 +64,12 @@ export interface StackPlan {
   reasons: string[];
   files: StackChange["files"];
   targets: TargetPlan[];
+  /**
+   * Set when the stack is broken (its compose project or its definition has errors, or its images
+   * cannot be planned): those errors. It is not deployed: every target is `skip`, its reason
+   * naming the first error.
+   */
+  broken?: Problem[];
 }
 
 export interface Plan {
@@ -70,13 +77,34 @@ export interface Plan {
   base: string;
   head: string;
   baseNote?: string;
-  /** False when the head has config or compose errors: nothing may be deployed. */
+  /**
+   * The plan check's conclusion (`/deploy` requires it): false when the repo config is invalid,
+   * when a stack this range changes is broken, or when an error belongs to no stack (such as a
+   * directory that cannot be a stack). An untouched broken stack leaves it true.
+   */
   ok: boolean;
+  /**
+   * False only when the repo config itself is invalid: no stack can be known, nothing may deploy.
+   * Otherwise every target whose action is deploy or remove may run (a broken stack's are skip).
+   */
+  deployable: boolean;
+  /**
+   * Every problem once. A broken stack's errors stay errors when this range changes the stack,
+   * and become warnings saying it is not deployed when it does not.
+   */
   problems: Problem[];
   stacks: StackPlan[];
   /** Image builds, when the plan was made with a hosts file naming builders (see images.ts). */
   builds?: BuildPlan[];
-  summary: { stacks: number; changed: number; deploy: number; skip: number; remove: number };
+  summary: {
+    stacks: number;
+    changed: number;
+    /** Stacks not deployed because of their errors. */
+    broken: number;
+    deploy: number;
+    skip: number;
+    remove: number;
+  };
 }
 
 export interface PlanInput {
@@ -95,8 +123,9 @@ export interface PlanInput {
 
 export function buildPlan(input: PlanInput): Plan {
   const { base, head, changes } = input;
-  const problems = [...head.problems];
-  const ok = !problems.some((p) => p.severity === "error");
+  const deployable = head.configValid;
+  const warnings: Problem[] = [];
+  const owned: OwnedProblems[] = [];
   const deployed = new Map((input.deployed ?? []).map((d) => [`${d.stack}\0${d.host}`, d]));
   const stackOk = input.only?.stacks?.length ? picomatch(input.only.stacks) : () => true;
   const hostOk = input.only?.hosts?.length ? picomatch(input.only.hosts) : () => true;
@@ -114,7 +143,7 @@ export function buildPlan(input: PlanInput): Plan {
     return r;
   };
   const stacks: StackPlan[] = [];
-  const names = ok ? [...new Set([...base.stacks.keys(), ...head.stacks.keys()])].sort() : [];
+  const names = deployable ? [...new Set([...base.stacks.keys(), ...head.stacks.keys()])].sort() : [];
   for (const name of names) {
     if (!stackOk(name)) continue;
     const h = head.stacks.get(name);
@@ -123,7 +152,7 @@ export function buildPlan(input: PlanInput): Plan {
     const change = changes.get(name);
     const reasons = stackReasons(change);
     const resolved = targetsOf(def.hosts);
-    for (const message of resolved.warnings) problems.push(warning(name, message));
+    for (const message of resolved.warnings) warnings.push(warning(name, message));
     const baseTargets = b && h ? targetsOf(b.def.hosts).set : undefined;
 
     const targets: TargetPlan[] = [];
@@ -165,14 +194,14 @@ export function buildPlan(input: PlanInput): Plan {
       else targets.push(target("skip", ["unchanged"]));
     }
     if (!h && !def.prune)
-      problems.push(
+      warnings.push(
         warning(
           name,
           `stack "${name}" was deleted but prune is off: it keeps running on ${resolved.hosts.join(", ") || "its hosts"}`,
         ),
       );
 
-    stacks.push({
+    const stack: StackPlan = {
       name,
       path: def.path,
       ...(def.environment ? { environment: def.environment } : {}),
@@ -182,15 +211,20 @@ export function buildPlan(input: PlanInput): Plan {
       reasons,
       files: change?.files ?? [],
       targets,
-    });
+    };
+    const errors = h?.problems.filter((p) => p.severity === "error") ?? [];
+    if (h) owned.push({ stack: name, changed: stack.changed, problems: h.problems });
+    stacks.push(errors.length ? asBroken(stack, errors) : stack);
   }
 
+  const problems = [...head.problems, ...stackProblems(owned), ...warnings];
   return {
     version: 1,
     base: input.range.base,
     head: input.range.head,
     ...(input.range.note ? { baseNote: input.range.note } : {}),
-    ok,
+    ok: deployable && !problems.some((p) => p.severity === "error"),
+    deployable,
     problems,
     stacks,
     summary: summarize(stacks),
@@ -199,9 +233,10 @@ export function buildPlan(input: PlanInput): Plan {
 
 /** Totals of a plan's stacks (also for a plan cut down to some of them). */
 export function summarize(stacks: readonly StackPlan[]): Plan["summary"] {
-  const summary = { stacks: stacks.length, changed: 0, deploy: 0, skip: 0, remove: 0 };
+  const summary = { stacks: stacks.length, changed: 0, broken: 0, deploy: 0, skip: 0, remove: 0 };
   for (const s of stacks) {
     if (s.changed) summary.changed++;
+    if (s.broken) summary.broken++;
     for (const t of s.targets) summary[t.action]++;
   }
   return summary;

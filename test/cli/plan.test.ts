@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli as run } from "../helpers/cli.ts";
+import { TestRepo } from "../helpers/gitRepo.ts";
 
 describe("stackpilot plan", () => {
   let dir: string;
@@ -81,5 +82,58 @@ describe("stackpilot plan", () => {
     expect(code).toBe(0);
     expect(out).toContain("Usage: stackpilot plan");
     expect((await run("--help")).out).toContain("Commands:");
+  });
+});
+
+describe("stackpilot plan with a broken stack", () => {
+  const repos: TestRepo[] = [];
+  afterAll(() => {
+    for (const r of repos) r.remove();
+  });
+  const setup = () => {
+    const t = new TestRepo();
+    repos.push(t);
+    t.write({
+      ".github/stackpilot.yml": "defaults:\n  hosts: [h1]\n",
+      "stacks/a/compose.yaml": "services:\n  a:\n    image: nginx:1\n",
+      "stacks/transfer.sh/compose.yaml": "services:\n  t:\n    image: transfer:1\n",
+    });
+    t.commit("init");
+    return t;
+  };
+
+  it("exits 1 when the range changes a broken stack, and still plans the others", async () => {
+    const t = setup();
+    t.write({
+      "stacks/a/compose.yaml": "services:\n  a:\n    image: nginx:1\n    image: nginx:2\n",
+      "stacks/transfer.sh/compose.yaml": "services:\n  t:\n    image: transfer:2\n",
+    }).commit();
+    const { code, out } = await run("plan", "--repo", t.dir);
+    expect(code).toBe(1);
+    expect(out).toMatch(/^a +stacks\/a {2}BROKEN: not deployed$/m);
+    expect(out).toMatch(/skip +h1: broken: stacks\/a\/compose\.yaml:4:5 /);
+    expect(out).toMatch(/deploy +h1: stacks\/transfer\.sh\/compose\.yaml modified/);
+    expect(out).toMatch(/stacks\/a\/compose\.yaml:4:5: error: .* \(stack "a" is broken: not deployed\)/);
+  });
+
+  it("exits 0 when the broken stack is untouched by the range, warning that it is not deployed", async () => {
+    const t = setup();
+    t.write({
+      "stacks/a/compose.yaml": "include: [gone.yaml]\nservices:\n  a:\n    image: nginx:1\n",
+    }).commit();
+    t.write({ "stacks/transfer.sh/compose.yaml": "services:\n  t:\n    image: transfer:2\n" }).commit();
+    const { code, out } = await run("plan", "--repo", t.dir, "--json");
+    expect(code).toBe(0);
+    const plan = JSON.parse(out);
+    expect(plan).toMatchObject({ ok: true, deployable: true, summary: { broken: 1, deploy: 1 } });
+    expect(plan.problems).toEqual([
+      expect.objectContaining({
+        file: "stacks/a/compose.yaml",
+        line: 1,
+        severity: "warning",
+        message:
+          'included compose file stacks/a/gone.yaml not found (stack "a" is broken and not deployed; unchanged in this range)',
+      }),
+    ]);
   });
 });

@@ -225,7 +225,7 @@ describe("parseComposeFile: build", () => {
 });
 
 describe("parseComposeFile: extends and include", () => {
-  it("records extends.file relative to the referencing file, and same-file extends without a ref", () => {
+  it("records extends.file relative to the referencing file, and same-file extends without a ref, each with the position of extends", () => {
     const info = parseComposeFile(
       FILE,
       yaml(
@@ -242,8 +242,8 @@ describe("parseComposeFile: extends and include", () => {
       { kind: "extends", path: "stacks/common/base.yaml", from: FILE, line: 4, col: 13, service: "web" },
     ]);
     expect(info.services.map((s) => s.extends)).toEqual([
-      { service: "webbase", file: "stacks/common/base.yaml" },
-      { service: "web", file: FILE },
+      { service: "webbase", file: "stacks/common/base.yaml", line: 4, col: 7 },
+      { service: "web", file: FILE, line: 7, col: 14 },
     ]);
   });
 
@@ -704,6 +704,8 @@ describe("collectComposeInputs", () => {
         "    volumes: [./init:/docker-entrypoint-initdb.d]",
       ),
       "infra/metrics.yaml": yaml("services:", "  exporter:", "    build: .", "    env_file: exporter.env"),
+      "stacks/web/web.env": "A=1\n",
+      "infra/metrics/exporter.env": "B=2\n",
     });
     const info = collectComposeInputs([FILE], repo);
     // Order of refs is not part of the contract.
@@ -758,14 +760,47 @@ describe("collectComposeInputs", () => {
     ]);
   });
 
-  it("terminates on an include cycle", () => {
+  it("reports an include cycle as an error naming it, at the include that closes it, and terminates", () => {
     const repo = reader({
       "stacks/a/compose.yaml": yaml("include: [../b/compose.yaml]", "services: {a: {image: a}}"),
-      "stacks/b/compose.yaml": yaml("include: [../a/compose.yaml]", "services: {b: {image: b}}"),
+      "stacks/b/compose.yaml": yaml("services: {b: {image: b}}", "include:", "  - ../a/compose.yaml"),
     });
     const info = collectComposeInputs(["stacks/a/compose.yaml"], repo);
     expect(pathsOf(info, "include").sort()).toEqual(["stacks/a/compose.yaml", "stacks/b/compose.yaml"]);
     expect(info.services.map((s) => s.name)).toEqual(["a", "b"]);
+    expect(info.problems).toEqual([
+      {
+        file: "stacks/b/compose.yaml",
+        line: 3,
+        col: 5,
+        key: "include",
+        message: "include cycle: stacks/a/compose.yaml -> stacks/b/compose.yaml -> stacks/a/compose.yaml",
+        severity: "error",
+      },
+    ]);
+  });
+
+  it("finds an include cycle through a second entry file (-f a -f b, b includes a)", () => {
+    const repo = reader({
+      "a.yaml": yaml("include: [b.yaml]", "services: {a: {image: a}}"),
+      "b.yaml": yaml("include: [a.yaml]", "services: {b: {image: b}}"),
+    });
+    const info = collectComposeInputs(["a.yaml", "b.yaml"], repo);
+    expect(errors(info).map((p) => [p.file, p.message])).toEqual([
+      ["b.yaml", "include cycle: a.yaml -> b.yaml -> a.yaml"],
+    ]);
+  });
+
+  it("does not take a file included twice (a diamond) for a cycle", () => {
+    const repo = reader({
+      [FILE]: yaml("include: [../db/compose.yaml, ../cache/compose.yaml]"),
+      "stacks/db/compose.yaml": yaml("include: [../common/compose.yaml]", "services: {db: {image: pg}}"),
+      "stacks/cache/compose.yaml": yaml("include: [../common/compose.yaml]", "services: {cache: {image: r}}"),
+      "stacks/common/compose.yaml": yaml("services: {common: {image: c}}"),
+    });
+    const info = collectComposeInputs([FILE], repo);
+    expect(info.problems).toEqual([]);
+    expect(info.services.map((s) => s.name).sort()).toEqual(["cache", "common", "db"]);
   });
 
   it("follows extends across files, taking only the extended service and inheriting its fields", () => {
@@ -809,18 +844,73 @@ describe("collectComposeInputs", () => {
         name: "web",
         image: "acme/app",
         healthcheck: true,
-        extends: { service: "app", file: "stacks/common/base.yaml" },
+        extends: { service: "app", file: "stacks/common/base.yaml", line: 3, col: 14 },
       },
     ]);
   });
 
-  it("terminates on an extends cycle", () => {
+  it("reports an extends cycle across files as an error naming it, at the extends that closes it, and terminates", () => {
     const repo = reader({
       "a.yaml": yaml("services:", "  x:", "    extends: {file: b.yaml, service: y}"),
       "b.yaml": yaml("services:", "  y:", "    extends: {file: a.yaml, service: x}", "    env_file: y.env"),
+      "y.env": "Y=1\n",
     });
     const info = collectComposeInputs(["a.yaml"], repo);
     expect(pathsOf(info).sort()).toEqual([".env", "a.yaml", "a.yaml", "b.yaml", "y.env"]);
+    expect(info.problems).toEqual([
+      {
+        file: "b.yaml",
+        line: 3,
+        col: 21,
+        key: "services.y.extends",
+        message: "extends cycle: x (a.yaml) -> y (b.yaml) -> x (a.yaml)",
+        severity: "error",
+      },
+    ]);
+  });
+
+  it("reports an extends cycle within one file, and a service extending itself", () => {
+    const repo = reader({
+      [FILE]: yaml(
+        "services:",
+        "  web:",
+        "    extends: worker",
+        "  worker:",
+        "    extends: {service: web}",
+        "  solo:",
+        "    extends: solo",
+      ),
+    });
+    const info = collectComposeInputs([FILE], repo);
+    expect(info.problems.map((p) => [p.severity, p.line, p.col, p.key, p.message])).toEqual([
+      [
+        "error",
+        5,
+        14,
+        "services.worker.extends",
+        `extends cycle: web (${FILE}) -> worker (${FILE}) -> web (${FILE})`,
+      ],
+      ["error", 7, 14, "services.solo.extends", `extends cycle: solo (${FILE}) -> solo (${FILE})`],
+    ]);
+  });
+
+  it("does not take two services extending one base for a cycle", () => {
+    const repo = reader({
+      [FILE]: yaml(
+        "services:",
+        "  web: {extends: {file: ../common/base.yaml, service: app}}",
+        "  worker: {extends: {file: ../common/base.yaml, service: app}}",
+      ),
+      "stacks/common/base.yaml": yaml("services:", "  app: {extends: root}", "  root: {image: r}"),
+    });
+    expect(collectComposeInputs([FILE], repo).problems).toEqual([]);
+  });
+
+  it("reports a service extending one its own file lacks, as Compose refuses it", () => {
+    const repo = reader({ [FILE]: yaml("services:", "  web:", "    extends: nothere") });
+    expect(collectComposeInputs([FILE], repo).problems.map((p) => [p.severity, p.line, p.message])).toEqual([
+      ["error", 3, `service "nothere" not found in ${FILE}`],
+    ]);
   });
 
   it("merges the services of several entry files by name, later files overriding earlier ones", () => {
@@ -894,7 +984,7 @@ describe("collectComposeInputs", () => {
     ]);
   });
 
-  it("reports a missing entry file as an error, and missing included/extended files as warnings at the reference", () => {
+  it("reports a missing entry file, and missing included/extended files at the reference, as errors", () => {
     const repo = reader({
       [FILE]: yaml(
         "include:",
@@ -907,12 +997,62 @@ describe("collectComposeInputs", () => {
     const info = collectComposeInputs([FILE, "stacks/web/absent.yaml"], repo);
     expect(info.problems.map((p) => [p.severity, p.file, p.line, p.col, p.key])).toEqual([
       ["error", "stacks/web/absent.yaml", 1, 1, ""],
-      ["warning", FILE, 2, 5, "include"],
-      ["warning", FILE, 5, 21, "services.web.extends"],
+      ["error", FILE, 2, 5, "include"],
+      ["error", FILE, 5, 21, "services.web.extends"],
     ]);
     // Still recorded, so the stack changes when they appear.
     expect(pathsOf(info)).toContain("stacks/web/missing.yaml");
     expect(pathsOf(info)).toContain("stacks/web/gone.yaml");
+  });
+
+  it("reports a missing required env_file as an error at its reference, and leaves required: false and .env optional", () => {
+    const repo = reader({
+      [FILE]: yaml(
+        "include:",
+        "  - path: ../db/compose.yaml",
+        "    env_file: ../db/db.env",
+        "services:",
+        "  web:",
+        "    env_file:",
+        "      - present.env",
+        "      - missing.env",
+        "      - path: optional.env",
+        "        required: false",
+      ),
+      "stacks/db/compose.yaml": yaml("services: {db: {image: pg}}"),
+      "stacks/web/present.env": "A=1\n",
+    });
+    const info = collectComposeInputs([FILE], repo);
+    expect(info.problems).toEqual([
+      {
+        file: FILE,
+        line: 3,
+        col: 15,
+        key: "include",
+        message: "env_file stacks/db/db.env not found (it is required; `required: false` makes it optional)",
+        severity: "error",
+      },
+      {
+        file: FILE,
+        line: 8,
+        col: 9,
+        key: "services.web.env_file",
+        message:
+          "env_file stacks/web/missing.env not found (it is required; `required: false` makes it optional)",
+        severity: "error",
+      },
+    ]);
+  });
+
+  it("asks the injected exists, not read, whether an env_file is there", () => {
+    const repo = reader({ [FILE]: yaml("services:", "  web:", "    env_file: app.env") });
+    const asked: string[] = [];
+    const info = collectComposeInputs([FILE], repo, parseComposeFile, (path) => {
+      asked.push(path);
+      return true;
+    });
+    expect(asked).toEqual(["stacks/web/app.env"]);
+    expect(info.problems).toEqual([]);
   });
 
   it("reports an entry path escaping the repository", () => {

@@ -24,19 +24,24 @@ function stack(name: string, action: "deploy" | "skip" | "remove", hosts = ["web
   };
 }
 
+/** A plan as buildPlan makes them: errors in `problems` alone stand for an invalid config. */
 function plan(stacks: StackPlan[], problems: Problem[] = []): Plan {
-  const ok = !problems.some((p) => p.severity === "error");
+  const errors = problems.some((p) => p.severity === "error");
+  const brokenChanged = stacks.some((s) => s.broken && s.changed);
+  const deployable = !errors || stacks.length > 0;
   const n = (a: string) => stacks.reduce((k, s) => k + s.targets.filter((t) => t.action === a).length, 0);
   return {
     version: 1,
     base: "b".repeat(40),
     head: HEAD,
-    ok,
+    ok: !errors && !brokenChanged,
+    deployable,
     problems,
-    stacks: ok ? stacks : [],
+    stacks: deployable ? stacks : [],
     summary: {
       stacks: stacks.length,
       changed: stacks.filter((s) => s.changed).length,
+      broken: stacks.filter((s) => s.broken).length,
       deploy: n("deploy"),
       skip: n("skip"),
       remove: n("remove"),
@@ -187,6 +192,56 @@ describe("planCheckRun", () => {
       planCheckRun(plan([stack("web", "deploy")], [problem()]), { headSha: HEAD, deployAction: true }).params
         .actions,
     ).toBeUndefined();
+  });
+});
+
+describe("planCheckRun with a broken stack", () => {
+  const compose = problem({
+    file: "stacks/db/compose.yaml",
+    line: 4,
+    col: 5,
+    key: "",
+    message: "duplicate key",
+  });
+  /** db broken by its compose file (changed in the range or not), web deploying. */
+  const withBroken = (changed: boolean) => {
+    const db: StackPlan = {
+      ...stack("db", "skip"),
+      changed,
+      broken: [compose],
+      targets: [
+        { host: "web-1", action: "skip", reasons: ["broken: stacks/db/compose.yaml:4:5 duplicate key"] },
+      ],
+    };
+    const reported = changed
+      ? { ...compose, message: 'duplicate key (stack "db" is broken: not deployed)' }
+      : {
+          ...compose,
+          severity: "warning" as const,
+          message: 'duplicate key (stack "db" is broken and not deployed; unchanged in this range)',
+        };
+    return plan([stack("web", "deploy"), db], [reported]);
+  };
+
+  it("fails when the range changes the broken stack, annotating its error as a failure", () => {
+    const { params } = planCheckRun(withBroken(true), { headSha: HEAD, deployAction: true });
+    expect(params.conclusion).toBe("failure");
+    expect(params.output.title).toBe("1 broken stack not deployed; 1 to deploy, 0 to remove, 1 to skip");
+    expect(params.output.annotations).toMatchObject([
+      { path: "stacks/db/compose.yaml", start_line: 4, annotation_level: "failure" },
+    ]);
+    expect(params.actions).toBeUndefined();
+    expect(params.output.summary).toContain("1 stack is broken and will not be deployed");
+  });
+
+  it("succeeds when the broken stack is untouched, with a warning and the Deploy button for the others", () => {
+    const { params } = planCheckRun(withBroken(false), { headSha: HEAD, deployAction: true });
+    expect(params.conclusion).toBe("success");
+    expect(params.output.title).toBe("1 broken stack not deployed; 1 to deploy, 0 to remove, 1 to skip");
+    expect(params.output.annotations).toMatchObject([
+      { path: "stacks/db/compose.yaml", start_line: 4, annotation_level: "warning" },
+    ]);
+    expect(params.actions?.map((a) => a.identifier)).toEqual(["deploy"]);
   });
 });
 

@@ -46,9 +46,10 @@ function plan(head: string, stacks: StackPlan[]): Plan {
     base: "0".repeat(40),
     head,
     ok: true,
+    deployable: true,
     problems: [],
     stacks,
-    summary: { stacks: stacks.length, changed: stacks.length, deploy, skip: 0, remove: 0 },
+    summary: { stacks: stacks.length, changed: stacks.length, broken: 0, deploy, skip: 0, remove: 0 },
   };
 }
 

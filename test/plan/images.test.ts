@@ -108,9 +108,10 @@ describe("planImages", () => {
     expect(main && credentialsOf(registry(), inv.hosts[0])).toBeUndefined();
   });
 
-  it("fails the plan when the image would exist on the builder only (no registry, other deploy hosts)", async () => {
+  it("fails the plan and breaks the stack when the image would exist on the builder only (no registry, other deploy hosts)", async () => {
     const inv = inventory({ registries: [] });
-    const { plan, head } = await planned(inv);
+    // webapp changes in HEAD~3..HEAD~2, monitoring (no build) in HEAD~2..HEAD~1.
+    const { plan, head } = await planned(inv, { base: "HEAD~3", head: "HEAD~1" });
     const images = planImages({ plan, head, inventory: inv, repoId: "acme/infra" });
     expect(images.builds).toEqual([]);
     expect(images.problems).toMatchObject([
@@ -123,7 +124,23 @@ describe("planImages", () => {
           "webapp is built on app1 but deploys to app2, and no registry is configured for environment production: the image would exist on app1 only. Add a registry to the hosts file, or deploy webapp only to its builder.",
       },
     ]);
-    expect(withImages(plan, images).ok).toBe(false);
+    const shown = withImages(plan, images);
+    expect(shown.ok).toBe(false);
+    expect(shown.deployable).toBe(true);
+    const webapp = shown.stacks.find((s) => s.name === "webapp");
+    expect(webapp?.broken).toEqual(images.problems);
+    const why = `broken: stacks/webapp/compose.yaml:4:16 ${images.problems[0]?.message}`;
+    expect(webapp?.targets.map((t) => [t.host, t.action, t.reasons])).toEqual([
+      ["app1", "skip", [why]],
+      ["app2", "skip", [why]],
+    ]);
+    // The other stacks still deploy.
+    expect(shown.stacks.find((s) => s.name === "monitoring")?.targets.map((t) => t.action)).toEqual([
+      "deploy",
+      "deploy",
+      "deploy",
+    ]);
+    expect(shown.summary).toMatchObject({ broken: 1, deploy: plan.summary.deploy - 2 });
   });
 
   it("keeps the image on a builder that is the stack's only host, with no pull and no registry", async () => {

@@ -144,6 +144,7 @@ function normal(s: Snapshot) {
       files: [...x.inputs.files].sort(([a], [b]) => (a < b ? -1 : 1)),
       via: [...x.inputs.files.keys()].sort().map((p) => [p, inputReason(x.def, x.compose, x.inputs, p)]),
       compose: x.compose,
+      problems: x.problems,
     })),
   };
 }

@@ -32,6 +32,7 @@ describe("the plan as markdown", () => {
       head: "b".repeat(40),
       baseNote: HOSTILE.join(" "),
       ok: true,
+      deployable: true,
       problems: HOSTILE.map((h, i) => ({
         file: `${h}.yml`,
         line: i + 1,
@@ -60,6 +61,7 @@ describe("the plan as markdown", () => {
       summary: {
         stacks: HOSTILE.length,
         changed: HOSTILE.length,
+        broken: 0,
         deploy: HOSTILE.length,
         skip: 0,
         remove: 0,

@@ -33,6 +33,7 @@ describe("the example monorepo", () => {
       "whoami",
     ]);
     expect(head.problems).toEqual([]);
+    expect([...head.stacks.values()].flatMap((s) => s.problems)).toEqual([]);
   });
 
   it("marks only webapp when its build context outside the stack changes", async () => {
@@ -216,12 +217,21 @@ describe("deploy-if-changed against deployed state", () => {
     expect(plan.problems[0]).toMatchObject({ line: 3, col: 5, key: "stacks[0].hots" });
   });
 
-  it("refuses a stack directory that is a symlink", async () => {
+  it("refuses a stack directory that is a symlink, and plans the other stacks", async () => {
     const t = setup();
     t.symlink("../stacks/web", "services/evil").commit();
-    t.write({ ".github/stackpilot.yml": "stacks:\n  - name: evil\n    path: services/evil\n" }).commit();
+    t.write({
+      ".github/stackpilot.yml": "stacks:\n  - name: evil\n    path: services/evil\n    hosts: [h1]\n",
+    }).commit();
     const { plan } = await planRange(new GitRepo(t.dir), { base: "HEAD~1", head: "HEAD" });
     expect(plan.ok).toBe(false);
+    expect(plan.deployable).toBe(true);
     expect(plan.problems[0]?.message).toContain("services/evil is a symlink");
+    expect(target(plan, "evil", "h1")?.action).toBe("skip");
+    expect(plan.stacks.map((s) => [s.name, !!s.broken])).toEqual([
+      ["db", false],
+      ["evil", true],
+      ["web", false],
+    ]);
   });
 });

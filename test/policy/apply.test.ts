@@ -37,9 +37,10 @@ function plan(stacks: StackPlan[]): Plan {
     base: "b".repeat(40),
     head: "c".repeat(40),
     ok: true,
+    deployable: true,
     problems: [],
     stacks,
-    summary: { stacks: stacks.length, changed: stacks.length, deploy: 0, skip: 0, remove: 0 },
+    summary: { stacks: stacks.length, changed: stacks.length, broken: 0, deploy: 0, skip: 0, remove: 0 },
   };
 }
 

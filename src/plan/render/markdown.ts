@@ -4,6 +4,7 @@
  */
 import { formatProblem } from "../../config/problems.ts";
 import { short } from "../../git/range.ts";
+import { errorAt } from "../broken.ts";
 import type { Plan, StackPlan } from "../plan.ts";
 import { codeSpan, escapeMarkdown, htmlCode } from "./escape.ts";
 import { interesting } from "./text.ts";
@@ -12,6 +13,8 @@ export const PLAN_MARKER = "<!-- stackpilot:plan -->";
 export const GITHUB_TEXT_LIMIT = 65_535;
 /** Reasons listed per stack before folding the rest into a count. */
 const MAX_REASONS = 20;
+/** Broken stacks named in the callout at the top; the rest are counted (all are in the table). */
+const MAX_BROKEN_LISTED = 10;
 
 export function renderMarkdown(plan: Plan, opts: { limit?: number; title?: string } = {}): string {
   const limit = opts.limit ?? GITHUB_TEXT_LIMIT;
@@ -21,15 +24,17 @@ export function renderMarkdown(plan: Plan, opts: { limit?: number; title?: strin
     `### ${opts.title ?? "Stackpilot plan"} \`${short(plan.base)}..${short(plan.head)}\``,
     "",
   ];
-  if (!plan.ok)
+  if (!plan.deployable)
     head.push(
       "> [!CAUTION]",
       "> The configuration has errors: nothing will be deployed from this commit.",
       "",
     );
+  const broken = plan.stacks.filter((s) => s.broken);
+  if (broken.length) head.push(...brokenNotice(broken), "");
   if (plan.baseNote) head.push(`_${escapeMarkdown(plan.baseNote)}_`, "");
   head.push(
-    `**${m.changed}** of ${m.stacks} stacks changed: **${m.deploy}** deploy, **${m.remove}** remove, ${m.skip} skip.`,
+    `**${m.changed}** of ${m.stacks} stacks changed${m.broken ? `, **${m.broken}** broken` : ""}: **${m.deploy}** deploy, **${m.remove}** remove, ${m.skip} skip.`,
     "",
   );
 
@@ -63,11 +68,27 @@ export function renderMarkdown(plan: Plan, opts: { limit?: number; title?: strin
 
 function tableRows(s: StackPlan): string[] {
   const name = codeSpan(s.name, { inTable: true });
-  if (s.targets.length === 0) return [`| ${name} | _none_ | – | no target hosts |`];
+  if (s.targets.length === 0)
+    return [`| ${name} | _none_ | – | ${s.broken ? "broken; " : ""}no target hosts |`];
   return s.targets.map(
     (t) =>
-      `| ${name} | ${codeSpan(t.host, { inTable: true })} | ${icon(t.action)} ${t.action} | ${escapeMarkdown(t.reasons.slice(0, 3).join("; "))}${t.reasons.length > 3 ? ` (+${t.reasons.length - 3})` : ""} |`,
+      `| ${name} | ${codeSpan(t.host, { inTable: true })} | ${s.broken ? "⛔" : icon(t.action)} ${t.action} | ${escapeMarkdown(t.reasons.slice(0, 3).join("; "))}${t.reasons.length > 3 ? ` (+${t.reasons.length - 3})` : ""} |`,
   );
+}
+
+/** A callout naming each broken stack (at most a few, the rest counted) and its first error. */
+function brokenNotice(broken: readonly StackPlan[]): string[] {
+  const shown = broken.slice(0, MAX_BROKEN_LISTED).map((s) => {
+    const first = s.broken?.[0];
+    return `> - \`${s.name}\`${first ? `: ${escapeMarkdown(errorAt(first))}` : ""}`;
+  });
+  const rest = broken.length - shown.length;
+  return [
+    "> [!WARNING]",
+    `> ${broken.length === 1 ? "1 stack is" : `${broken.length} stacks are`} broken and will not be deployed; every other stack is planned as usual.`,
+    ...shown,
+    ...(rest > 0 ? [`> - …and ${rest} more`] : []),
+  ];
 }
 
 /** Builds, then per host the image operations it runs (only hosts whose stacks use the image). */

@@ -1,4 +1,7 @@
-/** The plan for a terminal: changed stacks with their actions per host, then problems, then totals. */
+/**
+ * The plan for a terminal: changed and broken stacks with their actions per host, then problems,
+ * then totals.
+ */
 import { formatProblem } from "../../config/problems.ts";
 import { short } from "../../git/range.ts";
 import type { Plan, StackPlan } from "../plan.ts";
@@ -6,14 +9,16 @@ import type { Plan, StackPlan } from "../plan.ts";
 export function renderText(plan: Plan, opts: { verbose?: boolean } = {}): string {
   const lines: string[] = [];
   lines.push(
-    `Plan ${short(plan.base)}..${short(plan.head)}${plan.ok ? "" : "  (INVALID: nothing will be deployed)"}`,
+    `Plan ${short(plan.base)}..${short(plan.head)}${plan.deployable ? "" : "  (INVALID CONFIG: nothing will be deployed)"}`,
   );
   if (plan.baseNote) lines.push(`  note: ${plan.baseNote}`);
   const shown = plan.stacks.filter((s) => opts.verbose || interesting(s));
   const width = Math.max(5, ...shown.map((s) => s.name.length));
   for (const s of shown) {
     lines.push("");
-    lines.push(`${s.name.padEnd(width)}  ${s.path}${s.environment ? `  [${s.environment}]` : ""}`);
+    lines.push(
+      `${s.name.padEnd(width)}  ${s.path}${s.environment ? `  [${s.environment}]` : ""}${s.broken ? "  BROKEN: not deployed" : ""}`,
+    );
     for (const r of s.reasons) lines.push(`  ${" ".repeat(width)}  - ${r}`);
     if (s.targets.length === 0) lines.push(`  ${" ".repeat(width)}  (no target hosts)`);
     for (const t of s.targets) {
@@ -39,12 +44,12 @@ export function renderText(plan: Plan, opts: { verbose?: boolean } = {}): string
   const { summary: m } = plan;
   lines.push(
     "",
-    `${m.changed} of ${m.stacks} stacks changed; ${m.deploy} deploy, ${m.remove} remove, ${m.skip} skip.`,
+    `${m.changed} of ${m.stacks} stacks changed${m.broken ? `, ${m.broken} broken` : ""}; ${m.deploy} deploy, ${m.remove} remove, ${m.skip} skip.`,
   );
   return `${lines.join("\n")}\n`;
 }
 
-/** A stack worth a line: it changed, or something will happen to it. */
+/** A stack worth a line: it changed, it is broken, or something will happen to it. */
 export function interesting(s: StackPlan): boolean {
-  return s.changed || s.targets.some((t) => t.action !== "skip");
+  return s.changed || !!s.broken || s.targets.some((t) => t.action !== "skip");
 }
