@@ -12,9 +12,11 @@ import type {
 } from "./compose.ts";
 import { parseComposeFile, parseComposeFileAt } from "./composeParse.ts";
 import { joinRepoPath, normalizeRepoPath } from "./composePaths.ts";
+import { type ComposeEnv, composeEnv } from "./dotenv.ts";
 
 type Read = (repoPath: string) => string | undefined;
-type Parse = (path: string, content: string) => ComposeFileInfo;
+/** Parses one file resolved against its own directory, interpolated with `env`. */
+type Parse = (path: string, content: string, env: ComposeEnv) => ComposeFileInfo;
 
 /**
  * Where a follow-up problem (missing file, unknown service) is reported. These are warnings: the
@@ -37,14 +39,18 @@ const FILE_START = { line: 1, col: 1 } as const;
  * optional), which Compose reads for interpolation. Cycles are safe. Returns the union of everything
  * found (refs deduplicated by kind+path), with entry files' services merged by name (later files
  * override earlier ones) and included files' services added.
+ *
+ * Files are interpolated with the variables of `envFiles` (the stack's `--env-file`s) or, without
+ * them, of that `.env`, both read through `read` as well; included projects add their own.
  */
 export function collectComposeInputs(
   entryFiles: string[],
   read: Read,
   parse: Parse = parseComposeFile,
+  envFiles: readonly string[] = [],
 ): ComposeFileInfo {
   const collector = new Collector(read, parse);
-  collector.collect(entryFiles);
+  collector.collect(entryFiles, envFiles);
   return collector.result();
 }
 
@@ -70,17 +76,36 @@ class Collector {
     this.#parse = parse;
   }
 
-  collect(entryFiles: string[]): void {
+  collect(entryFiles: string[], envFiles: readonly string[]): void {
     const entries = entryFiles.flatMap((file) => this.#entryPath(file));
     const first = entries[0];
     if (first === undefined) return;
     // Like `docker compose -f a -f b`: every entry file's paths are relative to the first file's directory.
     const projectDir = posix.dirname(first);
-    const loaded = entries.map((file) => ({ file, info: this.#loadEntry(file, projectDir) }));
     const dotenv = joinRepoPath(projectDir, ".env") ?? ".env";
+    // `--env-file` replaces the project's .env as the source of variables.
+    const env = this.#env(envFiles.length > 0 ? envFiles : [dotenv]);
+    const loaded = entries.map((file) => ({ file, info: this.#loadEntry(file, projectDir, env) }));
     this.#addRef({ kind: "dotenv", path: dotenv, from: first, ...FILE_START, optional: true });
     // Follow only after all entries are merged, so entry services take precedence over imported ones.
-    for (const { file, info } of loaded) if (info) this.#followFile(file, info);
+    for (const { file, info } of loaded) if (info) this.#followFile(file, info, env);
+  }
+
+  /** The variables of `files` (on top of `parent`'s, for an included project); parse problems are warnings. */
+  #env(files: readonly string[], parent?: ComposeEnv): ComposeEnv {
+    const texts = files.map((path) => ({ path, text: this.#read(path) }));
+    const { env, problems } = composeEnv(texts, parent);
+    for (const p of problems) {
+      this.#addProblem({
+        file: p.file,
+        line: p.line,
+        col: 1,
+        key: "",
+        message: p.message,
+        severity: "warning",
+      });
+    }
+    return env;
   }
 
   result(): ComposeFileInfo {
@@ -108,9 +133,9 @@ class Collector {
     return [];
   }
 
-  #loadEntry(file: string, projectDir: string): ComposeFileInfo | undefined {
+  #loadEntry(file: string, projectDir: string, env: ComposeEnv): ComposeFileInfo | undefined {
     this.#addRef({ kind: "compose", path: file, from: file, ...FILE_START });
-    const info = this.#load(file, projectDir);
+    const info = this.#load(file, projectDir, env);
     this.#visited.add(fileKey(file, projectDir));
     if (!info) {
       this.#addProblem({
@@ -131,46 +156,48 @@ class Collector {
     return info;
   }
 
-  #load(file: string, baseDir: string): ComposeFileInfo | undefined {
-    const key = fileKey(file, baseDir);
+  #load(file: string, baseDir: string, env: ComposeEnv): ComposeFileInfo | undefined {
+    const key = `${fileKey(file, baseDir)}\u0000${env.key}`;
     if (this.#parsed.has(key)) return this.#parsed.get(key);
     const content = this.#read(file);
-    const info = content === undefined ? undefined : this.#parseAt(file, content, baseDir);
+    const info = content === undefined ? undefined : this.#parseAt(file, content, baseDir, env);
     this.#parsed.set(key, info);
     if (info && !this.#byFile.has(file)) this.#byFile.set(file, info);
     return info;
   }
 
-  #parseAt(file: string, content: string, baseDir: string): ComposeFileInfo {
+  #parseAt(file: string, content: string, baseDir: string, env: ComposeEnv): ComposeFileInfo {
     // The injected parser (and the cache behind it) covers files resolved against their own directory;
     // a rebased file's result also depends on baseDir, so it is parsed here.
-    if (baseDir === posix.dirname(file)) return this.#parse(file, content);
-    return parseComposeFileAt(file, content, baseDir);
+    if (baseDir === posix.dirname(file)) return this.#parse(file, content, env);
+    return parseComposeFileAt(file, content, baseDir, env);
   }
 
   /** Follows what a wholly absorbed file (entry or included) points to. */
-  #followFile(file: string, info: ComposeFileInfo): void {
-    for (const ref of info.refs) if (ref.kind === "include") this.#followInclude(ref);
+  #followFile(file: string, info: ComposeFileInfo, env: ComposeEnv): void {
+    for (const ref of info.refs) if (ref.kind === "include") this.#followInclude(ref, env);
     for (const service of info.services) {
       // Same-file bases were absorbed with the file itself.
-      if (service.extends && service.extends.file !== file) this.#followExtends(service, info, file);
+      if (service.extends && service.extends.file !== file) this.#followExtends(service, info, file, env);
     }
   }
 
-  #followInclude(ref: ComposeRef): void {
+  #followInclude(ref: ComposeRef, parentEnv: ComposeEnv): void {
     const baseDir = ref.projectDirectory ?? posix.dirname(ref.path);
     const key = fileKey(ref.path, baseDir);
     if (this.#visited.has(key)) return;
     this.#visited.add(key);
     const origin = { file: ref.from, line: ref.line, col: ref.col, key: "include" };
-    const info = this.#load(ref.path, baseDir);
+    // The included project's env_file, else the .env of its directory; the includer's variables win.
+    const env = this.#env(ref.envFiles ?? [joinRepoPath(baseDir, ".env") ?? ".env"], parentEnv);
+    const info = this.#load(ref.path, baseDir, env);
     if (!info) {
       this.#report(origin, `included compose file ${ref.path} not found`);
       return;
     }
     this.#absorb(info);
     this.#importServices(info, ref.path, origin);
-    this.#followFile(ref.path, info);
+    this.#followFile(ref.path, info, env);
   }
 
   /**
@@ -189,7 +216,7 @@ class Collector {
     }
   }
 
-  #followExtends(service: ComposeService, info: ComposeFileInfo, file: string): void {
+  #followExtends(service: ComposeService, info: ComposeFileInfo, file: string, env: ComposeEnv): void {
     const base = service.extends;
     if (!base) return;
     const ref = info.refs.find((r) => r.kind === "extends" && r.service === service.name);
@@ -199,18 +226,18 @@ class Collector {
       col: ref?.col ?? 1,
       key: `services.${service.name}.extends`,
     };
-    this.#followExtendedService(base.file, base.service, origin);
+    this.#followExtendedService(base.file, base.service, origin, env);
   }
 
   /**
    * Only the extended service is taken from its file (that is all Compose uses), with its paths
    * resolved against that file's directory, then its own `extends` is followed in turn.
    */
-  #followExtendedService(file: string, name: string, origin: Origin): void {
+  #followExtendedService(file: string, name: string, origin: Origin, env: ComposeEnv): void {
     const key = `${file}\u0000#${name}`;
     if (this.#visited.has(key)) return;
     this.#visited.add(key);
-    const info = this.#load(file, posix.dirname(file));
+    const info = this.#load(file, posix.dirname(file), env);
     if (!info) {
       this.#report(origin, `extended compose file ${file} not found`);
       return;
@@ -221,7 +248,7 @@ class Collector {
       this.#report(origin, `service "${name}" not found in ${file}`);
       return;
     }
-    this.#followExtends(service, info, file);
+    this.#followExtends(service, info, file, env);
   }
 
   /** Takes over a file's findings; with `service`, only that service's (plus file-level problems). */

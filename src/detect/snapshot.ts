@@ -1,7 +1,8 @@
 /**
  * Everything the planner needs to know about one commit: its config, its stacks, each stack's
- * inputs and fingerprint. The only I/O is reading blobs from git; parsed compose files are cached
- * by blob id, so a warm plan parses only what changed.
+ * inputs and fingerprint. The only I/O is reading blobs from git (compose and env files, symlink
+ * targets), in batches; parsed compose files are cached by blob id and the variables they were
+ * interpolated with, so a warm plan parses only what changed.
  */
 
 import picomatch from "picomatch";
@@ -12,10 +13,12 @@ import type { YamlSource } from "../config/yamlSource.ts";
 import { MergeBaseMemo } from "../git/range.ts";
 import type { Change, GitRepo, Tree, TreeEntry } from "../git/repo.ts";
 import { type ComposeFileInfo, collectComposeInputs, parseComposeFile } from "./compose.ts";
+import type { ComposeEnv } from "./dotenv.ts";
 import { collectInputs, fingerprint, type StackInputs } from "./inputs.ts";
 import { Owners } from "./owners.ts";
 import { PathIndex } from "./pathIndex.ts";
 import { resolveStacks, type StackDef } from "./stacks.ts";
+import { type LinkTargets, resolvePath } from "./symlinks.ts";
 import { TreeOverlay } from "./treeOverlay.ts";
 
 export interface StackSnapshot {
@@ -35,9 +38,11 @@ export interface Snapshot {
   stacks: Map<string, StackSnapshot>;
 }
 
-/** Bounded memo of parsed compose files and blob texts, keyed by blob id. */
+const ENVS_PER_FILE = 8;
+
+/** Bounded memo of parsed compose files, keyed by (blob id, path) and then the variables' key. */
 export class ParseCache {
-  readonly #compose = new Map<string, ComposeFileInfo>();
+  readonly #compose = new Map<string, Map<string, ComposeFileInfo>>();
   readonly #max: number;
   hits = 0;
   misses = 0;
@@ -52,21 +57,30 @@ export class ParseCache {
     this.snapshots = new SnapshotCache(snapshots);
   }
 
-  has(path: string, oid: string): boolean {
-    return this.#compose.has(`${oid}\0${path}`);
+  /** Whether the file is cached with these variables, or (without `env`) with any. */
+  has(path: string, oid: string, env?: ComposeEnv): boolean {
+    const byEnv = this.#compose.get(`${oid}\0${path}`);
+    return byEnv !== undefined && (env === undefined || byEnv.has(env.key));
   }
 
-  compose(path: string, oid: string, text: () => string): ComposeFileInfo {
+  compose(path: string, oid: string, env: ComposeEnv, text: () => string): ComposeFileInfo {
     const key = `${oid}\0${path}`;
-    const cached = this.#compose.get(key);
+    let byEnv = this.#compose.get(key);
+    const cached = byEnv?.get(env.key);
     if (cached) {
       this.hits++;
       return cached;
     }
     this.misses++;
-    const info = parseComposeFile(path, text());
-    if (this.#compose.size >= this.#max) this.#compose.delete(this.#compose.keys().next().value as string);
-    this.#compose.set(key, info);
+    const info = parseComposeFile(path, text(), env);
+    if (!byEnv) {
+      if (this.#compose.size >= this.#max) this.#compose.delete(this.#compose.keys().next().value as string);
+      byEnv = new Map();
+      this.#compose.set(key, byEnv);
+    }
+    // One file is rarely interpolated with more than a few sets of variables at once.
+    if (byEnv.size >= ENVS_PER_FILE) byEnv.delete(byEnv.keys().next().value as string);
+    byEnv.set(env.key, info);
     return info;
   }
 }
@@ -220,8 +234,9 @@ function applyChanges(tree: Tree, changes: readonly Change[], forward: boolean):
 /**
  * Stacks of `snap` whose inputs or compose collection a change of any `touched` path (added,
  * removed, modified, on either side) could alter: owners of the path, stacks that read it while
- * collecting compose files, stacks whose directory or a referenced path covers it, and stacks
- * whose watch globs match it.
+ * collecting compose files, stacks whose directory, a referenced path or a symlink's target covers
+ * it, stacks with such a path below it (it may become a symlink on their way), and stacks whose
+ * watch globs match it.
  */
 function affectedStacks(snap: Snapshot, meta: SnapshotMeta, touched: Set<string>): Set<string> {
   const owners = ownersOf(snap);
@@ -239,10 +254,21 @@ function affectedStacks(snap: Snapshot, meta: SnapshotMeta, touched: Set<string>
       else byRead.set(p, [name]);
     }
   }
+  const byDescendant = new Map<string, string[]>();
+  const coverWithParents = (path: string, name: string) => {
+    cover(path, name);
+    for (let slash = path.lastIndexOf("/"); slash > 0; slash = path.lastIndexOf("/", slash - 1)) {
+      const dir = path.slice(0, slash);
+      const list = byDescendant.get(dir);
+      if (!list) byDescendant.set(dir, [name]);
+      else if (list.at(-1) !== name) list.push(name);
+    }
+  };
   const watchers: { name: string; match: (p: string) => boolean }[] = [];
   for (const [name, s] of snap.stacks) {
     cover(s.def.path, name);
-    for (const ref of s.compose.refs) cover(ref.path, name);
+    for (const ref of s.compose.refs) coverWithParents(ref.path, name);
+    for (const target of s.inputs.links.values()) coverWithParents(target, name);
     if (s.def.watch.length > 0) watchers.push({ name, match: picomatch(s.def.watch, { dot: true }) });
   }
   const affected = new Set<string>();
@@ -252,6 +278,7 @@ function affectedStacks(snap: Snapshot, meta: SnapshotMeta, touched: Set<string>
   for (const p of touched) {
     addAll(owners.get(p));
     addAll(byRead.get(p));
+    addAll(byDescendant.get(p));
     for (let dir = p; ; ) {
       addAll(byCover.get(dir));
       const slash = dir.lastIndexOf("/");
@@ -311,65 +338,126 @@ async function assemble(
     return old && JSON.stringify(old.def) === JSON.stringify(def) ? old : undefined;
   };
 
-  // Compose files reach other compose files (include, extends): read, parse, and read again what
-  // the parse asked for that was not read yet, until nothing new is asked for.
-  const { blobs, asked } = reader;
-  const composeOf = new Map<string, ComposeFileInfo>();
-  let pending = defs.filter((def) => {
+  const todo = defs.filter((def) => {
     const old = reuse(def);
     if (!old) return true;
     meta.reads.set(def.name, fromMeta?.reads.get(def.name) ?? []);
     return false;
   });
+  const composeOf = await collectCompose(reader, tree, cache, todo, meta.reads);
+  const inputsOf = await collectAllInputs(reader, index, todo, composeOf);
+
+  const stacks = new Map<string, StackSnapshot>();
+  for (const def of defs) {
+    const old = composeOf.has(def.name) ? undefined : reuse(def);
+    if (old) {
+      problems.push(...old.compose.problems, ...old.inputs.problems);
+      stacks.set(def.name, old);
+      continue;
+    }
+    const compose = composeOf.get(def.name) as ComposeFileInfo;
+    const inputs = inputsOf.get(def.name) as StackInputs;
+    problems.push(...compose.problems, ...inputs.problems);
+    stacks.set(def.name, { def, inputs, compose, fingerprint: fingerprint(def, inputs) });
+  }
+  const snap: Snapshot = { commit, tree, config, problems, stacks };
+  metaOf.set(snap, meta);
+  return snap;
+}
+
+/** Symlink targets from the blobs read so far; an unreadable one counts as empty (refused). */
+function linkTargets(reader: BlobReader): LinkTargets {
+  return (oid) => reader.blobs.get(oid) ?? (reader.asked.has(oid) ? "" : undefined);
+}
+
+/**
+ * Each stack's compose project. Compose files reach other compose files (include, extends), env
+ * files and symlinks: read, parse, and read again what the parse asked for that was not read
+ * yet, until nothing new is asked for. `reads` gets the paths each stack's collection read.
+ */
+async function collectCompose(
+  reader: BlobReader,
+  tree: Tree,
+  cache: ParseCache,
+  defs: readonly StackDef[],
+  reads: Map<string, string[]>,
+): Promise<Map<string, ComposeFileInfo>> {
+  const { blobs, asked } = reader;
+  const targets = linkTargets(reader);
+  const composeOf = new Map<string, ComposeFileInfo>();
+  let pending = defs;
   while (pending.length > 0) {
     const wanted = new Set<string>();
     const retry: StackDef[] = [];
     for (const def of pending) {
       let complete = true;
-      const reads: string[] = [];
-      // A file neither read nor parsed yet is asked for, and this stack retried in the next round.
-      const known = (path: string, oid: string) => blobs.has(oid) || cache.has(path, oid);
+      const paths: string[] = [];
+      const ask = (oid: string) => {
+        wanted.add(oid);
+        complete = false;
+      };
+      // The blob a path leads to, through symlinks inside the repository (those leaving it are
+      // errors of the stack's inputs); undefined when absent or not known yet.
+      const entryOf = (path: string): TreeEntry | undefined => {
+        const r = resolvePath(tree, path, targets);
+        if (r.kind === "pending") ask(r.oid);
+        if (r.kind !== "resolved") return undefined;
+        paths.push(...r.links, r.path);
+        return tree.get(r.path);
+      };
       const read = (path: string): string | undefined => {
-        reads.push(path);
-        const entry = tree.get(path);
+        paths.push(path);
+        const entry = entryOf(path);
         if (!entry || (asked.has(entry.oid) && !blobs.has(entry.oid))) return undefined;
-        if (!known(path, entry.oid)) {
-          wanted.add(entry.oid);
-          complete = false;
-        }
+        // A compose file parsed before needs no text; parse() asks for it if its variables differ.
+        if (!blobs.has(entry.oid) && !cache.has(path, entry.oid)) ask(entry.oid);
         return blobs.get(entry.oid) ?? "";
       };
-      const parse = (path: string, text: string): ComposeFileInfo => {
-        const entry = tree.get(path);
-        if (!entry) return parseComposeFile(path, text);
-        if (!known(path, entry.oid)) return EMPTY_COMPOSE;
-        return cache.compose(path, entry.oid, () => text);
+      const parse = (path: string, text: string, env: ComposeEnv): ComposeFileInfo => {
+        const entry = entryOf(path);
+        if (!entry) return parseComposeFile(path, text, env);
+        if (blobs.has(entry.oid) || cache.has(path, entry.oid, env))
+          return cache.compose(path, entry.oid, env, () => text);
+        ask(entry.oid);
+        return EMPTY_COMPOSE;
       };
-      const info = collectComposeInputs(def.composeFiles, read, parse);
+      const info = collectComposeInputs(def.composeFiles, read, parse, def.envFiles);
       if (complete) {
         composeOf.set(def.name, info);
-        meta.reads.set(def.name, reads);
+        reads.set(def.name, paths);
       } else retry.push(def);
     }
     if (wanted.size === 0) break;
     await reader.read(wanted);
     pending = retry;
   }
+  return composeOf;
+}
 
-  const stacks = new Map<string, StackSnapshot>();
-  for (const def of defs) {
-    const old = composeOf.has(def.name) ? undefined : reuse(def);
-    if (old) {
-      problems.push(...old.compose.problems);
-      stacks.set(def.name, old);
-      continue;
+/** Each stack's inputs, reading the targets of the symlinks among them in batches. */
+async function collectAllInputs(
+  reader: BlobReader,
+  index: PathIndex,
+  defs: readonly StackDef[],
+  composeOf: ReadonlyMap<string, ComposeFileInfo>,
+): Promise<Map<string, StackInputs>> {
+  const targets = linkTargets(reader);
+  const inputsOf = new Map<string, StackInputs>();
+  let pending = defs;
+  while (pending.length > 0) {
+    const wanted = new Set<string>();
+    const retry: StackDef[] = [];
+    for (const def of pending) {
+      const collected = collectInputs(def, composeOf.get(def.name) as ComposeFileInfo, index, targets);
+      if (collected.pending.size === 0) inputsOf.set(def.name, collected.inputs);
+      else {
+        for (const oid of collected.pending) wanted.add(oid);
+        retry.push(def);
+      }
     }
-    const compose = composeOf.get(def.name) as ComposeFileInfo;
-    problems.push(...compose.problems);
-    const inputs = collectInputs(def, compose, index);
-    stacks.set(def.name, { def, inputs, compose, fingerprint: fingerprint(def, inputs) });
+    if (wanted.size === 0) break;
+    await reader.read(wanted);
+    pending = retry;
   }
-  const snap: Snapshot = { commit, tree, config, problems, stacks };
-  metaOf.set(snap, meta);
-  return snap;
+  return inputsOf;
 }

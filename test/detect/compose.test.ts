@@ -278,6 +278,7 @@ describe("parseComposeFile: extends and include", () => {
         line: 4,
         col: 9,
         projectDirectory: "infra/proxy",
+        envFiles: ["infra/proxy.env"],
       },
       {
         kind: "include",
@@ -286,6 +287,7 @@ describe("parseComposeFile: extends and include", () => {
         line: 5,
         col: 9,
         projectDirectory: "infra/proxy",
+        envFiles: ["infra/proxy.env"],
       },
       { kind: "env_file", path: "infra/proxy.env", from: FILE, line: 7, col: 15 },
     ]);
