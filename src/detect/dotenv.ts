@@ -124,7 +124,7 @@ function readValue(
     if (close >= src.length) return undefined;
     const raw = src.slice(at + 1, close);
     if (quote === "'") return { value: raw, end: close + 1 };
-    return { value: interpolate(unescape(raw), lookup).value, end: close + 1 };
+    return { value: interpolate(unescapeDoubleQuoted(raw), lookup).value, end: close + 1 };
   }
   const eol = src.indexOf("\n", at);
   const line = src.slice(at, eol < 0 ? src.length : eol);
@@ -136,7 +136,7 @@ function readValue(
 }
 
 /** compose-go's double-quote escapes: `\n` and `\r`; a backslash before any other character but `$` drops. */
-function unescape(raw: string): string {
+function unescapeDoubleQuoted(raw: string): string {
   return raw.replace(/\\([^$])/gs, (_, c: string) => (c === "n" ? "\n" : c === "r" ? "\r" : c));
 }
 

@@ -122,6 +122,25 @@ class InputCollector {
 }
 
 /**
+ * The present input files at or below `paths`, plus those of what the symlinks among them point
+ * at (what a symlinked build context needs besides the link itself), sorted.
+ */
+export function inputsWithin(inputs: StackInputs, paths: readonly string[]): string[] {
+  const out = new Set<string>();
+  const dirs = [...paths];
+  for (let i = 0; i < dirs.length; i++) {
+    const dir = dirs[i] as string;
+    for (const [path, entry] of inputs.files) {
+      if (entry === null || out.has(path) || !(path === dir || isBelow(path, dir))) continue;
+      out.add(path);
+      const target = inputs.links.get(path);
+      if (target !== undefined && !dirs.includes(target)) dirs.push(target);
+    }
+  }
+  return [...out].sort();
+}
+
+/**
  * Why `path` is an input of the stack, e.g. "env_file of service web": the first of the reasons
  * {@link collectInputs} adds paths for, checked in the same order. Undefined for paths that are
  * inputs only by being in the stack directory, and for paths that are no input. Computed when a

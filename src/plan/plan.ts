@@ -9,10 +9,13 @@ import type { StackChange } from "../detect/changes.ts";
 import type { Snapshot } from "../detect/snapshot.ts";
 import type { StackDef } from "../detect/stacks.ts";
 import { type CommitRange, short } from "../git/range.ts";
+import { applyMountPolicy } from "./mountPolicy.ts";
 
 export interface HostRef {
   name: string;
   labels: Record<string, string>;
+  /** Absolute host paths its stacks may bind-mount (mountPolicy.ts); unset: checked at deploy only. */
+  allowedMountRoots?: readonly string[];
 }
 
 /** What was last deployed successfully for a (stack, host), from the state store or a state file. */
@@ -93,6 +96,7 @@ export function buildPlan(input: PlanInput): Plan {
   const ok = !problems.some((p) => p.severity === "error");
   const deployed = new Map((input.deployed ?? []).map((d) => [`${d.stack}\0${d.host}`, d]));
   const stackOk = input.only?.stacks?.length ? picomatch(input.only.stacks) : () => true;
+  const hostsByName = new Map((input.hosts ?? []).map((h) => [h.name, h]));
   const hostOk = input.only?.hosts?.length ? picomatch(input.only.hosts) : () => true;
 
   // Stacks of one environment share its host list: resolve each list once, not once per stack.
@@ -120,7 +124,7 @@ export function buildPlan(input: PlanInput): Plan {
     for (const message of resolved.warnings) problems.push(warning(name, message));
     const baseTargets = b && h ? targetsOf(b.def.hosts).set : undefined;
 
-    const targets: TargetPlan[] = [];
+    let targets: TargetPlan[] = [];
     for (const host of resolved.hosts) {
       if (!hostOk(host)) continue;
       const rec = deployed.size > 0 ? deployed.get(`${name}\0${host}`) : undefined;
@@ -157,6 +161,11 @@ export function buildPlan(input: PlanInput): Plan {
       else if (baseTargets && !baseTargets.has(host))
         targets.push(target("deploy", [`${host} is a new target`]));
       else targets.push(target("skip", ["unchanged"]));
+    }
+    if (h) {
+      const checked = applyMountPolicy(name, h.compose.absoluteMounts, targets, hostsByName);
+      targets = checked.targets;
+      problems.push(...checked.problems);
     }
     if (!h && !def.prune)
       problems.push(
