@@ -371,11 +371,41 @@ function linkTargets(reader: BlobReader): LinkTargets {
 }
 
 /**
+ * `step` for every stack, in rounds: a stack whose step asked for blobs not read yet is stepped
+ * again once they are, all asked blobs of a round read in one batch.
+ */
+async function inRounds<T>(
+  reader: BlobReader,
+  defs: readonly StackDef[],
+  step: (def: StackDef, ask: (oid: string) => void) => T,
+): Promise<Map<string, T>> {
+  const done = new Map<string, T>();
+  let pending = defs;
+  while (pending.length > 0) {
+    const wanted = new Set<string>();
+    const retry: StackDef[] = [];
+    for (const def of pending) {
+      let complete = true;
+      const result = step(def, (oid) => {
+        wanted.add(oid);
+        complete = false;
+      });
+      if (complete) done.set(def.name, result);
+      else retry.push(def);
+    }
+    if (wanted.size === 0) break;
+    await reader.read(wanted);
+    pending = retry;
+  }
+  return done;
+}
+
+/**
  * Each stack's compose project. Compose files reach other compose files (include, extends), env
  * files and symlinks: read, parse, and read again what the parse asked for that was not read
  * yet, until nothing new is asked for. `reads` gets the paths each stack's collection read.
  */
-async function collectCompose(
+function collectCompose(
   reader: BlobReader,
   tree: Tree,
   cache: ParseCache,
@@ -384,80 +414,55 @@ async function collectCompose(
 ): Promise<Map<string, ComposeFileInfo>> {
   const { blobs, asked } = reader;
   const targets = linkTargets(reader);
-  const composeOf = new Map<string, ComposeFileInfo>();
-  let pending = defs;
-  while (pending.length > 0) {
-    const wanted = new Set<string>();
-    const retry: StackDef[] = [];
-    for (const def of pending) {
-      let complete = true;
-      const paths: string[] = [];
-      const ask = (oid: string) => {
-        wanted.add(oid);
-        complete = false;
-      };
-      // The blob a path leads to, through symlinks inside the repository (those leaving it are
-      // errors of the stack's inputs); undefined when absent or not known yet.
-      const entryOf = (path: string): TreeEntry | undefined => {
-        const r = resolvePath(tree, path, targets);
-        if (r.kind === "pending") ask(r.oid);
-        if (r.kind !== "resolved") return undefined;
-        paths.push(...r.links, r.path);
-        return tree.get(r.path);
-      };
-      const read = (path: string): string | undefined => {
-        paths.push(path);
-        const entry = entryOf(path);
-        if (!entry || (asked.has(entry.oid) && !blobs.has(entry.oid))) return undefined;
-        // A compose file parsed before needs no text; parse() asks for it if its variables differ.
-        if (!blobs.has(entry.oid) && !cache.has(path, entry.oid)) ask(entry.oid);
-        return blobs.get(entry.oid) ?? "";
-      };
-      const parse = (path: string, text: string, env: ComposeEnv): ComposeFileInfo => {
-        const entry = entryOf(path);
-        if (!entry) return parseComposeFile(path, text, env);
-        if (blobs.has(entry.oid) || cache.has(path, entry.oid, env))
-          return cache.compose(path, entry.oid, env, () => text);
-        ask(entry.oid);
-        return EMPTY_COMPOSE;
-      };
-      const info = collectComposeInputs(def.composeFiles, read, parse, def.envFiles);
-      if (complete) {
-        composeOf.set(def.name, info);
-        reads.set(def.name, paths);
-      } else retry.push(def);
-    }
-    if (wanted.size === 0) break;
-    await reader.read(wanted);
-    pending = retry;
-  }
-  return composeOf;
+  return inRounds(reader, defs, (def, ask) => {
+    const paths: string[] = [];
+    // The blob a path leads to, through symlinks inside the repository (those leaving it are
+    // errors of the stack's inputs); undefined when absent or not known yet.
+    const entryOf = (path: string): TreeEntry | undefined => {
+      const r = resolvePath(tree, path, targets);
+      if (r.kind === "pending") ask(r.oid);
+      if (r.kind !== "resolved") return undefined;
+      paths.push(...r.links, r.path);
+      return tree.get(r.path);
+    };
+    const read = (path: string): string | undefined => {
+      paths.push(path);
+      const entry = entryOf(path);
+      if (!entry || (asked.has(entry.oid) && !blobs.has(entry.oid))) return undefined;
+      // A compose file parsed before needs no text; parse() asks for it if its variables differ.
+      if (!blobs.has(entry.oid) && !cache.has(path, entry.oid)) ask(entry.oid);
+      return blobs.get(entry.oid) ?? "";
+    };
+    const parse = (path: string, text: string, env: ComposeEnv): ComposeFileInfo => {
+      const entry = entryOf(path);
+      if (!entry) return parseComposeFile(path, text, env);
+      if (blobs.has(entry.oid) || cache.has(path, entry.oid, env))
+        return cache.compose(path, entry.oid, env, () => text);
+      ask(entry.oid);
+      return EMPTY_COMPOSE;
+    };
+    const info = collectComposeInputs(def.composeFiles, read, parse, def.envFiles);
+    reads.set(def.name, paths); // the last round's, the complete one
+    return info;
+  });
 }
 
 /** Each stack's inputs, reading the targets of the symlinks among them in batches. */
-async function collectAllInputs(
+function collectAllInputs(
   reader: BlobReader,
   index: PathIndex,
   defs: readonly StackDef[],
   composeOf: ReadonlyMap<string, ComposeFileInfo>,
 ): Promise<Map<string, StackInputs>> {
   const targets = linkTargets(reader);
-  const inputsOf = new Map<string, StackInputs>();
-  let pending = defs;
-  while (pending.length > 0) {
-    const wanted = new Set<string>();
-    const retry: StackDef[] = [];
-    for (const def of pending) {
-      const collected = collectInputs(def, composeOf.get(def.name) as ComposeFileInfo, index, targets);
-      if (collected.pending.size === 0) inputsOf.set(def.name, collected.inputs);
-      else {
-        for (const oid of collected.pending) wanted.add(oid);
-        retry.push(def);
-      }
-    }
-    if (wanted.size === 0) break;
-    await reader.read(wanted);
-    pending = retry;
-  }
-  return inputsOf;
+  return inRounds(reader, defs, (def, ask) => {
+    const { inputs, pending } = collectInputs(
+      def,
+      composeOf.get(def.name) as ComposeFileInfo,
+      index,
+      targets,
+    );
+    for (const oid of pending) ask(oid);
+    return inputs;
+  });
 }

@@ -4,7 +4,7 @@
  * inputs and bind mounts written with variables from the stack's own .env.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { formatProblem } from "../../src/config/problems.ts";
+import { formatProblem, type Problem } from "../../src/config/problems.ts";
 import { buildSnapshot, deriveSnapshot, ParseCache } from "../../src/detect/snapshot.ts";
 import { GitRepo } from "../../src/git/repo.ts";
 import type { HostRef } from "../../src/plan/plan.ts";
@@ -30,9 +30,21 @@ async function head(t: TestRepo, cache = new ParseCache()) {
   return buildSnapshot(git, commit, await git.lsTree(commit), cache);
 }
 
+/** The snapshot of the commit `change` makes, derived from the current one's, and built from scratch. */
+async function deriveNext(t: TestRepo, change: () => void) {
+  const git = new GitRepo(t.dir);
+  const cache = new ParseCache();
+  const before = await head(t, cache);
+  change();
+  const after = t.head();
+  const changes = await git.diff(before.commit, after);
+  const derived = await deriveSnapshot(git, before, after, changes, true, cache);
+  return { derived, built: await head(t) };
+}
+
 const compose = (...volumes: string[]) =>
   `services:\n  web:\n    image: nginx\n    volumes:\n${volumes.map((v) => `      - ${v}\n`).join("")}`;
-const errorsOf = (problems: { severity: string }[]) => problems.filter((p) => p.severity === "error");
+const errorsOf = (problems: Problem[]) => problems.filter((p) => p.severity === "error");
 
 describe("symlinks among a stack's inputs", () => {
   it("refuses a bind-mounted symlink to / at the volume's line", async () => {
@@ -104,20 +116,7 @@ describe("symlinks among a stack's inputs", () => {
   it("sees a new file in a linked directory when the snapshot is derived from the previous commit's", async () => {
     const t = repo({ "stacks/a/compose.yaml": compose("./data:/data"), "shared/one": "1\n" });
     t.symlink("../../shared", "stacks/a/data").commit();
-    const git = new GitRepo(t.dir);
-    const cache = new ParseCache();
-    const before = await head(t, cache);
-    t.write({ "shared/two": "2\n" }).commit();
-    const after = t.head();
-    const derived = await deriveSnapshot(
-      git,
-      before,
-      after,
-      await git.diff(before.commit, after),
-      true,
-      cache,
-    );
-    const built = await buildSnapshot(git, after, await git.lsTree(after), new ParseCache());
+    const { derived, built } = await deriveNext(t, () => t.write({ "shared/two": "2\n" }).commit());
     expect(derived.stacks.get("a")?.fingerprint).toBe(built.stacks.get("a")?.fingerprint);
     expect(derived.stacks.get("a")?.inputs.files.has("shared/two")).toBe(true);
   });
@@ -128,19 +127,8 @@ describe("symlinks among a stack's inputs", () => {
       "lib/cfg/app.conf": "x\n",
     });
     t.commit();
-    const git = new GitRepo(t.dir);
-    const cache = new ParseCache();
-    const before = await head(t, cache);
-    t.symlink("lib", "vendor").commit();
-    const after = t.head();
-    const derived = await deriveSnapshot(
-      git,
-      before,
-      after,
-      await git.diff(before.commit, after),
-      true,
-      cache,
-    );
+    const { derived, built } = await deriveNext(t, () => t.symlink("lib", "vendor").commit());
+    expect(derived.stacks.get("a")?.fingerprint).toBe(built.stacks.get("a")?.fingerprint);
     expect(derived.stacks.get("a")?.inputs.files.has("lib/cfg/app.conf")).toBe(true);
     expect(derived.stacks.get("a")?.inputs.files.has("vendor")).toBe(true);
   });
