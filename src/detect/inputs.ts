@@ -70,9 +70,13 @@ class InputCollector {
     if (entry?.mode === MODE_SYMLINK) this.#follow(path, ref);
   }
 
-  /** A reference to a directory (build context, bind-mounted folder) makes all of it an input. */
+  /**
+   * A reference to a directory (build context, bind-mounted folder) makes all of it an input; `.`
+   * is the repository's root (where a symlink may lead).
+   */
   addPath(path: string, ref?: ComposeRef): void {
-    if (this.#index.kind(path) === "dir") for (const p of this.#index.under(path)) this.addFile(p, ref);
+    if (path === "." || this.#index.kind(path) === "dir")
+      for (const p of this.#index.under(path)) this.addFile(p, ref);
     else this.addFile(path, ref);
   }
 

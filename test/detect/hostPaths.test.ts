@@ -133,6 +133,15 @@ describe("symlinks among a stack's inputs", () => {
     expect(derived.stacks.get("a")?.inputs.files.has("vendor")).toBe(true);
   });
 
+  it("makes the whole repository an input when a link points at its root", async () => {
+    const t = repo({ "stacks/a/compose.yaml": compose("./all:/src:ro"), "lib/x.txt": "x\n" });
+    t.symlink("../..", "stacks/a/all").commit();
+    const snap = await head(t);
+    expect(snap.problems).toEqual([]);
+    expect(snap.stacks.get("a")?.inputs.links).toEqual(new Map([["stacks/a/all", "."]]));
+    expect(snap.stacks.get("a")?.inputs.files.has("lib/x.txt")).toBe(true);
+  });
+
   it("reads an included compose file through its symlink (was: expected a mapping, got a string)", async () => {
     const t = repo({
       "stacks/a/compose.yaml": "include:\n  - db.yaml\nservices:\n  web:\n    image: nginx\n",
