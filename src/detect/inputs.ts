@@ -93,7 +93,10 @@ class InputCollector {
     if (r.kind === "pending") {
       this.pending.add(r.oid);
     } else if (r.kind === "refused") {
-      this.#refuse(r.link, r.message, ref);
+      // The links on the way are inputs still: a change to any of them may fix it.
+      for (const link of r.links)
+        if (!this.files.has(link)) this.files.set(link, this.#index.tree.get(link) ?? null);
+      this.#refuse(r.message, ref, r.link);
     } else {
       for (const link of r.links) this.addFile(link, ref);
       if (this.#index.tree.has(path)) this.links.set(path, r.path);
@@ -101,8 +104,7 @@ class InputCollector {
     }
   }
 
-  #refuse(link: string, message: string, ref: ComposeRef | undefined): void {
-    if (!this.files.has(link)) this.files.set(link, this.#index.tree.get(link) ?? null);
+  #refuse(message: string, ref: ComposeRef | undefined, link: string): void {
     const problem: Problem = ref
       ? {
           file: ref.from,

@@ -420,9 +420,14 @@ function collectCompose(
     // errors of the stack's inputs); undefined when absent or not known yet.
     const entryOf = (path: string): TreeEntry | undefined => {
       const r = resolvePath(tree, path, targets);
-      if (r.kind === "pending") ask(r.oid);
-      if (r.kind !== "resolved") return undefined;
-      paths.push(...r.links, r.path);
+      if (r.kind === "pending") {
+        ask(r.oid);
+        return undefined;
+      }
+      // The links on the way (a change to any may change what is read) and where they led.
+      paths.push(...r.links);
+      if (r.kind === "refused") return undefined;
+      if (r.links.length > 0) paths.push(r.path);
       return tree.get(r.path);
     };
     const read = (path: string): string | undefined => {

@@ -17,7 +17,7 @@ export type Resolution =
   /** The target of a link on the way is not read yet. */
   | { kind: "pending"; oid: string }
   /** A link on the way leaves the repository, or the links form a cycle; `message` says which. */
-  | { kind: "refused"; link: string; message: string };
+  | { kind: "refused"; link: string; message: string; links: string[] };
 
 export const isSymlink = (tree: Tree, path: string): boolean => tree.get(path)?.mode === MODE_SYMLINK;
 
@@ -38,8 +38,8 @@ export function resolvePath(tree: Tree, path: string, targets: LinkTargets): Res
       if (done.length === 0) {
         const link = links.at(-1);
         return link === undefined
-          ? { kind: "refused", link: path, message: `${path} is outside the repository` }
-          : refused(link, lastTarget);
+          ? { kind: "refused", link: path, message: `${path} is outside the repository`, links }
+          : refused(link, lastTarget, links);
       }
       done.pop();
       continue;
@@ -58,17 +58,22 @@ export function resolvePath(tree: Tree, path: string, targets: LinkTargets): Res
       const message = cycle
         ? `${here} is a symlink in a cycle of symlinks`
         : `${path} goes through more than ${MAX_LINKS} symlinks`;
-      return { kind: "refused", link: here, message };
+      return { kind: "refused", link: here, message, links };
     }
-    if (target === "" || target.startsWith("/")) return refused(here, target || "an empty path");
+    if (target === "" || target.startsWith("/")) return refused(here, target || "an empty path", links);
     lastTarget = target;
     todo = [...components(target), ...todo];
   }
   return { kind: "resolved", path: done.length === 0 ? "." : done.join("/"), links };
 }
 
-function refused(link: string, target: string): Resolution {
-  return { kind: "refused", link, message: `${link} is a symlink to ${target} (outside the repository)` };
+function refused(link: string, target: string, links: string[]): Resolution {
+  return {
+    kind: "refused",
+    link,
+    message: `${link} is a symlink to ${target} (outside the repository)`,
+    links,
+  };
 }
 
 function components(path: string): string[] {

@@ -60,6 +60,7 @@ describe("resolvePath", () => {
       kind: "refused",
       link: "stacks/a/root",
       message: "stacks/a/root is a symlink to / (outside the repository)",
+      links: ["stacks/a/root"],
     });
     expect(resolvePath(t, "stacks/a/up", read)).toMatchObject({
       message: "stacks/a/up is a symlink to ../../.. (outside the repository)",
