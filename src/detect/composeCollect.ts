@@ -10,13 +10,15 @@ import type {
   ComposeRef,
   ComposeService,
 } from "./compose.ts";
-import { parseComposeFile, parseComposeFileAt } from "./composeParse.ts";
+import { parseComposeFileAt } from "./composeParse.ts";
 import { joinRepoPath, normalizeRepoPath } from "./composePaths.ts";
 import { type ComposeEnv, composeEnv } from "./dotenv.ts";
 
 type Read = (repoPath: string) => string | undefined;
-/** Parses one file resolved against its own directory, interpolated with `env`. */
-type Parse = (path: string, content: string, env: ComposeEnv) => ComposeFileInfo;
+/** Parses one file with relative paths resolved against `baseDir`, interpolated with `env`. */
+type Parse = (path: string, content: string, env: ComposeEnv, baseDir: string) => ComposeFileInfo;
+
+const parseAt: Parse = (path, content, env, baseDir) => parseComposeFileAt(path, content, baseDir, env);
 
 /**
  * Where a follow-up problem (missing file, unknown service) is reported. These are warnings: the
@@ -46,7 +48,7 @@ const FILE_START = { line: 1, col: 1 } as const;
 export function collectComposeInputs(
   entryFiles: string[],
   read: Read,
-  parse: Parse = parseComposeFile,
+  parse: Parse = parseAt,
   envFiles: readonly string[] = [],
 ): ComposeFileInfo {
   const collector = new Collector(read, parse);
@@ -160,17 +162,10 @@ class Collector {
     const key = `${fileKey(file, baseDir)}\u0000${env.key}`;
     if (this.#parsed.has(key)) return this.#parsed.get(key);
     const content = this.#read(file);
-    const info = content === undefined ? undefined : this.#parseAt(file, content, baseDir, env);
+    const info = content === undefined ? undefined : this.#parse(file, content, env, baseDir);
     this.#parsed.set(key, info);
     if (info && !this.#byFile.has(file)) this.#byFile.set(file, info);
     return info;
-  }
-
-  #parseAt(file: string, content: string, baseDir: string, env: ComposeEnv): ComposeFileInfo {
-    // The injected parser (and the cache behind it) covers files resolved against their own directory;
-    // a rebased file's result also depends on baseDir, so it is parsed here.
-    if (baseDir === posix.dirname(file)) return this.#parse(file, content, env);
-    return parseComposeFileAt(file, content, baseDir, env);
   }
 
   /** Follows what a wholly absorbed file (entry or included) points to. */

@@ -5,6 +5,7 @@
  * interpolated with, so a warm plan parses only what changed.
  */
 
+import { posix } from "node:path";
 import picomatch from "picomatch";
 import type { Problem } from "../config/problems.ts";
 import { loadRepoConfig } from "../config/repoConfig.ts";
@@ -13,6 +14,7 @@ import type { YamlSource } from "../config/yamlSource.ts";
 import { MergeBaseMemo } from "../git/range.ts";
 import type { Change, GitRepo, Tree, TreeEntry } from "../git/repo.ts";
 import { type ComposeFileInfo, collectComposeInputs, parseComposeFile } from "./compose.ts";
+import { parseComposeFileAt } from "./composeParse.ts";
 import type { ComposeEnv } from "./dotenv.ts";
 import { collectInputs, fingerprint, type StackInputs } from "./inputs.ts";
 import { Owners } from "./owners.ts";
@@ -438,13 +440,20 @@ function collectCompose(
       if (!blobs.has(entry.oid) && !cache.has(path, entry.oid)) ask(entry.oid);
       return blobs.get(entry.oid) ?? "";
     };
-    const parse = (path: string, text: string, env: ComposeEnv): ComposeFileInfo => {
+    // Files resolved against their own directory are cached; a rebased one (an override file of
+    // `-f a -f sub/b`, an include with project_directory) is parsed from its blob every time.
+    const parse = (path: string, text: string, env: ComposeEnv, baseDir: string): ComposeFileInfo => {
       const entry = entryOf(path);
-      if (!entry) return parseComposeFile(path, text, env);
-      if (blobs.has(entry.oid) || cache.has(path, entry.oid, env))
-        return cache.compose(path, entry.oid, env, () => text);
-      ask(entry.oid);
-      return EMPTY_COMPOSE;
+      if (!entry) return parseComposeFileAt(path, text, baseDir, env);
+      const own = baseDir === posix.dirname(path);
+      if (own && cache.has(path, entry.oid, env)) return cache.compose(path, entry.oid, env, () => text);
+      if (!blobs.has(entry.oid)) {
+        ask(entry.oid);
+        return EMPTY_COMPOSE;
+      }
+      return own
+        ? cache.compose(path, entry.oid, env, () => text)
+        : parseComposeFileAt(path, text, baseDir, env);
     };
     const info = collectComposeInputs(def.composeFiles, read, parse, def.envFiles);
     reads.set(def.name, paths); // the last round's, the complete one
