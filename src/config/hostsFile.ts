@@ -239,7 +239,13 @@ export async function loadHostsFile(file: string): Promise<HostConfig[]> {
 }
 
 export const hostRefs = (hosts: readonly HostConfig[]): HostRef[] =>
-  hosts.map((h) => ({ name: h.name, labels: h.labels, environments: h.environments, repos: h.repos }));
+  hosts.map((h) => ({
+    name: h.name,
+    labels: h.labels,
+    environments: h.environments,
+    repos: h.repos,
+    allowedMountRoots: h.allowed_mount_roots,
+  }));
 
 /** A host's `repos` globs (owner/name or URL) restrict who may deploy to it; empty allows all. */
 export function repoAllowed(host: HostConfig, repoId: string): boolean {

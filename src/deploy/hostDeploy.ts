@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import { posix } from "node:path";
 import { Readable } from "node:stream";
 import type { StackSnapshot } from "../detect/snapshot.ts";
+import { mountRefusal, refusedMounts } from "../plan/mountPolicy.ts";
 import { stepTimer } from "../util/timings.ts";
 import { releaseArchives } from "./archiveCache.ts";
 import { type ComposeFlavor, composeDown, composeLogs, composePull, composeUp } from "./commands/compose.ts";
@@ -444,21 +445,18 @@ function metaName(path: string): string {
   return posix.basename(path);
 }
 
-/** Absolute bind-mount sources must sit under the host's allowed roots. */
+/**
+ * Absolute bind-mount sources must sit under the host's allowed roots, and none may depend on
+ * variables the repository does not define. The plan skips such targets already; this is the
+ * check nearest the host, whoever calls the deployer.
+ */
 function checkMounts(stack: StackSnapshot, host: HostTarget): void {
-  const refused = stack.compose.absoluteMounts.filter(
-    (m) =>
-      !host.allowedMountRoots.some(
-        (root) => m.source === root || m.source.startsWith(`${root.replace(/\/$/, "")}/`),
-      ),
-  );
+  const refused = refusedMounts(stack.compose.absoluteMounts, host.allowedMountRoots);
   if (refused.length) {
     const list = refused
-      .map((m) => `${m.file}:${m.line}:${m.col} ${m.service || "(top level)"} mounts ${m.source}`)
+      .map((m) => `${m.file}:${m.line}:${m.col} ${mountRefusal(m, host.name, host.allowedMountRoots)}`)
       .join("; ");
-    throw new DeployRefused(
-      `${stack.def.name} bind-mounts host paths outside the allowed roots of ${host.name} (${host.allowedMountRoots.join(", ") || "none allowed"}): ${list}`,
-    );
+    throw new DeployRefused(`${stack.def.name} cannot be deployed to ${host.name}: ${list}`);
   }
 }
 

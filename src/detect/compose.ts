@@ -36,6 +36,8 @@ export interface ComposeRef {
    * (`project_directory`, else the directory of the entry's first file).
    */
   projectDirectory?: string;
+  /** For `include` refs with `env_file`: those files (repo-relative), which the included project is interpolated with. */
+  envFiles?: string[];
 }
 
 export interface ComposeService {
@@ -85,7 +87,13 @@ export interface AbsoluteMount {
   line: number;
   col: number;
   service: string;
+  /** The host path; as written when `unresolved` is set. */
   source: string;
+  /**
+   * Variables the repository does not define (`${ROOT}`), which make the source any path the deploy
+   * host's environment gives: no allowed root accepts such a mount.
+   */
+  unresolved?: string[];
 }
 
 export interface ComposeFileInfo {

@@ -10,12 +10,16 @@ import type {
   ComposeRef,
   ComposeService,
 } from "./compose.ts";
-import { parseComposeFile, parseComposeFileAt } from "./composeParse.ts";
+import { parseComposeFileAt } from "./composeParse.ts";
 import { joinRepoPath, normalizeRepoPath } from "./composePaths.ts";
+import { type ComposeEnv, composeEnv } from "./dotenv.ts";
 
 type Read = (repoPath: string) => string | undefined;
-type Parse = (path: string, content: string) => ComposeFileInfo;
+/** Parses one file with relative paths resolved against `baseDir`, interpolated with `env`. */
+type Parse = (path: string, content: string, env: ComposeEnv, baseDir: string) => ComposeFileInfo;
 type Exists = (repoPath: string) => boolean;
+
+const parseAt: Parse = (path, content, env, baseDir) => parseComposeFileAt(path, content, baseDir, env);
 
 /**
  * Where a follow-up problem (missing file, unknown service, a cycle) is reported: at the reference.
@@ -40,15 +44,19 @@ const FILE_START = { line: 1, col: 1 } as const;
  * earlier ones) and included files' services added. An `include` or `extends` cycle is an error at
  * the reference closing it (and followed no further), as is a required `env_file` that `exists`
  * (default: `read` finds it) says is absent.
+ *
+ * Files are interpolated with the variables of `envFiles` (the stack's `--env-file`s) or, without
+ * them, of that `.env`, both read through `read` as well; included projects add their own.
  */
 export function collectComposeInputs(
   entryFiles: string[],
   read: Read,
-  parse: Parse = parseComposeFile,
+  parse: Parse = parseAt,
+  envFiles: readonly string[] = [],
   exists: Exists = (path) => read(path) !== undefined,
 ): ComposeFileInfo {
   const collector = new Collector(read, parse);
-  collector.collect(entryFiles);
+  collector.collect(entryFiles, envFiles);
   collector.checkEnvFiles(exists);
   return collector.result();
 }
@@ -77,17 +85,36 @@ class Collector {
     this.#parse = parse;
   }
 
-  collect(entryFiles: string[]): void {
+  collect(entryFiles: string[], envFiles: readonly string[]): void {
     const entries = entryFiles.flatMap((file) => this.#entryPath(file));
     const first = entries[0];
     if (first === undefined) return;
     // Like `docker compose -f a -f b`: every entry file's paths are relative to the first file's directory.
     const projectDir = posix.dirname(first);
-    const loaded = entries.map((file) => ({ file, info: this.#loadEntry(file, projectDir) }));
     const dotenv = joinRepoPath(projectDir, ".env") ?? ".env";
+    // `--env-file` replaces the project's .env as the source of variables.
+    const env = this.#env(envFiles.length > 0 ? envFiles : [dotenv]);
+    const loaded = entries.map((file) => ({ file, info: this.#loadEntry(file, projectDir, env) }));
     this.#addRef({ kind: "dotenv", path: dotenv, from: first, ...FILE_START, optional: true });
     // Follow only after all entries are merged, so entry services take precedence over imported ones.
-    for (const { file, info } of loaded) if (info) this.#explore(file, projectDir, info, []);
+    for (const { file, info } of loaded) if (info) this.#explore(file, projectDir, info, [], env);
+  }
+
+  /** The variables of `files` (on top of `parent`'s, for an included project); parse problems are warnings. */
+  #env(files: readonly string[], parent?: ComposeEnv): ComposeEnv {
+    const texts = files.map((path) => ({ path, text: this.#read(path) }));
+    const { env, problems } = composeEnv(texts, parent);
+    for (const p of problems) {
+      this.#addProblem({
+        file: p.file,
+        line: p.line,
+        col: 1,
+        key: "",
+        message: p.message,
+        severity: "warning",
+      });
+    }
+    return env;
   }
 
   /** A required `env_file` that is absent fails every compose command: an error at its reference. */
@@ -130,9 +157,9 @@ class Collector {
     return [];
   }
 
-  #loadEntry(file: string, projectDir: string): ComposeFileInfo | undefined {
+  #loadEntry(file: string, projectDir: string, env: ComposeEnv): ComposeFileInfo | undefined {
     this.#addRef({ kind: "compose", path: file, from: file, ...FILE_START });
-    const info = this.#load(file, projectDir);
+    const info = this.#load(file, projectDir, env);
     this.#visited.add(fileKey(file, projectDir));
     if (!info) {
       this.#addProblem({
@@ -153,42 +180,41 @@ class Collector {
     return info;
   }
 
-  #load(file: string, baseDir: string): ComposeFileInfo | undefined {
-    const key = fileKey(file, baseDir);
+  #load(file: string, baseDir: string, env: ComposeEnv): ComposeFileInfo | undefined {
+    const key = `${fileKey(file, baseDir)}\u0000${env.key}`;
     if (this.#parsed.has(key)) return this.#parsed.get(key);
     const content = this.#read(file);
-    const info = content === undefined ? undefined : this.#parseAt(file, content, baseDir);
+    const info = content === undefined ? undefined : this.#parse(file, content, env, baseDir);
     this.#parsed.set(key, info);
     if (info && !this.#byFile.has(file)) this.#byFile.set(file, info);
     return info;
-  }
-
-  #parseAt(file: string, content: string, baseDir: string): ComposeFileInfo {
-    // The injected parser (and the cache behind it) covers files resolved against their own directory;
-    // a rebased file's result also depends on baseDir, so it is parsed here.
-    if (baseDir === posix.dirname(file)) return this.#parse(file, content);
-    return parseComposeFileAt(file, content, baseDir);
   }
 
   /**
    * Follows what a wholly absorbed file (entry or included) points to, once per (file, working
    * directory). `chain` is the include path that led here, for finding cycles.
    */
-  #explore(file: string, baseDir: string, info: ComposeFileInfo, chain: readonly string[]): void {
+  #explore(
+    file: string,
+    baseDir: string,
+    info: ComposeFileInfo,
+    chain: readonly string[],
+    env: ComposeEnv,
+  ): void {
     const key = fileKey(file, baseDir);
     if (this.#explored.has(key)) return;
     this.#explored.add(key);
     const here = [...chain, file];
-    for (const ref of info.refs) if (ref.kind === "include") this.#followInclude(ref, here);
+    for (const ref of info.refs) if (ref.kind === "include") this.#followInclude(ref, here, env);
     for (const service of info.services) {
       const start = serviceKey(file, service.name);
       if (!service.extends || this.#visited.has(start)) continue;
       this.#visited.add(start);
-      this.#followExtends(file, info, service, [start]);
+      this.#followExtends(file, info, service, [start], env);
     }
   }
 
-  #followInclude(ref: ComposeRef, chain: readonly string[]): void {
+  #followInclude(ref: ComposeRef, chain: readonly string[], parentEnv: ComposeEnv): void {
     const origin = { file: ref.from, line: ref.line, col: ref.col, key: "include" };
     const loop = chain.indexOf(ref.path);
     if (loop >= 0) {
@@ -197,9 +223,11 @@ class Collector {
     }
     const baseDir = ref.projectDirectory ?? posix.dirname(ref.path);
     const key = fileKey(ref.path, baseDir);
+    // The included project's env_file, else the .env of its directory; the includer's variables win.
+    const env = this.#env(ref.envFiles ?? [joinRepoPath(baseDir, ".env") ?? ".env"], parentEnv);
+    const info = this.#load(ref.path, baseDir, env);
     if (!this.#visited.has(key)) {
       this.#visited.add(key);
-      const info = this.#load(ref.path, baseDir);
       if (!info) {
         this.#report(origin, `included compose file ${ref.path} not found`);
         return;
@@ -208,8 +236,7 @@ class Collector {
       this.#importServices(info, ref.path, origin);
     }
     // An entry file reached by an include is explored here, so a cycle through it is seen.
-    const info = this.#parsed.get(key);
-    if (info) this.#explore(ref.path, baseDir, info, chain);
+    if (info) this.#explore(ref.path, baseDir, info, chain, env);
   }
 
   /**
@@ -239,6 +266,7 @@ class Collector {
     info: ComposeFileInfo,
     service: ComposeService,
     chain: readonly string[],
+    env: ComposeEnv,
   ): void {
     const base = service.extends;
     if (!base) return;
@@ -262,7 +290,7 @@ class Collector {
     }
     if (this.#visited.has(node)) return;
     this.#visited.add(node);
-    const baseInfo = base.file === file ? info : this.#load(base.file, posix.dirname(base.file));
+    const baseInfo = base.file === file ? info : this.#load(base.file, posix.dirname(base.file), env);
     if (!baseInfo) {
       this.#report(origin, `extended compose file ${base.file} not found`);
       return;
@@ -273,7 +301,7 @@ class Collector {
       this.#report(origin, `service "${base.service}" not found in ${base.file}`);
       return;
     }
-    this.#followExtends(base.file, baseInfo, next, [...chain, node]);
+    this.#followExtends(base.file, baseInfo, next, [...chain, node], env);
   }
 
   /** Takes over a file's findings; with `service`, only that service's (plus file-level problems). */

@@ -12,7 +12,7 @@ import type {
   ComposeService,
   RefKind,
 } from "./compose.ts";
-import { interpolate, UNRESOLVED } from "./composeInterpolate.ts";
+import { type EnvLookup, interpolate, UNRESOLVED } from "./composeInterpolate.ts";
 import {
   classifyPath,
   isHostPathSyntax,
@@ -37,6 +37,7 @@ import {
   VolumeItem,
 } from "./composeSchema.ts";
 import { type KeySeg, keyPathString, type LoadedYaml, loadYaml, positionOf } from "./composeYaml.ts";
+import { type ComposeEnv, NO_ENV } from "./dotenv.ts";
 
 /** Project names end up in container and network names and in shell commands. */
 const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
@@ -50,6 +51,8 @@ interface Ctx {
   baseDir: string;
   yaml: LoadedYaml;
   info: ComposeFileInfo;
+  /** The project's variables (dotenv.ts). */
+  env: EnvLookup;
 }
 
 /** Where a written path points once interpolated. */
@@ -66,8 +69,9 @@ interface RefOptions {
   base?: string;
 }
 
-export function parseComposeFile(path: string, content: string): ComposeFileInfo {
-  return parseComposeFileAt(path, content, posix.dirname(path));
+/** The result depends on `env` too: cache it by the env's key as well. */
+export function parseComposeFile(path: string, content: string, env: ComposeEnv = NO_ENV): ComposeFileInfo {
+  return parseComposeFileAt(path, content, posix.dirname(path), env);
 }
 
 /**
@@ -75,13 +79,18 @@ export function parseComposeFile(path: string, content: string): ComposeFileInfo
  * own directory: Compose does that for override files (`-f a -f sub/b`: everything is relative to the
  * first file) and for included files with a `project_directory`.
  */
-export function parseComposeFileAt(file: string, content: string, baseDir: string): ComposeFileInfo {
+export function parseComposeFileAt(
+  file: string,
+  content: string,
+  baseDir: string,
+  env: ComposeEnv = NO_ENV,
+): ComposeFileInfo {
   const info: ComposeFileInfo = { refs: [], services: [], absoluteMounts: [], problems: [] };
   const path = normalizeRepoPath(file) ?? file;
   try {
     const yaml = loadYaml(content);
     for (const issue of yaml.issues) info.problems.push({ file: path, key: "", ...issue });
-    const ctx: Ctx = { file: path, baseDir, yaml, info };
+    const ctx: Ctx = { file: path, baseDir, yaml, info, env: (name) => env.vars.get(name) };
     if (yaml.data !== undefined) extractDocument(ctx, yaml.data);
   } catch (err) {
     // The contract is "malformed input never throws"; this only guards against our own bugs.
@@ -168,8 +177,15 @@ function addRef(ctx: Ctx, kind: RefKind, path: string, at: readonly KeySeg[], op
   ctx.info.refs.push(ref);
 }
 
-function addAbsoluteMount(ctx: Ctx, source: string, at: readonly KeySeg[], service: string): void {
+function addAbsoluteMount(
+  ctx: Ctx,
+  source: string,
+  at: readonly KeySeg[],
+  service: string,
+  unresolved?: string[],
+): void {
   const mount: AbsoluteMount = { file: ctx.file, ...positionOf(ctx.yaml, at), service, source };
+  if (unresolved) mount.unresolved = unresolved;
   ctx.info.absoluteMounts.push(mount);
 }
 
@@ -178,7 +194,7 @@ function addAbsoluteMount(ctx: Ctx, source: string, at: readonly KeySeg[], servi
 
 /** Interpolates a written path; reports and returns undefined when a variable has no default. */
 function interpolatePath(ctx: Ctx, raw: string, at: readonly KeySeg[]): string | undefined {
-  const { value, unresolved } = interpolate(raw);
+  const { value, unresolved } = interpolate(raw, ctx.env);
   if (unresolved.length === 0) return value;
   warnUnresolved(ctx, raw, unresolved, at);
   return undefined;
@@ -227,6 +243,34 @@ function fileRef(
   return t.path;
 }
 
+/**
+ * A host path written with variables the repository does not define: any host path at all once the
+ * deploy host's environment is applied. Kept as an absolute mount that no allowed root accepts.
+ */
+function unresolvedMount(
+  ctx: Ctx,
+  raw: string,
+  unresolved: string[],
+  at: readonly KeySeg[],
+  service: string,
+) {
+  const vars = [...new Set(unresolved)].join(", ");
+  problem(
+    ctx,
+    at,
+    `"${raw}" uses ${vars}, which the repository does not define (the stack's .env or env files); no host accepts this mount`,
+    "warning",
+  );
+  addAbsoluteMount(ctx, raw, at, service, unresolved);
+}
+
+/** Interpolates a mounted path: unresolved variables make it an {@link unresolvedMount}. */
+function mount(ctx: Ctx, kind: RefKind, raw: string, at: readonly KeySeg[], service: string): void {
+  const { value, unresolved } = interpolate(raw, ctx.env);
+  if (unresolved.length > 0) unresolvedMount(ctx, raw, unresolved, at, service);
+  else mountRef(ctx, kind, resolveTarget(ctx, value, at, ctx.baseDir), at, service);
+}
+
 /** A host path mounted into containers: a ref when in the repo, otherwise an absolute mount to police. */
 function mountRef(
   ctx: Ctx,
@@ -254,7 +298,7 @@ function listAt(value: string | string[], at: readonly KeySeg[]): { raw: string;
 function extractProjectName(ctx: Ctx, raw: unknown): void {
   const written = checkOptional(ctx, Text, raw, ["name"]);
   if (written === undefined) return;
-  const { value, unresolved } = interpolate(written);
+  const { value, unresolved } = interpolate(written, ctx.env);
   if (unresolved.length > 0) {
     problem(ctx, ["name"], `project name uses ${unresolved.join(", ")} without a default`, "warning");
   } else if (!PROJECT_NAME.test(value)) {
@@ -273,12 +317,18 @@ function extractInclude(ctx: Ctx, item: IncludeItem, at: KeySeg[]): void {
   const files = listAt(spec.path, typeof item === "string" ? at : [...at, "path"]);
   const targets = files.map((f) => ({ at: f.at, t: target(ctx, f.raw, f.at) }));
   const projectDirectory = includeProjectDirectory(ctx, spec, targets[0]?.t, at);
+  const first = ctx.info.refs.length;
   for (const { at: fileAt, t } of targets) {
     if (t?.kind === "repo") addRef(ctx, "include", t.path, fileAt, { projectDirectory });
     else if (t) warnNotTracked(ctx, t, fileAt);
   }
+  const includes = ctx.info.refs.slice(first);
   if (spec.env_file != null) {
-    for (const f of listAt(spec.env_file, [...at, "env_file"])) fileRef(ctx, "env_file", f.raw, f.at);
+    const envFiles = listAt(spec.env_file, [...at, "env_file"]).flatMap(
+      (f) => fileRef(ctx, "env_file", f.raw, f.at) ?? [],
+    );
+    // The included project is interpolated with these (see composeCollect.ts).
+    for (const ref of includes) ref.envFiles = envFiles;
   } else if (projectDirectory !== undefined) {
     // Without env_file, Compose interpolates the included project with the .env of its directory.
     addRef(ctx, "dotenv", joinRepoPath(projectDirectory, ".env") ?? ".env", at, { optional: true });
@@ -305,7 +355,7 @@ function extractFileResources(ctx: Ctx, section: "configs" | "secrets", kind: Re
     if (file == null) continue; // environment/content/external resources have no local file
     const at = [section, name, "file"];
     // Compose bind-mounts these files into containers, so a host path is policed like a bind mount.
-    mountRef(ctx, kind, target(ctx, file, at), at, "");
+    mount(ctx, kind, file, at, "");
   }
 }
 
@@ -318,7 +368,7 @@ function extractVolumeDefinitions(ctx: Ctx, raw: unknown): void {
     if (!opts || (volume.driver ?? "local") !== "local" || !isBindOption(opts.o)) continue;
     if (typeof opts.device !== "string") continue;
     const at = ["volumes", name, "driver_opts", "device"];
-    mountRef(ctx, "bind_mount", target(ctx, opts.device, at), at, "");
+    mount(ctx, "bind_mount", opts.device, at, "");
   }
 }
 
@@ -379,22 +429,38 @@ function extractVolumes(ctx: Ctx, service: string, raw: unknown): void {
       extractShortVolume(ctx, service, item.value, item.at);
     } else if (item.value.type === "bind" && item.value.source != null) {
       const at = [...item.at, "source"];
-      mountRef(ctx, "bind_mount", target(ctx, item.value.source, at), at, service);
+      mount(ctx, "bind_mount", item.value.source, at, service);
     }
   }
 }
 
 /** `SOURCE:TARGET[:MODE]`; interpolated first, because defaults may contain colons. */
 function extractShortVolume(ctx: Ctx, service: string, spec: string, at: KeySeg[]): void {
-  const { value, unresolved } = interpolate(spec);
+  const { value, unresolved } = interpolate(spec, ctx.env);
   const source = shortVolumeSource(value);
   if (source === undefined) return; // anonymous volume: only a container path
   if (source.includes(UNRESOLVED)) {
-    warnUnresolved(ctx, spec, unresolved, at);
+    // `${X}:/data` may name a volume or any host path; `data_${X}:/data` is a volume whatever X is.
+    if (source.startsWith(UNRESOLVED) || isHostPathSyntax(source)) {
+      unresolvedMount(ctx, writtenSource(spec), unresolved, at, service);
+    }
     return;
   }
   if (!isHostPathSyntax(source)) return; // named volume
   mountRef(ctx, "bind_mount", resolveTarget(ctx, source, at, ctx.baseDir), at, service);
+}
+
+/** The source part of a short volume as written: up to the first `:` outside `${...}`. */
+function writtenSource(spec: string): string {
+  let depth = 0;
+  for (let i = 0; i < spec.length; i++) {
+    if (spec[i] === "$" && spec[i + 1] === "{") {
+      depth++;
+      i++;
+    } else if (spec[i] === "}" && depth > 0) depth--;
+    else if (spec[i] === ":" && depth === 0) return spec.slice(0, i);
+  }
+  return spec;
 }
 
 function shortVolumeSource(spec: string): string | undefined {

@@ -1,35 +1,149 @@
 /**
  * A stack's inputs: every file whose change changes what the stack deploys, and its fingerprint.
- * Pure: (stack definition, compose references, tree) -> inputs.
+ * Pure: (stack definition, compose references, tree, symlink targets) -> inputs.
  */
 import { createHash } from "node:crypto";
-import type { TreeEntry } from "../git/repo.ts";
-import type { ComposeFileInfo, RefKind } from "./compose.ts";
+import type { Problem } from "../config/problems.ts";
+import { MODE_SYMLINK, type TreeEntry } from "../git/repo.ts";
+import type { ComposeFileInfo, ComposeRef, RefKind } from "./compose.ts";
 import { globHas, isBelow, type PathIndex } from "./pathIndex.ts";
 import type { StackDef } from "./stacks.ts";
+import { isSymlink, type LinkTargets, resolvePath } from "./symlinks.ts";
 
 export interface StackInputs {
   /** Input path -> its tree entry, or null when referenced but absent at this commit. */
   files: Map<string, TreeEntry | null>;
+  /**
+   * Symlinks among the inputs -> where they lead inside the repository. What they lead to is an
+   * input too (all of it for a directory), so a release holds the link and what it points at.
+   */
+  links: Map<string, string>;
+  /** Symlinks among the inputs that leave the repository (or loop): errors that block the stack. */
+  problems: Problem[];
 }
 
-export function collectInputs(def: StackDef, compose: ComposeFileInfo, index: PathIndex): StackInputs {
-  const files = new Map<string, TreeEntry | null>();
-  const addFile = (path: string) => {
-    if (!files.has(path)) files.set(path, index.tree.get(path) ?? null);
-  };
-  // A reference to a directory (build context, bind-mounted folder) makes all of it an input.
-  const addPath = (path: string) => {
-    if (index.kind(path) === "dir") for (const p of index.under(path)) addFile(p);
-    else addFile(path);
-  };
+/**
+ * The inputs, and the blob ids of symlinks whose targets are needed but not in `targets` yet:
+ * read those and collect again.
+ */
+export function collectInputs(
+  def: StackDef,
+  compose: ComposeFileInfo,
+  index: PathIndex,
+  targets: LinkTargets = () => undefined,
+): { inputs: StackInputs; pending: Set<string> } {
+  const collector = new InputCollector(def, index, targets);
+  // References first: a symlink that leaves the repository is reported where it is used.
+  for (const ref of compose.refs) collector.addPath(ref.path, ref);
+  for (const f of def.composeFiles) collector.addFile(f);
+  for (const f of def.envFiles) collector.addFile(f);
+  for (const p of index.under(def.path)) collector.addFile(p);
+  for (const pattern of def.watch) for (const p of index.glob(pattern)) collector.addFile(p);
+  const { files, links, problems, pending } = collector;
+  return { inputs: { files, links, problems }, pending };
+}
 
-  for (const p of index.under(def.path)) addFile(p);
-  for (const f of def.composeFiles) addFile(f);
-  for (const f of def.envFiles) addFile(f);
-  for (const ref of compose.refs) addPath(ref.path);
-  for (const pattern of def.watch) for (const p of index.glob(pattern)) addFile(p);
-  return { files };
+class InputCollector {
+  readonly files = new Map<string, TreeEntry | null>();
+  readonly links = new Map<string, string>();
+  readonly problems: Problem[] = [];
+  readonly pending = new Set<string>();
+  readonly #def: StackDef;
+  readonly #index: PathIndex;
+  readonly #targets: LinkTargets;
+
+  constructor(def: StackDef, index: PathIndex, targets: LinkTargets) {
+    this.#def = def;
+    this.#index = index;
+    this.#targets = targets;
+  }
+
+  /** A file (or symlink) path; `ref` is the compose reference it is an input for, if any. */
+  addFile(path: string, ref?: ComposeRef): void {
+    if (this.files.has(path)) return;
+    const entry = this.#index.tree.get(path) ?? null;
+    if (entry === null && this.#throughLink(path)) {
+      this.#follow(path, ref);
+      return;
+    }
+    this.files.set(path, entry);
+    if (entry?.mode === MODE_SYMLINK) this.#follow(path, ref);
+  }
+
+  /**
+   * A reference to a directory (build context, bind-mounted folder) makes all of it an input; `.`
+   * is the repository's root (where a symlink may lead).
+   */
+  addPath(path: string, ref?: ComposeRef): void {
+    if (path === "." || this.#index.kind(path) === "dir")
+      for (const p of this.#index.under(path)) this.addFile(p, ref);
+    else this.addFile(path, ref);
+  }
+
+  /** An absent path may still exist through a symlinked directory on its way (`data/x`, `data -> ../shared`). */
+  #throughLink(path: string): boolean {
+    for (let slash = path.lastIndexOf("/"); slash > 0; slash = path.lastIndexOf("/", slash - 1))
+      if (isSymlink(this.#index.tree, path.slice(0, slash))) return true;
+    return false;
+  }
+
+  /** The links on the way to `path` are inputs, and so is where they lead. */
+  #follow(path: string, ref: ComposeRef | undefined): void {
+    const r = resolvePath(this.#index.tree, path, this.#targets);
+    if (r.kind === "pending") {
+      this.pending.add(r.oid);
+    } else if (r.kind === "refused") {
+      // The links on the way are inputs still: a change to any of them may fix it.
+      for (const link of r.links)
+        if (!this.files.has(link)) this.files.set(link, this.#index.tree.get(link) ?? null);
+      this.#refuse(r.message, ref, r.link);
+    } else {
+      for (const link of r.links) this.addFile(link, ref);
+      if (this.#index.tree.has(path)) this.links.set(path, r.path);
+      this.addPath(r.path, ref);
+    }
+  }
+
+  #refuse(message: string, ref: ComposeRef | undefined, link: string): void {
+    const problem: Problem = ref
+      ? {
+          file: ref.from,
+          line: ref.line,
+          col: ref.col,
+          key: "",
+          message: `${describeRef(ref.kind, ref.service)}: ${message}`,
+          severity: "error",
+        }
+      : {
+          file: link,
+          line: 1,
+          col: 1,
+          key: "",
+          message: `${message}; it is an input of stack ${this.#def.name}`,
+          severity: "error",
+        };
+    if (!this.problems.some((p) => p.message === problem.message && p.file === problem.file))
+      this.problems.push(problem);
+  }
+}
+
+/**
+ * The present input files at or below `paths`, plus those of what the symlinks among them point
+ * at (what a symlinked build context needs besides the link itself), sorted.
+ */
+export function inputsWithin(inputs: StackInputs, paths: readonly string[]): string[] {
+  const out = new Set<string>();
+  const dirs = [...paths];
+  for (let i = 0; i < dirs.length; i++) {
+    const dir = dirs[i] as string;
+    for (const [path, entry] of inputs.files) {
+      if (entry === null || out.has(path) || !(path === dir || isBelow(path, dir))) continue;
+      out.add(path);
+      const target = inputs.links.get(path);
+      if (target !== undefined && !dirs.includes(target)) dirs.push(target);
+    }
+  }
+  return [...out].sort();
 }
 
 /**
@@ -52,6 +166,8 @@ export function inputReason(
   const below = (dir: string) => entry !== null && isBelow(path, dir);
   for (const ref of compose.refs)
     if (ref.path === path || below(ref.path)) return describeRef(ref.kind, ref.service);
+  for (const [link, target] of inputs.links)
+    if (target === path || below(target)) return `what the symlink ${link} points at`;
   if (entry !== null)
     for (const pattern of def.watch) if (globHas(pattern, path)) return `watched (${pattern})`;
   return undefined;

@@ -1,7 +1,8 @@
 /**
  * Everything the planner needs to know about one commit: its config, its stacks, each stack's
- * inputs and fingerprint. The only I/O is reading blobs from git; parsed compose files are cached
- * by blob id, so a warm plan parses only what changed.
+ * inputs and fingerprint. The only I/O is reading blobs from git (compose and env files, symlink
+ * targets), in batches; parsed compose files are cached by blob id and the variables they were
+ * interpolated with, so a warm plan parses only what changed.
  */
 
 import picomatch from "picomatch";
@@ -11,10 +12,12 @@ import { CONFIG_PATH, type RepoConfig } from "../config/repoConfigSchema.ts";
 import type { YamlSource } from "../config/yamlSource.ts";
 import { MergeBaseMemo } from "../git/range.ts";
 import type { Change, GitRepo, Tree, TreeEntry } from "../git/repo.ts";
-import { type ComposeFileInfo, collectComposeInputs, parseComposeFile } from "./compose.ts";
-import { collectInputs, fingerprint, type StackInputs } from "./inputs.ts";
+import { type ComposeFileInfo, parseComposeFile } from "./compose.ts";
+import type { ComposeEnv } from "./dotenv.ts";
+import { fingerprint, type StackInputs } from "./inputs.ts";
 import { Owners } from "./owners.ts";
 import { PathIndex } from "./pathIndex.ts";
+import { collectAllInputs, collectCompose } from "./snapshotReads.ts";
 import { resolveStacks, type StackDef } from "./stacks.ts";
 import { TreeOverlay } from "./treeOverlay.ts";
 
@@ -42,9 +45,11 @@ export interface Snapshot {
   stacks: Map<string, StackSnapshot>;
 }
 
-/** Bounded memo of parsed compose files and blob texts, keyed by blob id. */
+const ENVS_PER_FILE = 8;
+
+/** Bounded memo of parsed compose files, keyed by (blob id, path) and then the variables' key. */
 export class ParseCache {
-  readonly #compose = new Map<string, ComposeFileInfo>();
+  readonly #compose = new Map<string, Map<string, ComposeFileInfo>>();
   readonly #max: number;
   hits = 0;
   misses = 0;
@@ -64,21 +69,30 @@ export class ParseCache {
     this.snapshots = new SnapshotCache(snapshots);
   }
 
-  has(path: string, oid: string): boolean {
-    return this.#compose.has(`${oid}\0${path}`);
+  /** Whether the file is cached with these variables, or (without `env`) with any. */
+  has(path: string, oid: string, env?: ComposeEnv): boolean {
+    const byEnv = this.#compose.get(`${oid}\0${path}`);
+    return byEnv !== undefined && (env === undefined || byEnv.has(env.key));
   }
 
-  compose(path: string, oid: string, text: () => string): ComposeFileInfo {
+  compose(path: string, oid: string, env: ComposeEnv, text: () => string): ComposeFileInfo {
     const key = `${oid}\0${path}`;
-    const cached = this.#compose.get(key);
+    let byEnv = this.#compose.get(key);
+    const cached = byEnv?.get(env.key);
     if (cached) {
       this.hits++;
       return cached;
     }
     this.misses++;
-    const info = parseComposeFile(path, text());
-    if (this.#compose.size >= this.#max) this.#compose.delete(this.#compose.keys().next().value as string);
-    this.#compose.set(key, info);
+    const info = parseComposeFile(path, text(), env);
+    if (!byEnv) {
+      if (this.#compose.size >= this.#max) this.#compose.delete(this.#compose.keys().next().value as string);
+      byEnv = new Map();
+      this.#compose.set(key, byEnv);
+    }
+    // One file is rarely interpolated with more than a few sets of variables at once.
+    if (byEnv.size >= ENVS_PER_FILE) byEnv.delete(byEnv.keys().next().value as string);
+    byEnv.set(env.key, info);
     return info;
   }
 }
@@ -143,8 +157,6 @@ export function ownersOf(snap: Snapshot): Owners {
   }
   return owners;
 }
-
-const EMPTY_COMPOSE: ComposeFileInfo = { refs: [], services: [], absoluteMounts: [], problems: [] };
 
 export async function buildSnapshot(
   repo: GitRepo,
@@ -232,8 +244,9 @@ function applyChanges(tree: Tree, changes: readonly Change[], forward: boolean):
 /**
  * Stacks of `snap` whose inputs or compose collection a change of any `touched` path (added,
  * removed, modified, on either side) could alter: owners of the path, stacks that read it while
- * collecting compose files, stacks whose directory or a referenced path covers it, and stacks
- * whose watch globs match it.
+ * collecting compose files, stacks whose directory, a referenced path or a symlink's target covers
+ * it, stacks with such a path below it (it may become a symlink on their way), and stacks whose
+ * watch globs match it.
  */
 function affectedStacks(snap: Snapshot, meta: SnapshotMeta, touched: Set<string>): Set<string> {
   const owners = ownersOf(snap);
@@ -251,10 +264,21 @@ function affectedStacks(snap: Snapshot, meta: SnapshotMeta, touched: Set<string>
       else byRead.set(p, [name]);
     }
   }
+  const byDescendant = new Map<string, string[]>();
+  const coverWithParents = (path: string, name: string) => {
+    cover(path, name);
+    for (let slash = path.lastIndexOf("/"); slash > 0; slash = path.lastIndexOf("/", slash - 1)) {
+      const dir = path.slice(0, slash);
+      const list = byDescendant.get(dir);
+      if (!list) byDescendant.set(dir, [name]);
+      else if (list.at(-1) !== name) list.push(name);
+    }
+  };
   const watchers: { name: string; match: (p: string) => boolean }[] = [];
   for (const [name, s] of snap.stacks) {
     cover(s.def.path, name);
-    for (const ref of s.compose.refs) cover(ref.path, name);
+    for (const ref of s.compose.refs) coverWithParents(ref.path, name);
+    for (const target of s.inputs.links.values()) coverWithParents(target, name);
     if (s.def.watch.length > 0) watchers.push({ name, match: picomatch(s.def.watch, { dot: true }) });
   }
   const affected = new Set<string>();
@@ -264,6 +288,7 @@ function affectedStacks(snap: Snapshot, meta: SnapshotMeta, touched: Set<string>
   for (const p of touched) {
     addAll(owners.get(p));
     addAll(byRead.get(p));
+    addAll(byDescendant.get(p));
     for (let dir = p; ; ) {
       addAll(byCover.get(dir));
       const slash = dir.lastIndexOf("/");
@@ -323,51 +348,14 @@ async function assemble(
     return old && JSON.stringify(old.def) === JSON.stringify(def) ? old : undefined;
   };
 
-  // Compose files reach other compose files (include, extends): read, parse, and read again what
-  // the parse asked for that was not read yet, until nothing new is asked for.
-  const { blobs, asked } = reader;
-  const composeOf = new Map<string, ComposeFileInfo>();
-  let pending = defs.filter((def) => {
+  const todo = defs.filter((def) => {
     const old = reuse(def);
     if (!old) return true;
     meta.reads.set(def.name, fromMeta?.reads.get(def.name) ?? []);
     return false;
   });
-  while (pending.length > 0) {
-    const wanted = new Set<string>();
-    const retry: StackDef[] = [];
-    for (const def of pending) {
-      cache.progress?.(def.name);
-      let complete = true;
-      const reads: string[] = [];
-      // A file neither read nor parsed yet is asked for, and this stack retried in the next round.
-      const known = (path: string, oid: string) => blobs.has(oid) || cache.has(path, oid);
-      const read = (path: string): string | undefined => {
-        reads.push(path);
-        const entry = tree.get(path);
-        if (!entry || (asked.has(entry.oid) && !blobs.has(entry.oid))) return undefined;
-        if (!known(path, entry.oid)) {
-          wanted.add(entry.oid);
-          complete = false;
-        }
-        return blobs.get(entry.oid) ?? "";
-      };
-      const parse = (path: string, text: string): ComposeFileInfo => {
-        const entry = tree.get(path);
-        if (!entry) return parseComposeFile(path, text);
-        if (!known(path, entry.oid)) return EMPTY_COMPOSE;
-        return cache.compose(path, entry.oid, () => text);
-      };
-      const info = collectComposeInputs(def.composeFiles, read, parse, (p) => index.kind(p) === "file");
-      if (complete) {
-        composeOf.set(def.name, info);
-        meta.reads.set(def.name, reads);
-      } else retry.push(def);
-    }
-    if (wanted.size === 0) break;
-    await reader.read(wanted);
-    pending = retry;
-  }
+  const composeOf = await collectCompose(reader, tree, cache, todo, meta.reads);
+  const inputsOf = await collectAllInputs(reader, index, todo, composeOf);
 
   const stacks = new Map<string, StackSnapshot>();
   for (const def of defs) {
@@ -377,8 +365,9 @@ async function assemble(
       continue;
     }
     const compose = composeOf.get(def.name) as ComposeFileInfo;
-    const inputs = collectInputs(def, compose, index);
-    const stackProblems = [...(def.errors ?? []), ...compose.problems];
+    const inputs = inputsOf.get(def.name) as StackInputs;
+    // A stack's problems are its own: its definition's, its compose project's, its inputs'.
+    const stackProblems = [...(def.errors ?? []), ...compose.problems, ...inputs.problems];
     stacks.set(def.name, {
       def,
       inputs,

@@ -12,6 +12,7 @@ import picomatch from "picomatch";
 import { type HostConfig, type Inventory, type RegistryConfig, repoAllowed } from "../config/hostsFile.ts";
 import type { Problem } from "../config/problems.ts";
 import type { ComposeRef } from "../detect/compose.ts";
+import { inputsWithin } from "../detect/inputs.ts";
 import type { Snapshot, StackSnapshot } from "../detect/snapshot.ts";
 import { short } from "../git/range.ts";
 import { asBroken } from "./broken.ts";
@@ -322,12 +323,10 @@ export function buildFiles(stack: StackSnapshot, service: string): string[] {
   const refs = stack.compose.refs.filter(
     (r: ComposeRef) => r.service === service && (r.kind === "build_context" || r.kind === "dockerfile"),
   );
-  const files: string[] = [];
-  for (const [path, entry] of stack.inputs.files) {
-    if (!entry) continue;
-    if (refs.some((r) => path === r.path || path.startsWith(`${r.path}/`) || r.path === "")) files.push(path);
-  }
-  return files.sort();
+  return inputsWithin(
+    stack.inputs,
+    refs.map((r) => r.path),
+  );
 }
 
 /** sha256 over the build's files (path, mode, blob) and its settings: equal means the same image. */

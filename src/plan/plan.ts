@@ -10,6 +10,7 @@ import type { Snapshot } from "../detect/snapshot.ts";
 import type { StackDef } from "../detect/stacks.ts";
 import { type CommitRange, short } from "../git/range.ts";
 import { asBroken, type OwnedProblems, stackProblems } from "./broken.ts";
+import { applyMountPolicy } from "./mountPolicy.ts";
 
 export interface HostRef {
   name: string;
@@ -18,6 +19,8 @@ export interface HostRef {
   environments?: readonly string[];
   /** Repositories (globs) the host takes deploys from; empty or absent: any (hosts file). */
   repos?: readonly string[];
+  /** Absolute host paths its stacks may bind-mount (mountPolicy.ts); unset: checked at deploy only. */
+  allowedMountRoots?: readonly string[];
 }
 
 /** What was last deployed successfully for a (stack, host), from the state store or a state file. */
@@ -125,9 +128,11 @@ export function buildPlan(input: PlanInput): Plan {
   const { base, head, changes } = input;
   const deployable = head.configValid;
   const warnings: Problem[] = [];
+  const mounts: Problem[] = [];
   const owned: OwnedProblems[] = [];
   const deployed = new Map((input.deployed ?? []).map((d) => [`${d.stack}\0${d.host}`, d]));
   const stackOk = input.only?.stacks?.length ? picomatch(input.only.stacks) : () => true;
+  const hostsByName = new Map((input.hosts ?? []).map((h) => [h.name, h]));
   const hostOk = input.only?.hosts?.length ? picomatch(input.only.hosts) : () => true;
 
   // Stacks of one environment share its host list: resolve each list once, not once per stack.
@@ -155,7 +160,7 @@ export function buildPlan(input: PlanInput): Plan {
     for (const message of resolved.warnings) warnings.push(warning(name, message));
     const baseTargets = b && h ? targetsOf(b.def.hosts).set : undefined;
 
-    const targets: TargetPlan[] = [];
+    let targets: TargetPlan[] = [];
     for (const host of resolved.hosts) {
       if (!hostOk(host)) continue;
       const rec = deployed.size > 0 ? deployed.get(`${name}\0${host}`) : undefined;
@@ -193,6 +198,16 @@ export function buildPlan(input: PlanInput): Plan {
         targets.push(target("deploy", [`${host} is a new target`]));
       else targets.push(target("skip", ["unchanged"]));
     }
+    if (h) {
+      // Mounts a host refuses skip that host only; an error where the range changes the stack.
+      const checked = applyMountPolicy(name, h.compose.absoluteMounts, targets, hostsByName);
+      targets = checked.targets;
+      const changedHere = !!change && (change.contentChanged || change.targetsChanged);
+      for (const p of checked.problems)
+        mounts.push(
+          changedHere ? p : { ...p, severity: "warning", message: `${p.message} (unchanged in this range)` },
+        );
+    }
     if (!h && !def.prune)
       warnings.push(
         warning(
@@ -217,7 +232,7 @@ export function buildPlan(input: PlanInput): Plan {
     stacks.push(errors.length ? asBroken(stack, errors) : stack);
   }
 
-  const problems = [...head.problems, ...stackProblems(owned), ...warnings];
+  const problems = [...head.problems, ...stackProblems(owned), ...mounts, ...warnings];
   return {
     version: 1,
     base: input.range.base,

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: a compose file under test uses Compose's ${VAR} syntax.
 /**
  * HostDeployer against a local "host": every remote command line runs through a local `sh -c`
  * (as sshd would run it), with fake `docker` and `docker-compose` on the PATH. Checks which round
@@ -11,7 +12,9 @@ import {
   mkdtempSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -252,5 +255,49 @@ describe("a deploy's round trips", () => {
     expect(failed).toBeInstanceOf(Error);
     expect((failed as Error).message).toBe("lost the lock deploy:test");
     expect(kinds(records)).toEqual(["lock", "upload", "unlock"]);
+  });
+});
+
+describe("host paths in a release", () => {
+  it("carries a symlink and what it points at, so the link works inside the release", async () => {
+    mkdirSync(join(repoDir, "shared/whoami-conf"), { recursive: true });
+    writeFileSync(join(repoDir, "shared/whoami-conf/app.conf"), "greeting=hi\n");
+    symlinkSync("../../shared/whoami-conf", join(repoDir, "services/whoami/conf"));
+    git("add", "-A");
+    git("commit", "-qm", "linked conf");
+    const { result, paths, commit } = await deploy(join(tmp, "h3"));
+    expect(result.status, result.error).toBe("succeeded");
+    const release = paths.release(commit);
+    expect(readlinkSync(join(release, "services/whoami/conf"))).toBe("../../shared/whoami-conf");
+    expect(readFileSync(join(release, "services/whoami/conf/app.conf"), "utf8")).toBe("greeting=hi\n");
+    // Through the link, the path stays inside the release.
+    expect(realpathSync(join(release, "services/whoami/conf")).startsWith(realpathSync(release))).toBe(true);
+  });
+
+  it("refuses a mount the repository cannot resolve before any command, even where / is allowed", async () => {
+    writeFileSync(
+      join(repoDir, "services/whoami/docker-compose.yml"),
+      "services:\n  whoami:\n    image: traefik/whoami\n    volumes: ['${NOWHERE}:/host']\n",
+    );
+    git("add", "-A");
+    git("commit", "-qm", "unresolved mount");
+    const commit = git("rev-parse", "HEAD");
+    const snap = await buildSnapshot(repo, commit, await repo.lsTree(commit), cache);
+    const stack = snap.stacks.get("whoami");
+    if (!stack) throw new Error("no whoami stack");
+    const records: CommandRecord[] = [];
+    const host: HostTarget = {
+      name: "local",
+      root: join(tmp, "h4"),
+      compose: "v1",
+      allowedMountRoots: ["/"],
+    };
+    await expect(
+      deployer(records).deploy({ repoDir, commit, stack, host, holder: "unit", pullServices: [] }),
+    ).rejects.toThrow(
+      "whoami cannot be deployed to local: services/whoami/docker-compose.yml:4:15 service whoami mounts ${NOWHERE}: ${NOWHERE} cannot be resolved from the repository",
+    );
+    expect(records).toEqual([]);
+    git("revert", "--no-edit", "HEAD");
   });
 });

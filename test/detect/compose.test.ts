@@ -278,6 +278,7 @@ describe("parseComposeFile: extends and include", () => {
         line: 4,
         col: 9,
         projectDirectory: "infra/proxy",
+        envFiles: ["infra/proxy.env"],
       },
       {
         kind: "include",
@@ -286,6 +287,7 @@ describe("parseComposeFile: extends and include", () => {
         line: 5,
         col: 9,
         projectDirectory: "infra/proxy",
+        envFiles: ["infra/proxy.env"],
       },
       { kind: "env_file", path: "infra/proxy.env", from: FILE, line: 7, col: 15 },
     ]);
@@ -1047,7 +1049,7 @@ describe("collectComposeInputs", () => {
   it("asks the injected exists, not read, whether an env_file is there", () => {
     const repo = reader({ [FILE]: yaml("services:", "  web:", "    env_file: app.env") });
     const asked: string[] = [];
-    const info = collectComposeInputs([FILE], repo, parseComposeFile, (path) => {
+    const info = collectComposeInputs([FILE], repo, undefined, [], (path) => {
       asked.push(path);
       return true;
     });

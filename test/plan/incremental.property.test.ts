@@ -25,6 +25,9 @@ const COMPOSE_VARIANTS = [
   "include:\n  - ../../shared/base.yaml\nservices:\n  b:\n    image: y\n",
   "services:\n  a:\n    extends:\n      file: ../../shared/base.yaml\n      service: base1\n",
   "services:\n  a:\n    image: x\n    volumes: ['../../shared:/s']\n",
+  // Interpolated from the stack's .env, and a path through a directory that may become a symlink.
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: Compose's ${VAR} syntax.
+  "services:\n  a:\n    image: x\n    volumes: ['${DATA:-./data}:/d', './data/sub/f:/f']\n",
 ];
 const CONFIG_VARIANTS = [
   "stacks:\n  - name: c\n    watch: ['watched/**']\n",
@@ -58,8 +61,26 @@ const FILES = [
   ".github/stackpilot.yml",
 ];
 
+/**
+ * Symlinks (path, target): on bind-mounted, env and context paths and on parents of referenced
+ * paths; into the repository, out of it, and in a cycle. The history starts with the first.
+ */
+const LINKS: [string, string][] = [
+  ["stacks/c/local", "../../shared"],
+  ["stacks/b/local", "../../shared/data"],
+  ["stacks/a/data", "../../shared"],
+  ["shared/data", "../apps/x"],
+  ["shared/one.env", "two.env"],
+  ["apps/x", "../shared/data"],
+  ["stacks/a/local", "data"],
+  ["stacks/c/local", "/stackpilot-test-nowhere"],
+  ["stacks/a/data", "../../../../stackpilot-test-nowhere"],
+  ["stacks/a/data", "local"],
+];
+
 type Op =
   | { kind: "write"; path: string; variant: number }
+  | { kind: "link"; path: string; target: string }
   | { kind: "delete"; path: string }
   | { kind: "chmod"; path: string }
   | { kind: "rename"; from: string; to: string };
@@ -82,6 +103,10 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({ kind: fc.constant("chmod" as const), path: fc.constantFrom(...FILES) }),
   },
   {
+    weight: 2,
+    arbitrary: fc.constantFrom(...LINKS).map(([path, target]) => ({ kind: "link" as const, path, target })),
+  },
+  {
     weight: 1,
     arbitrary: fc.record({
       kind: fc.constant("rename" as const),
@@ -96,21 +121,34 @@ function contentFor(path: string, variant: number): string {
     return COMPOSE_VARIANTS[variant % COMPOSE_VARIANTS.length] as string;
   if (path === ".github/stackpilot.yml") return CONFIG_VARIANTS[variant % CONFIG_VARIANTS.length] as string;
   if (path === "shared/base.yaml") return `services:\n  base${variant % 2}:\n    image: z${variant}\n`;
+  // The stack's .env decides where `${DATA:-...}` mounts point.
+  if (path === "stacks/a/.env")
+    return ["DATA=../../shared/data\n", "DATA=./local\n", "DATA=/srv\n", "X=1\n"][variant % 4] as string;
   return `${path} version ${variant}\n`;
 }
 
-/** Applies an op when it leaves a valid tree (no file where a directory is, and the reverse). */
-function apply(t: TestRepo, o: Op, exists: Set<string>, executable: Set<string>): void {
+/**
+ * Applies an op when it leaves a valid tree (no file where a directory is, and the reverse). Files
+ * are never written or chmodded through a symlink: some point outside the repository.
+ */
+function apply(t: TestRepo, o: Op, exists: Set<string>, executable: Set<string>, links: Set<string>): void {
   const clashes = (p: string) =>
     [...exists].some((e) => e !== p && (e.startsWith(`${p}/`) || p.startsWith(`${e}/`)));
-  if (o.kind === "write" && !clashes(o.path)) {
+  if (o.kind === "link" && !exists.has(o.path) && !clashes(o.path)) {
+    t.symlink(o.target, o.path);
+    exists.add(o.path);
+    links.add(o.path);
+  } else if (o.kind === "write" && links.has(o.path)) {
+    // not through a link
+  } else if (o.kind === "write" && !clashes(o.path)) {
     t.write({ [o.path]: contentFor(o.path, o.variant) });
     exists.add(o.path);
   } else if (o.kind === "delete" && exists.has(o.path)) {
     t.write({ [o.path]: null });
     exists.delete(o.path);
     executable.delete(o.path);
-  } else if (o.kind === "chmod" && exists.has(o.path)) {
+    links.delete(o.path);
+  } else if (o.kind === "chmod" && exists.has(o.path) && !links.has(o.path)) {
     const x = executable.has(o.path);
     t.chmod(o.path, x ? 0o644 : 0o755);
     if (x) executable.delete(o.path);
@@ -126,6 +164,7 @@ function apply(t: TestRepo, o: Op, exists: Set<string>, executable: Set<string>)
     t.rename(o.from, o.to);
     exists.delete(o.from);
     if (executable.delete(o.from)) executable.add(o.to);
+    if (links.delete(o.from)) links.add(o.to);
     exists.add(o.to);
   }
 }
@@ -167,6 +206,11 @@ function expectIndexesExact(s: Snapshot): void {
       if (index.kind(ref.path) === "dir") for (const p of index.under(ref.path)) add(p, why);
       else add(ref.path, why);
     }
+    for (const [link, target] of x.inputs.links) {
+      const why = `what the symlink ${link} points at`;
+      if (index.kind(target) === "dir") for (const p of index.under(target)) add(p, why);
+      else add(target, why);
+    }
     for (const pattern of x.def.watch) for (const p of index.glob(pattern)) add(p, `watched (${pattern})`);
     for (const p of x.inputs.files.keys())
       expect([p, inputReason(x.def, x.compose, x.inputs, p)]).toEqual([p, reasons.get(p)]);
@@ -184,6 +228,7 @@ function makeHistory(commits: Op[][], repos: TestRepo[]): { t: TestRepo; shas: s
   repos.push(t);
   const exists = new Set<string>();
   const executable = new Set<string>();
+  const links = new Set<string>();
   const initial: Record<string, string> = {
     "stacks/a/compose.yaml": COMPOSE_VARIANTS[0] as string,
     "stacks/b/compose.yaml": COMPOSE_VARIANTS[3] as string,
@@ -193,9 +238,13 @@ function makeHistory(commits: Op[][], repos: TestRepo[]): { t: TestRepo; shas: s
   };
   t.write(initial);
   for (const p of Object.keys(initial)) exists.add(p);
+  const [link, target] = LINKS[0] as [string, string];
+  t.symlink(target, link);
+  exists.add(link);
+  links.add(link);
   const shas = [t.commit("init")];
   for (const ops of commits) {
-    for (const o of ops) apply(t, o, exists, executable);
+    for (const o of ops) apply(t, o, exists, executable, links);
     shas.push(t.commit());
   }
   return { t, shas };

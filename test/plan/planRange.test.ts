@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ParseCache } from "../../src/detect/snapshot.ts";
 import { GitRepo } from "../../src/git/repo.ts";
 import type { DeployedRecord, Plan } from "../../src/plan/plan.ts";
 import { planRange } from "../../src/plan/planRange.ts";
@@ -233,5 +234,34 @@ describe("deploy-if-changed against deployed state", () => {
       ["evil", true],
       ["web", false],
     ]);
+  });
+});
+
+describe("warm plans", () => {
+  it("parses an override file from another stack's directory from its blob, though the cache holds its own parse", async () => {
+    const t = new TestRepo();
+    try {
+      t.write({
+        ".github/stackpilot.yml":
+          "stacks:\n  - name: y\n    compose_files: [compose.yaml, ../x/compose.yaml]\n",
+        "stacks/x/compose.yaml": "services:\n  x:\n    image: a\n",
+        "stacks/y/compose.yaml": "services:\n  y:\n    image: b\n",
+      }).commit();
+      const cache = new ParseCache();
+      const repo = new GitRepo(t.dir);
+      expect((await planRange(repo, { head: "HEAD" }, cache)).head.problems).toEqual([]);
+      t.write({ "stacks/y/compose.yaml": "services:\n  y:\n    image: c\n" }).commit();
+      // Stack x parsed stacks/x/compose.yaml against its own directory; y rebases it onto stacks/y.
+      const { head } = await planRange(repo, { base: "HEAD~1", head: "HEAD" }, cache);
+      expect(head.problems).toEqual([]);
+      expect(
+        head.stacks
+          .get("y")
+          ?.compose.services.map((s) => s.name)
+          .sort(),
+      ).toEqual(["x", "y"]);
+    } finally {
+      t.remove();
+    }
   });
 });
