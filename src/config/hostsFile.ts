@@ -3,9 +3,9 @@
  * Secrets are referenced (a key file path or an env var name), never written here.
  */
 import { readFile } from "node:fs/promises";
-import picomatch from "picomatch";
 import { z } from "zod";
 import type { HostRef } from "../plan/plan.ts";
+import { compileGlob } from "../util/glob.ts";
 import { type Problem, ProblemsError } from "./problems.ts";
 import { SAFE_NAME } from "./repoConfigSchema.ts";
 import { SecretRef } from "./secretRef.ts";
@@ -185,5 +185,5 @@ export const hostRefs = (hosts: readonly HostConfig[]): HostRef[] =>
 
 /** A host's `repos` globs (owner/name or URL) restrict who may deploy to it; empty allows all. */
 export function repoAllowed(host: HostConfig, repoId: string): boolean {
-  return host.repos.length === 0 || picomatch(host.repos)(repoId);
+  return host.repos.length === 0 || compileGlob(host.repos)(repoId);
 }

@@ -4,13 +4,13 @@
  * by blob id, so a warm plan parses only what changed.
  */
 
-import picomatch from "picomatch";
 import type { Problem } from "../config/problems.ts";
 import { loadRepoConfig } from "../config/repoConfig.ts";
 import { CONFIG_PATH, type RepoConfig } from "../config/repoConfigSchema.ts";
 import type { YamlSource } from "../config/yamlSource.ts";
 import { MergeBaseMemo } from "../git/range.ts";
 import type { Change, GitRepo, Tree, TreeEntry } from "../git/repo.ts";
+import { compileGlob } from "../util/glob.ts";
 import { type ComposeFileInfo, collectComposeInputs, parseComposeFile } from "./compose.ts";
 import { collectInputs, fingerprint, type StackInputs } from "./inputs.ts";
 import { Owners } from "./owners.ts";
@@ -243,7 +243,7 @@ function affectedStacks(snap: Snapshot, meta: SnapshotMeta, touched: Set<string>
   for (const [name, s] of snap.stacks) {
     cover(s.def.path, name);
     for (const ref of s.compose.refs) cover(ref.path, name);
-    if (s.def.watch.length > 0) watchers.push({ name, match: picomatch(s.def.watch, { dot: true }) });
+    if (s.def.watch.length > 0) watchers.push({ name, match: compileGlob(s.def.watch, { dot: true }) });
   }
   const affected = new Set<string>();
   const addAll = (names: readonly string[] | undefined) => {

@@ -3,7 +3,6 @@
  * explicit `stacks:` entries that add or override. Pure: (config, tree) -> stack definitions.
  */
 import { posix } from "node:path";
-import picomatch from "picomatch";
 import { formatKeyPath, type Problem } from "../config/problems.ts";
 import { unsafePathReason } from "../config/repoConfig.ts";
 import {
@@ -16,6 +15,7 @@ import {
 } from "../config/repoConfigSchema.ts";
 import type { YamlSource } from "../config/yamlSource.ts";
 import { MODE_SYMLINK } from "../git/repo.ts";
+import { compileGlob } from "../util/glob.ts";
 import type { PathIndex } from "./pathIndex.ts";
 
 export interface StackDef {
@@ -163,7 +163,7 @@ function discover(
   index: PathIndex,
   problems: Problem[],
 ): { name: string; path: string }[] {
-  const isRoot = picomatch(config.discover.roots, { dot: false });
+  const isRoot = compileGlob(config.discover.roots, { dot: false });
   const found = new Map<string, string>();
   for (const p of index.paths) {
     const base = posix.basename(p);

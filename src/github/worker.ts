@@ -3,13 +3,13 @@
  * steps it takes. Deploys go through rollout.ts, plans through planPr.ts / planRange.
  */
 
-import picomatch from "picomatch";
 import type { Probot } from "probot";
 import { errorText } from "../deploy/hostDeploy.ts";
 import { isSuccess } from "../deploy/orchestrate.ts";
 import { rollbackHost } from "../deploy/rollbackHost.ts";
 import { GITHUB_TEXT_LIMIT, rowsWithin } from "../plan/render/markdown.ts";
 import { deployLockKey } from "../state/deployments.ts";
+import { compileGlob } from "../util/glob.ts";
 import { authorizeDeploy, effectivePermission, type ReviewFact } from "./authorize.ts";
 import { fromHostJobResult, PLAN_CHECK_NAME, planCheckRun } from "./checkRun.ts";
 import { HELP_TEXT, type ParsedCommand, parseCommands } from "./commands.ts";
@@ -331,7 +331,7 @@ async function rollbackFromPullRequest(
   command: Extract<ParsedCommand, { kind: "rollback" }>,
 ): Promise<boolean> {
   if (!(await mayWrite(ctx, prNumber, actor.login, "roll back"))) return false;
-  const hostOk = command.host ? picomatch(command.host) : () => true;
+  const hostOk = command.host ? compileGlob(command.host) : () => true;
   const targets = (await ctx.deps.store.getDeployed(ctx.ref.fullName)).filter(
     (d) => d.stack === command.stack && hostOk(d.host),
   );
@@ -392,7 +392,7 @@ async function unlockFromPullRequest(
   command: Extract<ParsedCommand, { kind: "unlock" }>,
 ): Promise<boolean> {
   if (!(await mayWrite(ctx, prNumber, actor.login, "unlock"))) return false;
-  const hostOk = command.host ? picomatch(command.host) : () => true;
+  const hostOk = command.host ? compileGlob(command.host) : () => true;
   const freed: string[] = [];
   for (const h of ctx.deps.hosts.filter((x) => hostOk(x.name))) {
     if (

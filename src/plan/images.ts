@@ -8,12 +8,12 @@
  * the image elsewhere fails instead of copying images between hosts.
  */
 import { createHash } from "node:crypto";
-import picomatch from "picomatch";
 import { type HostConfig, type Inventory, type RegistryConfig, repoAllowed } from "../config/hostsFile.ts";
 import type { Problem } from "../config/problems.ts";
 import type { ComposeRef } from "../detect/compose.ts";
 import type { Snapshot, StackSnapshot } from "../detect/snapshot.ts";
 import { short } from "../git/range.ts";
+import { compileGlob } from "../util/glob.ts";
 import type { Plan } from "./plan.ts";
 
 /** A successful build, as recorded in the state store. */
@@ -220,7 +220,7 @@ export function registryFor(
 ): RegistryConfig | undefined {
   if (environment) {
     const listed = registries.find(
-      (r) => r.environments.length > 0 && picomatch(r.environments)(environment),
+      (r) => r.environments.length > 0 && compileGlob(r.environments)(environment),
     );
     if (listed) return listed;
   }
