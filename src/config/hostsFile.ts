@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { HostRef } from "../plan/plan.ts";
 import { compileGlob } from "../util/glob.ts";
 import { type Problem, ProblemsError } from "./problems.ts";
-import { SAFE_NAME } from "./repoConfigSchema.ts";
+import { SAFE_NAME, validGlob } from "./repoConfigSchema.ts";
 import { SecretRef } from "./secretRef.ts";
 import { knownKeysOf, parseYamlSource, validateYaml } from "./yamlSource.ts";
 
@@ -56,7 +56,7 @@ export const HostSchema = z.strictObject({
     .regex(/^\/[A-Za-z0-9._/-]*$/, "root must be an absolute path of plain characters")
     .default("/srv/stackpilot"),
   /** Repositories (owner/name globs) allowed to deploy here; empty means any. */
-  repos: z.array(z.string()).default([]),
+  repos: z.array(z.string().superRefine(validGlob)).default([]),
   /** Absolute host paths compose files may bind-mount (others are refused). */
   allowed_mount_roots: z.array(z.string().regex(/^\//)).default([]),
   /** Builds the images of stacks with `build:` (a deploy host builds only when it is also a builder). */
@@ -82,7 +82,7 @@ export const RegistrySchema = z.strictObject({
   username: z.string().min(1).optional(),
   password: SecretRef.optional(),
   /** Environments (globs) whose images go here; a registry without the list is the default. */
-  environments: z.array(z.string().min(1)).default([]),
+  environments: z.array(z.string().min(1).superRefine(validGlob)).default([]),
 });
 export type RegistryConfig = z.output<typeof RegistrySchema>;
 

@@ -88,6 +88,24 @@ stacks:
     expect(p?.line).toBe(4);
   });
 
+  it("refuses a watch glob that could backtrack, at its line and column with the key path", () => {
+    const [p] = errorsOf("stacks:\n  - name: web\n    watch: ['docs/**', '**/+(*a)*z']\n");
+    expect(p).toMatchObject({ line: 3, col: 24, key: "stacks[0].watch[1]" });
+    expect(p?.message).toMatch(/^invalid glob: extended globs such as "\+\(…\)" are not supported/);
+  });
+
+  it("refuses discovery roots with brace ranges or too many alternatives", () => {
+    const problems = errorsOf(
+      "discover:\n  roots:\n    - 'stacks/{1..9}'\n    - '{a,b}{c,d}{e,f}{g,h}{i,j}{k,l}{m,n}{o,p}{q,r}'\n",
+    );
+    expect(problems.map((p) => [p.key, p.line])).toEqual([
+      ["discover.roots[0]", 3],
+      ["discover.roots[1]", 4],
+    ]);
+    expect(problems[0]?.message).toContain("brace ranges");
+    expect(problems[1]?.message).toContain("more than 256 alternatives");
+  });
+
   it("names the expected forms when a union does not match", () => {
     const [p] = errorsOf("stacks:\n  - name: web\n    hosts: [42]\n");
     expect(p).toMatchObject({ key: "stacks[0].hosts[0]", line: 3 });
@@ -171,6 +189,17 @@ describe("hosts file", () => {
       ]),
     );
     expect(problems.every((p) => p.severity === "error")).toBe(true);
+  });
+
+  it("refuses repos and registry environments globs it cannot match safely", () => {
+    const { problems } = parseHostsFile(
+      "hosts:\n  - name: a\n    address: a.test\n    repos: ['org/+(*a)*z']\nregistries:\n  - name: r\n    address: r.test\n    environments: ['{1..3}']\n",
+      "hosts.yml",
+    );
+    expect(problems.filter((p) => p.severity === "error").map((p) => [p.key, p.line])).toEqual([
+      ["hosts[0].repos[0]", 4],
+      ["registries[0].environments[0]", 8],
+    ]);
   });
 
   it("checks registry references once the file is otherwise valid", () => {
