@@ -654,12 +654,47 @@ describe("parseComposeFile: malformed input", () => {
     expect(errors(info)[0]).toMatchObject({ line: 4, col: 3, message: expect.stringContaining("unique") });
   });
 
+  it("reports a duplicate key among 40,000 at its line, with the positions of the others at hand", () => {
+    const labels = Array.from({ length: 40_000 }, (_, i) => `      l${i}: v`);
+    labels.splice(30_000, 0, "      l7: again");
+    const info = parseComposeFile(
+      FILE,
+      yaml("services:", "  web:", "    image: x", "    labels:", ...labels),
+    );
+    expect(errors(info)).toEqual([
+      expect.objectContaining({
+        line: 30_005,
+        col: 7,
+        message: 'duplicate key "l7": map keys must be unique',
+      }),
+    ]);
+  });
+
+  it("points at keys reached through aliases and merge keys", () => {
+    const info = parseComposeFile(
+      FILE,
+      yaml(
+        "x-base: &base",
+        "  env_file: ../../../nope.env",
+        "services:",
+        "  web:",
+        "    <<: *base",
+        "    image: x",
+      ),
+    );
+    expect(errors(info)).toEqual([
+      expect.objectContaining({ line: 2, col: 13, key: "services.web.env_file" }),
+    ]);
+  });
+
   it.each([
     ["an empty file", ""],
     ["a top-level list", "- a\n- b\n"],
     ["a scalar", "just text\n"],
     ["an alias bomb", `a: &a [x, x, x, x, x, x, x, x, x, x]\n${bomb()}`],
     ["binary noise", "\u0001\u0002: [\n\t{"],
+    ["deep nesting", `services: ${"[".repeat(50_000)}`],
+    ["thousands of aliases", `x-a: &a []\nservices:\n  web:\n    volumes:\n${"      - *a\n".repeat(5000)}`],
   ])("never throws on %s, reporting an error instead", (_name, content) => {
     const info = parseComposeFile(FILE, content);
     expect(errors(info).length).toBeGreaterThan(0);
