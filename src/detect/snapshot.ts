@@ -35,6 +35,13 @@ export interface Snapshot {
   stacks: Map<string, StackSnapshot>;
 }
 
+/** Bounds on what a snapshot reads from the repository; set server side, never by a repository. */
+export interface ParseLimits {
+  /** Config, compose and other files Stackpilot parses: larger ones are a problem and never read. */
+  maxFileBytes: number;
+}
+export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxFileBytes: 1024 * 1024 };
+
 /** Bounded memo of parsed compose files and blob texts, keyed by blob id. */
 export class ParseCache {
   readonly #compose = new Map<string, ComposeFileInfo>();
@@ -139,11 +146,15 @@ export async function buildSnapshot(
   commit: string,
   tree: Tree,
   cache: ParseCache,
+  limits: ParseLimits = DEFAULT_PARSE_LIMITS,
 ): Promise<Snapshot> {
-  const reader = new BlobReader(repo);
+  const reader = new BlobReader(repo, limits);
   const configEntry = tree.get(CONFIG_PATH);
   if (configEntry) await reader.read([configEntry.oid]);
-  const loaded = loadRepoConfig(configEntry ? reader.blobs.get(configEntry.oid) : undefined);
+  const oversize = configEntry && reader.oversize(CONFIG_PATH, configEntry.oid);
+  const loaded = oversize
+    ? { config: loadRepoConfig(undefined).config, problems: [oversize], source: undefined }
+    : loadRepoConfig(configEntry ? reader.blobs.get(configEntry.oid) : undefined);
   const index = new PathIndex(tree);
   const configFailed = loaded.problems.some((p) => p.severity === "error");
   const meta: SnapshotMeta = {
@@ -170,6 +181,7 @@ export async function deriveSnapshot(
   changes: readonly Change[],
   forward: boolean,
   cache: ParseCache,
+  limits: ParseLimits = DEFAULT_PARSE_LIMITS,
 ): Promise<Snapshot> {
   const prev = metaOf.get(from);
   const tree = applyChanges(from.tree, changes, forward);
@@ -178,7 +190,7 @@ export async function deriveSnapshot(
     touched.add(c.path);
     if (c.oldPath) touched.add(c.oldPath);
   }
-  if (!prev || touched.has(CONFIG_PATH)) return buildSnapshot(repo, commit, tree, cache);
+  if (!prev || touched.has(CONFIG_PATH)) return buildSnapshot(repo, commit, tree, cache, limits);
   const added: string[] = [];
   const removed: string[] = [];
   for (const p of touched) {
@@ -193,7 +205,7 @@ export async function deriveSnapshot(
     reads: new Map(),
   };
   const affected = affectedStacks(from, prev, touched);
-  return assemble(new BlobReader(repo), commit, from.config, meta, cache, from, affected);
+  return assemble(new BlobReader(repo, limits), commit, from.config, meta, cache, from, affected);
 }
 
 /**
@@ -265,19 +277,44 @@ function affectedStacks(snap: Snapshot, meta: SnapshotMeta, touched: Set<string>
   return affected;
 }
 
-/** Blob texts read through one repo, remembering ids that could not be read (submodules). */
+/**
+ * Blob texts read through one repo, remembering ids that could not be read (submodules) and
+ * those over the size limit (sized, never read).
+ */
 class BlobReader {
   readonly blobs = new Map<string, string>();
   readonly asked = new Set<string>();
+  readonly tooLarge = new Map<string, number>();
   readonly #repo: GitRepo;
-  constructor(repo: GitRepo) {
+  readonly #limits: ParseLimits;
+  constructor(repo: GitRepo, limits: ParseLimits) {
     this.#repo = repo;
+    this.#limits = limits;
   }
   async read(oids: Iterable<string>): Promise<void> {
-    const missing = [...oids].filter((o) => !this.blobs.has(o));
+    const missing = [...oids].filter((o) => !this.asked.has(o));
     for (const o of missing) this.asked.add(o);
-    for (const [oid, buf] of await this.#repo.readBlobs(missing)) this.blobs.set(oid, buf.toString("utf8"));
+    const { blobs, tooLarge } = await this.#repo.readBlobsWithin(missing, this.#limits.maxFileBytes);
+    for (const [oid, buf] of blobs) this.blobs.set(oid, buf.toString("utf8"));
+    for (const [oid, size] of tooLarge) this.tooLarge.set(oid, size);
   }
+  /** Asked for and not there: absent (a submodule), as opposed to read or too large. */
+  absent(oid: string): boolean {
+    return this.asked.has(oid) && !this.blobs.has(oid) && !this.tooLarge.has(oid);
+  }
+  /** The problem of a file over the limit, at `path:1:1`; undefined when it is within. */
+  oversize(path: string, oid: string): Problem | undefined {
+    const size = this.tooLarge.get(oid);
+    if (size === undefined) return undefined;
+    const message = `is ${formatBytes(size)}, over the ${formatBytes(this.#limits.maxFileBytes)} limit for files Stackpilot parses`;
+    return { file: path, line: 1, col: 1, key: "", message, severity: "error" };
+  }
+}
+
+function formatBytes(n: number): string {
+  const [value, unit] =
+    n >= 1024 * 1024 ? [n / (1024 * 1024), "MB"] : n >= 1024 ? [n / 1024, "KB"] : [n, "bytes"];
+  return `${Number(value.toFixed(1))} ${unit}`;
 }
 
 /**
@@ -313,7 +350,7 @@ async function assemble(
 
   // Compose files reach other compose files (include, extends): read, parse, and read again what
   // the parse asked for that was not read yet, until nothing new is asked for.
-  const { blobs, asked } = reader;
+  const { blobs } = reader;
   const composeOf = new Map<string, ComposeFileInfo>();
   let pending = defs.filter((def) => {
     const old = reuse(def);
@@ -328,11 +365,12 @@ async function assemble(
       let complete = true;
       const reads: string[] = [];
       // A file neither read nor parsed yet is asked for, and this stack retried in the next round.
-      const known = (path: string, oid: string) => blobs.has(oid) || cache.has(path, oid);
+      const known = (path: string, oid: string) =>
+        blobs.has(oid) || reader.tooLarge.has(oid) || cache.has(path, oid);
       const read = (path: string): string | undefined => {
         reads.push(path);
         const entry = tree.get(path);
-        if (!entry || (asked.has(entry.oid) && !blobs.has(entry.oid))) return undefined;
+        if (!entry || reader.absent(entry.oid)) return undefined;
         if (!known(path, entry.oid)) {
           wanted.add(entry.oid);
           complete = false;
@@ -342,6 +380,8 @@ async function assemble(
       const parse = (path: string, text: string): ComposeFileInfo => {
         const entry = tree.get(path);
         if (!entry) return parseComposeFile(path, text);
+        const oversize = reader.oversize(path, entry.oid);
+        if (oversize) return { ...EMPTY_COMPOSE, problems: [oversize] };
         if (!known(path, entry.oid)) return EMPTY_COMPOSE;
         return cache.compose(path, entry.oid, () => text);
       };

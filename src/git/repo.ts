@@ -136,6 +136,114 @@ export class GitRepo {
     }
     return result;
   }
+
+  /**
+   * Blob contents by id, except blobs over `maxBytes`, which are only sized (never read into
+   * memory): one `git cat-file --batch-command` process asked `info` for every id first, then
+   * `contents` for those within the limit. Missing ids are in neither map.
+   */
+  async readBlobsWithin(
+    oids: Iterable<string>,
+    maxBytes: number,
+  ): Promise<{ blobs: Map<string, Buffer>; tooLarge: Map<string, number> }> {
+    const wanted = [...new Set(oids)];
+    const blobs = new Map<string, Buffer>();
+    const tooLarge = new Map<string, number>();
+    if (wanted.length === 0) return { blobs, tooLarge };
+    const child = spawn("git", ["cat-file", "--batch-command"], {
+      cwd: this.dir,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const out = new BatchOutput(child.stdout);
+    child.stdin.on("error", () => {}); // git exiting early: its exit status tells why
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const done = new Promise<void>((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (code) =>
+        code === 0 ? resolve() : reject(new Error(`git cat-file failed: ${stderr}`)),
+      );
+    });
+    done.catch(() => {}); // awaited below; an early failure also ends the reads
+    try {
+      child.stdin.write(wanted.map((oid) => `info ${oid}\n`).join(""));
+      const within: string[] = [];
+      for (const oid of wanted) {
+        const size = parseBatchHeader(await out.line(done));
+        if (size === undefined) continue;
+        if (size > maxBytes) tooLarge.set(oid, size);
+        else within.push(oid);
+      }
+      child.stdin.end(within.map((oid) => `contents ${oid}\n`).join(""));
+      for (const oid of within) {
+        const size = parseBatchHeader(await out.line(done));
+        if (size !== undefined) blobs.set(oid, (await out.bytes(size + 1, done)).subarray(0, size));
+      }
+    } finally {
+      child.stdin.destroy();
+    }
+    await done;
+    return { blobs, tooLarge };
+  }
+}
+
+/** The size in `<oid> <type> <size>`, or undefined for `<oid> missing`. */
+function parseBatchHeader(header: string): number | undefined {
+  if (header.endsWith(" missing")) return undefined;
+  return Number(header.split(" ")[2]);
+}
+
+/** `git cat-file` output read as it arrives: a line, or a number of bytes. */
+class BatchOutput {
+  #buf: Buffer = Buffer.alloc(0);
+  #waiting: (() => void) | undefined;
+  #ended = false;
+
+  constructor(stream: NodeJS.ReadableStream) {
+    stream.on("data", (c: Buffer) => {
+      this.#buf = this.#buf.length === 0 ? c : Buffer.concat([this.#buf, c]);
+      this.#wake();
+    });
+    stream.on("end", () => {
+      this.#ended = true;
+      this.#wake();
+    });
+  }
+
+  async line(failed: Promise<void>): Promise<string> {
+    for (;;) {
+      const nl = this.#buf.indexOf(10);
+      if (nl >= 0)
+        return this.#take(nl + 1)
+          .subarray(0, nl)
+          .toString();
+      await this.#more(failed);
+    }
+  }
+
+  async bytes(n: number, failed: Promise<void>): Promise<Buffer> {
+    while (this.#buf.length < n) await this.#more(failed);
+    return this.#take(n);
+  }
+
+  #take(n: number): Buffer {
+    const head = this.#buf.subarray(0, n);
+    this.#buf = this.#buf.subarray(n);
+    return head;
+  }
+
+  #more(failed: Promise<void>): Promise<void> {
+    if (this.#ended) return failed.then(() => Promise.reject(new Error("git cat-file output ended early")));
+    return Promise.race([new Promise<void>((r) => (this.#waiting = r)), failed]);
+  }
+
+  #wake(): void {
+    const w = this.#waiting;
+    this.#waiting = undefined;
+    w?.();
+  }
 }
 
 export function parseRawDiff(out: string): Change[] {
