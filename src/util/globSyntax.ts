@@ -8,6 +8,8 @@
 export const MAX_GLOB_CHARS = 1024;
 /** `{a,b}{c,d}...` multiplies; past this many alternatives a pattern is refused. */
 export const MAX_GLOB_ALTERNATIVES = 256;
+/** `{a,{b,{c,d}}}`: deeper nesting is refused (expanding it costs the cube of its depth). */
+export const MAX_BRACE_DEPTH = 10;
 /** The alternatives together, which bounds matching work per path character. */
 export const MAX_GLOB_EXPANDED_CHARS = 8 * MAX_GLOB_CHARS;
 
@@ -110,8 +112,9 @@ function braceGroup(s: string, open: number): { parts: string[]; end: number } |
     const c = s[i];
     if (c === "\\") i++;
     else if (c === "[") i = classEnd(s, i) - 1;
-    else if (c === "{") depth++;
-    else if (c === "," && depth === 0) commas.push(i);
+    else if (c === "{") {
+      if (++depth >= MAX_BRACE_DEPTH) throw new GlobError(`braces nested more than ${MAX_BRACE_DEPTH} deep`);
+    } else if (c === "," && depth === 0) commas.push(i);
     else if (c === "}" && depth-- === 0) {
       const body = s.slice(open + 1, i);
       if (commas.length === 0) {

@@ -82,6 +82,7 @@ describe("glob validation", () => {
     ["[z-a]", /range "z-a" in \[\.\.\.\] is reversed/],
     ["", /empty pattern/],
     ["{a,b}{c,d}{e,f}{g,h}{i,j}{k,l}{m,n}{o,p}{q,r}", /more than 256 alternatives/],
+    [`${"{a,".repeat(11)}b${"}".repeat(11)}`, /braces nested more than 10 deep/],
     ["a".repeat(MAX_GLOB_CHARS + 1), /1025 characters, over the limit of 1024/],
   ])("refuses %j with a message", (pattern, message) => {
     expect(globProblem(pattern)).toMatch(message);
