@@ -192,7 +192,7 @@ class Collector {
   #followExtends(service: ComposeService, info: ComposeFileInfo, file: string): void {
     const base = service.extends;
     if (!base) return;
-    const ref = info.refs.find((r) => r.kind === "extends" && r.service === service.name);
+    const ref = indexOf(info).extendsRefs.get(service.name);
     const origin = {
       file,
       line: ref?.line ?? 1,
@@ -216,7 +216,7 @@ class Collector {
       return;
     }
     this.#absorb(info, name);
-    const service = info.services.find((s) => s.name === name);
+    const service = indexOf(info).services.get(name);
     if (!service) {
       this.#report(origin, `service "${name}" not found in ${file}`);
       return;
@@ -226,11 +226,18 @@ class Collector {
 
   /** Takes over a file's findings; with `service`, only that service's (plus file-level problems). */
   #absorb(info: ComposeFileInfo, service?: string): void {
-    const mine = (s: string | undefined) => service === undefined || s === service;
-    for (const ref of info.refs) if (mine(ref.service)) this.#addRef(ref);
-    for (const mount of info.absoluteMounts) if (mine(mount.service)) this.#addMount(mount);
-    for (const p of info.problems) {
-      if (service === undefined || concernsService(p, service)) this.#addProblem(p);
+    if (service === undefined) {
+      for (const ref of info.refs) this.#addRef(ref);
+      for (const mount of info.absoluteMounts) this.#addMount(mount);
+      for (const p of info.problems) this.#addProblem(p);
+      return;
+    }
+    // Through the file's index: a file extended for each of its N services is not read N times whole.
+    const own = indexOf(info).byService.get(service);
+    for (const ref of own?.refs ?? []) this.#addRef(ref);
+    for (const mount of own?.mounts ?? []) this.#addMount(mount);
+    for (const i of mergeSorted(indexOf(info).fileProblems, own?.problems ?? [])) {
+      this.#addProblem(info.problems[i] as ComposeProblem);
     }
   }
 
@@ -262,7 +269,8 @@ class Collector {
     const base = service.extends;
     if (!base || seen.has(`${base.file}#${base.service}`)) return service;
     seen.add(`${base.file}#${base.service}`);
-    const found = this.#byFile.get(base.file)?.services.find((s) => s.name === base.service);
+    const file = this.#byFile.get(base.file);
+    const found = file && indexOf(file).services.get(base.service);
     return found ? mergeService(this.#resolveExtends(found, seen), service) : service;
   }
 }
@@ -271,9 +279,65 @@ function fileKey(file: string, baseDir: string): string {
   return `${file}\u0000${baseDir}`;
 }
 
-function concernsService(p: ComposeProblem, service: string): boolean {
-  const prefix = `services.${service}`;
-  return p.key === "" || p.key === prefix || p.key.startsWith(`${prefix}.`) || p.key.startsWith(`${prefix}[`);
+/** A parsed file's services, extends refs, and refs, mounts and problems by service, found once. */
+interface FileIndex {
+  services: Map<string, ComposeService>;
+  extendsRefs: Map<string, ComposeRef>;
+  byService: Map<string, { refs: ComposeRef[]; mounts: AbsoluteMount[]; problems: number[] }>;
+  /** Indexes into `problems` of those about the whole file (they concern every service). */
+  fileProblems: number[];
+}
+const indexes = new WeakMap<ComposeFileInfo, FileIndex>();
+
+function indexOf(info: ComposeFileInfo): FileIndex {
+  let index = indexes.get(info);
+  if (index) return index;
+  index = { services: new Map(), extendsRefs: new Map(), byService: new Map(), fileProblems: [] };
+  const { services, extendsRefs, byService, fileProblems } = index;
+  const of = (name: string) => {
+    const own = byService.get(name) ?? { refs: [], mounts: [], problems: [] };
+    byService.set(name, own);
+    return own;
+  };
+  for (const s of info.services) if (!services.has(s.name)) services.set(s.name, s);
+  for (const ref of info.refs) {
+    if (ref.service === undefined) continue;
+    of(ref.service).refs.push(ref);
+    if (ref.kind === "extends" && !extendsRefs.has(ref.service)) extendsRefs.set(ref.service, ref);
+  }
+  for (const mount of info.absoluteMounts) of(mount.service).mounts.push(mount);
+  info.problems.forEach((p, i) => {
+    if (p.key === "") fileProblems.push(i);
+    else for (const name of servicesConcerned(p.key)) of(name).problems.push(i);
+  });
+  indexes.set(info, index);
+  return index;
+}
+
+/**
+ * The service names a problem's key path may be about: `services.a.b[0]` concerns services `a`,
+ * `a.b` and `a.b[0]`... (names may hold dots), as a prefix test per service would find.
+ */
+function servicesConcerned(key: string): string[] {
+  const prefix = "services.";
+  if (!key.startsWith(prefix)) return [];
+  const names: string[] = [];
+  for (let i = prefix.length + 1; i <= key.length; i++) {
+    if (i === key.length || key[i] === "." || key[i] === "[") names.push(key.slice(prefix.length, i));
+  }
+  return names;
+}
+
+/** Two ascending lists of indexes as one, in order. */
+function mergeSorted(a: readonly number[], b: readonly number[]): number[] {
+  const out: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && (a[i] as number) < (b[j] as number))) out.push(a[i++] as number);
+    else out.push(b[j++] as number);
+  }
+  return out;
 }
 
 /**

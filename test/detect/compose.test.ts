@@ -849,6 +849,39 @@ describe("collectComposeInputs", () => {
     ]);
   });
 
+  it("takes from an extended file the problems of the file and of the extended service only, in order", () => {
+    const repo = reader({
+      [FILE]: yaml("services:", "  web:", "    extends: {file: base.yaml, service: app}"),
+      "stacks/web/base.yaml": yaml(
+        "services:",
+        "  app:",
+        "    env_file: ../../../a.env",
+        "    image: !odd x",
+        "  unrelated:",
+        "    env_file: ../../../u.env",
+        "  app.v2:",
+        "    env_file: ../../../v.env",
+      ),
+    });
+    const info = collectComposeInputs([FILE], repo);
+    expect(info.problems.map((p) => [p.line, p.key])).toEqual([
+      [4, ""],
+      [3, "services.app.env_file"],
+      [8, "services.app.v2.env_file"],
+    ]);
+  });
+
+  it("follows a file extended for each of thousands of services, taking each service's refs", () => {
+    const n = 3000;
+    const names = Array.from({ length: n }, (_, i) => `s${i}`);
+    const repo = reader({
+      [FILE]: `services:\n${names.map((s) => `  ${s}: {extends: {file: base.yaml, service: ${s}}}\n`).join("")}`,
+      "stacks/web/base.yaml": `services:\n${names.map((s) => `  ${s}: {env_file: ${s}.env}\n`).join("")}`,
+    });
+    const info = collectComposeInputs([FILE], repo);
+    expect(pathsOf(info, "env_file")).toEqual(names.map((s) => `stacks/web/${s}.env`));
+  });
+
   it("terminates on an extends cycle", () => {
     const repo = reader({
       "a.yaml": yaml("services:", "  x:", "    extends: {file: b.yaml, service: y}"),
