@@ -19,13 +19,26 @@ import { compileGlob, globProblem } from "../../src/util/glob.ts";
 const BOUND_MS = 500;
 const FILE = "stacks/web/compose.yaml";
 
-/** Runs `f`, failing when it throws or takes longer than the bound. */
-function within<T>(what: string, f: () => T): T {
-  const start = performance.now();
-  const out = f();
-  const ms = performance.now() - start;
-  if (ms > BOUND_MS) throw new Error(`${what} took ${ms.toFixed(0)} ms (bound ${BOUND_MS} ms)`);
-  return out;
+/**
+ * Runs `f` on `input`, failing when it throws or takes longer than the bound. A case over the
+ * bound is timed twice more and judged by its fastest run: a pause of the machine does not
+ * repeat, a superlinear case does.
+ */
+function within<T>(what: string, input: string, f: () => T): T {
+  const timed = () => {
+    const start = performance.now();
+    const out = f();
+    return { out, ms: performance.now() - start };
+  };
+  const first = timed();
+  const ms = first.ms > BOUND_MS ? Math.min(first.ms, timed().ms, timed().ms) : first.ms;
+  if (ms > BOUND_MS) {
+    const shown = JSON.stringify(input.slice(0, 120));
+    throw new Error(
+      `${what} took ${ms.toFixed(0)} ms (bound ${BOUND_MS} ms) on ${input.length} chars: ${shown}`,
+    );
+  }
+  return first.out;
 }
 
 const indent = (depth: number) => " ".repeat(depth);
@@ -61,7 +74,7 @@ const hostileYaml: fc.Arbitrary<string> = fc.oneof(
     ),
   // Anchors and aliases: many aliases of one anchor, and nested "billion laughs".
   fc
-    .tuple(size(8000), fc.constantFrom("[]", "{}", "x", "{a: 1}"))
+    .tuple(size(6000), fc.constantFrom("[]", "{}", "x", "{a: 1}"))
     .map(
       ([n, value]) =>
         `x-a: &a ${value}\nservices:\n  web:\n    image: x\n    labels: [${"*a, ".repeat(n)}*a]\n`,
@@ -81,6 +94,10 @@ const hostileYaml: fc.Arbitrary<string> = fc.oneof(
     const lines = ["x-0: &m0 {image: x, env_file: a.env}"];
     for (let i = 1; i < n; i++) lines.push(`x-${i}: &m${i} {<<: *m${i - 1}, k${i}: v}`);
     return `${lines.join("\n")}\nservices:\n  web:\n    <<: *m${n - 1}\n`;
+  }),
+  fc.tuple(size(2000), size(60)).map(([keys, copies]) => {
+    const big = Array.from({ length: keys }, (_, i) => `  k${i}: v\n`).join("");
+    return `x-big: &big\n${big}services:\n${Array.from({ length: copies }, (_, i) => `  s${i}: {<<: *big}\n`).join("")}`;
   }),
   fc.constantFrom(
     "x: &a [1]\nservices:\n  web:\n    <<: *a\n",
@@ -258,10 +275,10 @@ describe("hostile inputs", () => {
   it("compose files: parse and collect return problems, never throw, within the bound", () => {
     fc.assert(
       fc.property(fc.oneof(hostileYaml, hostilePaths), (text) => {
-        const info = within("parseComposeFile", () => parseComposeFile(FILE, text));
+        const info = within("parseComposeFile", text, () => parseComposeFile(FILE, text));
         expect(Array.isArray(info.problems)).toBe(true);
-        const files: Record<string, string> = { [FILE]: text, "stacks/web/other.yaml": text };
-        within("collectComposeInputs", () =>
+        const files: Record<string, string> = { [FILE]: text };
+        within("collectComposeInputs", text, () =>
           collectComposeInputs([FILE, "other.yaml", "../../../x.yaml"], (p) => files[p]),
         );
       }),
@@ -281,7 +298,7 @@ describe("hostile inputs", () => {
     );
     fc.assert(
       fc.property(asConfig, (text) => {
-        const loaded = within("loadRepoConfig", () => loadRepoConfig(text));
+        const loaded = within("loadRepoConfig", text, () => loadRepoConfig(text));
         expect(Array.isArray(loaded.problems)).toBe(true);
       }),
       { numRuns: 150, endOnFailure: true },
@@ -295,13 +312,13 @@ describe("hostile inputs", () => {
         fc.array(hostilePath, { minLength: 1, maxLength: 5 }),
         fc.boolean(),
         (glob, paths, dot) => {
-          const why = within("globProblem", () => globProblem(glob));
+          const why = within("globProblem", glob, () => globProblem(glob));
           if (why !== undefined) {
             expect(() => compileGlob(glob)).toThrow(why);
             return;
           }
-          const isMatch = within("compileGlob", () => compileGlob(glob, { dot }));
-          within("matching", () => paths.map(isMatch));
+          const isMatch = within("compileGlob", glob, () => compileGlob(glob, { dot }));
+          within("matching", glob, () => paths.map(isMatch));
         },
       ),
       { numRuns: 300, endOnFailure: true },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isMap } from "yaml";
+import { isMap, parseDocument } from "yaml";
 import { MAX_YAML_ALIASES, MAX_YAML_DEPTH, MapIndex, parseYaml, toPlain } from "../../src/util/yaml.ts";
 
 const errorsOf = (text: string, merge = false) => {
@@ -52,18 +52,65 @@ describe("parseYaml", () => {
   });
 });
 
-describe("toPlain", () => {
-  it("turns an alias bomb into an error message instead of an exception", () => {
-    const levels = ["b", "c", "d", "e", "f", "g"];
-    let prev = "a";
-    const lines = levels.map((n) => {
-      const line = `${n}: &${n} [${Array(10).fill(`*${prev}`).join(", ")}]`;
-      prev = n;
-      return line;
+describe("alias expansion", () => {
+  const bomb = (levels: number) => {
+    const lines = ["l0: &l0 [x, x]"];
+    for (let i = 1; i <= levels; i++)
+      lines.push(
+        `l${i}: &l${i} [${Array(10)
+          .fill(`*l${i - 1}`)
+          .join(", ")}]`,
+      );
+    return `${lines.join("\n")}\n`;
+  };
+
+  it("refuses a billion laughs at its first alias, before expanding anything", () => {
+    expect(errorsOf(bomb(9))).toEqual([
+      {
+        line: 2,
+        col: 10,
+        code: "RESOURCE_EXHAUSTION",
+        message: expect.stringMatching(
+          /^aliases and merge keys add \d+ nodes to the document; Stackpilot reads at most 50000/,
+        ),
+      },
+    ]);
+  });
+
+  it("refuses merge keys copying a big map again and again, and accepts many small merges", () => {
+    const big = Array.from({ length: 20_000 }, (_, i) => `  k${i}: v\n`).join("");
+    const copies = Array.from({ length: 5 }, (_, i) => `  s${i}: {<<: *big}\n`).join("");
+    expect(errorsOf(`x: &big\n${big}services:\n${copies}`, true)).toEqual([
+      expect.objectContaining({
+        code: "RESOURCE_EXHAUSTION",
+        message: expect.stringContaining("add 200005 nodes"),
+      }),
+    ]);
+    const small = Array.from({ length: MAX_YAML_ALIASES }, (_, i) => `  s${i}: {<<: *base, image: x}\n`).join(
+      "",
+    );
+    const { doc, errors } = parseYaml(`x: &base {restart: always, init: true}\nservices:\n${small}`, {
+      merge: true,
     });
-    const { doc, errors } = parseYaml(`a: &a [x, x]\n${lines.join("\n")}\n`);
     expect(errors).toEqual([]);
-    expect(doc && toPlain(doc)).toEqual({
+    const value = doc && toPlain(doc);
+    expect(
+      value && "value" in value && (value.value as { services: Record<string, object> }).services.s999,
+    ).toEqual({
+      restart: "always",
+      init: true,
+      image: "x",
+    });
+  });
+
+  it("refuses an alias inside the node it names", () => {
+    expect(errorsOf("a: &a {b: [*a]}\n")).toEqual([
+      expect.objectContaining({ line: 1, col: 12, message: "alias *a is inside the node it names" }),
+    ]);
+  });
+
+  it("leaves toPlain an error message, not an exception, for a document that escaped the checks", () => {
+    expect(toPlain(parseDocument(bomb(6)))).toEqual({
       error: expect.stringMatching(/^cannot expand YAML: Excessive alias count/),
     });
   });

@@ -1,0 +1,245 @@
+/**
+ * Hostile inputs benchmark. A synthetic repository (100 stacks) is planned twice per round, cold
+ * (a new ParseCache): as it is, and with hostile inputs added in one commit:
+ * - two watch globs at the 1,024-character limit, each the worst accepted for one matcher (many
+ *   stars: picomatch's worst; one long piece: ours), and files named with 4,000 `a`s;
+ * - a ~1 MB compose file with one 40,000-key mapping;
+ * - an alias-heavy compose file (1,000 aliases, the limit, each a merge key);
+ * - a compose file nested 100,000 levels deep (refused at depth 100);
+ * - a 2.5 MB compose file (over the 1 MB limit: a problem, never read).
+ * Reported: medians of both plans, and per input Stackpilot's time beside the "before": the
+ * library as main used it (picomatch; yaml with `uniqueKeys`), each in a child process stopped
+ * after BENCH_BEFORE_TIMEOUT_S seconds.
+ *
+ * The one assertion is correctness: the clean plan has no problem, the hostile plan exactly the
+ * expected ones (throws, so exit 1, otherwise).
+ *
+ *   npm run bench -- hostile      knobs: BENCH_RUNS (default 5), BENCH_BEFORE_TIMEOUT_S (default 20)
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { parseComposeFile } from "../src/detect/compose.ts";
+import { ParseCache } from "../src/detect/snapshot.ts";
+import { GitRepo } from "../src/git/repo.ts";
+import { planRange } from "../src/plan/planRange.ts";
+import { compileGlob, globProblem } from "../src/util/glob.ts";
+import { fmtBytes, fmtMs, type Summary, summarize, table } from "./lib/stats.ts";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const BEFORE_TIMEOUT_MS = Number(process.env.BENCH_BEFORE_TIMEOUT_S ?? 20) * 1000;
+const log = (s: string) => process.stderr.write(`[hostile] ${s}\n`);
+
+// The hostile inputs.
+const STARS_GLOB = `**/${"*a".repeat(509)}*z`;
+const PIECE_GLOB = `**/*${"a".repeat(1017)}b*z`;
+const EXTGLOB = "**/+(*a)*z";
+const LONG_NAME = `hostile/${"a".repeat(4000)}`;
+const compose = (image: string) => `services:\n  app:\n    image: ${image}\n    env_file: [app.env]\n`;
+const bigMapping = (): string => {
+  const keys = Array.from({ length: 40_000 }, (_, i) => `      label.${String(i).padStart(5, "0")}: value\n`);
+  return `services:\n  app:\n    image: big\n    labels:\n${keys.join("")}`;
+};
+const aliasHeavy = (): string => {
+  const services = Array.from({ length: 1000 }, (_, i) => `  s${i}:\n    <<: *base\n    image: s${i}\n`);
+  return `x-base: &base\n  env_file: [app.env]\n  restart: always\nservices:\n${services.join("")}`;
+};
+const deep = () => `services: ${"[".repeat(100_000)}${"]".repeat(100_000)}\n`;
+const oversize = () => `# padding\n${"#".repeat(2.5 * 1024 * 1024)}\n${compose("x")}`;
+
+const tmp = mkdtempSync(join(tmpdir(), "sp-bench-hostile-"));
+try {
+  await main();
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+async function main(): Promise<void> {
+  const big = bigMapping();
+  const aliases = aliasHeavy();
+  const { root, clean, hostile } = makeRepo(join(tmp, "repo.git"), { big, aliases });
+  const repo = new GitRepo(join(tmp, "repo.git"));
+
+  // 1. Both plans, interleaved, cold each time.
+  const plan = async (head: string) => {
+    const t = performance.now();
+    const r = await planRange(repo, { base: root, head }, new ParseCache());
+    return { ms: performance.now() - t, plan: r.plan };
+  };
+  await plan(clean); // warm-up: module loading and the JIT, not counted
+  const cleanMs: number[] = [];
+  const hostileMs: number[] = [];
+  let problems: string[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const c = await plan(clean);
+    if (c.plan.problems.length > 0)
+      throw new Error(`clean plan has problems: ${JSON.stringify(c.plan.problems)}`);
+    cleanMs.push(c.ms);
+    const h = await plan(hostile);
+    hostileMs.push(h.ms);
+    problems = h.plan.problems.map((p) => `${p.file}:${p.line}:${p.col}: ${p.message}`);
+    log(`round ${i + 1}: clean ${fmtMs(c.ms)}, hostile ${fmtMs(h.ms)}`);
+  }
+  const expected = [
+    /^stacks\/deep\/compose\.yaml:1:\d+: nested more than 100 levels deep$/,
+    /^stacks\/oversize\/compose\.yaml:1:1: is 2\.5 MB, over the 1 MB limit for files Stackpilot parses$/,
+  ];
+  problems.sort();
+  if (problems.length !== expected.length || expected.some((re, i) => !re.test(problems[i] ?? "")))
+    throw new Error(`hostile plan problems: ${JSON.stringify(problems)}, expected ${expected.join(", ")}`);
+
+  // 2. Each input alone: Stackpilot, then the library as main used it (in a child, bounded).
+  const long = LONG_NAME.slice("hostile/".length);
+  const ours = {
+    stars: medianOf(() => compileGlob(STARS_GLOB, { dot: true })(LONG_NAME)),
+    piece: medianOf(() => compileGlob(PIECE_GLOB, { dot: true })(`${LONG_NAME}z`)),
+    big: medianOf(() => parseComposeFile("stacks/big/compose.yaml", big)),
+    aliases: medianOf(() => parseComposeFile("stacks/aliases/compose.yaml", aliases)),
+  };
+  const picomatch = (glob: string, name: string) =>
+    before('import pm from "picomatch"; const m = pm(input.glob, { dot: true });', "m(input.name)", {
+      glob,
+      name,
+    });
+  const yaml = (text: string, call: string) =>
+    before('import { parseDocument } from "yaml";', call, { text });
+  log("before: picomatch and yaml as main used them (each stopped after the timeout)");
+  const rows = [
+    [
+      `watch \`**/*a*a…*z\` (509 stars, ${STARS_GLOB.length} chars) vs a name of 4,000 \`a\`s`,
+      fmtMs(ours.stars.median),
+      "accepted; no match",
+      `picomatch: ${picomatch(STARS_GLOB, LONG_NAME)}`,
+    ],
+    [
+      `watch \`**/*aaa…ab*z\` (one 1,018-char piece, ${PIECE_GLOB.length} chars) vs the name + \`z\``,
+      fmtMs(ours.piece.median),
+      "accepted; no match",
+      `picomatch: ${picomatch(PIECE_GLOB, `${LONG_NAME}z`)}`,
+    ],
+    [
+      `watch \`${EXTGLOB}\` vs a name of 32 \`a\`s (the issue's)`,
+      "-",
+      `refused: ${globProblem(EXTGLOB)}`,
+      `picomatch: ${picomatch(EXTGLOB, `d/${long.slice(0, 32)}`)}`,
+    ],
+    [
+      `compose file of ${fmtBytes(big.length)}, one 40,000-key mapping`,
+      fmtMs(ours.big.median),
+      "parsed, no problem",
+      `yaml, uniqueKeys: ${yaml(big, "parseDocument(input.text)")}`,
+    ],
+    [
+      "compose file with 1,000 aliases (merge keys)",
+      fmtMs(ours.aliases.median),
+      "parsed, no problem",
+      `yaml: ${yaml(aliases, "parseDocument(input.text, { merge: true }).toJS()")}`,
+    ],
+    [
+      "compose file nested 100,000 deep (200 KB)",
+      "(in the plan)",
+      "refused at depth 100",
+      `yaml: ${yaml(deep(), "parseDocument(input.text)")}`,
+    ],
+    ["compose file of 2.5 MB", "(in the plan)", "problem at file:1:1, never read", "read and parsed whole"],
+  ];
+
+  const C = summarize(cleanMs);
+  const H = summarize(hostileMs);
+  const dist = (name: string, s: Summary) => [name, String(s.n), fmtMs(s.median), fmtMs(s.min), fmtMs(s.max)];
+  console.log("");
+  console.log(
+    table(
+      ["plan, cold cache (100 stacks)", "n", "median", "min", "max"],
+      [
+        dist("the repository as it is", C),
+        dist("the same with the hostile inputs", H),
+        ["difference (medians)", "-", fmtMs(H.median - C.median), "-", "-"],
+      ],
+    ),
+  );
+  console.log("");
+  console.log(table(["hostile input", "Stackpilot (median)", "outcome", "before (as main used it)"], rows));
+  console.log("");
+  console.log(`hostile plan's problems:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+}
+
+/** Median of 5 timed calls after one untimed. */
+function medianOf(f: () => unknown): Summary {
+  f();
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    f();
+    times.push(performance.now() - t);
+  }
+  return summarize(times);
+}
+
+/**
+ * Time `call` after `setup` in a child Node (imports resolve from the repository; `input` is read
+ * from stdin), stopped after the timeout.
+ */
+function before(setup: string, call: string, input: object): string {
+  const script = [
+    'import { readFileSync } from "node:fs";',
+    setup,
+    'const input = JSON.parse(readFileSync(0, "utf8"));',
+    `const t = performance.now(); ${call}; console.log(performance.now() - t);`,
+  ].join("\n");
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+    cwd: ROOT,
+    input: JSON.stringify(input),
+    encoding: "utf8",
+    timeout: BEFORE_TIMEOUT_MS,
+    killSignal: "SIGKILL",
+    maxBuffer: 1 << 20,
+  });
+  if (r.error || r.signal) return `> ${BEFORE_TIMEOUT_MS / 1000} s (stopped)`;
+  if (r.status !== 0) return `failed: ${r.stderr.trim().split("\n").at(-1)}`;
+  return fmtMs(Number(r.stdout.trim()));
+}
+
+/** A bare repository: a root commit, `clean` (100 stacks) on it, and `hostile` (the same plus the hostile inputs). */
+function makeRepo(dir: string, texts: { big: string; aliases: string }) {
+  execFileSync("git", ["init", "-q", "--bare", dir]);
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 100; i++) {
+    const s = `stacks/s${String(i).padStart(3, "0")}`;
+    files[`${s}/compose.yaml`] = compose(`app${i}`);
+    files[`${s}/app.env`] = `N=${i}\n`;
+    files[`${s}/config/app.conf`] = `stack ${i}\n`;
+  }
+  const stacksConfig = "version: 1\nstacks:\n  - name: s000\n    watch: ['shared/**']\n";
+  const hostileConfig = `version: 1\nstacks:\n  - name: s000\n    watch: ['shared/**', ${JSON.stringify(STARS_GLOB)}, ${JSON.stringify(PIECE_GLOB)}]\n`;
+  const hostileFiles: Record<string, string> = {
+    ".github/stackpilot.yml": hostileConfig,
+    [LONG_NAME]: "x\n",
+    [`${LONG_NAME}z`]: "x\n",
+    "stacks/big/compose.yaml": texts.big,
+    "stacks/aliases/compose.yaml": texts.aliases,
+    "stacks/aliases/app.env": "A=1\n",
+    "stacks/deep/compose.yaml": deep(),
+    "stacks/oversize/compose.yaml": oversize(),
+  };
+  const commit = (ref: string, from: string | undefined, content: Record<string, string>) => {
+    const parts = [`commit ${ref}\ncommitter Bench <bench@example.invalid> 0 +0000\ndata 5\nbench\n`];
+    if (from) parts.push(`from ${from}\n`);
+    for (const [path, text] of Object.entries(content)) {
+      parts.push(`M 100644 inline ${path}\ndata ${Buffer.byteLength(text)}\n${text}\n`);
+    }
+    return parts.join("");
+  };
+  const stream = [
+    commit("refs/heads/root", undefined, { "README.md": "bench\n" }),
+    commit("refs/heads/clean", "refs/heads/root", { ...files, ".github/stackpilot.yml": stacksConfig }),
+    commit("refs/heads/hostile", "refs/heads/clean", hostileFiles),
+  ].join("");
+  execFileSync("git", ["fast-import", "--quiet"], { cwd: dir, input: stream, maxBuffer: 1 << 26 });
+  const sha = (ref: string) => execFileSync("git", ["rev-parse", ref], { cwd: dir, encoding: "utf8" }).trim();
+  log(`repository: 100 stacks, hostile commit adds ${Object.keys(hostileFiles).length} files`);
+  return { root: sha("root"), clean: sha("clean"), hostile: sha("hostile") };
+}
