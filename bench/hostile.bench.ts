@@ -2,11 +2,11 @@
  * Hostile inputs benchmark. A synthetic repository (100 stacks) is planned twice per round, cold
  * (a new ParseCache): as it is, and with hostile inputs added in one commit:
  * - two watch globs at the 1,024-character limit, each the worst accepted for one matcher (many
- *   stars: picomatch's worst; one long piece: ours), and files named with 4,000 `a`s;
+ *   stars: picomatch's worst; one long piece with a `?`: ours), and files named with 4,000 `a`s;
  * - a ~1 MB compose file with one 40,000-key mapping;
  * - an alias-heavy compose file (1,000 aliases, the limit, each a merge key);
  * - a compose file nested 100,000 levels deep (refused at depth 100);
- * - a 2.5 MB compose file (over the 1 MB limit: a problem, never read).
+ * - a 2.5 MB compose file with one 100,000-key mapping (over the 1 MB limit: a problem, never read).
  * Reported: medians of both plans, and per input Stackpilot's time beside the "before": the
  * library as main used it (picomatch; yaml with `uniqueKeys`), each in a child process stopped
  * after BENCH_BEFORE_TIMEOUT_S seconds.
@@ -22,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseComposeFile } from "../src/detect/compose.ts";
-import { ParseCache } from "../src/detect/snapshot.ts";
+import { DEFAULT_PARSE_LIMITS, ParseCache } from "../src/detect/snapshot.ts";
 import { GitRepo } from "../src/git/repo.ts";
 import { planRange } from "../src/plan/planRange.ts";
 import { compileGlob, globProblem } from "../src/util/glob.ts";
@@ -35,20 +35,26 @@ const log = (s: string) => process.stderr.write(`[hostile] ${s}\n`);
 
 // The hostile inputs.
 const STARS_GLOB = `**/${"*a".repeat(509)}*z`;
-const PIECE_GLOB = `**/*${"a".repeat(1017)}b*z`;
+const PIECE_GLOB = `**/*${"a".repeat(1016)}?b*z`;
 const EXTGLOB = "**/+(*a)*z";
 const LONG_NAME = `hostile/${"a".repeat(4000)}`;
 const compose = (image: string) => `services:\n  app:\n    image: ${image}\n    env_file: [app.env]\n`;
-const bigMapping = (): string => {
-  const keys = Array.from({ length: 40_000 }, (_, i) => `      label.${String(i).padStart(5, "0")}: value\n`);
-  return `services:\n  app:\n    image: big\n    labels:\n${keys.join("")}`;
+const mapping = (keys: number, width: number): string => {
+  const lines = Array.from(
+    { length: keys },
+    (_, i) => `      label.${String(i).padStart(width, "0")}: value\n`,
+  );
+  return `services:\n  app:\n    image: big\n    labels:\n${lines.join("")}`;
 };
+/** ~1 MB (just within the limit): one 40,000-key mapping. */
+const bigMapping = () => mapping(40_000, 5);
+/** ~2.5 MB, the issue's: one 100,000-key mapping. */
+const oversize = () => mapping(100_000, 6);
 const aliasHeavy = (): string => {
   const services = Array.from({ length: 1000 }, (_, i) => `  s${i}:\n    <<: *base\n    image: s${i}\n`);
   return `x-base: &base\n  env_file: [app.env]\n  restart: always\nservices:\n${services.join("")}`;
 };
 const deep = () => `services: ${"[".repeat(100_000)}${"]".repeat(100_000)}\n`;
-const oversize = () => `# padding\n${"#".repeat(2.5 * 1024 * 1024)}\n${compose("x")}`;
 
 const tmp = mkdtempSync(join(tmpdir(), "sp-bench-hostile-"));
 try {
@@ -85,19 +91,25 @@ async function main(): Promise<void> {
   }
   const expected = [
     /^stacks\/deep\/compose\.yaml:1:\d+: nested more than 100 levels deep$/,
-    /^stacks\/oversize\/compose\.yaml:1:1: is 2\.5 MB, over the 1 MB limit for files Stackpilot parses$/,
+    /^stacks\/oversize\/compose\.yaml:1:1: is 2\.\d MB, over the 1 MB limit for files Stackpilot parses$/,
   ];
   problems.sort();
   if (problems.length !== expected.length || expected.some((re, i) => !re.test(problems[i] ?? "")))
     throw new Error(`hostile plan problems: ${JSON.stringify(problems)}, expected ${expected.join(", ")}`);
 
   // 2. Each input alone: Stackpilot, then the library as main used it (in a child, bounded).
+  const deepText = deep();
+  const oversizeOid = (await repo.lsTree(hostile)).get("stacks/oversize/compose.yaml")?.oid ?? "";
   const long = LONG_NAME.slice("hostile/".length);
   const ours = {
     stars: medianOf(() => compileGlob(STARS_GLOB, { dot: true })(LONG_NAME)),
     piece: medianOf(() => compileGlob(PIECE_GLOB, { dot: true })(`${LONG_NAME}z`)),
     big: medianOf(() => parseComposeFile("stacks/big/compose.yaml", big)),
     aliases: medianOf(() => parseComposeFile("stacks/aliases/compose.yaml", aliases)),
+    deep: medianOf(() => parseComposeFile("stacks/deep/compose.yaml", deepText)),
+    oversize: await medianOfAsync(() =>
+      repo.readBlobsWithin([oversizeOid], DEFAULT_PARSE_LIMITS.maxFileBytes),
+    ),
   };
   const picomatch = (glob: string, name: string) =>
     before('import pm from "picomatch"; const m = pm(input.glob, { dot: true });', "m(input.name)", {
@@ -115,7 +127,7 @@ async function main(): Promise<void> {
       `picomatch: ${picomatch(STARS_GLOB, LONG_NAME)}`,
     ],
     [
-      `watch \`**/*aaa…ab*z\` (one 1,018-char piece, ${PIECE_GLOB.length} chars) vs the name + \`z\``,
+      `watch \`**/*aaa…a?b*z\` (one 1,018-char piece, ${PIECE_GLOB.length} chars) vs the name + \`z\``,
       fmtMs(ours.piece.median),
       "accepted; no match",
       `picomatch: ${picomatch(PIECE_GLOB, `${LONG_NAME}z`)}`,
@@ -140,11 +152,16 @@ async function main(): Promise<void> {
     ],
     [
       "compose file nested 100,000 deep (200 KB)",
-      "(in the plan)",
+      fmtMs(ours.deep.median),
       "refused at depth 100",
-      `yaml: ${yaml(deep(), "parseDocument(input.text)")}`,
+      `yaml: ${yaml(deepText, "parseDocument(input.text)")}`,
     ],
-    ["compose file of 2.5 MB", "(in the plan)", "problem at file:1:1, never read", "read and parsed whole"],
+    [
+      "compose file of 2.5 MB, one 100,000-key mapping (the issue's)",
+      `${fmtMs(ours.oversize.median)} (sized by git)`,
+      "problem at file:1:1, never read",
+      `yaml, uniqueKeys: ${yaml(oversize(), "parseDocument(input.text)")} (after reading it whole)`,
+    ],
   ];
 
   const C = summarize(cleanMs);
@@ -179,6 +196,17 @@ function medianOf(f: () => unknown): Summary {
   return summarize(times);
 }
 
+async function medianOfAsync(f: () => Promise<unknown>): Promise<Summary> {
+  await f();
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    await f();
+    times.push(performance.now() - t);
+  }
+  return summarize(times);
+}
+
 /**
  * Time `call` after `setup` in a child Node (imports resolve from the repository; `input` is read
  * from stdin), stopped after the timeout.
@@ -186,8 +214,8 @@ function medianOf(f: () => unknown): Summary {
 function before(setup: string, call: string, input: object): string {
   const script = [
     'import { readFileSync } from "node:fs";',
-    setup,
     'const input = JSON.parse(readFileSync(0, "utf8"));',
+    setup,
     `const t = performance.now(); ${call}; console.log(performance.now() - t);`,
   ].join("\n");
   const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
@@ -199,7 +227,8 @@ function before(setup: string, call: string, input: object): string {
     maxBuffer: 1 << 20,
   });
   if (r.error || r.signal) return `> ${BEFORE_TIMEOUT_MS / 1000} s (stopped)`;
-  if (r.status !== 0) return `failed: ${r.stderr.trim().split("\n").at(-1)}`;
+  const error = r.stderr.split("\n").find((l) => /^\w*Error: /.test(l));
+  if (r.status !== 0) return `throws ${error ?? r.stderr.trim()}`;
   return fmtMs(Number(r.stdout.trim()));
 }
 

@@ -106,6 +106,8 @@ interface NamePattern {
   literal?: string;
   head: CharTest[];
   middle: CharTest[][];
+  /** Each middle piece as a string when it is all literal: found with the engine's `indexOf`. */
+  middleText: (string | undefined)[];
   tail: CharTest[];
   /** Whether there is any `*`; without one, `head` is the whole segment. */
   star: boolean;
@@ -153,9 +155,11 @@ function namePattern(raw: readonly Token[]): NamePattern {
   }
   const star = pieces.length > 1;
   const head = pieces[0] as CharTest[];
+  const middle = star ? pieces.slice(1, -1) : [];
   const pattern: NamePattern = {
     head,
-    middle: star ? pieces.slice(1, -1) : [],
+    middle,
+    middleText: middle.map((p) => (p.every((t) => typeof t === "string") ? p.join("") : undefined)),
     tail: star ? (pieces[pieces.length - 1] as CharTest[]) : [],
     star,
     wildLead: tokens[0] === STAR || tokens[0] === ANY,
@@ -236,9 +240,11 @@ function matchName(p: NamePattern, name: Chars, dot: boolean): boolean {
     return false;
   let pos = head.length;
   const end = n - tail.length;
-  for (const piece of p.middle) {
-    const at = find(piece, name, pos, end);
-    if (at < 0) return false;
+  for (const [k, piece] of p.middle.entries()) {
+    const text = p.middleText[k];
+    const at =
+      text !== undefined && typeof name === "string" ? name.indexOf(text, pos) : find(piece, name, pos, end);
+    if (at < 0 || at + piece.length > end) return false;
     pos = at + piece.length;
   }
   return true;
