@@ -103,38 +103,9 @@ export class GitRepo {
     }
   }
 
-  /** Blob contents by id, in one `git cat-file --batch` process. Missing ids are absent from the map. */
+  /** Blob contents by id, in one `git cat-file` process. Missing ids are absent from the map. */
   async readBlobs(oids: Iterable<string>): Promise<Map<string, Buffer>> {
-    const wanted = [...new Set(oids)];
-    const result = new Map<string, Buffer>();
-    if (wanted.length === 0) return result;
-    const child = spawn("git", ["cat-file", "--batch"], { cwd: this.dir, stdio: ["pipe", "pipe", "pipe"] });
-    const chunks: Buffer[] = [];
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => chunks.push(c));
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const done = new Promise<void>((resolve, reject) => {
-      child.on("error", reject);
-      child.on("close", (code) =>
-        code === 0 ? resolve() : reject(new Error(`git cat-file failed: ${stderr}`)),
-      );
-    });
-    child.stdin.end(`${wanted.join("\n")}\n`);
-    await done;
-    const buf = Buffer.concat(chunks);
-    let pos = 0;
-    for (const oid of wanted) {
-      const nl = buf.indexOf(10, pos);
-      const header = buf.subarray(pos, nl).toString();
-      pos = nl + 1;
-      if (header.endsWith(" missing")) continue;
-      const size = Number(header.split(" ")[2]);
-      result.set(oid, buf.subarray(pos, pos + size));
-      pos += size + 1;
-    }
-    return result;
+    return (await this.readBlobsWithin(oids, Number.POSITIVE_INFINITY)).blobs;
   }
 
   /**

@@ -8,16 +8,10 @@ import {
 } from "../../src/detect/snapshot.ts";
 import { GitRepo } from "../../src/git/repo.ts";
 import { planRange } from "../../src/plan/planRange.ts";
-import { TestRepo } from "../helpers/gitRepo.ts";
+import { testRepos } from "../helpers/gitRepo.ts";
 
-const repos: TestRepo[] = [];
-const newRepo = () => {
-  const r = new TestRepo();
-  repos.push(r);
-  return r;
-};
+const newRepo = testRepos();
 afterEach(() => {
-  for (const r of repos.splice(0)) r.remove();
   vi.restoreAllMocks();
 });
 

@@ -1,17 +1,9 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MergeBaseMemo, resolveRange } from "../../src/git/range.ts";
 import { EMPTY_TREE, GitRepo, treeBeforeChanges } from "../../src/git/repo.ts";
-import { TestRepo } from "../helpers/gitRepo.ts";
+import { testRepos } from "../helpers/gitRepo.ts";
 
-const repos: TestRepo[] = [];
-const newRepo = () => {
-  const r = new TestRepo();
-  repos.push(r);
-  return r;
-};
-afterEach(() => {
-  for (const r of repos.splice(0)) r.remove();
-});
+const newRepo = testRepos();
 
 describe("git diff between commits", () => {
   it("sees additions, deletions, renames on both sides and mode changes", async () => {
