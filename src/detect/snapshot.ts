@@ -11,12 +11,15 @@ import type { YamlSource } from "../config/yamlSource.ts";
 import { MergeBaseMemo } from "../git/range.ts";
 import type { Change, GitRepo, Tree, TreeEntry } from "../git/repo.ts";
 import { compileGlob } from "../util/glob.ts";
+import { BlobReader, DEFAULT_PARSE_LIMITS, type ParseLimits } from "./blobReader.ts";
 import { type ComposeFileInfo, collectComposeInputs, parseComposeFile } from "./compose.ts";
 import { collectInputs, fingerprint, type StackInputs } from "./inputs.ts";
 import { Owners } from "./owners.ts";
 import { PathIndex } from "./pathIndex.ts";
 import { resolveStacks, type StackDef } from "./stacks.ts";
 import { TreeOverlay } from "./treeOverlay.ts";
+
+export { DEFAULT_PARSE_LIMITS, type ParseLimits } from "./blobReader.ts";
 
 export interface StackSnapshot {
   def: StackDef;
@@ -34,13 +37,6 @@ export interface Snapshot {
   problems: Problem[];
   stacks: Map<string, StackSnapshot>;
 }
-
-/** Bounds on what a snapshot reads from the repository; set server side, never by a repository. */
-export interface ParseLimits {
-  /** Config, compose and other files Stackpilot parses: larger ones are a problem and never read. */
-  maxFileBytes: number;
-}
-export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxFileBytes: 1024 * 1024 };
 
 /** Bounded memo of parsed compose files and blob texts, keyed by blob id. */
 export class ParseCache {
@@ -275,46 +271,6 @@ function affectedStacks(snap: Snapshot, meta: SnapshotMeta, touched: Set<string>
     for (const w of watchers) if (w.match(p)) affected.add(w.name);
   }
   return affected;
-}
-
-/**
- * Blob texts read through one repo, remembering ids that could not be read (submodules) and
- * those over the size limit (sized, never read).
- */
-class BlobReader {
-  readonly blobs = new Map<string, string>();
-  readonly asked = new Set<string>();
-  readonly tooLarge = new Map<string, number>();
-  readonly #repo: GitRepo;
-  readonly #limits: ParseLimits;
-  constructor(repo: GitRepo, limits: ParseLimits) {
-    this.#repo = repo;
-    this.#limits = limits;
-  }
-  async read(oids: Iterable<string>): Promise<void> {
-    const missing = [...oids].filter((o) => !this.asked.has(o));
-    for (const o of missing) this.asked.add(o);
-    const { blobs, tooLarge } = await this.#repo.readBlobsWithin(missing, this.#limits.maxFileBytes);
-    for (const [oid, buf] of blobs) this.blobs.set(oid, buf.toString("utf8"));
-    for (const [oid, size] of tooLarge) this.tooLarge.set(oid, size);
-  }
-  /** Asked for and not there: absent (a submodule), as opposed to read or too large. */
-  absent(oid: string): boolean {
-    return this.asked.has(oid) && !this.blobs.has(oid) && !this.tooLarge.has(oid);
-  }
-  /** The problem of a file over the limit, at `path:1:1`; undefined when it is within. */
-  oversize(path: string, oid: string): Problem | undefined {
-    const size = this.tooLarge.get(oid);
-    if (size === undefined) return undefined;
-    const message = `is ${formatBytes(size)}, over the ${formatBytes(this.#limits.maxFileBytes)} limit for files Stackpilot parses`;
-    return { file: path, line: 1, col: 1, key: "", message, severity: "error" };
-  }
-}
-
-function formatBytes(n: number): string {
-  const [value, unit] =
-    n >= 1024 * 1024 ? [n / (1024 * 1024), "MB"] : n >= 1024 ? [n / 1024, "KB"] : [n, "bytes"];
-  return `${Number(value.toFixed(1))} ${unit}`;
 }
 
 /**
