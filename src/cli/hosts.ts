@@ -1,10 +1,10 @@
 /** `stackpilot hosts list|check`: what the hosts file says, and whether each host is ready. */
-import picomatch from "picomatch";
 import { type HostConfig, loadHostsFile } from "../config/hostsFile.ts";
 import { fingerprintOf, parsePin, pinFingerprint } from "../deploy/ssh/hostKeys.ts";
 import { KnownHostsStore } from "../deploy/ssh/knownHosts.ts";
 import { SshPool } from "../deploy/ssh/pool.ts";
 import { checkHost, type HostCheck } from "../deploy/ssh/probe.ts";
+import { compileGlob } from "../util/glob.ts";
 import { parse, UsageError } from "./args.ts";
 import type { Io } from "./main.ts";
 import { table } from "./table.ts";
@@ -59,7 +59,7 @@ export async function hostsCommand(argv: string[], io: Io): Promise<number> {
   const dataDir = values.data ?? process.env.STACKPILOT_DATA_DIR ?? ".stackpilot";
 
   const all = await loadHostsFile(values.hosts);
-  const isMatch = values.host?.length ? picomatch(values.host) : () => true;
+  const isMatch = values.host?.length ? compileGlob(values.host) : () => true;
   const selected = all.filter((h) => isMatch(h.name));
   if (values.host?.length && selected.length === 0)
     throw new UsageError(`no host in ${values.hosts} matches --host ${values.host.join(", ")}`);

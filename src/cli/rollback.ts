@@ -3,10 +3,10 @@
  * `--to SHA`) without uploading or building, and pin it so automatic deploys leave it alone.
  */
 import { resolve } from "node:path";
-import picomatch from "picomatch";
 import type { HostJobResult } from "../deploy/orchestrate.ts";
 import { rollbackHost } from "../deploy/rollbackHost.ts";
 import { GitRepo } from "../git/repo.ts";
+import { compileGlob } from "../util/glob.ts";
 import { parse, UsageError } from "./args.ts";
 import { summaryTable } from "./deploy.ts";
 import type { Io } from "./main.ts";
@@ -55,7 +55,7 @@ export async function rollbackCommand(argv: string[], io: Io): Promise<number> {
 
   const session = await openSession({ hostsFile: values.hosts, dataDir: defaultDataDir(values.data) });
   try {
-    const hostOk = values.host?.length ? picomatch(values.host) : () => true;
+    const hostOk = values.host?.length ? compileGlob(values.host) : () => true;
     const targets = (await session.store.getDeployed(repoId)).filter(
       (d) => d.stack === stack && hostOk(d.host),
     );

@@ -7,7 +7,6 @@
  */
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import picomatch from "picomatch";
 import { loadInventory } from "../config/hostsFile.ts";
 import { compareLive, type LiveVerdict, readLiveReleases } from "../deploy/liveState.ts";
 import { Runner } from "../deploy/runner.ts";
@@ -16,6 +15,7 @@ import { GitRepo } from "../git/repo.ts";
 import type { DeployedState } from "../state/deployed.ts";
 import type { Deployment, DeploymentWithLogs } from "../state/deployments.ts";
 import type { LockInfo } from "../state/locks.ts";
+import { compileGlob } from "../util/glob.ts";
 import { parse, UsageError } from "./args.ts";
 import type { Io } from "./main.ts";
 import { repoIdentity } from "./repoIdentity.ts";
@@ -93,8 +93,8 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
       io.out(values.json ? `${JSON.stringify(d, null, 2)}\n` : renderDeployment(d));
       return 0;
     }
-    const stackOk = values.stack?.length ? picomatch(values.stack) : () => true;
-    const hostOk = values.host?.length ? picomatch(values.host) : () => true;
+    const stackOk = values.stack?.length ? compileGlob(values.stack) : () => true;
+    const hostOk = values.host?.length ? compileGlob(values.host) : () => true;
     const wanted = (t: { stack: string; host: string }) => stackOk(t.stack) && hostOk(t.host);
     const filtered = Boolean(values.stack?.length || values.host?.length);
     const view: StatusView = {

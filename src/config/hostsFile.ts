@@ -4,11 +4,11 @@
  */
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import picomatch from "picomatch";
 import { z } from "zod";
 import type { HostRef } from "../plan/plan.ts";
+import { compileGlob } from "../util/glob.ts";
 import { type Problem, ProblemsError } from "./problems.ts";
-import { SAFE_NAME } from "./repoConfigSchema.ts";
+import { SAFE_NAME, validGlob } from "./repoConfigSchema.ts";
 import { SecretRef } from "./secretRef.ts";
 import { knownKeysOf, parseYamlSource, validateYaml } from "./yamlSource.ts";
 
@@ -73,12 +73,12 @@ export const HostSchema = z.strictObject({
     .regex(/^\/[A-Za-z0-9._/-]*$/, "root must be an absolute path of plain characters")
     .default("/srv/stackpilot"),
   /** Repositories (owner/name globs) allowed to deploy here; empty means any. */
-  repos: z.array(z.string()).default([]),
+  repos: z.array(z.string().superRefine(validGlob)).default([]),
   /**
    * Environments (globs) allowed to deploy here; empty means any. The last word: a repository's
    * rules can never send an environment to a host that does not list it.
    */
-  environments: z.array(z.string().min(1)).default([]),
+  environments: z.array(z.string().min(1).superRefine(validGlob)).default([]),
   /** Absolute host paths compose files may bind-mount (others are refused). */
   allowed_mount_roots: z.array(z.string().regex(/^\//)).default([]),
   /** Builds the images of stacks with `build:` (a deploy host builds only when it is also a builder). */
@@ -104,7 +104,7 @@ export const RegistrySchema = z.strictObject({
   username: z.string().min(1).optional(),
   password: SecretRef.optional(),
   /** Environments (globs) whose images go here; a registry without the list is the default. */
-  environments: z.array(z.string().min(1)).default([]),
+  environments: z.array(z.string().min(1).superRefine(validGlob)).default([]),
 });
 export type RegistryConfig = z.output<typeof RegistrySchema>;
 
@@ -249,5 +249,5 @@ export const hostRefs = (hosts: readonly HostConfig[]): HostRef[] =>
 
 /** A host's `repos` globs (owner/name or URL) restrict who may deploy to it; empty allows all. */
 export function repoAllowed(host: HostConfig, repoId: string): boolean {
-  return host.repos.length === 0 || picomatch(host.repos)(repoId);
+  return host.repos.length === 0 || compileGlob(host.repos)(repoId);
 }

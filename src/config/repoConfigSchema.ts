@@ -3,6 +3,7 @@
  * Hosts appear here only by name or labels; addresses and credentials live server-side.
  */
 import { z } from "zod";
+import { globProblem } from "../util/glob.ts";
 
 export const CONFIG_PATH = ".github/stackpilot.yml";
 
@@ -17,6 +18,13 @@ const name = (what: string) =>
 /** A repo-relative path or glob. Checked for `..`, absolute paths and symlinks after parsing. */
 const repoPath = z.string().min(1).max(1024);
 
+/** Refuses a glob the matcher cannot take (extglobs, brace ranges...), with the reason. */
+export const validGlob = (value: string, ctx: z.RefinementCtx): void => {
+  const why = globProblem(value);
+  if (why) ctx.addIssue({ code: "custom", message: `invalid glob: ${why}` });
+};
+const repoGlob = repoPath.superRefine(validGlob);
+
 /** A host name, or a label selector such as `{role: edge}` (every label must match). */
 export const HostSelector = z.union([
   z
@@ -24,7 +32,8 @@ export const HostSelector = z.union([
     .regex(
       /^[A-Za-z0-9.*?_-]+$/,
       "host names may contain only letters, digits, `.`, `_`, `-` and the globs `*` `?`",
-    ),
+    )
+    .superRefine(validGlob),
   z.record(z.string().regex(SAFE_NAME), z.string()),
 ]);
 export type HostSelector = z.infer<typeof HostSelector>;
@@ -68,7 +77,7 @@ export const StackEntrySchema = z.strictObject({
   /** Extra env files (relative to the stack directory) passed with `--env-file`. */
   env_files: z.array(repoPath).optional(),
   /** Extra repo-relative globs whose changes redeploy this stack. */
-  watch: z.array(repoPath).optional(),
+  watch: z.array(repoGlob).optional(),
   /** Where to deploy: host names or label selectors. Overrides the environment's hosts. */
   hosts: z.array(HostSelector).optional(),
   /** Environment this stack belongs to. */
@@ -90,7 +99,7 @@ export const RepoConfigSchema = z.strictObject({
   discover: z
     .strictObject({
       /** Globs of directories; each one holding a compose file is a stack named after it. */
-      roots: z.array(repoPath).default(["stacks/*", "services/*"]),
+      roots: z.array(repoGlob).default(["stacks/*", "services/*"]),
     })
     .default({ roots: ["stacks/*", "services/*"] }),
   /** Defaults applied to every stack. */

@@ -2,8 +2,9 @@
  * YAML parsing that keeps positions, and zod validation whose errors point at `file:line:col`.
  * Shared by every YAML file we read from outside: the repo config and the hosts file.
  */
-import { isMap, isNode, isPair, isScalar, LineCounter, type Node, parseDocument } from "yaml";
+import { isMap, isNode, isSeq, type Node } from "yaml";
 import type { z } from "zod";
+import { MapIndex, parseYaml, toPlain } from "../util/yaml.ts";
 import { formatKeyPath, type Problem } from "./problems.ts";
 
 export interface YamlSource {
@@ -16,49 +17,48 @@ export interface YamlSource {
 }
 
 export function parseYamlSource(file: string, text: string): YamlSource {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const { doc, lines, errors, warnings, aliases } = parseYaml(text);
   const at = (offset: number) => {
-    const { line, col } = lineCounter.linePos(offset);
+    const { line, col } = lines.linePos(offset);
     return { line, col };
   };
   const problems: Problem[] = [];
-  for (const err of [...doc.errors, ...doc.warnings]) {
-    const { line, col } = at(err.pos[0]);
+  const report = (err: { pos: [number, number]; message: string }, severity: Problem["severity"]) =>
     problems.push({
       file,
-      line,
-      col,
+      ...at(err.pos[0]),
       key: "",
       message: err.message.split("\n")[0] ?? err.message,
-      severity: doc.errors.includes(err as never) ? "error" : "warning",
+      severity,
     });
+  for (const err of errors) report(err, "error");
+  for (const warning of warnings) report(warning, "warning");
+  let value: unknown;
+  if (doc && errors.length === 0) {
+    const plain = toPlain(doc);
+    // An alias bomb is the file's fault, not a crash: a problem like any other.
+    if ("error" in plain)
+      problems.push({ file, line: 1, col: 1, key: "", message: plain.error, severity: "error" });
+    else value = plain.value;
   }
-  const broken = doc.errors.length > 0;
 
+  const index = new MapIndex();
   const positionOf: YamlSource["positionOf"] = (path, opts) => {
-    let node: unknown = doc.contents;
+    let node: unknown = doc?.contents;
     let best = node && isNode(node) ? node.range?.[0] : 0;
-    for (const seg of path) {
-      if (!isNode(node)) break;
+    for (const [i, seg] of path.entries()) {
+      if (isNode(node)) node = aliases.get(node) ?? node;
       if (isMap(node)) {
-        const pair = node.items.find(
-          (p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg),
-        );
+        const pair = index.pair(node, String(seg));
         if (!pair) break;
         const keyNode = pair.key as Node;
-        const isLast = seg === path[path.length - 1];
         best =
-          (opts?.key && isLast
+          (opts?.key && i === path.length - 1
             ? keyNode.range?.[0]
             : ((pair.value as Node)?.range?.[0] ?? keyNode.range?.[0])) ?? best;
         node = pair.value;
-      } else if (
-        "items" in node &&
-        Array.isArray((node as { items: unknown[] }).items) &&
-        typeof seg === "number"
-      ) {
-        const item = (node as { items: unknown[] }).items[seg];
+      } else if (isSeq(node) && typeof seg === "number") {
+        const item = node.items[seg];
         if (!isNode(item)) break;
         best = item.range?.[0] ?? best;
         node = item;
@@ -67,7 +67,7 @@ export function parseYamlSource(file: string, text: string): YamlSource {
     return at(best ?? 0);
   };
 
-  return { file, value: broken ? undefined : doc.toJS({ maxAliasCount: 100 }), problems, positionOf };
+  return { file, value, problems, positionOf };
 }
 
 /** Validate `src.value` against a schema; every issue becomes a positioned Problem. */
@@ -191,17 +191,24 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
   return best;
 }
 
+/**
+ * Edits (insert, delete, substitute, swap two neighbours) from `a` to `b`: the optimal string
+ * alignment distance, so the typo `wacth` is 1 from `watch` (2 from `path` without swaps).
+ */
 function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  let before = new Array<number>(b.length + 1).fill(0);
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0] as number;
-    prev[0] = i;
+    const row = [i];
     for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j] as number;
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      prev[j] = Math.min((prev[j] as number) + 1, (prev[j - 1] as number) + 1, diag + cost);
-      diag = tmp;
+      let d = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d = Math.min(d, (before[j - 2] as number) + 1);
+      row.push(d);
     }
+    before = prev;
+    prev = row;
   }
   return prev[b.length] as number;
 }

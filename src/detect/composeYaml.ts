@@ -3,8 +3,9 @@
  * found in the data can be mapped back to a 1-based line/column.
  */
 
-import type { Document, Node, Pair, YAMLError } from "yaml";
-import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
+import type { Document, LineCounter, Node, YAMLError } from "yaml";
+import { isMap, isNode, isSeq, visit } from "yaml";
+import { MapIndex, parseYaml, toPlain } from "../util/yaml.ts";
 
 export type KeySeg = string | number;
 
@@ -19,38 +20,35 @@ export interface YamlIssue extends Position {
 }
 
 export interface LoadedYaml {
-  doc: Document.Parsed;
+  /** Undefined when the text nests too deep to parse. */
+  doc: Document.Parsed | undefined;
   lines: LineCounter;
   /** The document as plain JS (merge keys applied); undefined when the YAML could not be read. */
   data: unknown;
   issues: YamlIssue[];
+  /** What each alias stands for, and the keys of each map: lookups without walking the document. */
+  aliases: ReadonlyMap<Node, Node>;
+  index: MapIndex;
 }
 
 /** Compose's own tags for override files; yaml would otherwise warn that it cannot resolve them. */
 const COMPOSE_TAGS = new Set(["!reset", "!override"]);
 
 export function loadYaml(content: string): LoadedYaml {
-  const lines = new LineCounter();
   // Compose follows YAML 1.1 merge keys (`<<: *defaults`), which yaml only applies when asked.
-  const doc = parseDocument(content, { lineCounter: lines, merge: true, prettyErrors: false });
+  const { doc, lines, errors, warnings, aliases } = parseYaml(content, { merge: true });
   const issues = [
-    ...doc.errors.map((e) => yamlIssue(e, lines, "error")),
-    ...doc.warnings.filter((w) => !isComposeTag(w, content)).map((w) => yamlIssue(w, lines, "warning")),
+    ...errors.map((e) => yamlIssue(e, lines, "error")),
+    ...warnings.filter((w) => !isComposeTag(w, content)).map((w) => yamlIssue(w, lines, "warning")),
   ];
-  if (doc.errors.length > 0) return { doc, lines, data: undefined, issues };
+  const loaded = { doc, lines, data: undefined as unknown, issues, aliases, index: new MapIndex() };
+  if (!doc || errors.length > 0) return loaded;
   dropResetKeys(doc);
-  try {
-    return { doc, lines, data: doc.toJS(), issues };
-  } catch (err) {
-    // toJS refuses alias bombs ("excessive alias count"); report instead of throwing.
-    const message = `cannot expand YAML: ${err instanceof Error ? err.message : String(err)}`;
-    return {
-      doc,
-      lines,
-      data: undefined,
-      issues: [...issues, { line: 1, col: 1, message, severity: "error" }],
-    };
-  }
+  const plain = toPlain(doc);
+  // toJS refuses alias bombs ("excessive alias count"); report instead of throwing.
+  if ("error" in plain) issues.push({ line: 1, col: 1, message: plain.error, severity: "error" });
+  else loaded.data = plain.value;
+  return loaded;
 }
 
 function yamlIssue(e: YAMLError, lines: LineCounter, severity: YamlIssue["severity"]): YamlIssue {
@@ -87,9 +85,9 @@ interface Found {
  */
 export function positionOf(y: LoadedYaml, path: readonly KeySeg[], at: "value" | "key" = "value"): Position {
   let best: Position = { line: 1, col: 1 };
-  let current: unknown = y.doc.contents;
+  let current: unknown = y.doc?.contents;
   for (const seg of path) {
-    const found = child(y.doc, current, seg);
+    const found = child(y, current, seg);
     if (!found) break;
     best = pickPosition(y.lines, found, at) ?? best;
     current = found.node;
@@ -105,31 +103,28 @@ function pickPosition(lines: LineCounter, found: Found, at: "value" | "key"): Po
   return node?.range ? lines.linePos(node.range[0]) : undefined;
 }
 
-function child(doc: Document.Parsed, parent: unknown, seg: KeySeg): Found | undefined {
-  const coll = isAlias(parent) ? parent.resolve(doc) : parent;
+function child(y: LoadedYaml, parent: unknown, seg: KeySeg, depth = 0): Found | undefined {
+  const coll = isNode(parent) ? (y.aliases.get(parent) ?? parent) : parent;
   if (isSeq(coll) && typeof seg === "number") {
     const item = coll.items[seg];
     return isNode(item) ? { node: item, key: undefined } : undefined;
   }
   if (!isMap(coll)) return undefined;
-  const own = coll.items.find(
-    (p) => !isMergeKey(p) && isScalar(p.key) && String(p.key.value) === String(seg),
-  );
+  const own = y.index.pair(coll, String(seg));
   if (own)
     return { node: isNode(own.value) ? own.value : undefined, key: isNode(own.key) ? own.key : undefined };
-  // Keys brought in by `<<: *anchor` live at the anchor's definition; explicit keys above win, as in YAML.
-  for (const pair of coll.items.filter(isMergeKey)) {
-    const sources = isSeq(pair.value) ? pair.value.items : [pair.value];
+  // Keys brought in by `<<: *anchor` live at the anchor's definition; explicit keys above win, as in
+  // YAML. The depth bound stops a merge cycle (`&a {<<: *a}`).
+  if (depth >= MAX_MERGE_DEPTH) return undefined;
+  for (const pair of y.index.merges(coll)) {
+    const value = isNode(pair.value) ? (y.aliases.get(pair.value) ?? pair.value) : pair.value;
+    const sources = isSeq(value) ? value.items : [value];
     for (const source of sources) {
-      const found = child(doc, source, seg);
+      const found = child(y, source, seg, depth + 1);
       if (found) return found;
     }
   }
   return undefined;
 }
 
-function isMergeKey(pair: Pair): boolean {
-  if (!isScalar(pair.key)) return false;
-  const key = pair.key.value;
-  return key === "<<" || (typeof key === "symbol" && key.description === "<<");
-}
+const MAX_MERGE_DEPTH = 16;

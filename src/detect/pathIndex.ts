@@ -1,6 +1,6 @@
 /** Sorted paths of one tree, for fast "everything under this directory" and glob queries. */
-import picomatch from "picomatch";
 import type { Tree } from "../git/repo.ts";
+import { compileGlob, type GlobMatcher, scanGlob } from "../util/glob.ts";
 
 export class PathIndex {
   readonly paths: string[];
@@ -52,8 +52,7 @@ export class PathIndex {
 
   /** Paths matching a glob; scans only below the glob's literal base directory. */
   glob(pattern: string): string[] {
-    const { base } = picomatch.scan(pattern);
-    const isMatch = picomatch(pattern, { dot: true });
+    const { base, isMatch } = watchGlob(pattern);
     return this.under(base).filter((p) => isMatch(p));
   }
 }
@@ -66,7 +65,22 @@ export function isBelow(path: string, dir: string): boolean {
 
 /** Whether {@link PathIndex.glob} of `pattern` would list `path`, for a path in the tree. */
 export function globHas(pattern: string, path: string): boolean {
-  return isBelow(path, picomatch.scan(pattern).base) && picomatch(pattern, { dot: true })(path);
+  const { base, isMatch } = watchGlob(pattern);
+  return isBelow(path, base) && isMatch(path);
+}
+
+/** Compiled globs by pattern: a plan asks for the same few patterns once per stack and commit. */
+const compiled = new Map<string, { base: string; isMatch: GlobMatcher }>();
+const MAX_COMPILED = 1024;
+
+function watchGlob(pattern: string): { base: string; isMatch: GlobMatcher } {
+  let glob = compiled.get(pattern);
+  if (!glob) {
+    if (compiled.size >= MAX_COMPILED) compiled.clear();
+    glob = { base: scanGlob(pattern).base, isMatch: compileGlob(pattern, { dot: true }) };
+    compiled.set(pattern, glob);
+  }
+  return glob;
 }
 
 function lowerBound(sorted: readonly string[], key: string): number {

@@ -5,13 +5,14 @@
  * interpolated with, so a warm plan parses only what changed.
  */
 
-import picomatch from "picomatch";
 import type { Problem } from "../config/problems.ts";
 import { loadRepoConfig } from "../config/repoConfig.ts";
 import { CONFIG_PATH, type RepoConfig } from "../config/repoConfigSchema.ts";
 import type { YamlSource } from "../config/yamlSource.ts";
 import { MergeBaseMemo } from "../git/range.ts";
 import type { Change, GitRepo, Tree, TreeEntry } from "../git/repo.ts";
+import { compileGlob } from "../util/glob.ts";
+import { BlobReader, DEFAULT_PARSE_LIMITS, type ParseLimits } from "./blobReader.ts";
 import { type ComposeFileInfo, parseComposeFile } from "./compose.ts";
 import type { ComposeEnv } from "./dotenv.ts";
 import { fingerprint, type StackInputs } from "./inputs.ts";
@@ -20,6 +21,8 @@ import { PathIndex } from "./pathIndex.ts";
 import { collectAllInputs, collectCompose } from "./snapshotReads.ts";
 import { resolveStacks, type StackDef } from "./stacks.ts";
 import { TreeOverlay } from "./treeOverlay.ts";
+
+export { DEFAULT_PARSE_LIMITS, type ParseLimits } from "./blobReader.ts";
 
 export interface StackSnapshot {
   def: StackDef;
@@ -163,11 +166,15 @@ export async function buildSnapshot(
   commit: string,
   tree: Tree,
   cache: ParseCache,
+  limits: ParseLimits = DEFAULT_PARSE_LIMITS,
 ): Promise<Snapshot> {
-  const reader = new BlobReader(repo);
+  const reader = new BlobReader(repo, limits);
   const configEntry = tree.get(CONFIG_PATH);
   if (configEntry) await reader.read([configEntry.oid]);
-  const loaded = loadRepoConfig(configEntry ? reader.blobs.get(configEntry.oid) : undefined);
+  const oversize = configEntry && reader.oversize(CONFIG_PATH, configEntry.oid);
+  const loaded = oversize
+    ? { config: loadRepoConfig(undefined).config, problems: [oversize], source: undefined }
+    : loadRepoConfig(configEntry ? reader.blobs.get(configEntry.oid) : undefined);
   const index = new PathIndex(tree);
   const configFailed = loaded.problems.some((p) => p.severity === "error");
   const meta: SnapshotMeta = {
@@ -194,6 +201,7 @@ export async function deriveSnapshot(
   changes: readonly Change[],
   forward: boolean,
   cache: ParseCache,
+  limits: ParseLimits = DEFAULT_PARSE_LIMITS,
 ): Promise<Snapshot> {
   const prev = metaOf.get(from);
   const tree = applyChanges(from.tree, changes, forward);
@@ -202,7 +210,7 @@ export async function deriveSnapshot(
     touched.add(c.path);
     if (c.oldPath) touched.add(c.oldPath);
   }
-  if (!prev || touched.has(CONFIG_PATH)) return buildSnapshot(repo, commit, tree, cache);
+  if (!prev || touched.has(CONFIG_PATH)) return buildSnapshot(repo, commit, tree, cache, limits);
   const added: string[] = [];
   const removed: string[] = [];
   for (const p of touched) {
@@ -217,7 +225,7 @@ export async function deriveSnapshot(
     reads: new Map(),
   };
   const affected = affectedStacks(from, prev, touched);
-  return assemble(new BlobReader(repo), commit, from.config, meta, cache, from, affected);
+  return assemble(new BlobReader(repo, limits), commit, from.config, meta, cache, from, affected);
 }
 
 /**
@@ -279,7 +287,7 @@ function affectedStacks(snap: Snapshot, meta: SnapshotMeta, touched: Set<string>
     cover(s.def.path, name);
     for (const ref of s.compose.refs) coverWithParents(ref.path, name);
     for (const target of s.inputs.links.values()) coverWithParents(target, name);
-    if (s.def.watch.length > 0) watchers.push({ name, match: picomatch(s.def.watch, { dot: true }) });
+    if (s.def.watch.length > 0) watchers.push({ name, match: compileGlob(s.def.watch, { dot: true }) });
   }
   const affected = new Set<string>();
   const addAll = (names: readonly string[] | undefined) => {
@@ -300,21 +308,6 @@ function affectedStacks(snap: Snapshot, meta: SnapshotMeta, touched: Set<string>
     for (const w of watchers) if (w.match(p)) affected.add(w.name);
   }
   return affected;
-}
-
-/** Blob texts read through one repo, remembering ids that could not be read (submodules). */
-class BlobReader {
-  readonly blobs = new Map<string, string>();
-  readonly asked = new Set<string>();
-  readonly #repo: GitRepo;
-  constructor(repo: GitRepo) {
-    this.#repo = repo;
-  }
-  async read(oids: Iterable<string>): Promise<void> {
-    const missing = [...oids].filter((o) => !this.blobs.has(o));
-    for (const o of missing) this.asked.add(o);
-    for (const [oid, buf] of await this.#repo.readBlobs(missing)) this.blobs.set(oid, buf.toString("utf8"));
-  }
 }
 
 /**

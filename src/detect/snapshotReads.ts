@@ -5,6 +5,7 @@
  * are collected again, until nothing new is asked for.
  */
 import { posix } from "node:path";
+import type { Problem } from "../config/problems.ts";
 import type { Tree, TreeEntry } from "../git/repo.ts";
 import { type ComposeFileInfo, collectComposeInputs } from "./compose.ts";
 import { parseComposeFileAt } from "./composeParse.ts";
@@ -15,11 +16,19 @@ import type { ParseCache } from "./snapshot.ts";
 import type { StackDef } from "./stacks.ts";
 import { type LinkTargets, resolvePath } from "./symlinks.ts";
 
-/** Blob texts read so far, the ids asked for (an asked id without text cannot be read), and more reading. */
+/**
+ * Blob texts read so far, the ids asked for (an asked id without text cannot be read), and more
+ * reading; blobs over the size limit are sized, never read (blobReader.ts).
+ */
 export interface Blobs {
   readonly blobs: ReadonlyMap<string, string>;
   readonly asked: ReadonlySet<string>;
+  readonly tooLarge: ReadonlyMap<string, number>;
   read(oids: Iterable<string>): Promise<void>;
+  /** Asked for and neither read nor too large: not a blob (a submodule). */
+  absent(oid: string): boolean;
+  /** The problem of a file over the limit; undefined when it is within. */
+  oversize(path: string, oid: string): Problem | undefined;
 }
 
 const EMPTY_COMPOSE: ComposeFileInfo = { refs: [], services: [], absoluteMounts: [], problems: [] };
@@ -71,7 +80,7 @@ export function collectCompose(
   defs: readonly StackDef[],
   reads: Map<string, string[]>,
 ): Promise<Map<string, ComposeFileInfo>> {
-  const { blobs, asked } = reader;
+  const { blobs } = reader;
   const targets = linkTargets(reader);
   return inRounds(reader, defs, (def, ask) => {
     cache.progress?.(def.name);
@@ -93,9 +102,11 @@ export function collectCompose(
     const read = (path: string): string | undefined => {
       paths.push(path);
       const entry = entryOf(path);
-      if (!entry || (asked.has(entry.oid) && !blobs.has(entry.oid))) return undefined;
+      if (!entry || reader.absent(entry.oid)) return undefined;
       // A compose file parsed before needs no text; parse() asks for it if its variables differ.
-      if (!blobs.has(entry.oid) && !cache.has(path, entry.oid)) ask(entry.oid);
+      // One over the size limit reads as empty: parse() and the check below report it.
+      if (!blobs.has(entry.oid) && !reader.tooLarge.has(entry.oid) && !cache.has(path, entry.oid))
+        ask(entry.oid);
       return blobs.get(entry.oid) ?? "";
     };
     // Files resolved against their own directory are cached; a rebased one (an override file of
@@ -103,6 +114,8 @@ export function collectCompose(
     const parse = (path: string, text: string, env: ComposeEnv, baseDir: string): ComposeFileInfo => {
       const entry = entryOf(path);
       if (!entry) return parseComposeFileAt(path, text, baseDir, env);
+      const oversize = reader.oversize(path, entry.oid);
+      if (oversize) return { ...EMPTY_COMPOSE, problems: [oversize] };
       const own = baseDir === posix.dirname(path);
       if (own && cache.has(path, entry.oid, env)) return cache.compose(path, entry.oid, env, () => text);
       if (!blobs.has(entry.oid)) {
@@ -122,6 +135,13 @@ export function collectCompose(
     };
     const info = collectComposeInputs(def.composeFiles, read, parse, def.envFiles, exists);
     reads.set(def.name, paths); // the last round's, the complete one
+    // Env files over the limit were read as empty (their variables unknown): say why.
+    for (const path of new Set(paths)) {
+      const entry = tree.get(path);
+      const oversize = entry && reader.oversize(path, entry.oid);
+      if (oversize && !info.problems.some((p) => p.file === path && p.message === oversize.message))
+        info.problems.push(oversize);
+    }
     return info;
   });
 }

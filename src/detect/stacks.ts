@@ -3,7 +3,6 @@
  * explicit `stacks:` entries that add or override. Pure: (config, tree) -> stack definitions.
  */
 import { posix } from "node:path";
-import picomatch from "picomatch";
 import { formatKeyPath, type Problem } from "../config/problems.ts";
 import { unsafePathReason } from "../config/repoConfig.ts";
 import {
@@ -16,6 +15,7 @@ import {
 } from "../config/repoConfigSchema.ts";
 import type { YamlSource } from "../config/yamlSource.ts";
 import { MODE_SYMLINK } from "../git/repo.ts";
+import { compileGlob } from "../util/glob.ts";
 import type { PathIndex } from "./pathIndex.ts";
 
 export interface StackDef {
@@ -274,8 +274,8 @@ function discover(
   claimed: ReadonlySet<string>,
   problems: Problem[],
 ): Candidate[] {
-  const isRoot = picomatch(config.discover.roots, { dot: false });
-  const isHiddenRoot = picomatch(config.discover.roots, { dot: true });
+  const isRoot = compileGlob(config.discover.roots, { dot: false });
+  const isHiddenRoot = compileGlob(config.discover.roots, { dot: true });
   const dirsByName = new Map<string, string[]>();
   const seen = new Set<string>();
   const problem = (file: string, message: string, severity: Problem["severity"]) =>

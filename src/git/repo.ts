@@ -3,7 +3,7 @@
  * Everything the planner knows about the repo comes through here.
  */
 import { Limiter } from "../util/limiter.ts";
-import { GitProcessError, type GitRunOptions, LOCAL_TIMEOUT_MS, runGit } from "./gitProcess.ts";
+import { GitProcessError, type GitRunOptions, LOCAL_TIMEOUT_MS, runGit, streamGit } from "./gitProcess.ts";
 
 /** git's id of the empty tree: the base of a branch's first push when no merge base exists. */
 export const EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
@@ -101,28 +101,53 @@ export class GitRepo {
     return this.#line(["config", "--get", "remote.origin.url"]);
   }
 
-  /** Blob contents by id, in one `git cat-file --batch` process. Missing ids are absent from the map. */
+  /** Blob contents by id, in one `git cat-file` process. Missing ids are absent from the map. */
   async readBlobs(oids: Iterable<string>): Promise<Map<string, Buffer>> {
+    return (await this.readBlobsWithin(oids, Number.POSITIVE_INFINITY)).blobs;
+  }
+
+  /**
+   * Blob contents by id, except blobs over `maxBytes`, which are only sized (never read into
+   * memory): one `git cat-file --batch-command` process asked `info` for every id first, then
+   * `contents` for those within the limit. Missing ids are in neither map.
+   */
+  async readBlobsWithin(
+    oids: Iterable<string>,
+    maxBytes: number,
+  ): Promise<{ blobs: Map<string, Buffer>; tooLarge: Map<string, number> }> {
     const wanted = [...new Set(oids)];
-    const result = new Map<string, Buffer>();
-    if (wanted.length === 0) return result;
-    const { stdout: buf } = await runGit(["cat-file", "--batch"], {
+    const blobs = new Map<string, Buffer>();
+    const tooLarge = new Map<string, number>();
+    if (wanted.length === 0) return { blobs, tooLarge };
+    // The one git runner: its own process group, killed at the timeout (which also ends `done`).
+    const git = streamGit(["cat-file", "--batch-command"], {
       cwd: this.dir,
       bin: this.#opts.bin,
       timeoutMs: this.#opts.timeoutMs,
-      input: `${wanted.join("\n")}\n`,
+      stdin: true,
     });
-    let pos = 0;
-    for (const oid of wanted) {
-      const nl = buf.indexOf(10, pos);
-      const header = buf.subarray(pos, nl).toString();
-      pos = nl + 1;
-      if (header.endsWith(" missing")) continue;
-      const size = Number(header.split(" ")[2]);
-      result.set(oid, buf.subarray(pos, pos + size));
-      pos += size + 1;
+    const stdin = git.stdin as NodeJS.WritableStream & { destroy(): void };
+    const out = new BatchOutput(git.stdout);
+    stdin.on("error", () => {}); // git exiting early: its exit status tells why
+    try {
+      stdin.write(wanted.map((oid) => `info ${oid}\n`).join(""));
+      const within: string[] = [];
+      for (const oid of wanted) {
+        const size = parseBatchHeader(await out.line(git.done));
+        if (size === undefined) continue;
+        if (size > maxBytes) tooLarge.set(oid, size);
+        else within.push(oid);
+      }
+      stdin.end(within.map((oid) => `contents ${oid}\n`).join(""));
+      for (const oid of within) {
+        const size = parseBatchHeader(await out.line(git.done));
+        if (size !== undefined) blobs.set(oid, (await out.bytes(size + 1, git.done)).subarray(0, size));
+      }
+    } finally {
+      stdin.destroy();
     }
-    return result;
+    await git.done;
+    return { blobs, tooLarge };
   }
 
   #run(args: string[], opts: Omit<GitRunOptions, "cwd" | "bin" | "timeoutMs"> = {}) {
@@ -139,6 +164,63 @@ export class GitRepo {
   async #line(args: string[]): Promise<string | undefined> {
     const out = await answer(this.#run(args, { maxOutputBytes: ONE_LINE }));
     return out?.stdout.toString().trim() || undefined;
+  }
+}
+
+/** The size in `<oid> <type> <size>`, or undefined for `<oid> missing`. */
+function parseBatchHeader(header: string): number | undefined {
+  if (header.endsWith(" missing")) return undefined;
+  return Number(header.split(" ")[2]);
+}
+
+/** `git cat-file` output read as it arrives: a line, or a number of bytes. */
+class BatchOutput {
+  #buf: Buffer = Buffer.alloc(0);
+  #waiting: (() => void) | undefined;
+  #ended = false;
+
+  constructor(stream: NodeJS.ReadableStream) {
+    stream.on("data", (c: Buffer) => {
+      this.#buf = this.#buf.length === 0 ? c : Buffer.concat([this.#buf, c]);
+      this.#wake();
+    });
+    stream.on("end", () => {
+      this.#ended = true;
+      this.#wake();
+    });
+  }
+
+  async line(failed: Promise<void>): Promise<string> {
+    for (;;) {
+      const nl = this.#buf.indexOf(10);
+      if (nl >= 0)
+        return this.#take(nl + 1)
+          .subarray(0, nl)
+          .toString();
+      await this.#more(failed);
+    }
+  }
+
+  async bytes(n: number, failed: Promise<void>): Promise<Buffer> {
+    while (this.#buf.length < n) await this.#more(failed);
+    return this.#take(n);
+  }
+
+  #take(n: number): Buffer {
+    const head = this.#buf.subarray(0, n);
+    this.#buf = this.#buf.subarray(n);
+    return head;
+  }
+
+  #more(failed: Promise<void>): Promise<void> {
+    if (this.#ended) return failed.then(() => Promise.reject(new Error("git cat-file output ended early")));
+    return Promise.race([new Promise<void>((r) => (this.#waiting = r)), failed]);
+  }
+
+  #wake(): void {
+    const w = this.#waiting;
+    this.#waiting = undefined;
+    w?.();
   }
 }
 

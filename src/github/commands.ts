@@ -9,6 +9,7 @@
  */
 import { z } from "zod";
 import { codeSpan } from "../plan/render/escape.ts";
+import { globProblem } from "../util/glob.ts";
 
 export const COMMAND_NAMES = ["plan", "deploy", "rollback", "unlock", "status", "help"] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
@@ -58,8 +59,14 @@ export const SHA = /^[0-9a-f]{7,40}$/;
 const token = (re: RegExp, what: string) =>
   z.string().max(MAX_TOKEN_CHARS, `longer than ${MAX_TOKEN_CHARS} characters`).regex(re, what);
 
-const stackGlob = token(STACK_GLOB, "not a valid stack name or glob");
-const hostGlob = token(HOST_GLOB, "not a valid host name or glob");
+/** The characters are checked first; then what the glob matcher refuses (a reversed `[z-a]`). */
+const glob = (re: RegExp, what: string) =>
+  token(re, what).superRefine((value, ctx) => {
+    const why = globProblem(value);
+    if (why) ctx.addIssue({ code: "custom", message: `not a valid glob: ${why}` });
+  });
+const stackGlob = glob(STACK_GLOB, "not a valid stack name or glob");
+const hostGlob = glob(HOST_GLOB, "not a valid host name or glob");
 const envName = token(ENV_NAME, "not a valid environment name");
 const stackName = token(STACK_NAME, "not a valid stack name (globs are not allowed here)");
 const sha = token(SHA, "not a commit SHA (7 to 40 hex digits)");

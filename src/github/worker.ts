@@ -3,7 +3,6 @@
  * steps it takes. Deploys go through rollout.ts, plans through planPr.ts / planRange.
  */
 
-import picomatch from "picomatch";
 import type { Probot } from "probot";
 import { errorText } from "../deploy/hostDeploy.ts";
 import { isSuccess } from "../deploy/orchestrate.ts";
@@ -14,6 +13,7 @@ import { GITHUB_TEXT_LIMIT, rowsWithin } from "../plan/render/markdown.ts";
 import { loadPolicy } from "../policy/load.ts";
 import { type Policy, stackEnvironment } from "../policy/policy.ts";
 import { deployLockKey } from "../state/deployments.ts";
+import { compileGlob } from "../util/glob.ts";
 import { fromHostJobResult, PLAN_CHECK_NAME, planCheckRun } from "./checkRun.ts";
 import { HELP_TEXT, type ParsedCommand, parseCommands } from "./commands.ts";
 import type { GithubJob, RepoRef } from "./events.ts";
@@ -399,7 +399,7 @@ async function rollbackFromPullRequest(
   command: Extract<ParsedCommand, { kind: "rollback" }>,
 ): Promise<boolean> {
   if (!(await mayActOn(ctx, prNumber, actor, "rollback", command.stack))) return false;
-  const hostOk = command.host ? picomatch(command.host) : () => true;
+  const hostOk = command.host ? compileGlob(command.host) : () => true;
   const targets = (await ctx.deps.store.getDeployed(ctx.ref.fullName)).filter(
     (d) => d.stack === command.stack && hostOk(d.host),
   );
@@ -465,7 +465,7 @@ async function unlockFromPullRequest(
   command: Extract<ParsedCommand, { kind: "unlock" }>,
 ): Promise<boolean> {
   if (!(await mayActOn(ctx, prNumber, actor, "unlock", command.stack))) return false;
-  const hostOk = command.host ? picomatch(command.host) : () => true;
+  const hostOk = command.host ? compileGlob(command.host) : () => true;
   const freed: string[] = [];
   for (const h of ctx.deps.hosts.filter((x) => hostOk(x.name))) {
     if (

@@ -8,13 +8,13 @@
  * the image elsewhere fails instead of copying images between hosts.
  */
 import { createHash } from "node:crypto";
-import picomatch from "picomatch";
 import { type HostConfig, type Inventory, type RegistryConfig, repoAllowed } from "../config/hostsFile.ts";
 import type { Problem } from "../config/problems.ts";
 import type { ComposeRef } from "../detect/compose.ts";
 import { inputsWithin } from "../detect/inputs.ts";
 import type { Snapshot, StackSnapshot } from "../detect/snapshot.ts";
 import { short } from "../git/range.ts";
+import { compileGlob } from "../util/glob.ts";
 import { asBroken } from "./broken.ts";
 import { type Plan, summarize } from "./plan.ts";
 
@@ -278,7 +278,7 @@ export function registryFor(
 ): RegistryConfig | undefined {
   if (environment) {
     const listed = registries.find(
-      (r) => r.environments.length > 0 && picomatch(r.environments)(environment),
+      (r) => r.environments.length > 0 && compileGlob(r.environments)(environment),
     );
     if (listed) return listed;
   }

@@ -2,13 +2,13 @@
  * The plan: for every stack x target host, deploy / skip / remove, and why.
  * A pure function of (snapshots, changes, host inventory, deployed state): same input, same plan.
  */
-import picomatch from "picomatch";
 import type { Problem } from "../config/problems.ts";
 import type { HostSelector } from "../config/repoConfigSchema.ts";
 import type { StackChange } from "../detect/changes.ts";
 import type { Snapshot } from "../detect/snapshot.ts";
 import type { StackDef } from "../detect/stacks.ts";
 import { type CommitRange, short } from "../git/range.ts";
+import { compileGlob, scanGlob } from "../util/glob.ts";
 import { asBroken, type OwnedProblems, stackProblems } from "./broken.ts";
 import { applyMountPolicy } from "./mountPolicy.ts";
 
@@ -131,9 +131,9 @@ export function buildPlan(input: PlanInput): Plan {
   const mounts: Problem[] = [];
   const owned: OwnedProblems[] = [];
   const deployed = new Map((input.deployed ?? []).map((d) => [`${d.stack}\0${d.host}`, d]));
-  const stackOk = input.only?.stacks?.length ? picomatch(input.only.stacks) : () => true;
+  const stackOk = input.only?.stacks?.length ? compileGlob(input.only.stacks) : () => true;
   const hostsByName = new Map((input.hosts ?? []).map((h) => [h.name, h]));
-  const hostOk = input.only?.hosts?.length ? picomatch(input.only.hosts) : () => true;
+  const hostOk = input.only?.hosts?.length ? compileGlob(input.only.hosts) : () => true;
 
   // Stacks of one environment share its host list: resolve each list once, not once per stack.
   type Resolved = ReturnType<typeof resolveTargets> & { set: ReadonlySet<string> };
@@ -290,11 +290,11 @@ export function resolveTargets(
   for (const sel of selectors) {
     if (typeof sel === "string") {
       if (!hosts) {
-        if (picomatch.scan(sel).isGlob) warnings.push(`host pattern "${sel}" needs a hosts file to resolve`);
+        if (scanGlob(sel).isGlob) warnings.push(`host pattern "${sel}" needs a hosts file to resolve`);
         else out.add(sel);
         continue;
       }
-      const isMatch = picomatch(sel);
+      const isMatch = compileGlob(sel);
       const matched = hosts.filter((h) => isMatch(h.name));
       if (matched.length === 0) warnings.push(`no host in the hosts file matches "${sel}"`);
       for (const h of matched) out.add(h.name);

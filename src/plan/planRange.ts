@@ -6,7 +6,14 @@
  * 3. map changes to stacks, 4. build the plan.
  */
 import { mapChanges } from "../detect/changes.ts";
-import { buildSnapshot, deriveSnapshot, ParseCache, type Snapshot } from "../detect/snapshot.ts";
+import {
+  buildSnapshot,
+  DEFAULT_PARSE_LIMITS,
+  deriveSnapshot,
+  ParseCache,
+  type ParseLimits,
+  type Snapshot,
+} from "../detect/snapshot.ts";
 import { resolveRange } from "../git/range.ts";
 import type { Change, GitRepo } from "../git/repo.ts";
 import { applyPolicy } from "../policy/apply.ts";
@@ -28,6 +35,8 @@ export interface PlanRangeOptions {
    * with the rule's reason. `repoId` names the repository for the hosts' `repos` lists.
    */
   policy?: { policy: Policy; repoId: string };
+  /** Server-side bounds on the files planning reads (default DEFAULT_PARSE_LIMITS). */
+  limits?: ParseLimits;
 }
 
 export interface PlannedRange {
@@ -53,14 +62,15 @@ export async function planRange(
       ? await early
       : await repo.diff(range.base, range.head);
 
+  const limits = opts.limits ?? DEFAULT_PARSE_LIMITS;
   let base = snapshots.get(range.base);
   let head = snapshots.get(range.head);
-  if (base && !head) head = await deriveSnapshot(repo, base, range.head, changes, true, cache);
-  else if (head && !base) base = await deriveSnapshot(repo, head, range.base, changes, false, cache);
+  if (base && !head) head = await deriveSnapshot(repo, base, range.head, changes, true, cache, limits);
+  else if (head && !base) base = await deriveSnapshot(repo, head, range.base, changes, false, cache, limits);
   else if (!base || !head) {
     // Nothing cached: build the head from its tree listing, then derive the base from it.
-    head = await buildSnapshot(repo, range.head, await repo.lsTree(range.head), cache);
-    base = await deriveSnapshot(repo, head, range.base, changes, false, cache);
+    head = await buildSnapshot(repo, range.head, await repo.lsTree(range.head), cache, limits);
+    base = await deriveSnapshot(repo, head, range.base, changes, false, cache, limits);
   }
   snapshots.set(base);
   snapshots.set(head);

@@ -2,7 +2,7 @@
  * A plan held against the rules: every deploy or removal the default branch's rules or the hosts
  * file do not allow becomes a skip that says which rule refused it. Pure.
  */
-import picomatch from "picomatch";
+
 import type { Problem } from "../config/problems.ts";
 import type { RepoConfig } from "../config/repoConfigSchema.ts";
 import {
@@ -13,6 +13,7 @@ import {
   summarize,
   type TargetPlan,
 } from "../plan/plan.ts";
+import { compileGlob } from "../util/glob.ts";
 import { changedRules, DEFAULT_ENVIRONMENT, type Policy, policyBroken, policySource } from "./policy.ts";
 
 export interface ApplyPolicyInput {
@@ -50,9 +51,9 @@ export function applyPolicy(input: ApplyPolicyInput): Plan {
     if (!reach.has(host))
       return `${host} is not among the hosts ${env} may reach on the default branch (${source})`;
     const ref = hostsByName.get(host);
-    if (ref?.environments?.length && !picomatch([...ref.environments])(env))
+    if (ref?.environments?.length && !compileGlob([...ref.environments])(env))
       return `${host} takes only the environments ${ref.environments.join(", ")} (hosts file)`;
-    if (ref?.repos?.length && !picomatch([...ref.repos])(input.repoId))
+    if (ref?.repos?.length && !compileGlob([...ref.repos])(input.repoId))
       return `${host} does not take deploys from ${input.repoId} (hosts file: repos)`;
     return undefined;
   };

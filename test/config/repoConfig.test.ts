@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseHostsFile } from "../../src/config/hostsFile.ts";
 import { formatProblem } from "../../src/config/problems.ts";
 import { loadRepoConfig } from "../../src/config/repoConfig.ts";
+import { didYouMean } from "../../src/config/yamlSource.ts";
 
 const errorsOf = (text: string) => loadRepoConfig(text).problems.filter((p) => p.severity === "error");
 
@@ -45,6 +46,11 @@ stacks:
     expect(formatProblem(p!)).toMatch(/^\.github\/stackpilot\.yml:3:5: error: unknown key "compose_file"/);
   });
 
+  it("suggests the key a typo swapped two letters of", () => {
+    const [p] = errorsOf("stacks:\n  - name: web\n    wacth: ['docs/**']\n");
+    expect(p?.message).toBe('unknown key "wacth"; did you mean "watch"?');
+  });
+
   it("reports a wrong type at the value's position with the key path", () => {
     const [p] = errorsOf("environments:\n  prod:\n    deploy_on: sometimes\n");
     expect(p).toMatchObject({ line: 3, col: 16, key: "environments.prod.deploy_on" });
@@ -55,6 +61,27 @@ stacks:
     expect(problems.length).toBeGreaterThan(0);
     expect(problems[0]?.severity).toBe("error");
     expect(problems[0]?.line).toBeGreaterThanOrEqual(2);
+  });
+
+  it("turns an alias bomb into a problem at its first alias, never an exception", () => {
+    const levels = ["b", "c", "d", "e", "f", "g", "h"];
+    const bomb = levels.map(
+      (n, i) =>
+        `${n}: &${n} [${Array(10)
+          .fill(`*${i ? levels[i - 1] : "a"}`)
+          .join(", ")}]`,
+    );
+    const text = `version: 1\nx-a: &a [x, x, x, x, x, x, x, x, x, x]\n${bomb.map((l) => `x-${l}`).join("\n")}\n`;
+    const { problems } = loadRepoConfig(text);
+    expect(problems).toEqual([
+      expect.objectContaining({ file: ".github/stackpilot.yml", line: 3, col: 10, severity: "error" }),
+    ]);
+    expect(problems[0]?.message).toMatch(/^aliases and merge keys add \d+ nodes to the document/);
+  });
+
+  it("reports a duplicate key at the duplicate's line and column", () => {
+    const [p] = errorsOf("version: 1\nstacks: []\nversion: 1\n");
+    expect(p).toMatchObject({ line: 3, col: 1, message: 'duplicate key "version": map keys must be unique' });
   });
 
   it("rejects duplicate stack names, pointing at the second", () => {
@@ -88,9 +115,36 @@ stacks:
     expect(p?.line).toBe(4);
   });
 
+  it("refuses a watch glob that could backtrack, at its line and column with the key path", () => {
+    const [p] = errorsOf("stacks:\n  - name: web\n    watch: ['docs/**', '**/+(*a)*z']\n");
+    expect(p).toMatchObject({ line: 3, col: 24, key: "stacks[0].watch[1]" });
+    expect(p?.message).toMatch(/^invalid glob: extended globs such as "\+\(…\)" are not supported/);
+  });
+
+  it("refuses discovery roots with brace ranges or too many alternatives", () => {
+    const problems = errorsOf(
+      "discover:\n  roots:\n    - 'stacks/{1..9}'\n    - '{a,b}{c,d}{e,f}{g,h}{i,j}{k,l}{m,n}{o,p}{q,r}'\n",
+    );
+    expect(problems.map((p) => [p.key, p.line])).toEqual([
+      ["discover.roots[0]", 3],
+      ["discover.roots[1]", 4],
+    ]);
+    expect(problems[0]?.message).toContain("brace ranges");
+    expect(problems[1]?.message).toContain("more than 256 alternatives");
+  });
+
   it("names the expected forms when a union does not match", () => {
     const [p] = errorsOf("stacks:\n  - name: web\n    hosts: [42]\n");
     expect(p).toMatchObject({ key: "stacks[0].hosts[0]", line: 3 });
+  });
+});
+
+describe("didYouMean", () => {
+  it("counts a swap of neighbours as one edit and keeps plain edits", () => {
+    expect(didYouMean("wacth", ["path", "watch"])).toBe("watch");
+    expect(didYouMean("enviroment", ["environment", "env"])).toBe("environment");
+    expect(didYouMean("prnue", ["prune", "path"])).toBe("prune");
+    expect(didYouMean("xyzzy", ["path", "watch"])).toBeUndefined();
   });
 });
 
@@ -171,6 +225,17 @@ describe("hosts file", () => {
       ]),
     );
     expect(problems.every((p) => p.severity === "error")).toBe(true);
+  });
+
+  it("refuses repos and registry environments globs it cannot match safely", () => {
+    const { problems } = parseHostsFile(
+      "hosts:\n  - name: a\n    address: a.test\n    repos: ['org/+(*a)*z']\nregistries:\n  - name: r\n    address: r.test\n    environments: ['{1..3}']\n",
+      "hosts.yml",
+    );
+    expect(problems.filter((p) => p.severity === "error").map((p) => [p.key, p.line])).toEqual([
+      ["hosts[0].repos[0]", 4],
+      ["registries[0].environments[0]", 8],
+    ]);
   });
 
   it("checks registry references once the file is otherwise valid", () => {

@@ -656,12 +656,47 @@ describe("parseComposeFile: malformed input", () => {
     expect(errors(info)[0]).toMatchObject({ line: 4, col: 3, message: expect.stringContaining("unique") });
   });
 
+  it("reports a duplicate key among 40,000 at its line, with the positions of the others at hand", () => {
+    const labels = Array.from({ length: 40_000 }, (_, i) => `      l${i}: v`);
+    labels.splice(30_000, 0, "      l7: again");
+    const info = parseComposeFile(
+      FILE,
+      yaml("services:", "  web:", "    image: x", "    labels:", ...labels),
+    );
+    expect(errors(info)).toEqual([
+      expect.objectContaining({
+        line: 30_005,
+        col: 7,
+        message: 'duplicate key "l7": map keys must be unique',
+      }),
+    ]);
+  });
+
+  it("points at keys reached through aliases and merge keys", () => {
+    const info = parseComposeFile(
+      FILE,
+      yaml(
+        "x-base: &base",
+        "  env_file: ../../../nope.env",
+        "services:",
+        "  web:",
+        "    <<: *base",
+        "    image: x",
+      ),
+    );
+    expect(errors(info)).toEqual([
+      expect.objectContaining({ line: 2, col: 13, key: "services.web.env_file" }),
+    ]);
+  });
+
   it.each([
     ["an empty file", ""],
     ["a top-level list", "- a\n- b\n"],
     ["a scalar", "just text\n"],
     ["an alias bomb", `a: &a [x, x, x, x, x, x, x, x, x, x]\n${bomb()}`],
     ["binary noise", "\u0001\u0002: [\n\t{"],
+    ["deep nesting", `services: ${"[".repeat(50_000)}`],
+    ["thousands of aliases", `x-a: &a []\nservices:\n  web:\n    volumes:\n${"      - *a\n".repeat(5000)}`],
   ])("never throws on %s, reporting an error instead", (_name, content) => {
     const info = parseComposeFile(FILE, content);
     expect(errors(info).length).toBeGreaterThan(0);
@@ -849,6 +884,39 @@ describe("collectComposeInputs", () => {
         extends: { service: "app", file: "stacks/common/base.yaml", line: 3, col: 14 },
       },
     ]);
+  });
+
+  it("takes from an extended file the problems of the file and of the extended service only, in order", () => {
+    const repo = reader({
+      [FILE]: yaml("services:", "  web:", "    extends: {file: base.yaml, service: app}"),
+      "stacks/web/base.yaml": yaml(
+        "services:",
+        "  app:",
+        "    env_file: ../../../a.env",
+        "    image: !odd x",
+        "  unrelated:",
+        "    env_file: ../../../u.env",
+        "  app.v2:",
+        "    env_file: ../../../v.env",
+      ),
+    });
+    const info = collectComposeInputs([FILE], repo);
+    expect(info.problems.map((p) => [p.line, p.key])).toEqual([
+      [4, ""],
+      [3, "services.app.env_file"],
+      [8, "services.app.v2.env_file"],
+    ]);
+  });
+
+  it("follows a file extended for each of thousands of services, taking each service's refs", () => {
+    const n = 3000;
+    const names = Array.from({ length: n }, (_, i) => `s${i}`);
+    const repo = reader({
+      [FILE]: `services:\n${names.map((s) => `  ${s}: {extends: {file: base.yaml, service: ${s}}}\n`).join("")}`,
+      "stacks/web/base.yaml": `services:\n${names.map((s) => `  ${s}: {env_file: ${s}.env}\n`).join("")}`,
+    });
+    const info = collectComposeInputs([FILE], repo);
+    expect(pathsOf(info, "env_file")).toEqual(names.map((s) => `stacks/web/${s}.env`));
   });
 
   it("reports an extends cycle across files as an error naming it, at the extends that closes it, and terminates", () => {

@@ -4,17 +4,9 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { MergeBaseMemo, resolveRange } from "../../src/git/range.ts";
 import { EMPTY_TREE, GitRepo, treeBeforeChanges } from "../../src/git/repo.ts";
-import { TestRepo } from "../helpers/gitRepo.ts";
+import { testRepos } from "../helpers/gitRepo.ts";
 
-const repos: TestRepo[] = [];
-const newRepo = () => {
-  const r = new TestRepo();
-  repos.push(r);
-  return r;
-};
-afterEach(() => {
-  for (const r of repos.splice(0)) r.remove();
-});
+const newRepo = testRepos();
 
 describe("git diff between commits", () => {
   it("sees additions, deletions, renames on both sides and mode changes", async () => {
@@ -78,6 +70,33 @@ describe("git diff between commits", () => {
     const ids = [tree.get("a.txt")!.oid, tree.get("b.txt")!.oid, "0123456789012345678901234567890123456789"];
     const blobs = await repo.readBlobs(ids);
     expect([...blobs.values()].map((b) => b.toString())).toEqual(["alpha\n", "beta\n"]);
+  });
+
+  it("reads blobs within a size limit and only sizes the larger ones", async () => {
+    const t = newRepo();
+    const big = "x".repeat(300_000);
+    const head = t.write({ "small.txt": "small\n", "big.txt": big, "edge.txt": "12345" }).commit();
+    const repo = new GitRepo(t.dir);
+    const tree = await repo.lsTree(head);
+    const oid = (p: string) => tree.get(p)?.oid ?? "";
+    const missing = "0123456789012345678901234567890123456789";
+    const { blobs, tooLarge } = await repo.readBlobsWithin(
+      [oid("small.txt"), oid("big.txt"), missing, oid("edge.txt"), oid("small.txt")],
+      5,
+    );
+    expect(new Map([...blobs].map(([k, v]) => [k, v.toString()]))).toEqual(
+      new Map([[oid("edge.txt"), "12345"]]),
+    );
+    expect(tooLarge).toEqual(
+      new Map([
+        [oid("small.txt"), 6],
+        [oid("big.txt"), 300_000],
+      ]),
+    );
+    const all = await repo.readBlobsWithin([oid("big.txt"), oid("small.txt"), missing], 1_000_000);
+    expect(all.blobs.get(oid("big.txt"))?.toString()).toBe(big);
+    expect(all.blobs.get(oid("small.txt"))?.toString()).toBe("small\n");
+    expect(all.tooLarge.size).toBe(0);
   });
 });
 

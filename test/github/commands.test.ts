@@ -136,6 +136,15 @@ describe("parseCommands: validation", () => {
     expect(errorOf("/deploy wéb")).toContain("`wéb` is not a valid stack name or glob");
   });
 
+  it("rejects a glob the matcher refuses, with the reason in a reply-able error", () => {
+    expect(errorOf("/deploy web-[z-a]")).toBe(
+      '`web-[z-a]` is not a valid glob: range "z-a" in [...] is reversed',
+    );
+    expect(errorOf("/unlock web --host app-[9-1]")).toMatch(
+      /^`app-\[9-1\]` \(for `--host`\) is not a valid glob/,
+    );
+  });
+
   it("rejects a bad host glob and a bad environment, naming the option", () => {
     expect(errorOf("/deploy --host web|x")).toBe("`web|x` (for `--host`) is not a valid host name or glob");
     expect(errorOf("/deploy --env -prod")).toContain("`-prod` (for `--env`) is not a valid environment name");

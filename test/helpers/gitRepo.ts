@@ -14,6 +14,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { afterEach } from "vitest";
 
 const ENV = {
   ...process.env,
@@ -98,4 +99,17 @@ export class TestRepo {
   remove(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A maker of test repositories for a test file: each is removed after the test that made it. */
+export function testRepos(): () => TestRepo {
+  const made: TestRepo[] = [];
+  afterEach(() => {
+    for (const r of made.splice(0)) r.remove();
+  });
+  return () => {
+    const r = new TestRepo();
+    made.push(r);
+    return r;
+  };
 }
