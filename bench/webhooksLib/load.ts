@@ -13,7 +13,7 @@
 import { request } from "node:http";
 import { performance } from "node:perf_hooks";
 import { jobFor } from "../../src/github/events.ts";
-import { WEBHOOK_PATH } from "../../src/github/http.ts";
+import { WEBHOOK_PATH } from "../../src/github/http/webhookServer.ts";
 import { examplePayloads, sign } from "../../test/helpers/webhooks.ts";
 
 export type Kind = "new" | "redelivery" | "badsig";

@@ -19,14 +19,14 @@ import { MirrorCache } from "../git/mirror.ts";
 import { Planner } from "../plan/planner.ts";
 import { startBoss } from "../state/boss.ts";
 import { openStore, type Store } from "../state/store.ts";
+import { githubHost } from "./api/githubHost.ts";
+import { StackpilotOctokit } from "./api/octokit.ts";
 import { stackpilotApp } from "./app.ts";
-import { githubHost } from "./githubHost.ts";
-import { createWebhookServer, WEBHOOK_PATH, type WebhookLimits } from "./http.ts";
-import type { Octokit, WorkerDeps } from "./jobContext.ts";
-import { createJobQueue, type JobQueue } from "./jobQueue.ts";
-import { StackpilotOctokit } from "./octokit.ts";
-import { startRecovery } from "./recovery.ts";
-import { createWorker } from "./worker.ts";
+import { createWebhookServer, WEBHOOK_PATH, type WebhookLimits } from "./http/webhookServer.ts";
+import type { Octokit, WorkerDeps } from "./jobs/jobContext.ts";
+import { createJobQueue, type JobQueue } from "./jobs/jobQueue.ts";
+import { startRecovery } from "./jobs/recovery.ts";
+import { createWorker } from "./jobs/worker.ts";
 
 const Env = z.object({
   NODE_ENV: z.string().optional(),

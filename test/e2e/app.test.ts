@@ -8,7 +8,7 @@ import { join } from "node:path";
 import nock from "nock";
 import { Probot, ProbotOctokit } from "probot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type GitHubHost, githubHost } from "../../src/github/githubHost.ts";
+import { type GitHubHost, githubHost } from "../../src/github/api/githubHost.ts";
 import { createServices, parseEnv, type Services, startServer } from "../../src/github/server.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
 import { aboutRepo, examplePayload, sign, testAppPrivateKey } from "../helpers/webhooks.ts";

@@ -5,7 +5,7 @@ import {
   effectivePermission,
   type ReviewFact,
   reviewState,
-} from "../../src/github/authorize.ts";
+} from "../../src/policy/authorize.ts";
 
 const SHA = "a".repeat(40);
 const OTHER = "b".repeat(40);

@@ -7,7 +7,7 @@ import {
   fromHostJobResult,
   planCheckRun,
   problemAnnotations,
-} from "../../src/github/checkRun.ts";
+} from "../../src/github/render/checkRun.ts";
 import type { Plan, StackPlan } from "../../src/plan/plan.ts";
 
 const HEAD = "c0ffee0".padEnd(40, "1");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkRunProgress } from "../../src/github/checkRunProgress.ts";
+import { checkRunProgress } from "../../src/github/api/checkRunProgress.ts";
 
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 

@@ -5,9 +5,9 @@
 import { Octokit } from "@octokit/rest";
 import { ProbotOctokit } from "probot";
 import { describe, expect, it } from "vitest";
-import type { DeploymentsClient } from "../../src/github/deployments.ts";
-import type { ReactionsClient } from "../../src/github/reactions.ts";
-import type { CommentsClient } from "../../src/github/stickyComment.ts";
+import type { DeploymentsClient } from "../../src/github/api/deployments.ts";
+import type { ReactionsClient } from "../../src/github/api/reactions.ts";
+import type { CommentsClient } from "../../src/github/api/stickyComment.ts";
 
 type Client = CommentsClient & DeploymentsClient & ReactionsClient;
 

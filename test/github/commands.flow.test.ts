@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { type HostConfig, HostSchema } from "../../src/config/hostsFile.ts";
 import { ParseCache } from "../../src/detect/snapshot.ts";
 import { MirrorCache } from "../../src/git/mirror.ts";
-import type { WorkerDeps } from "../../src/github/jobContext.ts";
+import type { WorkerDeps } from "../../src/github/jobs/jobContext.ts";
 import { openStore, type Store } from "../../src/state/store.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
 import { pullRequestFixture } from "../helpers/prFixture.ts";

@@ -15,8 +15,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { HostSchema } from "../../src/config/hostsFile.ts";
 import { ParseCache } from "../../src/detect/snapshot.ts";
 import { MirrorCache } from "../../src/git/mirror.ts";
-import type { WorkerDeps } from "../../src/github/jobContext.ts";
-import { DEFAULT_RETRY_POLICY, withRetryPolicy } from "../../src/github/octokit.ts";
+import { DEFAULT_RETRY_POLICY, withRetryPolicy } from "../../src/github/api/octokit.ts";
+import type { WorkerDeps } from "../../src/github/jobs/jobContext.ts";
 import { openStore, type Store } from "../../src/state/store.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
 import { pullRequestFixture } from "../helpers/prFixture.ts";

@@ -6,7 +6,7 @@ import {
   DeploymentNotCreatedError,
   setDeploymentStatus,
   truncateDescription,
-} from "../../src/github/deployments.ts";
+} from "../../src/github/api/deployments.ts";
 
 const API = "https://ghe.example.com/api/v3";
 const octokit = () => new Octokit({ auth: "x", baseUrl: API, request: { retries: 0 } });

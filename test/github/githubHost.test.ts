@@ -2,7 +2,7 @@
 // the one git origin tokens may go to, and clear refusals of values that would send them elsewhere.
 import { createProbot } from "probot";
 import { describe, expect, it } from "vitest";
-import { GITHUB_COM, GitHubHostError, githubHost } from "../../src/github/githubHost.ts";
+import { GITHUB_COM, GitHubHostError, githubHost } from "../../src/github/api/githubHost.ts";
 import { parseEnv } from "../../src/github/server.ts";
 import { testAppPrivateKey } from "../helpers/webhooks.ts";
 

@@ -7,8 +7,8 @@ import { request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Probot } from "probot";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createWebhookServer, type WebhookLimits } from "../../src/github/http.ts";
-import { ByteBudget, MAX_BODY_BYTES } from "../../src/github/webhookRequest.ts";
+import { ByteBudget, MAX_BODY_BYTES } from "../../src/github/http/webhookRequest.ts";
+import { createWebhookServer, type WebhookLimits } from "../../src/github/http/webhookServer.ts";
 import { examplePayload, testAppPrivateKey } from "../helpers/webhooks.ts";
 
 const SECRET = "test-secret";

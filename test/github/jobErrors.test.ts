@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MirrorError } from "../../src/git/mirror.ts";
-import { isPermanent, PermanentError, shortReason } from "../../src/github/jobErrors.ts";
+import { isPermanent, PermanentError, shortReason } from "../../src/github/jobs/jobErrors.ts";
 import { PayloadError } from "../../src/github/payloads.ts";
 
 const httpError = (status: number, message: string) => Object.assign(new Error(message), { status });

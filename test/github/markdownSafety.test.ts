@@ -1,8 +1,8 @@
 // Names and error messages from hosts, repositories and users in what we post to a PR: the
 // deploy check run and the Stackpilot comment mention nobody, inject no HTML, keep their tables.
 import { describe, expect, it } from "vitest";
-import { type DeployResult, deployCheckRun } from "../../src/github/checkRun.ts";
-import { renderLastRun } from "../../src/github/prComment.ts";
+import { renderLastRun } from "../../src/github/api/prComment.ts";
+import { type DeployResult, deployCheckRun } from "../../src/github/render/checkRun.ts";
 import { HOSTILE, inertnessProblems, pingsIn } from "../helpers/githubMarkdown.ts";
 
 const results: DeployResult[] = HOSTILE.map((h) => ({

@@ -2,7 +2,7 @@
  * GitHub's comments of one PR in memory, each call taking a few event-loop turns (chosen by
  * `delay`), so concurrent writers interleave as they would over the network. Ids grow with time.
  */
-import type { CommentsClient } from "../../src/github/stickyComment.ts";
+import type { CommentsClient } from "../../src/github/api/stickyComment.ts";
 
 export function memoryGitHub(delay: () => number = () => 1) {
   let nextId = 100;

@@ -2,7 +2,7 @@
 import nock from "nock";
 import { Probot } from "probot";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { DEFAULT_RETRY_POLICY, rateLimitHandlers, StackpilotOctokit } from "../../src/github/octokit.ts";
+import { DEFAULT_RETRY_POLICY, rateLimitHandlers, StackpilotOctokit } from "../../src/github/api/octokit.ts";
 import { testAppPrivateKey } from "../helpers/webhooks.ts";
 
 const API = "https://api.github.com";

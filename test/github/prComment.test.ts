@@ -1,8 +1,6 @@
 // The PR's Stackpilot comment: the plan section and the last-deploy section, each written on its
 // own, keeping the other; the whole within GitHub's 65,535 characters.
 import { describe, expect, it, vi } from "vitest";
-import type { DeployResult } from "../../src/github/checkRun.ts";
-import type { JobContext } from "../../src/github/jobContext.ts";
 import {
   composeLastRun,
   composePlan,
@@ -10,8 +8,10 @@ import {
   type LastRun,
   showLastRun,
   showPlan,
-} from "../../src/github/prComment.ts";
-import { COMMENT_LIMIT, parseSections } from "../../src/github/stickyComment.ts";
+} from "../../src/github/api/prComment.ts";
+import { COMMENT_LIMIT, parseSections } from "../../src/github/api/stickyComment.ts";
+import type { JobContext } from "../../src/github/jobs/jobContext.ts";
+import type { DeployResult } from "../../src/github/render/checkRun.ts";
 import type { Plan, StackPlan } from "../../src/plan/plan.ts";
 import { PLAN_MARKER } from "../../src/plan/render/markdown.ts";
 import { useStateBackends } from "../helpers/stateBackends.ts";
@@ -229,8 +229,8 @@ describe("two replicas on one Postgres database", () => {
     // The modules loaded twice, each replica with its own store: two processes sharing the database.
     vi.resetModules();
     const other = (await import(
-      "../../src/github/prComment.ts"
-    )) as typeof import("../../src/github/prComment.ts");
+      "../../src/github/api/prComment.ts"
+    )) as typeof import("../../src/github/api/prComment.ts");
     const otherState = (await import(
       "../../src/state/store.ts"
     )) as typeof import("../../src/state/store.ts");

@@ -1,7 +1,7 @@
 import { Octokit } from "@octokit/rest";
 import nock from "nock";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { react } from "../../src/github/reactions.ts";
+import { react } from "../../src/github/api/reactions.ts";
 
 const API = "https://api.github.com";
 const octokit = () => new Octokit({ auth: "x", baseUrl: API, request: { retries: 0 } });

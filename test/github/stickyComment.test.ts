@@ -8,7 +8,7 @@ import {
   renderSections,
   upsertStickyComment,
   writeSticky,
-} from "../../src/github/stickyComment.ts";
+} from "../../src/github/api/stickyComment.ts";
 import { memoryGitHub } from "./memoryGitHub.ts";
 
 const API = "https://api.github.com";
@@ -164,8 +164,8 @@ describe("one sticky comment when writers race", () => {
   it("two processes (the module loaded twice) both create: the newer comment goes, both writes land in the older", async () => {
     vi.resetModules();
     const other = (await import(
-      "../../src/github/stickyComment.ts"
-    )) as typeof import("../../src/github/stickyComment.ts");
+      "../../src/github/api/stickyComment.ts"
+    )) as typeof import("../../src/github/api/stickyComment.ts");
     expect(other.writeSticky).not.toBe(writeSticky);
     // Several interleavings: whichever writer creates first, one comment remains holding both lines.
     let raced = 0;

@@ -6,8 +6,8 @@
 import { Probot, type ProbotOctokit } from "probot";
 import { stackpilotApp } from "../../src/github/app.ts";
 import type { GithubJob } from "../../src/github/events.ts";
-import type { WorkerDeps } from "../../src/github/jobContext.ts";
-import { createWorker } from "../../src/github/worker.ts";
+import type { WorkerDeps } from "../../src/github/jobs/jobContext.ts";
+import { createWorker } from "../../src/github/jobs/worker.ts";
 import { testAppPrivateKey } from "./webhooks.ts";
 
 export async function loadTestApp(opts: {

@@ -8,17 +8,17 @@
  * lapses and github/recovery.ts finishes what GitHub shows; the queue retries the job.
  */
 
-import { errorText, HostDeployer } from "../deploy/hostDeploy.ts";
-import { type HostJobResult, isSuccess, runPlan } from "../deploy/orchestrate.ts";
-import type { GitRepo } from "../git/repo.ts";
-import type { ImagePlan } from "../plan/images.ts";
-import { type Plan, summarize } from "../plan/plan.ts";
-import type { DeploySnapshot } from "../plan/planRequest.ts";
-import type { DeployTrigger } from "../state/deployments.ts";
-import { rolloutLockKey } from "../state/rollouts.ts";
-import { type DeployResult, deployCheckRun, fromHostJobResult } from "./checkRun.ts";
-import { checkRunProgress } from "./checkRunProgress.ts";
-import { createDeployment, setDeploymentStatus } from "./deployments.ts";
+import { errorText, HostDeployer } from "../../deploy/hostDeploy.ts";
+import { type HostJobResult, isSuccess, runPlan } from "../../deploy/orchestrate.ts";
+import type { GitRepo } from "../../git/repo.ts";
+import type { ImagePlan } from "../../plan/images.ts";
+import { type Plan, summarize } from "../../plan/plan.ts";
+import type { DeploySnapshot } from "../../plan/planRequest.ts";
+import type { DeployTrigger } from "../../state/deployments.ts";
+import { rolloutLockKey } from "../../state/rollouts.ts";
+import { checkRunProgress } from "../api/checkRunProgress.ts";
+import { createDeployment, setDeploymentStatus } from "../api/deployments.ts";
+import { type DeployResult, deployCheckRun, fromHostJobResult } from "../render/checkRun.ts";
 import type { JobContext } from "./jobContext.ts";
 
 export interface RolloutInput {

@@ -5,14 +5,14 @@
  * comment (prComment.ts), edited in place.
  */
 
-import { EMPTY_TREE, type GitRepo } from "../git/repo.ts";
-import type { ImagePlan } from "../plan/images.ts";
-import type { Plan } from "../plan/plan.ts";
-import type { DeploySnapshot } from "../plan/planRequest.ts";
-import type { Policy } from "../policy/policy.ts";
-import { PLAN_CHECK_NAME, planCheckRun } from "./checkRun.ts";
+import { EMPTY_TREE, type GitRepo } from "../../git/repo.ts";
+import type { ImagePlan } from "../../plan/images.ts";
+import type { Plan } from "../../plan/plan.ts";
+import type { DeploySnapshot } from "../../plan/planRequest.ts";
+import type { Policy } from "../../policy/policy.ts";
+import { showPlan } from "../api/prComment.ts";
+import { PLAN_CHECK_NAME, planCheckRun } from "../render/checkRun.ts";
 import { type JobContext, mirrorAt, planJob } from "./jobContext.ts";
-import { showPlan } from "./prComment.ts";
 
 export interface PullRequestFacts {
   number: number;

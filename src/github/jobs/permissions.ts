@@ -3,10 +3,20 @@
  * reviews), fetched from GitHub, and the decision under the default branch's rules (authorize.ts
  * decides; this module only gathers and cites the rule's source in a refusal).
  */
-import { type EnvironmentRules, type Policy, policySource } from "../policy/policy.ts";
-import { type AuthorizeResult, authorizeDeploy, effectivePermission, type ReviewFact } from "./authorize.ts";
-import type { JobContext } from "./jobContext.ts";
+
+import { codeSpan, escapeMarkdown } from "../../plan/render/escape.ts";
+import {
+  type AuthorizeResult,
+  authorizeDeploy,
+  effectivePermission,
+  type ReviewFact,
+} from "../../policy/authorize.ts";
+import { loadPolicy } from "../../policy/load.ts";
+import { type EnvironmentRules, type Policy, policySource, stackEnvironment } from "../../policy/policy.ts";
+import { type JobContext, mirrorAt } from "./jobContext.ts";
 import type { PullRequestFacts } from "./planPr.ts";
+import { readPullRequest } from "./planPr.ts";
+import { reply } from "./replies.ts";
 
 export interface Actor {
   login: string;
@@ -98,4 +108,34 @@ async function teamsOf(ctx: JobContext, login: string, teams: readonly string[])
     }
   }
   return member;
+}
+
+/**
+ * May `actor` roll back or unlock `stack` from this PR? The stack's environment and its rules come
+ * from the default branch; a refusal is replied with its reason.
+ */
+export async function mayActOn(
+  ctx: JobContext,
+  prNumber: number,
+  actor: Actor,
+  action: "rollback" | "unlock",
+  stack: string,
+): Promise<boolean> {
+  const pr = await readPullRequest(ctx, prNumber);
+  const policy = await defaultBranchPolicy(ctx);
+  const environment = stackEnvironment(policy, stack);
+  const facts = await commandFacts(ctx, pr, actor);
+  const verdict = await authorizeCommand(ctx, { action, actor, pr, facts, policy, environment });
+  if (verdict.ok) return true;
+  await reply(
+    ctx,
+    prNumber,
+    `${action === "rollback" ? "Rollback" : "Unlock"} of ${codeSpan(stack)} refused: ${escapeMarkdown(verdict.reason)}`,
+  );
+  return false;
+}
+
+async function defaultBranchPolicy(ctx: JobContext): Promise<Policy> {
+  const repo = await mirrorAt(ctx, [`refs/heads/${ctx.ref.defaultBranch}`]);
+  return loadPolicy(repo, ctx.ref.defaultBranch);
 }

@@ -11,12 +11,12 @@
  * time (a database lock), every few seconds, so a restart or another replica on the same database
  * finds an interrupted deploy within a minute.
  */
-import { errorText } from "../deploy/hostDeploy.ts";
-import type { Deployment } from "../state/deployments.ts";
-import type { Rollout } from "../state/rollouts.ts";
-import type { Store } from "../state/store.ts";
-import { type DeployResult, deployCheckRun } from "./checkRun.ts";
-import { type DeploymentState, setDeploymentStatus } from "./deployments.ts";
+import { errorText } from "../../deploy/hostDeploy.ts";
+import type { Deployment } from "../../state/deployments.ts";
+import type { Rollout } from "../../state/rollouts.ts";
+import type { Store } from "../../state/store.ts";
+import { type DeploymentState, setDeploymentStatus } from "../api/deployments.ts";
+import { type DeployResult, deployCheckRun } from "../render/checkRun.ts";
 import type { Octokit } from "./jobContext.ts";
 
 export const INTERRUPTED_ROLLOUT =

@@ -11,13 +11,13 @@
  *   the whole comment stays under GitHub's 65,535 characters whichever is written later.
  */
 import { randomUUID } from "node:crypto";
-import { short } from "../git/range.ts";
-import type { Plan } from "../plan/plan.ts";
-import { codeSpan, escapeMarkdown, mention } from "../plan/render/escape.ts";
-import { PLAN_MARKER, renderMarkdown, rowsWithin } from "../plan/render/markdown.ts";
-import { type LockWait, withLockWaiting } from "../state/locks.ts";
-import { type DeployResult, deployTable } from "./checkRun.ts";
-import type { JobContext } from "./jobContext.ts";
+import { short } from "../../git/range.ts";
+import type { Plan } from "../../plan/plan.ts";
+import { codeSpan, escapeMarkdown, mention } from "../../plan/render/escape.ts";
+import { PLAN_MARKER, renderMarkdown, rowsWithin } from "../../plan/render/markdown.ts";
+import { type LockWait, withLockWaiting } from "../../state/locks.ts";
+import type { JobContext } from "../jobs/jobContext.ts";
+import { type DeployResult, deployTable } from "../render/checkRun.ts";
 import {
   COMMENT_LIMIT,
   type Exclusive,

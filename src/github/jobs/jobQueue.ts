@@ -6,7 +6,7 @@
  * its monitor interval, and the job is retried by whichever replica (or restart) is alive.
  */
 import type { PgBoss } from "pg-boss";
-import type { GithubJob } from "./events.ts";
+import type { GithubJob } from "../events.ts";
 
 export const GITHUB_QUEUE = "stackpilot-github";
 

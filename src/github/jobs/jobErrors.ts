@@ -6,11 +6,10 @@
  * Users read a short reason; the operator's log has the whole error, with the delivery id the
  * user's message names.
  */
-import { ProblemsError } from "../config/problems.ts";
-import { errorText } from "../deploy/hostDeploy.ts";
-import { MirrorError } from "../git/mirror.ts";
-import { PlanBudgetError, PlanThreadError } from "../plan/planner.ts";
-import { PayloadError } from "./payloads.ts";
+import { ProblemsError } from "../../config/problems.ts";
+import { errorText } from "../../deploy/hostDeploy.ts";
+import { MirrorError } from "../../git/mirror.ts";
+import { PayloadError } from "../payloads.ts";
 
 /** An error no retry can fix; throw it where that is known. */
 export class PermanentError extends Error {

@@ -5,12 +5,12 @@
  * GitHub limits: summary and text ≤ 65,535 characters, ≤ 50 annotations per request (later
  * updates append), ≤ 3 actions with label ≤ 20, description ≤ 40, identifier ≤ 20 characters.
  */
-import type { Problem } from "../config/problems.ts";
-import { type HostJobResult, isSuccess } from "../deploy/orchestrate.ts";
-import { short } from "../git/range.ts";
-import type { Plan } from "../plan/plan.ts";
-import { codeBlock, codeSpan, escapeMarkdown } from "../plan/render/escape.ts";
-import { GITHUB_TEXT_LIMIT, renderMarkdown, rowsWithin } from "../plan/render/markdown.ts";
+import type { Problem } from "../../config/problems.ts";
+import { type HostJobResult, isSuccess } from "../../deploy/orchestrate.ts";
+import { short } from "../../git/range.ts";
+import type { Plan } from "../../plan/plan.ts";
+import { codeBlock, codeSpan, escapeMarkdown } from "../../plan/render/escape.ts";
+import { GITHUB_TEXT_LIMIT, renderMarkdown, rowsWithin } from "../../plan/render/markdown.ts";
 
 export const PLAN_CHECK_NAME = "stackpilot/plan";
 export const DEPLOY_ACTION_ID = "deploy";

@@ -4,16 +4,16 @@
  */
 import { createAppAuth, type StrategyOptions } from "@octokit/auth-app";
 import type { ProbotOctokit } from "probot";
-import { type HostConfig, hostRefs, type RegistryConfig } from "../config/hostsFile.ts";
-import type { EngineOptions } from "../deploy/hostDeploy.ts";
-import type { RemoteExec } from "../deploy/runner.ts";
-import type { ParseCache } from "../detect/snapshot.ts";
-import type { GitRepo } from "../git/repo.ts";
-import type { DeployedRecord, HostRef } from "../plan/plan.ts";
-import type { Planner } from "../plan/planner.ts";
-import { type PlanRequest, type PlanResponse, runPlanRequest } from "../plan/planRequest.ts";
-import type { Store } from "../state/store.ts";
-import type { RepoRef } from "./events.ts";
+import { type HostConfig, hostRefs, type RegistryConfig } from "../../config/hostsFile.ts";
+import type { EngineOptions } from "../../deploy/hostDeploy.ts";
+import type { RemoteExec } from "../../deploy/runner.ts";
+import type { ParseCache } from "../../detect/snapshot.ts";
+import type { GitRepo } from "../../git/repo.ts";
+import type { DeployedRecord, HostRef } from "../../plan/plan.ts";
+import type { Planner } from "../../plan/planner.ts";
+import { type PlanRequest, type PlanResponse, runPlanRequest } from "../../plan/planRequest.ts";
+import type { Store } from "../../state/store.ts";
+import type { RepoRef } from "../events.ts";
 
 export type Octokit = InstanceType<typeof ProbotOctokit>;
 
