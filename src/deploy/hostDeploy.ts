@@ -8,10 +8,8 @@
  * the caller's signal: a deploy whose database lock was lost stops before its next change.
  */
 import { randomBytes } from "node:crypto";
-import { posix } from "node:path";
 import { Readable } from "node:stream";
 import type { StackSnapshot } from "../detect/snapshot.ts";
-import { mountRefusal, refusedMounts } from "../plan/mountPolicy.ts";
 import { stepTimer } from "../util/timings.ts";
 import { releaseArchives } from "./archiveCache.ts";
 import { type ComposeFlavor, composeDown, composeLogs, composePull, composeUp } from "./commands/compose.ts";
@@ -20,7 +18,6 @@ import { type StackPaths, stackPaths } from "./commands/paths.ts";
 import {
   isDir,
   listReleases,
-  META_DIR,
   manifestPath,
   pruneReleases,
   readCurrent,
@@ -33,6 +30,7 @@ import {
 import { judgeHealth } from "./health.ts";
 import { acquireHostLock, type HeldLock, releaseOfLink } from "./hostLock.ts";
 import { IMAGES_OVERRIDE, imagesOverride, projectOf, ReleaseManifest, releaseIdOf } from "./release.ts";
+import { checkComposeFeatures, checkMounts, manifestOf, metaName } from "./releasePreflight.ts";
 import { RemoteCommandError, type RemoteExecOptions, type Runner } from "./runner.ts";
 import type { Argv } from "./shell.ts";
 import { archiveFiles, type TarStream } from "./upload.ts";
@@ -420,55 +418,6 @@ export class HostDeployer {
 
 /** A command that changes the target (HostDeployer `#stepper`). */
 type Step = (argv: Argv, opts?: RemoteExecOptions & { allowFailure?: boolean }) => ReturnType<Runner["run"]>;
-
-function manifestOf(req: DeployRequest): ReleaseManifest {
-  const { stack } = req;
-  return {
-    version: 1,
-    stack: stack.def.name,
-    commit: req.commit,
-    fingerprint: stack.fingerprint,
-    path: stack.def.path,
-    composeFiles: stack.def.composeFiles,
-    envFiles: stack.def.envFiles,
-    projectName: stack.def.projectName,
-    services: stack.compose.services.map((s) => s.name),
-    ...(req.images && Object.keys(req.images).length ? { overrideFiles: [IMAGES_OVERRIDE] } : {}),
-    createdAt: new Date().toISOString(),
-    createdBy: req.holder,
-  };
-}
-
-/** A release-relative path of Stackpilot's own files -> its name in META_DIR. */
-function metaName(path: string): string {
-  if (posix.dirname(path) !== META_DIR) throw new Error(`${path} is not in ${META_DIR}/ of a release`);
-  return posix.basename(path);
-}
-
-/**
- * Absolute bind-mount sources must sit under the host's allowed roots, and none may depend on
- * variables the repository does not define. The plan skips such targets already; this is the
- * check nearest the host, whoever calls the deployer.
- */
-function checkMounts(stack: StackSnapshot, host: HostTarget): void {
-  const refused = refusedMounts(stack.compose.absoluteMounts, host.allowedMountRoots);
-  if (refused.length) {
-    const list = refused
-      .map((m) => `${m.file}:${m.line}:${m.col} ${mountRefusal(m, host.name, host.allowedMountRoots)}`)
-      .join("; ");
-    throw new DeployRefused(`${stack.def.name} cannot be deployed to ${host.name}: ${list}`);
-  }
-}
-
-/** Refuse what the host's compose cannot run, before anything is uploaded. */
-function checkComposeFeatures(stack: StackSnapshot, host: HostTarget): void {
-  const include = stack.compose.refs.find((r) => r.kind === "include");
-  if (host.compose === "v1" && include) {
-    throw new DeployRefused(
-      `${stack.def.name} uses \`include\` (${include.from}:${include.line}), which docker-compose v1 on ${host.name} does not support; install docker compose v2.20+ there or target other hosts`,
-    );
-  }
-}
 
 export function errorText(err: unknown): string {
   if (err instanceof RemoteCommandError) return err.message;

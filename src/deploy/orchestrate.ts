@@ -4,23 +4,18 @@
  * and a failure on one host never stopping the others.
  */
 import { type HostConfig, type RegistryConfig, repoAllowed } from "../config/hostsFile.ts";
-import { readSecret, type SecretRef } from "../config/secretRef.ts";
+import type { SecretRef } from "../config/secretRef.ts";
 import type { Snapshot, StackSnapshot } from "../detect/snapshot.ts";
 import type { GitRepo } from "../git/repo.ts";
-import {
-  credentialsOf,
-  type ImageBuild,
-  type ImagePlan,
-  imageHome,
-  type TargetImageOps,
-} from "../plan/images.ts";
+import type { ImagePlan } from "../plan/images.ts";
 import type { Plan } from "../plan/plan.ts";
 import { type DeployTarget, type DeployTrigger, deployLockKey } from "../state/deployments.ts";
-import { LockBusyError, LockLostError, type LockWait, withLockWaiting } from "../state/locks.ts";
+import { type LockWait, withLockWaiting } from "../state/locks.ts";
 import type { Store } from "../state/store.ts";
 import { Limiter } from "../util/limiter.ts";
-import { buildImage, ImageStepError, imagePreflight, type Login } from "./build.ts";
-import { type ComposeFlavor, composeFlavorProbe } from "./commands/compose.ts";
+import { imagePreflight } from "./build.ts";
+import type { ComposeFlavor } from "./commands/compose.ts";
+import { commandLog, expected, recordOutcome } from "./deploymentRecord.ts";
 import {
   DeployRefused,
   type DeployResult,
@@ -28,9 +23,9 @@ import {
   type HostDeployer,
   type HostTarget,
 } from "./hostDeploy.ts";
-import { LockedError } from "./hostLock.ts";
-import { type CommandRecord, RemoteCommandError, type RemoteExec, Runner, redactor } from "./runner.ts";
-import { SshError } from "./ssh/errors.ts";
+import { detectCompose, hostTarget, memo } from "./hostTarget.ts";
+import { imageSupport } from "./imageSteps.ts";
+import type { RemoteExec, Runner } from "./runner.ts";
 
 /** What the orchestrator needs from the state store. */
 export type DeployLedger = Pick<
@@ -47,7 +42,7 @@ export type DeployLedger = Pick<
   };
 
 /** Explicit deploys clear a rollback pin; automatic ones never reach a pinned host (the plan skips it). */
-const EXPLICIT: ReadonlySet<DeployTrigger> = new Set(["cli", "command"]);
+export const EXPLICIT: ReadonlySet<DeployTrigger> = new Set(["cli", "command"]);
 
 export interface HostJobResult {
   stack: string;
@@ -154,7 +149,10 @@ export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]>
   const ctx: RunContext = {
     input,
     hostsByName,
-    images: imageSupport(input, hostsByName),
+    images: imageSupport(input, hostsByName, {
+      holder: holderOf(input),
+      ttlMs: input.lockTtlMs ?? DB_LOCK_TTL_MS,
+    }),
     flavors: new Map(),
   };
   const jobs: TargetJob[] = input.plan.stacks.flatMap((s) =>
@@ -252,7 +250,7 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
     trigger: input.trigger,
     ...(input.rolloutId !== undefined ? { rolloutId: input.rolloutId } : {}),
   });
-  const log = commandLog(ctx, deploymentId);
+  const log = commandLog(input, ctx.images.redact, deploymentId);
   const key = deployLockKey({ repo: input.repoId, stack: job.stack, host: job.host });
   const superseded = async () => {
     if (!(await input.ledger.supersedeIfStale?.(deploymentId))) return undefined;
@@ -306,28 +304,6 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
   }
 }
 
-/** A runner recording every command of the deployment in the ledger (bounded and redacted there). */
-function commandLog(ctx: RunContext, deploymentId: number) {
-  const logs: Promise<unknown>[] = [];
-  const runner = new Runner(ctx.input.remote, {
-    redact: ctx.images.redact,
-    onRecord: (r: CommandRecord) => {
-      logs.push(
-        ctx.input.ledger.appendCommandLog(deploymentId, {
-          command: r.line,
-          code: r.code,
-          output: `${r.stdout}${r.stderr}`,
-        }),
-      );
-    },
-  });
-  return {
-    runner,
-    flushed: () => Promise.all(logs),
-    settled: () => Promise.allSettled(logs),
-  };
-}
-
 /** The image preflight (login, pull of built images), then the deploy itself. */
 async function deployTarget(
   ctx: RunContext,
@@ -364,55 +340,6 @@ async function deployTarget(
   });
 }
 
-/** The deployment's outcome in the ledger: its logs, what is deployed now, its end. */
-async function recordOutcome(
-  input: OrchestrateInput,
-  job: TargetJob,
-  stack: StackSnapshot,
-  deploymentId: number,
-  result: DeployResult,
-): Promise<void> {
-  if (result.failureLogs) {
-    await input.ledger.appendCommandLog(deploymentId, {
-      command: "(compose logs of the failed release)",
-      code: null,
-      output: result.failureLogs,
-    });
-  }
-  if (result.status === "succeeded") {
-    await input.ledger.setDeployed({
-      repo: input.repoId,
-      stack: job.stack,
-      host: job.host,
-      fingerprint: stack.fingerprint,
-      commit: input.head.commit,
-      release: result.release,
-      deploymentId,
-      ...(EXPLICIT.has(input.trigger) ? { pinned: false } : {}),
-    });
-  }
-  await input.ledger.finishDeployment(deploymentId, {
-    status: result.status,
-    error: result.error ?? null,
-    timings: result.timings,
-    release: result.release,
-  });
-}
-
-/** Errors a deploy can meet in the field (a host, a lock, a command, a refusal): no bug of ours. */
-function expected(err: unknown): boolean {
-  return (
-    err instanceof RemoteCommandError ||
-    err instanceof DeployRefused ||
-    err instanceof LockedError ||
-    err instanceof LockLostError ||
-    err instanceof LockBusyError ||
-    err instanceof SshError ||
-    err instanceof ImageStepError ||
-    (err instanceof Error && err.name === "AbortError")
-  );
-}
-
 /**
  * Runs `fn` under the target's database lock. A lock held by another deploy is waited for; while
  * waiting, `superseded` (a newer deployment of the target was queued) ends the wait with its
@@ -435,122 +362,4 @@ async function waitForTarget(
     fn,
     superseded,
   );
-}
-
-/**
- * What runPlan needs for images: the per-target operations, logins with their passwords read once
- * (and redacted from every recorded output), and one build on its builder, recorded with its log.
- * A build's failure is returned as the text its stack's deploys fail with.
- */
-function imageSupport(input: OrchestrateInput, hostsByName: ReadonlyMap<string, HostConfig>) {
-  const plan = input.images?.plan;
-  const registries = new Map((input.images?.registries ?? []).map((r) => [r.name, r]));
-  const targets = new Map((plan?.targets ?? []).map((t) => [`${t.stack}\0${t.host}`, t]));
-  const secrets: string[] = [];
-  const hide = redactor(secrets);
-  const redact = (text: string) => hide(input.redact ? input.redact(text) : text);
-  const passwords = new Map<string, Promise<string>>();
-  const read = input.images?.readSecret ?? readSecret;
-
-  const loginOf = async (registryName: string, host: string): Promise<Login | undefined> => {
-    const registry = registries.get(registryName);
-    if (!registry) throw new DeployRefused(`registry "${registryName}" is not in the hosts file`);
-    const creds = credentialsOf(registry, hostsByName.get(host));
-    if (!creds) return undefined;
-    const key = JSON.stringify(creds.password);
-    const password = await memo(passwords, key, async () => {
-      const value = await read(creds.password, `password of registry ${registry.name} for ${host}`);
-      secrets.push(value);
-      return value;
-    });
-    return { registry: registry.name, address: registry.address, username: creds.username, password };
-  };
-
-  return {
-    redact,
-    /** undefined: the stack builds nothing here; "missing": it builds but no image plan covers it. */
-    opsOf(stack: string, host: string): TargetImageOps | "missing" | undefined {
-      const ops = targets.get(`${stack}\0${host}`);
-      if (ops) return ops;
-      const snap = input.head.stacks.get(stack);
-      return snap?.compose?.services.some((s) => s.build) ? "missing" : undefined;
-    },
-    async loginsOf(host: string, names: readonly string[]): Promise<Login[]> {
-      const all = await Promise.all(names.map((n) => loginOf(n, host)));
-      return all.filter((l): l is Login => l !== undefined);
-    },
-    async build(b: ImageBuild): Promise<string | undefined> {
-      const builder = hostsByName.get(b.builder);
-      const log: string[] = [];
-      const runner = new Runner(input.remote, {
-        redact,
-        onRecord: (r) =>
-          log.push(`$ ${r.line}\n${r.stdout}${r.stderr}${r.code === 0 ? "" : `(exit ${r.code})\n`}`),
-      });
-      const id = await input.ledger.startBuild?.({
-        repo: input.repoId,
-        stack: b.stack,
-        service: b.service,
-        registry: imageHome(b.registry, b.builder),
-        builder: b.builder,
-        fingerprint: b.fingerprint,
-        image: b.image,
-        commit: input.head.commit,
-        actor: input.actor,
-      });
-      try {
-        if (!builder) throw new DeployRefused(`builder "${b.builder}" is not in the hosts file`);
-        await input.ledger.withLock(
-          `build:${input.repoId}:${b.image}`,
-          holderOf(input),
-          input.lockTtlMs ?? DB_LOCK_TTL_MS,
-          async () => {
-            const login = b.registry ? await loginOf(b.registry, b.builder) : undefined;
-            await buildImage(runner, {
-              repoDir: input.repo.dir,
-              commit: input.head.commit,
-              build: b,
-              root: builder.root,
-              ...(b.registry ? { push: login ? { login } : {} } : {}),
-            });
-          },
-        );
-        if (id !== undefined)
-          await input.ledger.finishBuild?.(id, { status: "succeeded", log: log.join("") });
-        return undefined;
-      } catch (err) {
-        const error = `image ${b.stack}/${b.service} (built on ${b.builder}): ${errorText(err)}`;
-        if (id !== undefined)
-          await input.ledger
-            .finishBuild?.(id, { status: "failed", error, log: log.join("") })
-            .catch(() => {});
-        return error;
-      }
-    },
-  };
-}
-
-/**
- * `auto`: v2 when the compose plugin is installed, else v1 when `docker-compose` is on the PATH, in
- * one round trip of shell builtins (neither is run: a broken install fails at `up`, with its own error).
- */
-export async function detectCompose(runner: Runner, host: HostConfig): Promise<ComposeFlavor> {
-  if (host.compose === "docker compose") return "v2";
-  if (host.compose === "docker-compose") return "v1";
-  const probe = await runner.run(host.name, composeFlavorProbe(), { allowFailure: true });
-  const answer = probe.stdout.trim();
-  if (probe.code === 0 && (answer === "v2" || answer === "v1")) return answer;
-  throw new Error(
-    `${host.name}: neither the \`docker compose\` plugin nor \`docker-compose\` is installed there`,
-  );
-}
-
-export function hostTarget(h: HostConfig, compose: ComposeFlavor): HostTarget {
-  return { name: h.name, root: h.root, compose, allowedMountRoots: h.allowed_mount_roots };
-}
-
-function memo<T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
-  const p = map.get(key) ?? make();
-  map.set(key, p);
-  return p;
 }

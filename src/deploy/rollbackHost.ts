@@ -8,7 +8,8 @@ import type { HostConfig } from "../config/hostsFile.ts";
 import { deployLockKey } from "../state/deployments.ts";
 import type { Store } from "../state/store.ts";
 import { type EngineOptions, errorText, HostDeployer } from "./hostDeploy.ts";
-import { DB_LOCK_TTL_MS, detectCompose, hostTarget } from "./orchestrate.ts";
+import { detectCompose, hostTarget } from "./hostTarget.ts";
+import { DB_LOCK_TTL_MS } from "./orchestrate.ts";
 import { type RemoteExec, Runner } from "./runner.ts";
 
 export interface RollbackHostInput {

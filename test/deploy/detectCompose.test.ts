@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HostSchema } from "../../src/config/hostsFile.ts";
 import { CLI_PLUGIN_DIRS, composeFlavorProbe } from "../../src/deploy/commands/compose.ts";
-import { detectCompose } from "../../src/deploy/orchestrate.ts";
+import { detectCompose } from "../../src/deploy/hostTarget.ts";
 import { type RemoteExec, type RemoteResult, Runner } from "../../src/deploy/runner.ts";
 import { commandLine } from "../../src/deploy/shell.ts";
 

@@ -3,7 +3,7 @@ import { HostSchema } from "../../src/config/hostsFile.ts";
 import type { DeployResult, HostDeployer } from "../../src/deploy/hostDeploy.ts";
 import { DEFAULT_CONCURRENCY, type DeployLedger, runPlan } from "../../src/deploy/orchestrate.ts";
 import type { RemoteExec } from "../../src/deploy/runner.ts";
-import { ParseCache, type Snapshot } from "../../src/detect/snapshot.ts";
+import type { Snapshot } from "../../src/detect/snapshot.ts";
 import type { GitRepo } from "../../src/git/repo.ts";
 import type { Plan } from "../../src/plan/plan.ts";
 

@@ -5,7 +5,7 @@ import { HostSchema } from "../../src/config/hostsFile.ts";
 import type { DeployRequest, DeployResult, HostDeployer } from "../../src/deploy/hostDeploy.ts";
 import { type HostJobResult, runPlan } from "../../src/deploy/orchestrate.ts";
 import type { RemoteExec } from "../../src/deploy/runner.ts";
-import { ParseCache, type Snapshot } from "../../src/detect/snapshot.ts";
+import type { Snapshot } from "../../src/detect/snapshot.ts";
 import type { GitRepo } from "../../src/git/repo.ts";
 import type { Plan } from "../../src/plan/plan.ts";
 import { deployLockKey } from "../../src/state/deployments.ts";

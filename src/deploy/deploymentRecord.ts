@@ -1,0 +1,88 @@
+/**
+ * A target's deployment in the ledger: every command it runs recorded (bounded and redacted
+ * there), its outcome (logs, what is deployed now, its end), and which errors are the field's
+ * rather than bugs of ours (those are logged with the deployment id).
+ */
+import type { StackSnapshot } from "../detect/snapshot.ts";
+import { LockBusyError, LockLostError } from "../state/locks.ts";
+import { ImageStepError } from "./build.ts";
+import { DeployRefused, type DeployResult } from "./hostDeploy.ts";
+import { LockedError } from "./hostLock.ts";
+import { EXPLICIT, type OrchestrateInput } from "./orchestrate.ts";
+import { type CommandRecord, RemoteCommandError, Runner } from "./runner.ts";
+import { SshError } from "./ssh/errors.ts";
+
+/** A runner recording every command of the deployment in the ledger (bounded and redacted there). */
+export function commandLog(
+  input: Pick<OrchestrateInput, "remote" | "ledger">,
+  redact: (text: string) => string,
+  deploymentId: number,
+) {
+  const logs: Promise<unknown>[] = [];
+  const runner = new Runner(input.remote, {
+    redact,
+    onRecord: (r: CommandRecord) => {
+      logs.push(
+        input.ledger.appendCommandLog(deploymentId, {
+          command: r.line,
+          code: r.code,
+          output: `${r.stdout}${r.stderr}`,
+        }),
+      );
+    },
+  });
+  return {
+    runner,
+    flushed: () => Promise.all(logs),
+    settled: () => Promise.allSettled(logs),
+  };
+}
+
+/** The deployment's outcome in the ledger: its logs, what is deployed now, its end. */
+export async function recordOutcome(
+  input: OrchestrateInput,
+  job: { stack: string; host: string },
+  stack: StackSnapshot,
+  deploymentId: number,
+  result: DeployResult,
+): Promise<void> {
+  if (result.failureLogs) {
+    await input.ledger.appendCommandLog(deploymentId, {
+      command: "(compose logs of the failed release)",
+      code: null,
+      output: result.failureLogs,
+    });
+  }
+  if (result.status === "succeeded") {
+    await input.ledger.setDeployed({
+      repo: input.repoId,
+      stack: job.stack,
+      host: job.host,
+      fingerprint: stack.fingerprint,
+      commit: input.head.commit,
+      release: result.release,
+      deploymentId,
+      ...(EXPLICIT.has(input.trigger) ? { pinned: false } : {}),
+    });
+  }
+  await input.ledger.finishDeployment(deploymentId, {
+    status: result.status,
+    error: result.error ?? null,
+    timings: result.timings,
+    release: result.release,
+  });
+}
+
+/** Errors a deploy can meet in the field (a host, a lock, a command, a refusal): no bug of ours. */
+export function expected(err: unknown): boolean {
+  return (
+    err instanceof RemoteCommandError ||
+    err instanceof DeployRefused ||
+    err instanceof LockedError ||
+    err instanceof LockLostError ||
+    err instanceof LockBusyError ||
+    err instanceof SshError ||
+    err instanceof ImageStepError ||
+    (err instanceof Error && err.name === "AbortError")
+  );
+}
