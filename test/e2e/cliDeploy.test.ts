@@ -248,7 +248,7 @@ describe("a deployer killed mid-deploy", () => {
       const rows = await again.listDeployments({ stack: "authelia", host: "h1", limit: 2 });
       expect(rows.map((d) => [d.id === killedId, d.status])).toEqual([
         [false, "succeeded"],
-        [true, "failed"],
+        [true, "interrupted"],
       ]);
       expect(rows[1]?.error).toContain("interrupted");
     } finally {
