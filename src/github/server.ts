@@ -22,7 +22,12 @@ import { openStore, type Store } from "../state/store.ts";
 import { githubHost } from "./api/githubHost.ts";
 import { StackpilotOctokit } from "./api/octokit.ts";
 import { stackpilotApp } from "./app.ts";
-import { createWebhookServer, WEBHOOK_PATH, type WebhookLimits } from "./http/webhookServer.ts";
+import {
+  createWebhookServer,
+  type HttpRoute,
+  WEBHOOK_PATH,
+  type WebhookLimits,
+} from "./http/webhookServer.ts";
 import type { Octokit, WorkerDeps } from "./jobs/jobContext.ts";
 import { createJobQueue, type JobQueue } from "./jobs/jobQueue.ts";
 import { startRecovery } from "./jobs/recovery.ts";
@@ -65,6 +70,8 @@ export interface Services {
   store: Store;
   jobs: JobQueue;
   appFn: ApplicationFunction;
+  /** Endpoints besides the webhook (http/): health, metrics, triggers, pages as they are added. */
+  routes: HttpRoute[];
   stop(): Promise<void>;
 }
 
@@ -144,6 +151,7 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
     store,
     jobs,
     appFn,
+    routes: [],
     async stop() {
       clearInterval(pruner);
       await pruning;
@@ -213,6 +221,7 @@ export async function startServer(
     appFn: services.appFn,
     probot: opts.probot,
     secret: opts.secret,
+    routes: services.routes,
     ...(opts.limits ? { limits: opts.limits } : {}),
   });
   await new Promise<void>((resolve, reject) => {

@@ -43,6 +43,15 @@ export interface WebhookLimits {
 
 export const DEFAULT_BUFFER_BUDGET_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Another endpoint on the same server (health, metrics, triggers, pages): it answers the requests
+ * it claims (returning true) and bounds its own input; the rest fall through to the webhook path.
+ * Each lives in its own module under http/ and is listed in server.ts.
+ */
+export interface HttpRoute {
+  handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> | boolean;
+}
+
 function limitsWith(given: Partial<WebhookLimits> = {}): WebhookLimits {
   return {
     maxBodyBytes: MAX_BODY_BYTES,
@@ -59,6 +68,8 @@ export async function createWebhookServer(opts: {
   probot: Probot;
   secret: string;
   limits?: Partial<WebhookLimits>;
+  /** Tried in order before the webhook path. */
+  routes?: readonly HttpRoute[];
 }): Promise<Server> {
   const limits = limitsWith(opts.limits);
   await opts.probot.load(opts.appFn, {
@@ -87,14 +98,15 @@ export async function createWebhookServer(opts: {
 async function route(
   req: IncomingMessage,
   res: ServerResponse,
-  opts: { probot: Probot; secret: string },
+  opts: { probot: Probot; secret: string; routes?: readonly HttpRoute[] },
   limits: WebhookLimits,
 ): Promise<void> {
-  const path = (req.url ?? "").split("?")[0];
+  const path = (req.url ?? "").split("?")[0] ?? "";
   if (req.method === "GET" && path === "/ping") {
     res.writeHead(200, { "content-type": "text/plain" }).end("PONG");
     return;
   }
+  for (const r of opts.routes ?? []) if (await r.handle(req, res, path)) return;
   if (req.method !== "POST" || path !== WEBHOOK_PATH) {
     send(req, res, 404, { error: "not found" });
     return;
