@@ -4,6 +4,7 @@
  */
 import { posix } from "node:path";
 import { formatKeyPath, type Problem } from "./problems.ts";
+import { procedureProblems } from "./procedureChecks.ts";
 import { CONFIG_PATH, type RepoConfig, RepoConfigSchema } from "./repoConfigSchema.ts";
 import { knownKeysOf, parseYamlSource, validateYaml, type YamlSource } from "./yamlSource.ts";
 
@@ -65,6 +66,7 @@ function checkSemantics(config: RepoConfig, src: YamlSource): Problem[] {
   if (config.defaults.environment && !config.environments[config.defaults.environment]) {
     error(["defaults", "environment"], unknownEnv(config.defaults.environment, config));
   }
+  for (const p of procedureProblems(config.procedures)) error(p.path, p.message);
   return problems;
 
   function checkPath(p: string, path: PropertyKey[]) {

@@ -3,40 +3,22 @@
  * Hosts appear here only by name or labels; addresses and credentials live server-side.
  */
 import { z } from "zod";
-import { globProblem } from "../util/glob.ts";
+import { ProceduresSchema } from "./procedureSchema.ts";
+import { HostSelector, SAFE_NAME, validGlob } from "./selectors.ts";
+
+export { HostSelector, SAFE_NAME, validGlob };
 
 export const CONFIG_PATH = ".github/stackpilot.yml";
 
 /** Compose project names: lowercase letters, digits, `_` and `-`, starting with a letter or digit. */
 export const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
-/** Stack, environment and host names end up in paths and remote commands: keep them boring. */
-export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
 const name = (what: string) =>
   z.string().regex(SAFE_NAME, `${what} may contain only letters, digits, ".", "_" and "-"`).max(100);
 
 /** A repo-relative path or glob. Checked for `..`, absolute paths and symlinks after parsing. */
 const repoPath = z.string().min(1).max(1024);
 
-/** Refuses a glob the matcher cannot take (extglobs, brace ranges...), with the reason. */
-export const validGlob = (value: string, ctx: z.RefinementCtx): void => {
-  const why = globProblem(value);
-  if (why) ctx.addIssue({ code: "custom", message: `invalid glob: ${why}` });
-};
 const repoGlob = repoPath.superRefine(validGlob);
-
-/** A host name, or a label selector such as `{role: edge}` (every label must match). */
-export const HostSelector = z.union([
-  z
-    .string()
-    .regex(
-      /^[A-Za-z0-9.*?_-]+$/,
-      "host names may contain only letters, digits, `.`, `_`, `-` and the globs `*` `?`",
-    )
-    .superRefine(validGlob),
-  z.record(z.string().regex(SAFE_NAME), z.string()),
-]);
-export type HostSelector = z.infer<typeof HostSelector>;
 
 /** A Docker image tag. */
 const ImageTag = z
@@ -90,6 +72,8 @@ export const StackEntrySchema = z.strictObject({
   image_tags: z.array(ImageTag).optional(),
   /** `false` excludes a discovered stack entirely. */
   enabled: z.boolean().optional(),
+  /** Labels procedures and triggers choose stacks by (`stacks: [{ tier: data }]`); read from the default branch. */
+  labels: z.record(z.string().regex(SAFE_NAME), z.string()).optional(),
 });
 export type StackEntry = z.output<typeof StackEntrySchema>;
 
@@ -114,6 +98,8 @@ export const RepoConfigSchema = z.strictObject({
   environments: z.record(name("environment name"), EnvironmentSchema).default({}),
   /** Explicit stacks: add new ones or override discovered ones by name. */
   stacks: z.array(StackEntrySchema).default([]),
+  /** Named, staged runs (procedureSchema.ts); rules, read from the default branch only. */
+  procedures: ProceduresSchema,
 });
 export type RepoConfig = z.output<typeof RepoConfigSchema>;
 
