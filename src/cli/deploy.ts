@@ -107,6 +107,7 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
         head,
         hosts: hostRefs(session.hosts),
         deployed,
+        stopped: await session.store.listStopped(repoId),
         ...(values.force ? { force: true } : {}),
         only: { stacks: values.stack ?? [], hosts: values.host ?? [] },
         policy: { policy, repoId },

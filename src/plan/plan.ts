@@ -33,6 +33,13 @@ export interface DeployedRecord {
   pinned?: boolean;
 }
 
+/** A stack stopped on purpose on a host (`stackpilot stop`): never started by a plan. */
+export interface StoppedRef {
+  stack: string;
+  host: string;
+  actor?: string;
+}
+
 export type Action = "deploy" | "skip" | "remove";
 
 export interface TargetPlan {
@@ -122,6 +129,8 @@ export interface PlanInput {
   force?: boolean;
   /** Globs restricting which stacks and hosts are planned. */
   only?: { stacks?: string[]; hosts?: string[] };
+  /** Stacks stopped on purpose: skipped ("stopped on purpose"), even when forced, until started. */
+  stopped?: readonly StoppedRef[];
 }
 
 export function buildPlan(input: PlanInput): Plan {
@@ -134,6 +143,7 @@ export function buildPlan(input: PlanInput): Plan {
   const stackOk = input.only?.stacks?.length ? compileGlob(input.only.stacks) : () => true;
   const hostsByName = new Map((input.hosts ?? []).map((h) => [h.name, h]));
   const hostOk = input.only?.hosts?.length ? compileGlob(input.only.hosts) : () => true;
+  const stopped = new Map((input.stopped ?? []).map((x) => [`${x.stack}\0${x.host}`, x]));
 
   // Stacks of one environment share its host list: resolve each list once, not once per stack.
   type Resolved = ReturnType<typeof resolveTargets> & { set: ReadonlySet<string> };
@@ -178,7 +188,14 @@ export function buildPlan(input: PlanInput): Plan {
         );
         continue;
       }
-      if (input.force) targets.push(target("deploy", ["forced", ...reasons]));
+      const stop = stopped.size > 0 ? stopped.get(`${name}\0${host}`) : undefined;
+      if (stop)
+        targets.push(
+          target("skip", [
+            `stopped on purpose${stop.actor ? ` by ${stop.actor}` : ""}; \`stackpilot start ${name}\` undoes it`,
+          ]),
+        );
+      else if (input.force) targets.push(target("deploy", ["forced", ...reasons]));
       else if (rec?.pinned)
         targets.push(
           target("skip", [`pinned by a rollback to ${short(rec.commit)}; deploy it explicitly to unpin`]),

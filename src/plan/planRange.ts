@@ -18,7 +18,7 @@ import { resolveRange } from "../git/range.ts";
 import type { Change, GitRepo } from "../git/repo.ts";
 import { applyPolicy } from "../policy/apply.ts";
 import type { Policy } from "../policy/policy.ts";
-import { buildPlan, type DeployedRecord, type HostRef, type Plan } from "./plan.ts";
+import { buildPlan, type DeployedRecord, type HostRef, type Plan, type StoppedRef } from "./plan.ts";
 
 const FULL_SHA = /^(?!0+$)([0-9a-f]{40}|[0-9a-f]{64})$/;
 
@@ -30,6 +30,8 @@ export interface PlanRangeOptions {
   deployed?: DeployedRecord[];
   force?: boolean;
   only?: { stacks?: string[]; hosts?: string[] };
+  /** Stacks stopped on purpose (plan.ts): skipped until started. */
+  stopped?: readonly StoppedRef[];
   /**
    * The rules (from the default branch, see src/policy): targets they do not allow are skipped
    * with the rule's reason. `repoId` names the repository for the hosts' `repos` lists.
@@ -83,6 +85,7 @@ export async function planRange(
     ...(opts.deployed ? { deployed: opts.deployed } : {}),
     ...(opts.force ? { force: true } : {}),
     ...(opts.only ? { only: opts.only } : {}),
+    ...(opts.stopped?.length ? { stopped: opts.stopped } : {}),
   });
   const plan = opts.policy
     ? applyPolicy({

@@ -9,7 +9,7 @@ import type { GitRepo } from "../git/repo.ts";
 import { loadPolicy } from "../policy/load.ts";
 import type { Policy } from "../policy/policy.ts";
 import type { BuildRecord, ImagePlan } from "./images.ts";
-import type { DeployedRecord, HostRef, Plan } from "./plan.ts";
+import type { DeployedRecord, HostRef, Plan, StoppedRef } from "./plan.ts";
 import { planDeploy } from "./planDeploy.ts";
 import type { PlanRangeOptions } from "./planRange.ts";
 
@@ -20,6 +20,8 @@ export interface PlanRequest {
   range: Pick<PlanRangeOptions, "base" | "head" | "defaultBranch" | "force" | "only">;
   hosts: HostRef[];
   deployed: DeployedRecord[];
+  /** Stacks stopped on purpose (state/stopped.ts): skipped until started. */
+  stopped?: StoppedRef[];
   inventory: Inventory;
   repoId: string;
   builds: BuildRecord[];
@@ -49,6 +51,7 @@ export async function runPlanRequest(
       ...req.range,
       hosts: req.hosts,
       deployed: req.deployed,
+      ...(req.stopped ? { stopped: req.stopped } : {}),
       policy: { policy, repoId: req.repoId },
       inventory: req.inventory,
       repoId: req.repoId,

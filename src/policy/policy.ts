@@ -10,7 +10,9 @@
  *
  * Pure: a Policy is made from a parsed config; src/policy/load.ts reads it from git.
  */
+
 import type { Problem } from "../config/problems.ts";
+import type { Procedure } from "../config/procedureSchema.ts";
 import type { EnvironmentConfig, HostSelector, RepoConfig } from "../config/repoConfigSchema.ts";
 import { EnvironmentSchema } from "../config/repoConfigSchema.ts";
 
@@ -38,6 +40,10 @@ export interface Policy {
   /** Environment of each stack with an entry on the default branch; others get `defaultEnvironment`. */
   stackEnvironments: ReadonlyMap<string, string>;
   defaultEnvironment: string;
+  /** Procedures as the default branch defines them (a change's own procedures apply after merge). */
+  procedures: ReadonlyMap<string, Procedure>;
+  /** Labels of the stack entries on the default branch: procedures and triggers choose stacks by them. */
+  stackLabels: ReadonlyMap<string, Readonly<Record<string, string>>>;
 }
 
 /** `main at 1a2b3c4`, for messages that cite a rule. */
@@ -71,6 +77,8 @@ export function policyFromConfig(
     problems,
     stackEnvironments: new Map(config.stacks.map((s) => [s.name, s.environment ?? defaultEnvironment])),
     defaultEnvironment,
+    procedures: new Map(Object.entries(config.procedures)),
+    stackLabels: new Map(config.stacks.flatMap((s) => (s.labels ? [[s.name, s.labels] as const] : []))),
   };
 }
 

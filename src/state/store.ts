@@ -27,8 +27,12 @@ import { DEFAULT_LOG_LIMITS, type LogLimits } from "./logBounds.ts";
 import { migrate } from "./migrate.ts";
 import { openPgliteDb } from "./pgliteDb.ts";
 import { openPostgresDb } from "./postgresDb.ts";
+import * as procedureRuns from "./procedureRuns.ts";
 import type { NewRollout, Rollout, RolloutStatus } from "./rollouts.ts";
 import * as rollouts from "./rollouts.ts";
+import * as schedules from "./schedules.ts";
+import type { StoppedStack } from "./stopped.ts";
+import * as stopped from "./stopped.ts";
 
 export interface OpenStoreOptions {
   /** A Postgres server (several replicas may share it); without it, PGlite in `<dataDir>/pglite`. */
@@ -112,8 +116,38 @@ export interface Store {
   // The orchestrator: of several deployments waiting for one target, only the newest runs.
   supersedeIfStale(id: number): Promise<boolean>;
 
+  /** Stacks stopped on purpose (stopped.ts): no plan starts them until `start`. */
+  markStopped(target: DeployTarget, actor: string): Promise<void>;
+  clearStopped(target: DeployTarget): Promise<boolean>;
+  isStopped(target: DeployTarget): Promise<boolean>;
+  listStopped(repo?: string): Promise<StoppedStack[]>;
+
+  /** Procedure runs, their steps, trigger deliveries and schedules (procedureRuns.ts, schedules.ts). */
+  readonly procedures: ProcedureStore;
+
   close(): Promise<void>;
 }
+
+/** The state of procedure runs, bound to the database (procedureRuns.ts, schedules.ts). */
+export interface ProcedureStore {
+  createRun: Bound<typeof procedureRuns.createRun>;
+  deleteRun: Bound<typeof procedureRuns.deleteRun>;
+  startRun: Bound<typeof procedureRuns.startRun>;
+  finishRun: Bound<typeof procedureRuns.finishRun>;
+  supersedeRunIfStale: Bound<typeof procedureRuns.supersedeRunIfStale>;
+  setRunCheckRun: Bound<typeof procedureRuns.setRunCheckRun>;
+  getRun: Bound<typeof procedureRuns.getRun>;
+  listRuns: Bound<typeof procedureRuns.listRuns>;
+  listSteps: Bound<typeof procedureRuns.listSteps>;
+  setStep: Bound<typeof procedureRuns.setStep>;
+  addStepDetail: Bound<typeof procedureRuns.addStepDetail>;
+  pruneTriggerDeliveries: Bound<typeof procedureRuns.pruneTriggerDeliveries>;
+  setSchedules: Bound<typeof schedules.setSchedules>;
+  listSchedules: Bound<typeof schedules.listSchedules>;
+  claimSlot: Bound<typeof schedules.claimSlot>;
+  setSlotRun: Bound<typeof schedules.setSlotRun>;
+}
+type Bound<F> = F extends (db: never, ...args: infer A) => infer R ? (...args: A) => R : never;
 
 /** Opens the database, brings its schema up to date and returns the store over it. */
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
@@ -184,6 +218,34 @@ export function createStore(db: Db, options: StoreOptions = {}): Store {
 
     supersedeIfStale: (id) => deployments.supersedeIfStale(db, id),
 
+    markStopped: (target, actor) => stopped.markStopped(db, target, actor),
+    clearStopped: (target) => stopped.clearStopped(db, target),
+    isStopped: (target) => stopped.isStopped(db, target),
+    listStopped: (repo) => stopped.listStopped(db, repo),
+    procedures: bindProcedureStore(db),
+
     close: () => db.close(),
+  };
+}
+
+function bindProcedureStore(db: Db): ProcedureStore {
+  const p = procedureRuns;
+  return {
+    createRun: (input, dedupe) => p.createRun(db, input, dedupe),
+    deleteRun: (id) => p.deleteRun(db, id),
+    startRun: (id, at) => p.startRun(db, id, at),
+    finishRun: (id, end) => p.finishRun(db, id, end),
+    supersedeRunIfStale: (id) => p.supersedeRunIfStale(db, id),
+    setRunCheckRun: (id, checkRunId) => p.setRunCheckRun(db, id, checkRunId),
+    getRun: (id) => p.getRun(db, id),
+    listRuns: (filter) => p.listRuns(db, filter),
+    listSteps: (runId) => p.listSteps(db, runId),
+    setStep: (runId, path, u) => p.setStep(db, runId, path, u),
+    addStepDetail: (runId, path, detail) => p.addStepDetail(db, runId, path, detail),
+    pruneTriggerDeliveries: (maxAgeMs) => p.pruneTriggerDeliveries(db, maxAgeMs),
+    setSchedules: (repoRef, list) => schedules.setSchedules(db, repoRef, list),
+    listSchedules: () => schedules.listSchedules(db),
+    claimSlot: (repo, procedure, slot) => schedules.claimSlot(db, repo, procedure, slot),
+    setSlotRun: (repo, procedure, slot, runId) => schedules.setSlotRun(db, repo, procedure, slot, runId),
   };
 }

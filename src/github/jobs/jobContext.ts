@@ -116,6 +116,7 @@ export async function planJob(
     range,
     hosts: inventory(ctx),
     deployed: await deployedState(ctx),
+    stopped: await ctx.deps.store.listStopped(ctx.ref.fullName),
     inventory: { hosts: ctx.deps.hosts, registries: ctx.deps.registries ?? [] },
     repoId: ctx.ref.fullName,
     builds: await ctx.deps.store.listReusableBuilds(ctx.ref.fullName),
