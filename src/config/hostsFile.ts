@@ -10,6 +10,7 @@ import { compileGlob } from "../util/glob.ts";
 import { type Problem, ProblemsError } from "./problems.ts";
 import { SAFE_NAME, validGlob } from "./repoConfigSchema.ts";
 import { SecretRef } from "./secretRef.ts";
+import { type TriggerConfig, TriggerSchema } from "./triggers.ts";
 import { knownKeysOf, parseYamlSource, validateYaml } from "./yamlSource.ts";
 
 /** Repository path components of an image reference (the distribution spec's grammar, lowercase). */
@@ -112,12 +113,15 @@ export const HostsFileSchema = z.strictObject({
   hosts: z.array(HostSchema).default([]),
   /** Image registries builders push to and deploy hosts pull from. */
   registries: z.array(RegistrySchema).default([]),
+  /** Endpoints that run a repository's procedure (`POST /triggers/<name>`, config/triggers.ts). */
+  triggers: z.array(TriggerSchema).default([]),
 });
 
 /** Everything the hosts file describes. */
 export interface Inventory {
   hosts: HostConfig[];
   registries: RegistryConfig[];
+  triggers?: TriggerConfig[];
 }
 export type HostsFile = z.output<typeof HostsFileSchema>;
 
@@ -189,7 +193,13 @@ export function parseHostsFile(text: string, file: string): Inventory & { proble
   });
   for (const { index, message } of jumpLoops(data.hosts))
     error(["hosts", index, "jump"], `hosts[${index}].jump`, message);
-  return { hosts: data.hosts, registries: data.registries, problems: all };
+  const triggers = new Set<string>();
+  data.triggers.forEach((t, i) => {
+    if (triggers.has(t.name))
+      error(["triggers", i, "name"], `triggers[${i}].name`, `duplicate trigger "${t.name}"`);
+    triggers.add(t.name);
+  });
+  return { hosts: data.hosts, registries: data.registries, triggers: data.triggers, problems: all };
 }
 
 /**
@@ -228,9 +238,9 @@ function jumpLoops(hosts: readonly HostConfig[]): { index: number; message: stri
 
 /** Read and validate; throws ProblemsError on errors. */
 export async function loadInventory(file: string): Promise<Inventory> {
-  const { hosts, registries, problems } = parseHostsFile(await readFile(file, "utf8"), file);
+  const { hosts, registries, triggers, problems } = parseHostsFile(await readFile(file, "utf8"), file);
   if (problems.some((p) => p.severity === "error")) throw new ProblemsError(problems);
-  return { hosts, registries };
+  return { hosts, registries, triggers: triggers ?? [] };
 }
 
 /** The hosts alone (commands that never touch images). */

@@ -22,6 +22,8 @@ import { openStore, type Store } from "../state/store.ts";
 import { githubHost } from "./api/githubHost.ts";
 import { StackpilotOctokit } from "./api/octokit.ts";
 import { stackpilotApp } from "./app.ts";
+import { runsApiRoute } from "./http/runsApi.ts";
+import { triggerRoute } from "./http/triggers.ts";
 import {
   createWebhookServer,
   type HttpRoute,
@@ -30,7 +32,10 @@ import {
 } from "./http/webhookServer.ts";
 import type { Octokit, WorkerDeps } from "./jobs/jobContext.ts";
 import { createJobQueue, type JobQueue } from "./jobs/jobQueue.ts";
+import { createProcedureQueue, type ProcedureQueue } from "./jobs/procedureQueue.ts";
+import { runProcedureJob } from "./jobs/procedureRun.ts";
 import { startRecovery } from "./jobs/recovery.ts";
+import { startScheduler } from "./jobs/scheduler.ts";
 import { createWorker } from "./jobs/worker.ts";
 
 const Env = z.object({
@@ -49,6 +54,10 @@ const Env = z.object({
   /** Seconds a plan may take (in its own thread) before it is stopped and fails naming its stack. */
   STACKPILOT_PLAN_BUDGET_S: z.coerce.number().positive().default(30),
   STACKPILOT_BOT_ALLOWLIST: z.string().default(""),
+  /** Opens GET /api/runs/ID for any run (a trigger's secret opens that trigger's runs). */
+  STACKPILOT_API_TOKEN: z.string().min(16).optional(),
+  /** Where the App is reached, for the run URLs triggers answer with (default: the request's Host). */
+  STACKPILOT_PUBLIC_URL: z.url().optional(),
   /** `1`: start without WEBHOOK_SECRET, accepting the secret `development` (never in production). */
   STACKPILOT_INSECURE_DEVELOPMENT: z.string().optional(),
   /** GitHub Enterprise Server (Probot's variables): API calls and git clones go there only. */
@@ -69,6 +78,8 @@ export function parseEnv(raw: NodeJS.ProcessEnv | Record<string, string | undefi
 export interface Services {
   store: Store;
   jobs: JobQueue;
+  /** Procedure runs (triggers, schedules, `/run`, `stackpilot run`). */
+  procedureJobs: ProcedureQueue;
   appFn: ApplicationFunction;
   /** Endpoints besides the webhook (http/): health, metrics, triggers, pages as they are added. */
   routes: HttpRoute[];
@@ -85,7 +96,12 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
   });
   const boss = await startBoss(store);
   const jobs = await createJobQueue(boss, { concurrency: env.STACKPILOT_WORKERS });
-  const { hosts, registries }: Inventory = env.STACKPILOT_HOSTS_FILE
+  const procedureJobs = await createProcedureQueue(boss, { concurrency: env.STACKPILOT_WORKERS });
+  const {
+    hosts,
+    registries,
+    triggers = [],
+  }: Inventory = env.STACKPILOT_HOSTS_FILE
     ? await loadInventory(env.STACKPILOT_HOSTS_FILE)
     : { hosts: [], registries: [] };
   const pool = new SshPool(hosts, { dataDir: env.STACKPILOT_DATA_DIR });
@@ -102,6 +118,7 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
   // Plans run off the main thread, within a budget: webhooks are answered whatever a plan meets.
   const planner = new Planner({ budgetMs: env.STACKPILOT_PLAN_BUDGET_S * 1000 });
   let recovery: { stop(): Promise<void> } | undefined;
+  let scheduler: { stop(): Promise<void> } | undefined;
   const appFn = stackpilotApp({
     store,
     enqueue: (job, deliveryId) => jobs.send(job, deliveryId),
@@ -121,6 +138,7 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
         installationId,
         botAllowlist: env.STACKPILOT_BOT_ALLOWLIST.split(",").filter(Boolean),
         planner,
+        procedureQueue: procedureJobs,
       };
       const handle = createWorker(deps, app);
       // Deploys of a process that died are found, recorded and shown as ended (recovery.ts).
@@ -135,29 +153,51 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
         deps.appSlug = await slug();
         await handle(job, meta);
       });
+      await procedureJobs.work((runId, meta) => runProcedureJob({ deps, app }, runId, meta));
+      scheduler = startScheduler({
+        store,
+        queue: procedureJobs,
+        log: { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m) },
+      });
     },
   });
   // Deliveries are remembered to ignore redeliveries; GitHub redelivers for 3 days at most.
   let pruning: Promise<unknown> = Promise.resolve();
   const prune = () => {
-    pruning = store.pruneDeliveries(DELIVERY_RETENTION_MS).catch((err: unknown) => {
+    pruning = Promise.all([
+      store.pruneDeliveries(DELIVERY_RETENTION_MS),
+      store.procedures.pruneTriggerDeliveries(DELIVERY_RETENTION_MS),
+    ]).catch((err: unknown) => {
       console.error(`stackpilot: pruning old webhook deliveries failed: ${(err as Error).message}`);
     });
   };
   prune();
   await pruning;
   const pruner = setInterval(prune, 60 * 60_000).unref();
+  const routes = [
+    triggerRoute({
+      triggers,
+      store,
+      queue: procedureJobs,
+      ...(env.STACKPILOT_PUBLIC_URL ? { publicUrl: env.STACKPILOT_PUBLIC_URL } : {}),
+      log: { error: (m) => console.error(`stackpilot: ${m}`) },
+    }),
+    runsApiRoute({ store, triggers, apiToken: env.STACKPILOT_API_TOKEN }),
+  ];
   return {
     store,
     jobs,
+    procedureJobs,
     appFn,
-    routes: [],
+    routes,
     async stop() {
       clearInterval(pruner);
       await pruning;
+      await scheduler?.stop();
       await recovery?.stop();
       await planner.close();
       await jobs.stop();
+      await procedureJobs.stop();
       await boss.stop({ graceful: true, close: true });
       await pool.close();
       await store.close();

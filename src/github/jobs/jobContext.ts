@@ -41,6 +41,8 @@ export interface WorkerDeps {
   botAllowlist?: string[];
   /** Plans off the main thread within a budget; without it, plans run in this thread. */
   planner?: Planner;
+  /** Where procedure runs are queued (`/run`, `on: push`); without it, none are. */
+  procedureQueue?: { send(runId: number): Promise<void> };
 }
 
 export interface JobContext {

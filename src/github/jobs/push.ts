@@ -7,6 +7,7 @@ import type { EnvironmentOutcome } from "../api/prComment.ts";
 import type { GithubJob } from "../events.ts";
 import { fromHostJobResult, PLAN_CHECK_NAME, planCheckRun } from "../render/checkRun.ts";
 import { type JobContext, mirrorAt, planJob } from "./jobContext.ts";
+import { startPushProcedures } from "./procedureStart.ts";
 import { showResults } from "./replies.ts";
 import { environmentsToDeploy, rollout } from "./rollout.ts";
 
@@ -25,6 +26,8 @@ export async function onPush(ctx: JobContext, job: Extract<GithubJob, { kind: "p
   });
   const check = planCheckRun(plan, { headSha: job.after, name: PLAN_CHECK_NAME });
   await ctx.octokit.rest.checks.create({ owner: ctx.owner, repo: ctx.repo, ...check.params });
+  // Procedures with `on: push` (default branch only), queued as runs of their own.
+  await startPushProcedures(ctx, policy, job);
   // A broken stack's targets are skips: the others deploy, unless the config itself is broken.
   if (!plan.deployable) return;
   const tip = await repo.resolveCommit(`refs/heads/${job.branch}`);

@@ -31,6 +31,8 @@ export interface RolloutInput {
   environmentUrl?: string;
   trigger: DeployTrigger;
   actor: string;
+  /** Told the rollout's id as soon as it exists (a procedure step records it for its run). */
+  onRollout?: (id: number) => Promise<void>;
 }
 
 /** The plan restricted to one environment's stacks. */
@@ -67,6 +69,7 @@ export async function rollout(ctx: JobContext, input: RolloutInput): Promise<Hos
     trigger: input.trigger,
     actor: input.actor,
   });
+  await input.onRollout?.(id);
   return store.withLock(
     rolloutLockKey(id),
     `${input.actor} (${input.trigger})`,

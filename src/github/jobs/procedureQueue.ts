@@ -1,0 +1,60 @@
+/**
+ * The queue of procedure runs on the shared pg-boss, beside the GitHub work queue (jobQueue.ts):
+ * one job per run (singleton key `run:<id>`), heartbeated, so a run whose process died is failed
+ * by pg-boss within a minute and retried by whichever replica (or restart) is alive; the retry
+ * resumes the run at its next unfinished step (src/procedures/engine.ts). A run queued here is
+ * picked up at once by this process's worker when it has one (pg-boss `notifyWorker`), not at
+ * the next poll.
+ */
+import type { PgBoss } from "pg-boss";
+import { HEARTBEAT_SECONDS } from "./jobQueue.ts";
+
+export const PROCEDURE_QUEUE = "stackpilot-procedures";
+
+/** Attempts after the first; each resumes the run where the one before stopped. */
+export const PROCEDURE_RETRY_LIMIT = 5;
+
+export interface ProcedureQueue {
+  send(runId: number): Promise<void>;
+  work(handler: (runId: number, meta: { attempt: number; last: boolean }) => Promise<void>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function createProcedureQueue(
+  boss: PgBoss,
+  opts: { concurrency?: number; retryLimit?: number } = {},
+): Promise<ProcedureQueue> {
+  const retryLimit = opts.retryLimit ?? PROCEDURE_RETRY_LIMIT;
+  const settings = {
+    retryLimit,
+    retryDelay: 2,
+    retryBackoff: true,
+    // Runs wait for each other (one per procedure at a time) and may sleep: hours, not minutes.
+    expireInSeconds: 6 * 3600,
+    heartbeatSeconds: HEARTBEAT_SECONDS,
+  };
+  await boss.createQueue(PROCEDURE_QUEUE, settings);
+  await boss.updateQueue(PROCEDURE_QUEUE, settings);
+  let workerId: string | undefined;
+  return {
+    async send(runId) {
+      const id = await boss.send(PROCEDURE_QUEUE, { runId }, { singletonKey: `run:${runId}` });
+      if (!id) throw new Error(`run ${runId} is already queued`);
+      if (workerId) boss.notifyWorker(workerId);
+    },
+    async work(handler) {
+      workerId = await boss.work<{ runId: number }>(
+        PROCEDURE_QUEUE,
+        { batchSize: 1, localConcurrency: opts.concurrency ?? 4, pollingIntervalSeconds: 2 },
+        async ([j]) => {
+          if (!j) return;
+          const attempt = (j as { retryCount?: number }).retryCount ?? 0;
+          await handler(j.data.runId, { attempt, last: attempt >= retryLimit });
+        },
+      );
+    },
+    async stop() {
+      await boss.offWork(PROCEDURE_QUEUE, { wait: true });
+    },
+  };
+}

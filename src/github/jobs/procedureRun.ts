@@ -1,0 +1,281 @@
+/**
+ * One procedure run, as the queue hands it to a worker:
+ * 1. wait for the run's coalescing lock (one run of a repository's procedure and branch at a
+ *    time; while waiting, a newer run of it supersedes this one: the newest commit wins),
+ * 2. find the repository (a trigger or the CLI names only `owner/name`: its installation is asked
+ *    of GitHub), fetch the branch, read the rules and the procedure from the default branch (kept
+ *    with the run when it first starts, so a resumed run runs what it started with),
+ * 3. a trigger's `paths` filter: a range touching none of them ends the run as skipped,
+ * 4. the check run `stackpilot/procedure: NAME`, then the stages (engine.ts) with the App's steps
+ *    (procedureSteps.ts), the check run following each change,
+ * 5. the run's end. A lost lease or a transient error is thrown: the queue retries the job and the
+ *    retry resumes at the next unfinished step; a permanent one ends the run as failed.
+ */
+import type { Probot } from "probot";
+import { errorText } from "../../deploy/hostDeploy.ts";
+import { loadPolicy } from "../../policy/load.ts";
+import { type Policy, policyBroken, policySource } from "../../policy/policy.ts";
+import { anyMatch } from "../../procedures/conditions.ts";
+import { definitionOf, deployChangedDefinition, type RunDefinition } from "../../procedures/definition.ts";
+import { runDefinition } from "../../procedures/engine.ts";
+import { runName, runView } from "../../procedures/view.ts";
+import { withLockWaiting } from "../../state/locks.ts";
+import { RUN_ENDED, type Run, type RunRepoRef } from "../../state/procedureRuns.ts";
+import type { Store } from "../../state/store.ts";
+import { checkRunProgress } from "../api/checkRunProgress.ts";
+import { procedureCheckRun } from "../render/procedureCheckRun.ts";
+import { type JobContext, mirrorAt, type Octokit, type WorkerDeps } from "./jobContext.ts";
+import { isPermanent, shortReason } from "./jobErrors.ts";
+import { appStepRunner, type RunScope } from "./procedureSteps.ts";
+
+export interface ProcedureWorker {
+  deps: WorkerDeps;
+  app: Pick<Probot, "auth" | "log">;
+}
+
+/** A run's coalescing lock: renewed every third of it. */
+export const RUN_LEASE_MS = 30_000;
+
+/** An error a retry cannot change (the configuration, a missing procedure or branch). */
+export class RunRefused extends Error {
+  override name = "RunRefused";
+  readonly permanent = true;
+}
+
+export async function runProcedureJob(
+  w: ProcedureWorker,
+  runId: number,
+  meta: { attempt: number; last: boolean },
+): Promise<void> {
+  const { store } = w.deps;
+  const run = await store.procedures.getRun(runId);
+  if (!run || RUN_ENDED.has(run.status)) return;
+  const holder = `run ${runId} (${w.deps.installationId}:${process.pid})`;
+  try {
+    await withLockWaiting(
+      store,
+      {
+        key: `procedure:${run.coalesceKey}`,
+        holder,
+        ttlMs: RUN_LEASE_MS,
+        wait: { pollMs: 500, maxMs: 6 * 3600_000 },
+      },
+      async (signal) => {
+        await execute(w, runId, signal);
+        return "done" as const;
+      },
+      // While waiting for the run before it: a newer run of the same procedure replaces this one.
+      async () => ((await store.procedures.supersedeRunIfStale(runId)) ? ("superseded" as const) : undefined),
+    );
+  } catch (err) {
+    const permanent = isPermanent(err) || err instanceof RunRefused;
+    w.app.log.error(
+      { err, run: runId, attempt: meta.attempt },
+      `procedure run #${runId} failed (${permanent ? "permanent" : meta.last ? "no attempt left" : "will be resumed"}): ${errorText(err)}`,
+    );
+    if (!permanent && !meta.last) throw err;
+    await store.procedures.finishRun(runId, {
+      status: "failed",
+      error: err instanceof RunRefused ? err.message : shortReason(err, `run ${runId}`),
+    });
+    await showEnd(w, runId).catch(() => {});
+  }
+}
+
+async function execute(w: ProcedureWorker, runId: number, signal: AbortSignal): Promise<void> {
+  const { store } = w.deps;
+  // Of several runs of one procedure waiting, only the newest goes on.
+  if (await store.procedures.supersedeRunIfStale(runId)) return;
+  const run = (await store.procedures.getRun(runId)) as Run;
+  if (RUN_ENDED.has(run.status)) return;
+  const ref = run.repoRef ?? (await resolveRepository(w.app, run.repo));
+  const ctx = await jobContext(w, ref, runId);
+  const branch = run.branch ?? ref.defaultBranch;
+  const repo = await mirrorAt(ctx, [`refs/heads/${branch}`, `refs/heads/${ref.defaultBranch}`]);
+  const head = run.head ?? (await repo.resolveCommit(`refs/heads/${branch}`));
+  if (!head || !(await repo.resolveCommit(head)))
+    throw new RunRefused(`${branch} has no commit ${run.head ?? ""} in ${ref.fullName}`);
+  const policy = await loadPolicy(repo, ref.defaultBranch);
+  if (policyBroken(policy))
+    throw new RunRefused(
+      `the default branch's .github/stackpilot.yml (${policySource(policy)}) has errors: nothing runs until they are fixed there`,
+    );
+  await registerSchedules(store, ref, policy);
+  const definition = (run.definition as RunDefinition | null) ?? definitionFor(run, policy);
+  if (
+    !(await store.procedures.startRun(runId, {
+      repoRef: ref,
+      branch,
+      head,
+      definition,
+      policyCommit: policy.commit ?? null,
+    }))
+  )
+    return;
+
+  const changed =
+    run.base && (await repo.resolveCommit(run.base)) ? await changedFiles(repo, run.base, head) : undefined;
+  if (run.filters.paths && changed && !anyMatch(run.filters.paths, changed)) {
+    await store.procedures.finishRun(runId, {
+      status: "skipped",
+      reason: `no file changed in ${run.base?.slice(0, 7)}..${head.slice(0, 7)} matches the trigger's paths (${run.filters.paths.join(", ")})`,
+    });
+    return;
+  }
+
+  const progress = await checkRun(ctx, runId, head);
+  const result = await runDefinition({
+    definition,
+    changed,
+    recorded: new Map((await store.procedures.listSteps(runId)).map((s) => [s.path, s])),
+    ledger: {
+      setStep: (path, u) => store.procedures.setStep(runId, path, u),
+      addStepDetail: (path, detail) => store.procedures.addStepDetail(runId, path, detail),
+    },
+    runner: appStepRunner(ctx, { run: { ...run, branch }, repo, head, branch, policy } satisfies RunScope),
+    onChange: () => progress.changed(),
+    signal,
+  });
+  signal.throwIfAborted();
+  await store.procedures.finishRun(runId, { status: result.failed ? "failed" : "succeeded" });
+  progress.changed();
+  await progress.finish();
+  ctx.log.info(
+    `procedure run #${runId} (${runName(run)}) at ${head.slice(0, 7)}: ${result.failed ? "failed" : "succeeded"}`,
+  );
+}
+
+function definitionFor(run: Run, policy: Policy): RunDefinition {
+  if (!run.procedure) return deployChangedDefinition();
+  const def = definitionOf(policy.procedures, run.procedure);
+  if (!def)
+    throw new RunRefused(
+      `there is no procedure "${run.procedure}" on the default branch (${policySource(policy)}); defined: ${[...policy.procedures.keys()].join(", ") || "none"}`,
+    );
+  return def;
+}
+
+async function changedFiles(repo: RunScope["repo"], base: string, head: string): Promise<string[]> {
+  const files = new Set<string>();
+  for (const c of await repo.diff(base, head)) {
+    files.add(c.path);
+    if (c.oldPath) files.add(c.oldPath);
+  }
+  return [...files];
+}
+
+/** The check run, created once (remembered with the run) and kept up to date as steps change. */
+async function checkRun(ctx: JobContext, runId: number, head: string) {
+  const { store } = ctx.deps;
+  const viewNow = async () => {
+    const run = (await store.procedures.getRun(runId)) as Run;
+    return runView(run, await store.procedures.listSteps(runId));
+  };
+  let id = (await store.procedures.getRun(runId))?.checkRunId ?? undefined;
+  if (id === undefined) {
+    const { data } = await ctx.octokit.rest.checks.create({
+      owner: ctx.owner,
+      repo: ctx.repo,
+      ...procedureCheckRun(await viewNow(), head),
+    });
+    id = data.id;
+    await store.procedures.setRunCheckRun(runId, id);
+  }
+  const checkRunId = id;
+  // Updates are coalesced (one in flight); each renders the run as the store has it then.
+  let view = await viewNow();
+  const progress = checkRunProgress({
+    render: () => {
+      const { head_sha: _sha, ...params } = procedureCheckRun(view, head);
+      return params;
+    },
+    send: (params) =>
+      ctx.octokit.rest.checks.update({
+        owner: ctx.owner,
+        repo: ctx.repo,
+        check_run_id: checkRunId,
+        ...params,
+      }),
+    log: ctx.log,
+  });
+  let refreshing: Promise<void> = Promise.resolve();
+  const refresh = () => {
+    refreshing = refreshing
+      .then(async () => {
+        view = await viewNow();
+      })
+      .catch((err: unknown) =>
+        ctx.log.warn(`reading run #${runId} for its check run failed: ${errorText(err)}`),
+      );
+    return refreshing;
+  };
+  return {
+    changed: () => void refresh().then(() => progress.changed()),
+    finish: async () => {
+      await refresh();
+      return progress.finish();
+    },
+  };
+}
+
+/** A run that ended without its worker (refused, out of attempts): its check run shows the end. */
+async function showEnd(w: ProcedureWorker, runId: number): Promise<void> {
+  const run = await w.deps.store.procedures.getRun(runId);
+  if (!run?.repoRef || run.checkRunId === null || !run.head) return;
+  const ctx = await jobContext(w, run.repoRef, runId);
+  const { head_sha: _sha, ...params } = procedureCheckRun(
+    runView(run, await w.deps.store.procedures.listSteps(runId)),
+    run.head,
+  );
+  await ctx.octokit.rest.checks.update({
+    owner: ctx.owner,
+    repo: ctx.repo,
+    check_run_id: run.checkRunId,
+    ...params,
+  });
+}
+
+async function jobContext(w: ProcedureWorker, ref: RunRepoRef, runId: number): Promise<JobContext> {
+  const octokit = (await w.app.auth(ref.installationId)) as Octokit;
+  return {
+    deps: w.deps,
+    octokit,
+    ref,
+    owner: ref.owner,
+    repo: ref.name,
+    delivery: `run-${runId}`,
+    log: { info: (m) => w.app.log.info(m), warn: (m) => w.app.log.warn(m), error: (m) => w.app.log.error(m) },
+  };
+}
+
+/** A repository known by name only: its installation, clone URL and default branch, from GitHub. */
+export async function resolveRepository(app: Pick<Probot, "auth">, fullName: string): Promise<RunRepoRef> {
+  const [owner, name] = fullName.split("/") as [string, string];
+  const appOctokit = (await app.auth()) as Octokit;
+  let installationId: number;
+  try {
+    installationId = (await appOctokit.rest.apps.getRepoInstallation({ owner, repo: name })).data.id;
+  } catch (err) {
+    if ((err as { status?: number }).status === 404)
+      throw new RunRefused(`the App is not installed on ${fullName} (or the repository does not exist)`);
+    throw err;
+  }
+  const octokit = (await app.auth(installationId)) as Octokit;
+  const { data } = await octokit.rest.repos.get({ owner, repo: name });
+  return {
+    installationId,
+    owner: data.owner.login,
+    name: data.name,
+    fullName: data.full_name,
+    cloneUrl: data.clone_url,
+    defaultBranch: data.default_branch,
+  };
+}
+
+/** The default branch's schedules, remembered for the scheduler (schedules.ts). */
+export async function registerSchedules(store: Store, ref: RunRepoRef, policy: Policy): Promise<void> {
+  const list = [...policy.procedures]
+    .filter(([, p]) => p.schedule)
+    .map(([procedure, p]) => ({ procedure, cron: p.schedule as string, timezone: p.timezone }));
+  await store.procedures.setSchedules(ref, list);
+}
