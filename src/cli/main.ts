@@ -20,6 +20,10 @@ Commands:
   rollback    re-activate an earlier release of a stack and pin it
   status      what is deployed where, the latest deployments and their logs, locks held
   hosts       list the hosts of a hosts file, or check they are reachable and ready
+  run         run a procedure (by the App; --dry-run shows what it would do)
+  runs        procedure runs and their stages, steps and results
+  stop        stop a stack on purpose: nothing starts it until start
+  start       start a stack stopped on purpose
 
 Run "stackpilot <command> --help" for a command's options.
 `;
@@ -53,6 +57,22 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   hosts: async () => {
     const m = await import("./hosts.ts");
     return { run: m.hostsCommand, help: m.HOSTS_HELP };
+  },
+  run: async () => {
+    const m = await import("./run.ts");
+    return { run: m.runCommand, help: m.RUN_HELP };
+  },
+  runs: async () => {
+    const m = await import("./runs.ts");
+    return { run: m.runsCommand, help: m.RUNS_HELP };
+  },
+  stop: async () => {
+    const m = await import("./stop.ts");
+    return { run: m.stopCommand, help: m.STOP_HELP };
+  },
+  start: async () => {
+    const m = await import("./start.ts");
+    return { run: m.startCommand, help: m.START_HELP };
   },
 };
 

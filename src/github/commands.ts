@@ -11,7 +11,17 @@ import { z } from "zod";
 import { codeSpan } from "../plan/render/escape.ts";
 import { globProblem } from "../util/glob.ts";
 
-export const COMMAND_NAMES = ["plan", "deploy", "rollback", "unlock", "status", "help"] as const;
+export const COMMAND_NAMES = [
+  "plan",
+  "deploy",
+  "rollback",
+  "unlock",
+  "status",
+  "help",
+  "run",
+  "stop",
+  "start",
+] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 /** How the command was written: `/deploy` or `@app deploy`. */
@@ -35,6 +45,9 @@ export type ParsedCommand =
     })
   | (CommandBase & { kind: "rollback"; stack: string; to?: string; host?: string })
   | (CommandBase & { kind: "unlock"; stack: string; host?: string })
+  /** A procedure of the default branch, run at the PR's head. */
+  | (CommandBase & { kind: "run"; procedure: string })
+  | (CommandBase & { kind: "stop" | "start"; stack: string; host?: string })
   | (CommandBase & { kind: "status" })
   | (CommandBase & { kind: "help" })
   /** Not one of ours (or `@app` alone): reply with HELP_TEXT. `name` is lowercased, ≤ 40 chars. */
@@ -54,6 +67,7 @@ export const ENV_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** A single stack (rollback, unlock): a name, not a glob. */
 export const STACK_NAME = ENV_NAME;
 export const SHA = /^[0-9a-f]{7,40}$/;
+export const PROCEDURE = ENV_NAME;
 
 /** Messages follow the token: "`x;y` is not a valid …". */
 const token = (re: RegExp, what: string) =>
@@ -70,6 +84,7 @@ const hostGlob = glob(HOST_GLOB, "not a valid host name or glob");
 const envName = token(ENV_NAME, "not a valid environment name");
 const stackName = token(STACK_NAME, "not a valid stack name (globs are not allowed here)");
 const sha = token(SHA, "not a commit SHA (7 to 40 hex digits)");
+const procedureName = token(PROCEDURE, "not a valid procedure name");
 
 const SCHEMAS = {
   plan: z.strictObject({ positional: z.array(z.string()).max(0) }),
@@ -87,6 +102,9 @@ const SCHEMAS = {
     host: hostGlob.optional(),
   }),
   unlock: z.strictObject({ positional: z.tuple([stackName]), host: hostGlob.optional() }),
+  run: z.strictObject({ positional: z.tuple([procedureName]) }),
+  stop: z.strictObject({ positional: z.tuple([stackName]), host: hostGlob.optional() }),
+  start: z.strictObject({ positional: z.tuple([stackName]), host: hostGlob.optional() }),
 } satisfies Record<CommandName, z.ZodType>;
 
 /** Options each command takes; `true` marks a flag without a value. */
@@ -97,6 +115,9 @@ const OPTIONS: Record<CommandName, Record<string, boolean>> = {
   deploy: { host: false, env: false, force: true },
   rollback: { to: false, host: false },
   unlock: { host: false },
+  run: {},
+  stop: { host: false },
+  start: { host: false },
 };
 
 const USAGE: Record<CommandName, string> = {
@@ -104,6 +125,9 @@ const USAGE: Record<CommandName, string> = {
   deploy: "/deploy [STACK-GLOB...] [--host GLOB] [--env NAME] [--force]",
   rollback: "/rollback STACK [--to SHA] [--host GLOB]",
   unlock: "/unlock STACK [--host GLOB]",
+  run: "/run PROCEDURE",
+  stop: "/stop STACK [--host GLOB]",
+  start: "/start STACK [--host GLOB]",
   status: "/status",
   help: "/help",
 };
@@ -123,6 +147,9 @@ Write a command at the start of a line, as \`/command\` or \`@stackpilot command
 | \`${USAGE.deploy}\` | Deploy the planned stacks (or those matching the globs) to their hosts. \`--host\` narrows the hosts, \`--env\` picks the environment, \`--force\` redeploys unchanged stacks. |
 | \`${USAGE.rollback}\` | Redeploy a stack as it was at an earlier deploy (default: the previous one) and pin it there. |
 | \`${USAGE.unlock}\` | Release a deploy lock on a stack. |
+| \`${USAGE.run}\` | Run a procedure of the default branch's config at this pull request's head. |
+| \`${USAGE.stop}\` | Stop a stack on its hosts on purpose: nothing starts it until \`/start\`. |
+| \`${USAGE.start}\` | Start a stack stopped on purpose again. |
 | \`${USAGE.status}\` | Show what is deployed where, and any running deploys. |
 | \`${USAGE.help}\` | Show this help. |
 
@@ -225,9 +252,15 @@ function parseOne(words: string[], base: CommandBase): ParsedCommand {
         ...(v.host ? { host: v.host } : {}),
       };
     }
-    case "unlock": {
+    case "unlock":
+    case "stop":
+    case "start": {
       const v = result.data as z.output<(typeof SCHEMAS)["unlock"]>;
-      return { ...base, kind: "unlock", stack: v.positional[0], ...(v.host ? { host: v.host } : {}) };
+      return { ...base, kind: name, stack: v.positional[0], ...(v.host ? { host: v.host } : {}) };
+    }
+    case "run": {
+      const v = result.data as z.output<(typeof SCHEMAS)["run"]>;
+      return { ...base, kind: "run", procedure: v.positional[0] };
     }
   }
 }
@@ -276,14 +309,15 @@ function describeIssue(name: CommandName, error: z.ZodError, values: ArgValues):
     const args = values.positional;
     if (issue.code === "too_big" && index === undefined) {
       if (name === "deploy") return `${issue.message}; usage: \`${USAGE[name]}\``;
-      const extra = args[name === "rollback" || name === "unlock" ? 1 : 0];
+      const single = ["rollback", "unlock", "stop", "start", "run"].includes(name);
+      const extra = args[single ? 1 : 0];
       const got = extra === undefined ? "" : ` (unexpected ${shown(extra)})`;
-      return name === "rollback" || name === "unlock"
-        ? `\`${name}\` takes exactly one stack${got}; usage: \`${USAGE[name]}\``
+      return single
+        ? `\`${name}\` takes exactly one ${name === "run" ? "procedure" : "stack"}${got}; usage: \`${USAGE[name]}\``
         : `\`${name}\` takes no arguments${got}`;
     }
     if (issue.code === "too_small" && index === undefined)
-      return `\`${name}\` needs a stack; usage: \`${USAGE[name]}\``;
+      return `\`${name}\` needs a ${name === "run" ? "procedure" : "stack"}; usage: \`${USAGE[name]}\``;
     if (typeof index === "number" && args[index] !== undefined)
       return `${shown(args[index])} is ${issue.message}`;
     return `invalid arguments; usage: \`${USAGE[name]}\``;

@@ -22,7 +22,7 @@ export interface ReviewFact {
 
 export interface AuthorizeInput {
   /** `deploy` is bound to a plan of the PR's head; `rollback` and `unlock` act on what runs. */
-  action?: "deploy" | "rollback" | "unlock";
+  action?: "deploy" | "rollback" | "unlock" | "stop" | "start";
   actor: { login: string; type: "User" | "Bot" | "Organization" | (string & {}) };
   /** Bot logins allowed to deploy (`name[bot]` or `name`). */
   botAllowlist?: readonly string[];
@@ -46,7 +46,13 @@ export interface AuthorizeInput {
 
 export type AuthorizeResult = { ok: true } | { ok: false; reason: string };
 
-const VERB = { deploy: "deploy to", rollback: "roll back in", unlock: "unlock in" } as const;
+const VERB = {
+  deploy: "deploy to",
+  rollback: "roll back in",
+  unlock: "unlock in",
+  stop: "stop stacks in",
+  start: "start stacks in",
+} as const;
 const RANK: Record<RepoPermission, number> = { none: 0, read: 1, triage: 2, write: 3, maintain: 4, admin: 5 };
 const TRUSTED_REVIEWERS = new Set(["OWNER", "MEMBER", "COLLABORATOR"]);
 

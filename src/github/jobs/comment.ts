@@ -11,6 +11,7 @@ import { deployFromPullRequest } from "./deployCommand.ts";
 import type { JobContext } from "./jobContext.ts";
 import { isPermanent, shortReason } from "./jobErrors.ts";
 import { planPullRequest } from "./planPr.ts";
+import { powerFromPullRequest, runFromPullRequest } from "./procedureCommands.ts";
 import { reply, STATUS_LIMIT } from "./replies.ts";
 import { rollbackFromPullRequest } from "./rollbackCommand.ts";
 import { unlockFromPullRequest } from "./unlockCommand.ts";
@@ -74,6 +75,11 @@ async function runCommand(
       return rollbackFromPullRequest(ctx, pr, actor, command);
     case "unlock":
       return unlockFromPullRequest(ctx, pr, actor, command);
+    case "run":
+      return runFromPullRequest(ctx, pr, actor, command);
+    case "stop":
+    case "start":
+      return powerFromPullRequest(ctx, pr, actor, command);
   }
 }
 

@@ -56,7 +56,7 @@ export async function commandFacts(
 export async function authorizeCommand(
   ctx: JobContext,
   input: {
-    action: "deploy" | "rollback" | "unlock";
+    action: "deploy" | "rollback" | "unlock" | "stop" | "start";
     actor: Actor;
     pr: PullRequestFacts;
     facts: CommandFacts;
@@ -118,7 +118,7 @@ export async function mayActOn(
   ctx: JobContext,
   prNumber: number,
   actor: Actor,
-  action: "rollback" | "unlock",
+  action: "rollback" | "unlock" | "stop" | "start",
   stack: string,
 ): Promise<boolean> {
   const pr = await readPullRequest(ctx, prNumber);
@@ -130,12 +130,12 @@ export async function mayActOn(
   await reply(
     ctx,
     prNumber,
-    `${action === "rollback" ? "Rollback" : "Unlock"} of ${codeSpan(stack)} refused: ${escapeMarkdown(verdict.reason)}`,
+    `${{ rollback: "Rollback", unlock: "Unlock", stop: "Stop", start: "Start" }[action]} of ${codeSpan(stack)} refused: ${escapeMarkdown(verdict.reason)}`,
   );
   return false;
 }
 
-async function defaultBranchPolicy(ctx: JobContext): Promise<Policy> {
+export async function defaultBranchPolicy(ctx: JobContext): Promise<Policy> {
   const repo = await mirrorAt(ctx, [`refs/heads/${ctx.ref.defaultBranch}`]);
   return loadPolicy(repo, ctx.ref.defaultBranch);
 }

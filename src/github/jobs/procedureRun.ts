@@ -91,7 +91,13 @@ async function execute(w: ProcedureWorker, runId: number, signal: AbortSignal): 
   const ref = run.repoRef ?? (await resolveRepository(w.app, run.repo));
   const ctx = await jobContext(w, ref, runId);
   const branch = run.branch ?? ref.defaultBranch;
-  const repo = await mirrorAt(ctx, [`refs/heads/${branch}`, `refs/heads/${ref.defaultBranch}`]);
+  // A `/run` from a pull request runs at its head, which lives under refs/pull/.
+  const pr = run.source === "command" ? /^pr#([0-9]+)$/.exec(run.triggerName ?? "")?.[1] : undefined;
+  const repo = await mirrorAt(ctx, [
+    `refs/heads/${branch}`,
+    `refs/heads/${ref.defaultBranch}`,
+    ...(pr ? [`refs/pull/${pr}/head`] : []),
+  ]);
   const head = run.head ?? (await repo.resolveCommit(`refs/heads/${branch}`));
   if (!head || !(await repo.resolveCommit(head)))
     throw new RunRefused(`${branch} has no commit ${run.head ?? ""} in ${ref.fullName}`);

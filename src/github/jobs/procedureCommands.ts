@@ -1,0 +1,149 @@
+/**
+ * `/run PROCEDURE`, `/stop STACK` and `/start STACK` from a pull request.
+ * - `/run`: the procedure as the default branch defines it, run at the PR's head, allowed as
+ *   `/deploy` is (the same rules, from the default branch) in every environment its deploy steps
+ *   would deploy to and in the default environment; queued as a run (its check run shows it).
+ * - `/stop`, `/start`: allowed as `/rollback` is in the stack's environment; on every host the
+ *   stack is deployed to (or those `--host` matches), through deploy/stackPower.ts.
+ */
+import type { Procedure } from "../../config/procedureSchema.ts";
+import { type PowerResult, startStack, stopStack } from "../../deploy/stackPower.ts";
+import { codeSpan, escapeMarkdown, mention } from "../../plan/render/escape.ts";
+import { definitionOf } from "../../procedures/definition.ts";
+import { narrowPlan } from "../../procedures/narrow.ts";
+import { compileGlob } from "../../util/glob.ts";
+import type { ParsedCommand } from "../commands.ts";
+import { procedureCheckName } from "../render/procedureCheckRun.ts";
+import { inventory, type JobContext } from "./jobContext.ts";
+import { type Actor, authorizeCommand, commandFacts, mayActOn } from "./permissions.ts";
+import { plannedSha, planPullRequest } from "./planPr.ts";
+import { queueRun } from "./procedureStart.ts";
+import { reply } from "./replies.ts";
+import { environmentsToDeploy } from "./rollout.ts";
+
+/** Runs from a PR name it in `trigger_name`, so the worker fetches the PR's head. */
+export const prRunTag = (pr: number) => `pr#${pr}`;
+
+export async function runFromPullRequest(
+  ctx: JobContext,
+  prNumber: number,
+  actor: Actor,
+  command: Extract<ParsedCommand, { kind: "run" }>,
+): Promise<boolean> {
+  const planned = await planPullRequest(ctx, prNumber, { report: false });
+  const { pr, plan, policy } = planned;
+  const definition = definitionOf(policy.procedures, command.procedure);
+  if (!definition) {
+    await reply(
+      ctx,
+      prNumber,
+      `There is no procedure ${codeSpan(command.procedure)} on the default branch (defined: ${[...policy.procedures.keys()].map((n) => codeSpan(n)).join(", ") || "none"}); procedures in a pull request apply after merge.`,
+    );
+    return false;
+  }
+  // Where its deploy steps would deploy now, plus the default environment for the other steps.
+  const envs = new Set([policy.defaultEnvironment]);
+  for (const step of deploySteps(Object.values(definition.procedures))) {
+    const narrowed = narrowPlan({
+      plan,
+      selection: step,
+      filters: {},
+      policy,
+      inventory: inventory(ctx),
+      branch: ctx.ref.defaultBranch,
+      defaultBranch: ctx.ref.defaultBranch,
+    });
+    for (const env of environmentsToDeploy(narrowed.plan)) envs.add(env);
+  }
+  const facts = await commandFacts(ctx, pr, actor);
+  const planSha = await plannedSha(ctx, pr.headSha);
+  for (const environment of [...envs].sort()) {
+    const verdict = await authorizeCommand(ctx, {
+      action: "deploy",
+      actor,
+      pr,
+      facts,
+      policy,
+      environment,
+      planSha,
+    });
+    if (!verdict.ok) {
+      await reply(
+        ctx,
+        prNumber,
+        `Run of ${codeSpan(command.procedure)} refused (it deploys to ${codeSpan(environment)}): ${escapeMarkdown(verdict.reason)}`,
+      );
+      return false;
+    }
+  }
+  const id = await queueRun(ctx, {
+    procedure: command.procedure,
+    source: "command",
+    triggerName: prRunTag(prNumber),
+    actor: actor.login,
+    head: pr.headSha,
+  });
+  await reply(
+    ctx,
+    prNumber,
+    `Run #${id} of ${codeSpan(command.procedure)} at \`${pr.headSha.slice(0, 7)}\` requested by ${mention(actor.login)} is queued: the check run ${codeSpan(procedureCheckName(command.procedure))} follows it.`,
+  );
+  return true;
+}
+
+function deploySteps(procedures: Procedure[]) {
+  return procedures.flatMap((p) =>
+    p.stages.flatMap((s) => s.steps.flatMap((step) => ("deploy" in step ? [step.deploy] : []))),
+  );
+}
+
+export async function powerFromPullRequest(
+  ctx: JobContext,
+  prNumber: number,
+  actor: Actor,
+  command: Extract<ParsedCommand, { kind: "stop" | "start" }>,
+): Promise<boolean> {
+  if (!(await mayActOn(ctx, prNumber, actor, command.kind, command.stack))) return false;
+  const hostOk = command.host ? compileGlob(command.host) : () => true;
+  const targets = (await ctx.deps.store.getDeployed(ctx.ref.fullName)).filter(
+    (d) => d.stack === command.stack && hostOk(d.host),
+  );
+  if (targets.length === 0) {
+    await reply(
+      ctx,
+      prNumber,
+      `${codeSpan(command.stack)} is not deployed on any${command.host ? " matching" : ""} host.`,
+    );
+    return false;
+  }
+  const act = command.kind === "stop" ? stopStack : startStack;
+  const results: PowerResult[] = await Promise.all(
+    targets.flatMap((d) => {
+      const host = ctx.deps.hosts.find((h) => h.name === d.host);
+      return host
+        ? [
+            act({
+              store: ctx.deps.store,
+              remote: ctx.deps.remote,
+              host,
+              repo: ctx.ref.fullName,
+              stack: command.stack,
+              actor: actor.login,
+              engine: { ...ctx.deps.engine, lockOwner: ctx.deps.installationId },
+            }),
+          ]
+        : [];
+    }),
+  );
+  const lines = results.map((r) =>
+    r.ok
+      ? `- ${codeSpan(r.host)}: ${escapeMarkdown(r.note)}`
+      : `- ${codeSpan(r.host)}: failed: ${escapeMarkdown(r.error.split("\n").at(-1)?.slice(0, 300) ?? "")}`,
+  );
+  await reply(
+    ctx,
+    prNumber,
+    `${command.kind === "stop" ? "Stop" : "Start"} of ${codeSpan(command.stack)} by ${mention(actor.login)}:\n\n${lines.join("\n")}`,
+  );
+  return results.every((r) => r.ok);
+}
