@@ -51,7 +51,7 @@ async function walk(input: DryRunInput, proc: Procedure, indent: string, rows: D
       const name = stepName(step);
       const row = (stack: string, host: string, action: string, reason = "") =>
         rows.push({ stage: stageName, step: name, stack, host, action, reason });
-      const skip = stageSkip ?? skipReason(step, false, input.changed);
+      const skip = stageSkip ?? skipReason({ ...step, if: step.if ?? stage.if }, false, input.changed);
       if (skip) {
         row("", "", "skip", skip);
         continue;

@@ -123,7 +123,8 @@ async function runStage(
           });
           return;
         }
-        const skip = skipReason(step, failedBefore, input.changed);
+        // A step's `if` defaults to its stage's: the steps of an `if: failure` stage run after a failure.
+        const skip = skipReason({ ...step, if: step.if ?? stage.if }, failedBefore, input.changed);
         if (skip) {
           await record(input, sp, { ...base, status: "skipped", reason: skip });
           return;

@@ -87,7 +87,7 @@ export interface Dedupe {
 
 /** Runs of one repository, branch and procedure are coalesced. */
 export const coalesceKeyOf = (r: Pick<NewRun, "repo" | "branch" | "procedure">): string =>
-  `${r.repo}\0${r.branch ?? ""}\0${r.procedure ?? ""}`;
+  JSON.stringify([r.repo, r.branch ?? "", r.procedure ?? ""]);
 
 /**
  * Creates a run; with `dedupe`, only the first delivery of a key does (within its window): the

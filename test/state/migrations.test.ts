@@ -46,8 +46,14 @@ describe.each(backends)("migrations on $name", (backend) => {
       "deployment_logs",
       "deployments",
       "locks",
+      "procedure_runs",
+      "procedure_schedule_fires",
+      "procedure_schedules",
+      "procedure_steps",
       "rollouts",
       "stackpilot_migrations",
+      "stopped_stacks",
+      "trigger_deliveries",
       "webhook_deliveries",
     ]);
     expect(await appliedMigrations(store.db)).toEqual(
