@@ -20,6 +20,23 @@ const errorOf = (body: string): string => {
   return c.error;
 };
 
+describe("parseCommands: procedures and stopping", () => {
+  it("parses /run with a procedure name, /stop and /start with a stack and --host", () => {
+    expect(one("/run rollout")).toMatchObject({ kind: "run", procedure: "rollout" });
+    expect(one("/stop db-main --host h*")).toMatchObject({ kind: "stop", stack: "db-main", host: "h*" });
+    expect(one("@stackpilot start db-main")).toMatchObject({ kind: "start", stack: "db-main" });
+  });
+
+  it("refuses a procedure name with shell metacharacters or a second argument, naming it", () => {
+    expect(errorOf("/run roll;out")).toContain("not a valid procedure name");
+    expect(errorOf("/run a b")).toBe(
+      "`run` takes exactly one procedure (unexpected `b`); usage: `/run PROCEDURE`",
+    );
+    expect(errorOf("/run")).toBe("`run` needs a procedure; usage: `/run PROCEDURE`");
+    expect(errorOf("/stop web-*")).toContain("not a valid stack name (globs are not allowed here)");
+  });
+});
+
 describe("parseCommands: forms", () => {
   it("parses a slash command with stack globs and every deploy option", () => {
     expect(one("/deploy web-* api --host edge-? --env production --force")).toEqual({

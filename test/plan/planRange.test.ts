@@ -146,6 +146,29 @@ describe("deploy-if-changed against deployed state", () => {
     expect(target(plan2, "web", "h1")?.action).toBe("deploy");
   });
 
+  it("never starts a stack stopped on purpose, even forced, and says so", async () => {
+    const t = setup();
+    const c1 = t.commit();
+    t.write({ "stacks/web/compose.yaml": "services:\n  web:\n    image: nginx:3\n" }).commit();
+    const deployed: DeployedRecord[] = [{ stack: "web", host: "h1", fingerprint: "sha256:old", commit: c1 }];
+    const stopped = [{ stack: "web", host: "h1", actor: "alice" }];
+    for (const force of [false, true]) {
+      const { plan } = await planRange(new GitRepo(t.dir), {
+        base: "HEAD~1",
+        head: "HEAD",
+        deployed,
+        stopped,
+        force,
+      });
+      expect(target(plan, "web", "h1")).toMatchObject({
+        action: "skip",
+        reasons: ["stopped on purpose by alice; `stackpilot start web` undoes it"],
+      });
+    }
+    const started = (await planRange(new GitRepo(t.dir), { base: "HEAD~1", head: "HEAD", deployed })).plan;
+    expect(target(started, "web", "h1")?.action).toBe("deploy");
+  });
+
   it("plans remove for a deleted stack with prune, and a warning without", async () => {
     const t = setup();
     t.write({
