@@ -56,6 +56,8 @@ export function fakeGitHub(opts: { token?: string } = {}) {
   const pulls = new Map<string, PullRequestFacts>();
   const permissions = new Map<string, string>();
   const reviews = new Map<string, unknown[]>();
+  /** Repositories the App is installed on (for lookups by name: triggers, the CLI's runs). */
+  const repositories = new Map<string, { cloneUrl: string; defaultBranch: string; installationId: number }>();
   let nextId = 1000;
 
   const json = (res: ServerResponse, status: number, body: unknown) => {
@@ -89,6 +91,24 @@ export function fakeGitHub(opts: { token?: string } = {}) {
     { token, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} },
   ]);
   on("GET", "/app", () => [200, { slug: "stackpilot", name: "Stackpilot" }]);
+  on("GET", "/repos/:owner/:repo/installation", (p) => {
+    const r = repositories.get(repoOf(p));
+    return r ? [200, { id: r.installationId, account: { login: p.owner } }] : [404, { message: "Not Found" }];
+  });
+  on("GET", "/repos/:owner/:repo", (p) => {
+    const r = repositories.get(repoOf(p));
+    if (!r) return [404, { message: "Not Found" }];
+    return [
+      200,
+      {
+        name: p.repo,
+        full_name: repoOf(p),
+        owner: { login: p.owner },
+        clone_url: r.cloneUrl,
+        default_branch: r.defaultBranch,
+      },
+    ];
+  });
   on("POST", "/repos/:owner/:repo/check-runs", (p, body) => {
     const run: FakeCheckRun = { id: nextId++, repo: repoOf(p), bodies: [body ?? {}], state: { ...body } };
     checkRuns.push(run);
@@ -197,6 +217,10 @@ export function fakeGitHub(opts: { token?: string } = {}) {
     },
     setReviews(repo: string, pr: number, list: unknown[]) {
       reviews.set(`${repo}#${pr}`, list);
+    },
+    /** Installs the App on a repository served at `cloneUrl`. */
+    setRepository(repo: string, r: { cloneUrl: string; defaultBranch?: string; installationId?: number }) {
+      repositories.set(repo, { defaultBranch: "main", installationId: 42, ...r });
     },
     /** The request handler for `startGitHttpServer({ api })`. */
     async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
