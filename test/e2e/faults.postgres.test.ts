@@ -54,9 +54,9 @@ afterAll(async () => {
 });
 
 /** A new version of the slow stack on main, pushed to `app`; its commit and version. */
-async function push(app: AppProcess): Promise<{ sha: string; version: string }> {
+async function push(app: AppProcess, startupS = 5): Promise<{ sha: string; version: string }> {
   const v = String(++version);
-  const sha = w.commitSlow(v);
+  const sha = w.commitSlow(v, "main", startupS);
   expect(await app.deliver("push", w.pushPayload(last, sha), `push-${++deliveries}`)).toBe(200);
   last = sha;
   return { sha, version: v };
@@ -99,7 +99,8 @@ describe("faults, shared PostgreSQL", () => {
 
   it("/unlock mid-deploy: the deploy stops before its next change; a newer deploy waits for the host and lands", async () => {
     const app = apps.at(-1) as AppProcess;
-    const first = await push(app);
+    // Healthy only 40 s after it starts: the unlock lands while the deploy waits for it.
+    const first = await push(app, 40);
     await waitFor("the switch on h1", async () =>
       (await currentOn(w, "h1")) === `releases/${first.sha}` ? true : undefined,
     );
@@ -112,7 +113,9 @@ describe("faults, shared PostgreSQL", () => {
     await waitFor("the newer deploy", () => succeededOnGitHub(sha));
     const deployments = await store.listDeployments({ repo: REPO, limit: 100 });
     const cut = deployments.filter((d) => d.commit === first.sha && d.host === "h1");
-    expect(cut.map((d) => d.status)).not.toContain("succeeded");
+    expect(cut.map((d) => [d.status, d.error])).toEqual([
+      ["failed", "lost the lock deploy:acme/faults:slow:h1"],
+    ]);
     // Nothing of the first deploy changed h1 after the unlock but its own lock's release, and the
     // newer deploy's first change on h1 came after the first deploy's last command there.
     const after = await store.getDeployment(cut[0]?.id as number);

@@ -22,14 +22,14 @@ import { type Harness, hostEntry, startHarness } from "../harness/harness.ts";
 export const REPO = "acme/faults";
 
 /** The stack the faults hit: healthy only seconds after it starts, so a deploy can be cut inside. */
-export const slowCompose = (image: string, version: string) =>
+export const slowCompose = (image: string, version: string, startupS = 5) =>
   [
     "services:",
     "  slow:",
     `    image: ${image}`,
     "    init: true",
     "    stop_grace_period: 1s",
-    '    command: ["sh", "-c", "sleep 5; touch /tmp/ok; exec sleep 3600"]',
+    `    command: ["sh", "-c", "sleep ${startupS}; touch /tmp/ok; exec sleep 3600"]`,
     "    network_mode: none",
     "    environment:",
     `      VERSION: "${version}"`,
@@ -61,8 +61,8 @@ export interface World {
   hostsFile: string;
   /** Environment every App process of this world starts with. */
   appEnv(extra: Record<string, string>): Record<string, string>;
-  /** A new commit on main changing the slow stack's VERSION; the commit id. */
-  commitSlow(version: string, branch?: string): string;
+  /** A new commit on main changing the slow stack's VERSION (healthy `startupS` after start); the commit id. */
+  commitSlow(version: string, branch?: string, startupS?: number): string;
   /** A push event of `before..after` on main. */
   pushPayload(before: string, after: string): Record<string, unknown>;
   /** A PR comment event by a user the simulated GitHub lets write. */
