@@ -7,6 +7,7 @@
  */
 import { resolve } from "node:path";
 import { hostRefs } from "../config/hostsFile.ts";
+import { parseLimitsFrom } from "../detect/blobReader.ts";
 import { ParseCache } from "../detect/snapshot.ts";
 import { GitRepo } from "../git/repo.ts";
 import { planDeploy } from "../plan/planDeploy.ts";
@@ -69,7 +70,7 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
   const repo = new GitRepo(resolve(values.repo));
   const repoId = await repoIdentity(repo);
   const rules = await localDefaultBranch(repo);
-  const policy = await loadPolicy(repo, rules.branch, rules.ref);
+  const policy = await loadPolicy(repo, rules.branch, rules.ref, parseLimitsFrom());
   const definition = definitionOf(policy.procedures, name);
   if (!definition) {
     io.err(
@@ -169,7 +170,8 @@ async function dryRunCommand(
     const deployed = (await session.store.getDeployed(o.repoId)).map((d) => ({ ...d, pinned: d.pinned }));
     const stopped = await session.store.listStopped(o.repoId);
     const rules = await localDefaultBranch(o.repo);
-    const policy = await loadPolicy(o.repo, rules.branch, rules.ref);
+    const limits = parseLimitsFrom();
+    const policy = await loadPolicy(o.repo, rules.branch, rules.ref, limits);
     const cache = new ParseCache();
     const plans = new Map<boolean, ReturnType<typeof planDeploy>>();
     const rows = await dryRun({
@@ -191,6 +193,7 @@ async function dryRunCommand(
               repoId: o.repoId,
               builds: await session.store.listReusableBuilds(o.repoId),
               pulls: false,
+              limits,
             },
             cache,
           );

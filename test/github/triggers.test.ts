@@ -40,7 +40,8 @@ let onSend: (id: number) => void = () => {};
 
 beforeAll(async () => {
   store = await (pglite as NonNullable<typeof pglite>).sharedStore();
-  const readSecret = async (ref: { env: string } | { file: string }) => ("env" in ref ? secrets[ref.env] : undefined) ?? "";
+  const readSecret = async (ref: { env: string } | { file: string }) =>
+    ("env" in ref ? secrets[ref.env] : undefined) ?? "";
   const routes = [
     triggerRoute({
       triggers,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadRepoConfig } from "../../src/config/repoConfig.ts";
 import { definitionOf } from "../../src/procedures/definition.ts";
-import { type StepContext, type StepOutcome, runDefinition } from "../../src/procedures/engine.ts";
+import { runDefinition, type StepContext, type StepOutcome } from "../../src/procedures/engine.ts";
 import type { StepRecord, StepUpdate } from "../../src/state/procedureRuns.ts";
 
 /** A ledger in memory, recording every update in order. */

@@ -25,9 +25,15 @@ export function runsApiRoute(deps: {
     async handle(req, res, path) {
       const m = RUN_PATH.exec(path);
       if (!m) return false;
-      if (req.method !== "GET") return reply(req, res, 405, { error: "GET only" }), true;
+      if (req.method !== "GET") {
+        reply(req, res, 405, { error: "GET only" });
+        return true;
+      }
       const token = /^Bearer (\S{1,4096})$/i.exec(String(req.headers.authorization ?? ""))?.[1];
-      if (!token) return reply(req, res, 401, { error: "Authorization: Bearer is required" }), true;
+      if (!token) {
+        reply(req, res, 401, { error: "Authorization: Bearer is required" });
+        return true;
+      }
       const id = Number(m[1]);
       const admin = deps.apiToken ? sameSecret(token, deps.apiToken) : false;
       const run = await deps.store.procedures.getRun(id);
@@ -40,8 +46,14 @@ export function runsApiRoute(deps: {
             await read(trigger.secret, `secret of trigger ${trigger.name}`).catch(() => ""),
           );
       }
-      if (!allowed) return reply(req, res, 401, { error: "this token does not open this run" }), true;
-      if (!run) return reply(req, res, 404, { error: `no run ${id}` }), true;
+      if (!allowed) {
+        reply(req, res, 401, { error: "this token does not open this run" });
+        return true;
+      }
+      if (!run) {
+        reply(req, res, 404, { error: `no run ${id}` });
+        return true;
+      }
       reply(req, res, 200, runView(run, await deps.store.procedures.listSteps(id)));
       return true;
     },

@@ -93,9 +93,13 @@ export function triggerRoute(deps: TriggerRouteDeps): HttpRoute {
       const trigger = byName.get(m[1] ?? "");
       if (!trigger) {
         count("(unknown)", "404");
-        return reply(req, res, 404, { error: "no such trigger" }), true;
+        reply(req, res, 404, { error: "no such trigger" });
+        return true;
       }
-      if (req.method !== "POST") return reply(req, res, 405, { error: "triggers take POST" }), true;
+      if (req.method !== "POST") {
+        reply(req, res, 405, { error: "triggers take POST" });
+        return true;
+      }
       const answer = await accept(req, res, trigger);
       count(trigger.name, String(answer));
       return true;
@@ -208,13 +212,17 @@ export function triggerRoute(deps: TriggerRouteDeps): HttpRoute {
     }
     const url = runUrl(req, id);
     const wait = new URL(req.url ?? "/", "http://x").searchParams.get("wait") === "true";
-    if (!wait)
-      return (
-        reply(req, res, 202, { id, url, status: "queued", ...(duplicate ? { duplicate: true } : {}) }), 202
-      );
+    if (!wait) {
+      reply(req, res, 202, { id, url, status: "queued", ...(duplicate ? { duplicate: true } : {}) });
+      return 202;
+    }
     const view = await waitForEnd(id, limits.waitMs, () => req.socket.destroyed);
-    if (!view) return reply(req, res, 202, { id, url, status: "running", waited: "gave up waiting" }), 202;
-    return reply(req, res, 200, { id, url, ...(duplicate ? { duplicate: true } : {}), result: view }), 200;
+    if (!view) {
+      reply(req, res, 202, { id, url, status: "running", waited: "gave up waiting" });
+      return 202;
+    }
+    reply(req, res, 200, { id, url, ...(duplicate ? { duplicate: true } : {}), result: view });
+    return 200;
   }
 
   async function waitForEnd(id: number, ms: number, gone: () => boolean) {

@@ -101,7 +101,7 @@ async function execute(w: ProcedureWorker, runId: number, signal: AbortSignal): 
   const head = run.head ?? (await repo.resolveCommit(`refs/heads/${branch}`));
   if (!head || !(await repo.resolveCommit(head)))
     throw new RunRefused(`${branch} has no commit ${run.head ?? ""} in ${ref.fullName}`);
-  const policy = await loadPolicy(repo, ref.defaultBranch);
+  const policy = await loadPolicy(repo, ref.defaultBranch, undefined, ctx.deps.limits);
   if (policyBroken(policy))
     throw new RunRefused(
       `the default branch's .github/stackpilot.yml (${policySource(policy)}) has errors: nothing runs until they are fixed there`,

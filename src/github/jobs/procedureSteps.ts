@@ -196,7 +196,7 @@ async function rollbackStep(ctx: JobContext, scope: RunScope, step: RollbackStep
   };
 }
 
-async function hookStep(ctx: JobContext, scope: RunScope, step: HookStep): Promise<StepOutcome> {
+async function hookStep(ctx: JobContext, _scope: RunScope, step: HookStep): Promise<StepOutcome> {
   const names = resolveTargets(step.hook.hosts, inventory(ctx)).hosts;
   const argv = typeof step.hook.run === "string" ? ["sh", "-c", step.hook.run] : step.hook.run;
   const runner = new Runner(ctx.deps.remote);
