@@ -21,13 +21,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { Probot, ProbotOctokit } from "probot";
-import { githubHost } from "../src/github/api/githubHost.ts";
-import { createServices, parseEnv, type Services, startServer } from "../src/github/server.ts";
 import { type Harness, hostEntry, startHarness, type TestHost } from "../test/e2e/harness/harness.ts";
+import { type AppInProcess, startAppInProcess } from "../test/helpers/appInProcess.ts";
 import { fakeGitHub } from "../test/helpers/fakeGitHub.ts";
 import { type GitHttpServer, startGitHttpServer } from "../test/helpers/gitHttpServer.ts";
-import { sign, testAppPrivateKey } from "../test/helpers/webhooks.ts";
+import { sign } from "../test/helpers/webhooks.ts";
 import { appCompose, baselineCompose } from "./deployLib/repos.ts";
 import { baselineCommand, check, sshRun, writeKnownHosts } from "./deployLib/sshBaseline.ts";
 import { fmtMs, fmtRatio, fmtSample, max, median, table } from "./deployLib/stats.ts";
@@ -86,8 +84,7 @@ const rows: Row[] = [];
 const tmp = mkdtempSync(join(tmpdir(), "sp-bench-triggers-"));
 let h: Harness | undefined;
 let git: GitHttpServer | undefined;
-let services: Services | undefined;
-let server: Awaited<ReturnType<typeof startServer>> | undefined;
+let app: AppInProcess | undefined;
 for (const sig of ["SIGINT", "SIGTERM"] as const)
   process.once(sig, () => void (h?.stop() ?? Promise.resolve()).finally(() => process.exit(130)));
 
@@ -119,28 +116,8 @@ try {
     }),
   );
   process.env.BENCH_TRIGGER_SECRET = SECRET;
-  const gheEnv = { GHE_HOST: new URL(git.url).host, GHE_PROTOCOL: "http" };
-  services = await createServices(
-    parseEnv({
-      STACKPILOT_DATA_DIR: join(tmp, "data"),
-      STACKPILOT_HOSTS_FILE: hostsFile,
-      STACKPILOT_APP_SLUG: "stackpilot",
-      WEBHOOK_SECRET: "webhook-secret",
-      ...gheEnv,
-    }),
-  );
-  const probot = new Probot({
-    appId: 1,
-    privateKey: testAppPrivateKey,
-    secret: "webhook-secret",
-    baseUrl: githubHost(gheEnv).apiUrl,
-    Octokit: ProbotOctokit.defaults((o: object) => ({
-      ...o,
-      retry: { enabled: false },
-      throttle: { enabled: false },
-    })),
-  });
-  server = await startServer(services, { probot, secret: "webhook-secret" });
+  app = await startAppInProcess({ git, dataDir: join(tmp, "data"), hostsFile });
+  const { services, server } = app;
   const port = server.port;
   const store = services.store;
   let delivery = 0;
@@ -308,8 +285,7 @@ try {
       `${loadAtStart.toFixed(2)} on ${availableParallelism()} CPUs (well above 1 means other work was running).`,
   );
   for (const [what, stop] of [
-    ["server", () => server?.close()],
-    ["services", () => services?.stop()],
+    ["App", () => app?.close()],
     ["git server", () => git?.close()],
     ["harness", () => h?.stop()],
   ] as const)

@@ -5,17 +5,16 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Probot, ProbotOctokit } from "probot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type HostConfig, parseHostsFile } from "../../src/config/hostsFile.ts";
 import { SshPool } from "../../src/deploy/ssh/pool.ts";
 import { stopStack } from "../../src/deploy/stackPower.ts";
-import { githubHost } from "../../src/github/api/githubHost.ts";
-import { createServices, parseEnv, type Services, startServer } from "../../src/github/server.ts";
+import type { Services } from "../../src/github/server.ts";
 import type { RunView } from "../../src/procedures/view.ts";
+import { type AppInProcess, startAppInProcess } from "../helpers/appInProcess.ts";
 import { type FakeGitHub, fakeGitHub } from "../helpers/fakeGitHub.ts";
 import { type GitHttpServer, type RemoteRepo, startGitHttpServer } from "../helpers/gitHttpServer.ts";
-import { sign, testAppPrivateKey } from "../helpers/webhooks.ts";
+import { sign } from "../helpers/webhooks.ts";
 import { type Harness, hostEntry, sleeperCompose, startHarness } from "./harness/harness.ts";
 
 const REPO = "acme/fleet";
@@ -72,8 +71,9 @@ let tmp: string;
 let git: GitHttpServer;
 let github: FakeGitHub;
 let repo: RemoteRepo;
+let app: AppInProcess | undefined;
 let services: Services;
-let server: Awaited<ReturnType<typeof startServer>>;
+let server: AppInProcess["server"];
 let pool: SshPool;
 let hostsConfig: ReturnType<typeof hostEntry>[];
 let last: string;
@@ -124,28 +124,8 @@ beforeAll(async () => {
     }),
   );
   process.env.FLEET_TRIGGER_SECRET = SECRET;
-  const gheEnv = { GHE_HOST: new URL(git.url).host, GHE_PROTOCOL: "http" };
-  services = await createServices(
-    parseEnv({
-      STACKPILOT_DATA_DIR: join(tmp, "data"),
-      STACKPILOT_HOSTS_FILE: hostsFile,
-      STACKPILOT_APP_SLUG: "stackpilot",
-      WEBHOOK_SECRET: "webhook-secret",
-      ...gheEnv,
-    }),
-  );
-  const probot = new Probot({
-    appId: 1,
-    privateKey: testAppPrivateKey,
-    secret: "webhook-secret",
-    baseUrl: githubHost(gheEnv).apiUrl,
-    Octokit: ProbotOctokit.defaults((o: object) => ({
-      ...o,
-      retry: { enabled: false },
-      throttle: { enabled: false },
-    })),
-  });
-  server = await startServer(services, { probot, secret: "webhook-secret" });
+  app = await startAppInProcess({ git, dataDir: join(tmp, "data"), hostsFile });
+  ({ services, server } = app);
   pool = new SshPool(parseHostsFile(JSON.stringify({ hosts: hostsConfig }), "h").hosts, {
     dataDir: join(tmp, "cli"),
   });
@@ -153,8 +133,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await pool?.close();
-  await server?.close();
-  await services?.stop();
+  await app?.close();
   await git?.close();
   await h?.stop();
   rmSync(tmp, { recursive: true, force: true });
