@@ -61,7 +61,7 @@ beforeAll(async () => {
     }),
   );
   app = await start();
-}, 300_000);
+}, 600_000);
 
 // On a failure, the App's last words (its log) with the test's.
 afterEach((ctx) => {
@@ -81,6 +81,7 @@ const start = () =>
       // Generous: on a loaded test machine a plan's 30 s budget is not what this test is about.
       STACKPILOT_PLAN_BUDGET_S: "180",
     }),
+    300_000,
   );
 
 /** A new version of the slow stack pushed and sent to the trigger (not waiting); the run's id. */
