@@ -155,7 +155,7 @@ try {
     log("part 1: warm-up (3 triggers)");
     for (let i = 0; i < 3; i++) await fire("ping");
     const ours: number[] = [];
-    /** Where the time goes: request -> run created -> job started -> step started -> remote command. */
+    /** Where the time goes: request -> run stored -> run started (startRun) -> first step started -> remote command. */
     const phases = {
       created: [] as number[],
       picked: [] as number[],
@@ -218,8 +218,8 @@ try {
       ],
     );
     console.log(
-      `part 1, medians: request -> run stored ${fmtMs(median(phases.created))}; -> job started ${fmtMs(median(phases.picked))}; ` +
-        `-> first step started (fetch, policy, check run) ${fmtMs(median(phases.prepared))}; -> remote command ${fmtMs(median(phases.remote))}`,
+      `part 1, medians: request -> run stored ${fmtMs(median(phases.created))}; -> run started (queue pickup, run lock, GitHub lookups, git fetch, policy) ${fmtMs(median(phases.picked))}; ` +
+        `-> first step started (changed files, check run) ${fmtMs(median(phases.prepared))}; -> remote command ${fmtMs(median(phases.remote))}`,
     );
   }
 
