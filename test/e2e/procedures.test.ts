@@ -172,6 +172,20 @@ const running = async (host: string) =>
     .filter(Boolean)
     .sort();
 
+/**
+ * The procedure's latest check run once completed: the run's end is stored (and answered to
+ * ?wait=true) before its check run's last update reaches GitHub. Its last state after 60 s.
+ */
+async function completedCheckRun(procedure: string) {
+  const latest = () =>
+    github.checkRuns.findLast((c) => c.state.name === `stackpilot/procedure: ${procedure}`);
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+    if (latest()?.state.status === "completed") break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return latest();
+}
+
 const stepOf = (view: RunView | undefined, stage: number, step: number) => view?.stages[stage]?.steps[step];
 
 describe("triggers and procedures on real hosts", () => {
@@ -220,7 +234,7 @@ describe("triggers and procedures on real hosts", () => {
     expect(stepOf(view, 1, 1)).toMatchObject({ name: "smoke; touch /tmp/pwned $(id)", status: "succeeded" });
     expect((await h.exec("h2", ["sh", "-c", "ls /tmp/pwned* 2>/dev/null | wc -l"])).stdout.trim()).toBe("0");
     // GitHub: the procedure's check run, and the deploys as GitHub Deployments.
-    const check = github.checkRuns.find((c) => c.state.name === "stackpilot/procedure: rollout");
+    const check = await completedCheckRun("rollout");
     expect(check?.state).toMatchObject({ status: "completed", conclusion: "success", head_sha: after });
     expect(JSON.stringify(check?.state.output)).toContain("smoke; touch /tmp/pwned $(id)");
     expect(github.deployments.filter((d) => d.body.ref === after).length).toBeGreaterThanOrEqual(2);
@@ -264,7 +278,7 @@ describe("triggers and procedures on real hosts", () => {
     expect(view.stages.map((s) => s.status)).toEqual(["failed", "skipped", "succeeded"]);
     expect(view.stages[1]?.reason).toBe("an earlier stage failed");
     expect(await deploymentsAfter(mark)).toEqual([]);
-    const check = github.checkRuns.find((c) => c.state.name === "stackpilot/procedure: failing");
+    const check = await completedCheckRun("failing");
     expect(check?.state).toMatchObject({ status: "completed", conclusion: "failure" });
   });
 
