@@ -74,6 +74,7 @@ export async function knownRepos(db: Queryable): Promise<string[]> {
 }
 
 export interface DeploymentProgress {
+  repo: string;
   status: DeploymentStatus;
   error: string | null;
   finishedAt: Date | null;
@@ -88,7 +89,9 @@ export async function deploymentProgress(
   afterSeq: number,
   limit: number,
 ): Promise<DeploymentProgress | undefined> {
-  const [row] = await db.query("SELECT status, error, finished_at FROM deployments WHERE id = $1", [id]);
+  const [row] = await db.query("SELECT repo, status, error, finished_at FROM deployments WHERE id = $1", [
+    id,
+  ]);
   if (!row) return undefined;
   const logs = await db.query(
     `SELECT seq, command, exit_code, output, created_at FROM deployment_logs
@@ -96,6 +99,7 @@ export async function deploymentProgress(
     [id, afterSeq, limit],
   );
   return {
+    repo: String(row.repo),
     status: row.status as DeploymentStatus,
     error: row.error === null || row.error === undefined ? null : String(row.error),
     finishedAt: toDateOrNull(row.finished_at),
