@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import nock from "nock";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type GitHubHost, githubHost } from "../../src/github/api/githubHost.ts";
 import { MirrorCache } from "../../src/git/mirror.ts";
+import { type GitHubHost, githubHost } from "../../src/github/api/githubHost.ts";
 import { deployLockKey } from "../../src/state/deployments.ts";
 import type { Store } from "../../src/state/store.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
@@ -58,20 +58,18 @@ afterEach(() => nock.cleanAll());
 /** GitHub's side of one user: the code exchange, who they are, what they can read. */
 function githubUser(login: string, repos: string[], opts: { times?: number } = {}) {
   const token = `ghu_${login}`;
-  nock(gh.origin)
-    .post("/login/oauth/access_token")
-    .reply(
-      200,
-      {
-        access_token: token,
-        token_type: "bearer",
-        scope: "",
-        expires_in: 28_800,
-        refresh_token: "ghr_x",
-        refresh_token_expires_in: 15_811_200,
-      },
-      { date: new Date().toUTCString() },
-    );
+  nock(gh.origin).post("/login/oauth/access_token").reply(
+    200,
+    {
+      access_token: token,
+      token_type: "bearer",
+      scope: "",
+      expires_in: 28_800,
+      refresh_token: "ghr_x",
+      refresh_token_expires_in: 15_811_200,
+    },
+    { date: new Date().toUTCString() },
+  );
   const api = nock(gh.apiUrl, { reqheaders: { authorization: `token ${token}` } });
   api.get("/user").reply(200, { login, id: 1 });
   api

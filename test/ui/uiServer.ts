@@ -6,7 +6,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Octokit } from "@octokit/rest";
 import type { GitHubHost } from "../../src/github/api/githubHost.ts";
-import type { Mirrors, Octokit as AppOctokit } from "../../src/github/jobs/jobContext.ts";
+import type { Octokit as AppOctokit, Mirrors } from "../../src/github/jobs/jobContext.ts";
 import type { Store } from "../../src/state/store.ts";
 import type { UiDeps } from "../../src/ui/context.ts";
 import { createUi, type UiRoute } from "../../src/ui/router.ts";
