@@ -2,13 +2,16 @@
  * A running deployment's log as Server-Sent Events, read from the state store (polled), never
  * from this process's memory: any replica serves any deployment, and a restart loses nothing.
  * Events: `log` (one recorded command, its seq as the event id, so a reconnecting EventSource
- * resumes after the last one it got), `status`, and `end` once the deployment has ended and
+ * resumes after the last one it got), `status` (the stored status, and the word and tone the page
+ * shows for it), and `end` once the deployment has ended and
  * every command was sent. A stream lasts at most `maxStreamMs` (the browser reconnects).
  */
 import type { ServerResponse } from "node:http";
+import type { DeploymentStatus } from "../state/deployments.ts";
 import { canRead } from "./auth/principal.ts";
 import type { Authed } from "./context.ts";
 import { HttpError } from "./http.ts";
+import { resultOf } from "./pages/format.ts";
 
 const BATCH = 100;
 const KEEPALIVE_MS = 15_000;
@@ -68,11 +71,12 @@ export class LiveStreams {
         }
         if (progress.status !== status) {
           status = progress.status;
-          write(`event: status\ndata: ${JSON.stringify({ status })}\n\n`);
+          write(`event: status\ndata: ${JSON.stringify(statusData(progress.status))}\n\n`);
           lastWrite = Date.now();
         }
         if (!ACTIVE.has(progress.status) && progress.logs.length < BATCH) {
-          write(`event: end\ndata: ${JSON.stringify({ status, error: progress.error })}\n\n`);
+          const end = { ...statusData(progress.status), error: progress.error };
+          write(`event: end\ndata: ${JSON.stringify(end)}\n\n`);
           break;
         }
         if (Date.now() - started > this.#maxStreamMs) break;
@@ -94,6 +98,12 @@ export class LiveStreams {
   closeAll(): void {
     for (const stopped of this.#open.values()) stopped.abort();
   }
+}
+
+/** A status as the page shows it (the same word and tone), and as stored. */
+function statusData(status: DeploymentStatus): { status: DeploymentStatus; word: string; tone: string } {
+  const { word, tone } = resultOf(status);
+  return { status, word, tone };
 }
 
 /** Resume point: the EventSource's Last-Event-ID, else `?after=`, else the start. */

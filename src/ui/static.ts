@@ -59,12 +59,17 @@ const LIVE = `
     log.appendChild(li);
     log.dataset.after = String(c.seq);
   });
+  function showStatus(d) {
+    if (!status) return;
+    status.textContent = d.word;
+    status.className = d.tone;
+  }
   source.addEventListener("status", function (ev) {
-    if (status) status.textContent = JSON.parse(ev.data).status;
+    showStatus(JSON.parse(ev.data));
   });
   source.addEventListener("end", function (ev) {
     var d = JSON.parse(ev.data);
-    if (status) status.textContent = d.status;
+    showStatus(d);
     if (d.error) {
       var err = document.getElementById("error");
       if (err) { err.hidden = false; err.textContent = d.error; }

@@ -239,6 +239,7 @@ describe.each(backends)("the web UI on $name", (backend) => {
       }
     };
     await until("event: status");
+    expect(text).toContain('event: status\ndata: {"status":"running","word":"running","tone":"run"}');
     expect(text).not.toContain("first");
     await store.appendCommandLog(id, { command: "second", code: 0, output: "two\nlines" });
     await until('"command":"second"');
@@ -249,7 +250,9 @@ describe.each(backends)("the web UI on $name", (backend) => {
     await store.finishDeployment(id, { status: "failed", error: "third failed" });
     await until("event: end");
     expect(text).toContain('"command":"third"');
-    expect(text).toContain('event: end\ndata: {"status":"failed","error":"third failed"}');
+    expect(text).toContain(
+      'event: end\ndata: {"status":"failed","word":"failed","tone":"bad","error":"third failed"}',
+    );
     expect((await reader.read()).done).toBe(true);
   });
 });
