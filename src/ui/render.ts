@@ -42,6 +42,7 @@ export function renderPage<K extends keyof Views>(view: K, data: Views[K], frame
   const layoutData: LayoutData = {
     title: frame.title,
     css: ASSET_URLS.css,
+    icon: ASSET_URLS.icon,
     js: frame.live ? ASSET_URLS.js : undefined,
     refreshS: frame.refreshS,
     who: frame.who,

@@ -75,7 +75,9 @@ export function matrixModel(
     for (const t of f.targets) {
       if (!stackOk(t.stack) || !hostOk(t.host)) continue;
       const env = t.environment ?? "(environment not recorded)";
-      byEnv.set(env, [...(byEnv.get(env) ?? []), t]);
+      const list = byEnv.get(env);
+      if (list) list.push(t);
+      else byEnv.set(env, [t]);
     }
     const environments: EnvironmentView[] = [];
     for (const [name, targets] of [...byEnv].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {

@@ -50,7 +50,7 @@ export const deployment = `<h1>Deployment <%= it.id %>: <%= it.stack %> on <%= i
 <% } else { %><p class="muted">No plan reasons were recorded (a rollback, or a deployment from before they were).</p>
 <% } %>
 <h2>Commands</h2>
-<% if (it.liveAfter !== undefined) { %><p class="muted">Running: new commands appear below as they are recorded.</p>
+<% if (it.liveAfter !== undefined) { %><p class="muted" id="live-note">Running: new commands appear below as they are recorded.</p>
 <% } %>
 <ol class="log" id="log" data-events="<%= it.eventsUrl %>" data-after="<%= it.liveAfter ?? "" %>">
 <% for (const l of it.logs) { %><li data-seq="<%= l.seq %>"><div><code><%= l.command %></code> <span class="<%= l.code === 0 ? "" : "bad" %>"><%= l.code === null ? "(no exit code)" : "exit " + l.code %></span></div>

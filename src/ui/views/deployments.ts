@@ -25,12 +25,12 @@ export const deployments = `<h1>Deployments</h1>
 <button type="submit">Filter</button>
 </form>
 <% if (it.rows.length === 0) { %><p>No deployments that you can see.</p>
-<% } else { %><table>
+<% } else { %><div class="scroll"><table>
 <caption>Newest first</caption>
 <thead><tr><th scope="col">Deployment</th><th scope="col">Repository</th><th scope="col">Stack</th><th scope="col">Host</th><th scope="col">Commit</th><th scope="col">Result</th><th scope="col">By</th><th scope="col">Queued</th></tr></thead>
 <tbody>
 <% for (const d of it.rows) { %><tr><td><a href="<%= d.href %>"><%= d.id %></a></td><td><%= d.repo %></td><td><%= d.stack %></td><td><%= d.host %></td><td><code><%= d.commit %></code></td><td class="<%= d.tone %>"><%= d.status %></td><td><%= d.actor %> (<%= d.trigger %>)</td><td><%= d.created %></td></tr>
 <% } %></tbody>
-</table>
+</table></div>
 <% } %>
 `;

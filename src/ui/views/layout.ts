@@ -5,6 +5,7 @@
 export interface LayoutData {
   title: string;
   css: string;
+  icon: string;
   /** The live-log script, on pages that stream. */
   js?: string | undefined;
   /** Without JavaScript the page reloads itself this often (a running deployment). */
@@ -22,6 +23,7 @@ export const layout = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title><%= it.title %> · Stackpilot</title>
 <link rel="stylesheet" href="<%= it.css %>">
+<link rel="icon" href="<%= it.icon %>" type="image/svg+xml">
 <% if (it.refreshS) { %><noscript><meta http-equiv="refresh" content="<%= it.refreshS %>"></noscript>
 <% } %>
 <% if (it.js) { %><script src="<%= it.js %>" defer></script>

@@ -31,7 +31,7 @@ export const matrix = `<h1>Stacks</h1>
 <section aria-labelledby="repo-<%= r.repo %>">
 <h2 id="repo-<%= r.repo %>"><%= r.repo %></h2>
 <% for (const e of r.environments) { %>
-<table>
+<div class="scroll"><table class="matrix">
 <caption><%= e.name %></caption>
 <thead><tr><th scope="col">Stack</th><% for (const h of e.hosts) { %><th scope="col"><%= h %></th><% } %></tr></thead>
 <tbody>
@@ -39,7 +39,7 @@ export const matrix = `<h1>Stacks</h1>
 <% for (const c of row.cells) { %><td<% if (c.span > 1) { %> colspan="<%= c.span %>"<% } %><% if (c.tone) { %> class="<%= c.tone %>"<% } %>><% if (!c.empty) { %><% if (c.commit) { %><% if (c.commit.url) { %><a href="<%= c.commit.url %>"><%= c.commit.short %></a><% } else { %><%= c.commit.short %><% } %> <%= c.age %><% } else { %>none<% } %><% if (c.result) { %> <% if (c.result.href) { %><a href="<%= c.result.href %>"><%= c.result.word %></a><% } else { %><%= c.result.word %><% } %><% } %><% if (c.drift) { %> drift: <%= c.drift %><% } %><% if (c.lock) { %> locked by <%= c.lock %><% } %><% if (c.pinned) { %> pinned<% } %><% } %></td>
 <% } %></tr>
 <% } %></tbody>
-</table>
+</table></div>
 <% } %>
 </section>
 <% } %>
