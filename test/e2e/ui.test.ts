@@ -14,6 +14,7 @@ import { type GitHubHost, githubHost } from "../../src/github/api/githubHost.ts"
 import { createServices, parseEnv, type Services, startServer } from "../../src/github/server.ts";
 import { deployLockKey } from "../../src/state/deployments.ts";
 import { type GitHttpServer, type RemoteRepo, startGitHttpServer } from "../helpers/gitHttpServer.ts";
+import { nockGitHubUser } from "../helpers/githubUser.ts";
 import { aboutRepo, examplePayload, sign, testAppPrivateKey } from "../helpers/webhooks.ts";
 import { type Harness, hostEntry, sleeperCompose, startHarness } from "./harness/harness.ts";
 
@@ -225,29 +226,7 @@ function watch(context: BrowserContext): string[] {
 
 /** A browser context signed in as `login` through the App's OAuth flow. */
 async function signedIn(login: string): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
-  const token = `ghu_${login}`;
-  nock(ghe.origin).post("/login/oauth/access_token").reply(
-    200,
-    {
-      access_token: token,
-      token_type: "bearer",
-      scope: "",
-      expires_in: 28_800,
-      refresh_token: "r",
-      refresh_token_expires_in: 1e6,
-    },
-    { date: new Date().toUTCString() },
-  );
-  const api = nock(ghe.apiUrl, { reqheaders: { authorization: `token ${token}` } }).persist();
-  api.get("/user").reply(200, { login, id: 7 });
-  api
-    .get("/user/installations")
-    .query(true)
-    .reply(200, { total_count: 1, installations: [{ id: 42 }] });
-  api
-    .get("/user/installations/42/repositories")
-    .query(true)
-    .reply(200, { total_count: 1, repositories: [{ full_name: REPO }] });
+  nockGitHubUser(ghe, login, [REPO], { persist: true });
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const problems = watch(context);
   // GitHub's authorize page, as a user who already authorized the App sees it: straight back to

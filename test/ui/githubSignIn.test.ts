@@ -12,6 +12,7 @@ import { type GitHubHost, githubHost } from "../../src/github/api/githubHost.ts"
 import { deployLockKey } from "../../src/state/deployments.ts";
 import type { Store } from "../../src/state/store.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
+import { nockGitHubUser } from "../helpers/githubUser.ts";
 import { useStateBackends } from "../helpers/stateBackends.ts";
 import { Browser, hiddenValue, startUi, type UiServer } from "./uiServer.ts";
 
@@ -57,32 +58,7 @@ afterEach(() => nock.cleanAll());
 
 /** GitHub's side of one user: the code exchange, who they are, what they can read. */
 function githubUser(login: string, repos: string[], opts: { times?: number } = {}) {
-  const token = `ghu_${login}`;
-  nock(gh.origin).post("/login/oauth/access_token").reply(
-    200,
-    {
-      access_token: token,
-      token_type: "bearer",
-      scope: "",
-      expires_in: 28_800,
-      refresh_token: "ghr_x",
-      refresh_token_expires_in: 15_811_200,
-    },
-    { date: new Date().toUTCString() },
-  );
-  const api = nock(gh.apiUrl, { reqheaders: { authorization: `token ${token}` } });
-  api.get("/user").reply(200, { login, id: 1 });
-  api
-    .get("/user/installations")
-    .query(true)
-    .times(opts.times ?? 1)
-    .reply(200, { total_count: 1, installations: [{ id: 42 }] });
-  api
-    .get("/user/installations/42/repositories")
-    .query(true)
-    .times(opts.times ?? 1)
-    .reply(200, { total_count: repos.length, repositories: repos.map((full_name) => ({ full_name })) });
-  return api;
+  return nockGitHubUser(gh, login, repos, opts);
 }
 
 /** Signs `b` in through the OAuth redirects, as GitHub would send the browser back. */
