@@ -25,10 +25,14 @@ import type { LockDetails, LockInfo } from "./locks.ts";
 import * as locks from "./locks.ts";
 import { DEFAULT_LOG_LIMITS, type LogLimits } from "./logBounds.ts";
 import { migrate } from "./migrate.ts";
+import type { DeploymentProgress, TargetOverview } from "./overview.ts";
+import * as overview from "./overview.ts";
 import { openPgliteDb } from "./pgliteDb.ts";
 import { openPostgresDb } from "./postgresDb.ts";
 import type { NewRollout, Rollout, RolloutStatus } from "./rollouts.ts";
 import * as rollouts from "./rollouts.ts";
+import type { NewUiSession, ReadableRepo, UiSession } from "./sessions.ts";
+import * as sessions from "./sessions.ts";
 
 export interface OpenStoreOptions {
   /** A Postgres server (several replicas may share it); without it, PGlite in `<dataDir>/pglite`. */
@@ -114,6 +118,17 @@ export interface Store {
   // The orchestrator: of several deployments waiting for one target, only the newest runs.
   supersedeIfStale(id: number): Promise<boolean>;
 
+  // The web UI (overview.ts, sessions.ts).
+  targetsOverview(repo: string): Promise<TargetOverview[]>;
+  knownRepos(): Promise<string[]>;
+  deploymentProgress(id: number, afterSeq: number, limit: number): Promise<DeploymentProgress | undefined>;
+  activeDeployments(): Promise<Deployment[]>;
+  createSession(input: NewUiSession): Promise<void>;
+  getSession(idHash: string): Promise<UiSession | undefined>;
+  setSessionRepos(idHash: string, repos: ReadableRepo[]): Promise<void>;
+  deleteSession(idHash: string): Promise<void>;
+  pruneSessions(): Promise<number>;
+
   close(): Promise<void>;
 }
 
@@ -186,6 +201,16 @@ export function createStore(db: Db, options: StoreOptions = {}): Store {
     pruneDeliveries: (maxAgeMs) => deliveries.pruneDeliveries(db, maxAgeMs),
 
     supersedeIfStale: (id) => deployments.supersedeIfStale(db, id),
+
+    targetsOverview: (repo) => overview.targetsOverview(db, repo),
+    knownRepos: () => overview.knownRepos(db),
+    deploymentProgress: (id, afterSeq, limit) => overview.deploymentProgress(db, id, afterSeq, limit),
+    activeDeployments: () => overview.activeDeployments(db),
+    createSession: (input) => sessions.createSession(db, input),
+    getSession: (idHash) => sessions.getSession(db, idHash),
+    setSessionRepos: (idHash, repos) => sessions.setSessionRepos(db, idHash, repos),
+    deleteSession: (idHash) => sessions.deleteSession(db, idHash),
+    pruneSessions: () => sessions.pruneSessions(db),
 
     close: () => db.close(),
   };

@@ -48,6 +48,7 @@ describe.each(backends)("migrations on $name", (backend) => {
       "locks",
       "rollouts",
       "stackpilot_migrations",
+      "ui_sessions",
       "webhook_deliveries",
     ]);
     expect(await appliedMigrations(store.db)).toEqual(
