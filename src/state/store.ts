@@ -29,6 +29,8 @@ import { openPgliteDb } from "./pgliteDb.ts";
 import { openPostgresDb } from "./postgresDb.ts";
 import type { NewRollout, Rollout, RolloutStatus } from "./rollouts.ts";
 import * as rollouts from "./rollouts.ts";
+import type { DeploymentSource, SourceDependent, SourceUse, SourceUser } from "./sources.ts";
+import * as sources from "./sources.ts";
 
 export interface OpenStoreOptions {
   /** A Postgres server (several replicas may share it); without it, PGlite in `<dataDir>/pglite`. */
@@ -112,6 +114,15 @@ export interface Store {
   // The orchestrator: of several deployments waiting for one target, only the newest runs.
   supersedeIfStale(id: number): Promise<boolean>;
 
+  /** The repository's sources, as its default branch's plan just read them (state/sources.ts). */
+  replaceSourceUses(user: SourceUser, uses: readonly SourceUse[]): Promise<void>;
+  /** Repositories using `branch` of a source repository. */
+  sourceDependents(sourceRepo: string, branch: string, isDefaultBranch: boolean): Promise<SourceDependent[]>;
+  /** Source name -> the commit the repository's last default-branch plan read. */
+  sourceCommits(repo: string): Promise<Map<string, string>>;
+  /** The source commits a deployment's release was made from. */
+  deploymentSources(id: number): Promise<DeploymentSource[]>;
+
   close(): Promise<void>;
 }
 
@@ -183,6 +194,11 @@ export function createStore(db: Db, options: StoreOptions = {}): Store {
     pruneDeliveries: (maxAgeMs) => deliveries.pruneDeliveries(db, maxAgeMs),
 
     supersedeIfStale: (id) => deployments.supersedeIfStale(db, id),
+
+    replaceSourceUses: (user, uses) => sources.replaceSourceUses(db, user, uses),
+    sourceDependents: (repo, branch, isDefault) => sources.sourceDependents(db, repo, branch, isDefault),
+    sourceCommits: (repo) => sources.sourceCommits(db, repo),
+    deploymentSources: (id) => sources.deploymentSources(db, id),
 
     close: () => db.close(),
   };

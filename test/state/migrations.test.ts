@@ -44,9 +44,11 @@ describe.each(backends)("migrations on $name", (backend) => {
       "builds",
       "deployed",
       "deployment_logs",
+      "deployment_sources",
       "deployments",
       "locks",
       "rollouts",
+      "source_uses",
       "stackpilot_migrations",
       "webhook_deliveries",
     ]);
