@@ -25,11 +25,15 @@ export interface MirrorEnsure {
 
 export class MirrorMountOpener implements MountOpener {
   readonly #mirrors: MirrorEnsure;
-  readonly #token: string | undefined;
+  readonly #token: () => Promise<string | undefined>;
   readonly #origin: string;
+  #tokenOnce: Promise<string | undefined> | undefined;
 
-  /** @param origin the configured GitHub (`githubHost().origin`), the one origin fetched from */
-  constructor(mirrors: MirrorEnsure, opts: { token: string | undefined; origin: string }) {
+  /**
+   * @param token the installation token, asked for once a repository is to be fetched
+   * @param origin the configured GitHub (`githubHost().origin`), the one origin fetched from
+   */
+  constructor(mirrors: MirrorEnsure, opts: { token: () => Promise<string | undefined>; origin: string }) {
     this.#mirrors = mirrors;
     this.#token = opts.token;
     this.#origin = opts.origin;
@@ -71,8 +75,10 @@ export class MirrorMountOpener implements MountOpener {
     who: string,
     commit?: string,
   ): Promise<GitRepo> {
+    this.#tokenOnce ??= this.#token();
+    const token = await this.#tokenOnce;
     try {
-      return await this.#mirrors.ensure(target, { ...(this.#token ? { token: this.#token } : {}), refs });
+      return await this.#mirrors.ensure(target, { ...(token ? { token } : {}), refs });
     } catch (err) {
       if (!(err instanceof MirrorError)) throw err;
       if (err.kind === "ref-not-found" && commit)

@@ -121,6 +121,7 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
         installationId,
         botAllowlist: env.STACKPILOT_BOT_ALLOWLIST.split(",").filter(Boolean),
         planner,
+        enqueue: (job, deliveryId) => jobs.send(job, deliveryId),
       };
       const handle = createWorker(deps, app);
       // Deploys of a process that died are found, recorded and shown as ended (recovery.ts).
