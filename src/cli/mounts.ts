@@ -3,6 +3,7 @@
  * as `git submodule update` leaves it) and from local clones named with `--source NAME=DIR`.
  */
 import { resolve } from "node:path";
+import type { ParseCache } from "../detect/snapshot.ts";
 import { CheckoutMountOpener } from "../git/mountOpeners.ts";
 import type { GitRepo } from "../git/repo.ts";
 import { resolvePlanMounts } from "../plan/planMounts.ts";
@@ -33,8 +34,11 @@ export async function checkoutMounts(
   repo: GitRepo,
   range: { base?: string; head: string },
   sources: ReadonlyMap<string, string>,
+  cache?: ParseCache,
 ): Promise<PlanMounts> {
-  const mounts = await resolvePlanMounts(repo, range, new CheckoutMountOpener(sources));
+  const mounts = await resolvePlanMounts(repo, range, new CheckoutMountOpener(sources), {
+    ...(cache ? { known: (sha: string) => cache.snapshots.has(sha), mergeBases: cache.mergeBases } : {}),
+  });
   const declared = new Set(
     [...mounts.head.set.mounts, ...mounts.head.set.failures]
       .filter((m) => m.kind === "source")

@@ -76,8 +76,8 @@ export async function planCommand(argv: string[], io: Io): Promise<number> {
   const policy = inventory ? await import("../policy/load.ts") : undefined;
   const rules = policy ? await policy.localDefaultBranch(repo) : undefined;
   const sources = sourceFlags(values.source);
-  const mounts = await checkoutMounts(repo, { ...(base ? { base } : {}), head: values.head }, sources);
   const cache = new ParseCache();
+  const mounts = await checkoutMounts(repo, { ...(base ? { base } : {}), head: values.head }, sources, cache);
   const stopWatch = watchBudget(cache, planBudgetMs(), `planning ${values.head}`);
   const ranged = await planRange(
     repo,

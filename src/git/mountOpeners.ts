@@ -107,6 +107,8 @@ async function refCommit(repo: GitRepo, ref: string | undefined): Promise<string
 export class CheckoutMountOpener implements MountOpener {
   readonly #sources: ReadonlyMap<string, string>;
   readonly #gitDirs = new Map<string, Promise<string | undefined>>();
+  /** `<git dir>\0<commit>` found present: a commit once there stays (a warm plan asks again). */
+  readonly #present = new Set<string>();
 
   /** @param sources source name -> a local clone of it (`--source NAME=DIR`) */
   constructor(sources: ReadonlyMap<string, string> = new Map()) {
@@ -120,7 +122,9 @@ export class CheckoutMountOpener implements MountOpener {
     if (!gitDir || !(await stat(join(gitDir, "HEAD")).catch(() => undefined)))
       throw new MountUnavailable(`submodule ${sub.path} is not checked out: run \`${fetch}\``);
     const repo = new GitRepo(gitDir, { gitDir: true });
-    if (!(await repo.resolveCommit(sub.commit)))
+    const key = `${gitDir}\0${sub.commit}`;
+    if (!this.#present.has(key) && (await repo.resolveCommit(sub.commit))) this.#present.add(key);
+    if (!this.#present.has(key))
       throw new MountUnavailable(
         `submodule ${sub.path} points at ${short(sub.commit)}, which its clone (${gitDir}) does not have: run \`${fetch}\``,
       );
@@ -135,7 +139,7 @@ export class CheckoutMountOpener implements MountOpener {
       );
     const checkout = new GitRepo(dir);
     const commit = await checkout.resolveCommit("HEAD").catch(() => undefined);
-    const gitDir = commit ? await checkout.commonGitDir().catch(() => undefined) : undefined;
+    const gitDir = commit ? await this.#gitDirOf(checkout) : undefined;
     if (!commit || !gitDir)
       throw new MountUnavailable(`--source ${name}=${dir}: not a git repository with a commit checked out`);
     // Its git directory, as every mount is read (the checkout's files are not what is planned).

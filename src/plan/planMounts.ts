@@ -5,7 +5,7 @@
  * CLI), never in the planner thread.
  */
 import { type MountOpener, type MountSet, resolveMounts } from "../git/mounts.ts";
-import { resolveRange } from "../git/range.ts";
+import { type MergeBaseMemo, resolveRange } from "../git/range.ts";
 import type { GitRepo } from "../git/repo.ts";
 import type { PlanMounts } from "./planRange.ts";
 
@@ -17,6 +17,9 @@ export interface PlanMountsOptions {
    * source without one is taken at the base as at the head: not changed in the range.
    */
   baseSources?: ReadonlyMap<string, string>;
+  /** What planRange is given too (ParseCache): commits known to exist, merge bases asked before. */
+  known?: (sha: string) => boolean;
+  mergeBases?: MergeBaseMemo;
 }
 
 export async function resolvePlanMounts(
@@ -25,7 +28,7 @@ export async function resolvePlanMounts(
   opener: MountOpener,
   opts: PlanMountsOptions = {},
 ): Promise<PlanMounts> {
-  const resolved = await resolveRange(repo, range);
+  const resolved = await resolveRange(repo, range, opts.known, opts.mergeBases);
   const head = await resolveMounts(repo, resolved.head, opener, { url: opts.url });
   const pinned = new Map(sourceCommits(head));
   for (const [name, commit] of opts.baseSources ?? []) pinned.set(name, commit);

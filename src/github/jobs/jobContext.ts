@@ -155,5 +155,6 @@ async function jobMounts(
   return resolvePlanMounts(repo, range, opener, {
     url: ctx.ref.cloneUrl,
     baseSources: await ctx.deps.store.sourceCommits(ctx.ref.fullName),
+    mergeBases: ctx.deps.cache.mergeBases,
   });
 }
