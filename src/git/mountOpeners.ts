@@ -131,7 +131,7 @@ export class CheckoutMountOpener implements MountOpener {
     return { repo, url: undefined, repository: sub.url };
   }
 
-  async source(name: string, source: SourceConfig) {
+  async source(name: string, source: SourceConfig, pinned?: string) {
     const dir = this.#sources.get(name);
     if (!dir)
       throw new MountUnavailable(
@@ -143,7 +143,9 @@ export class CheckoutMountOpener implements MountOpener {
     if (!commit || !gitDir)
       throw new MountUnavailable(`--source ${name}=${dir}: not a git repository with a commit checked out`);
     // Its git directory, as every mount is read (the checkout's files are not what is planned).
-    return { repo: new GitRepo(gitDir, { gitDir: true }), commit, repository: source.repository };
+    const repo = new GitRepo(gitDir, { gitDir: true });
+    const at = pinned && pinned !== commit ? await repo.resolveCommit(pinned) : undefined;
+    return { repo, commit: at ?? commit, repository: source.repository };
   }
 
   /** Where a repository keeps its submodules' clones (`<git dir>/modules/`). */
