@@ -7,6 +7,7 @@ import type { ProbotOctokit } from "probot";
 import { type HostConfig, hostRefs, type RegistryConfig } from "../../config/hostsFile.ts";
 import type { EngineOptions } from "../../deploy/hostDeploy.ts";
 import type { RemoteExec } from "../../deploy/runner.ts";
+import type { ParseLimits } from "../../detect/blobReader.ts";
 import type { ParseCache } from "../../detect/snapshot.ts";
 import { MirrorMountOpener } from "../../git/mountOpeners.ts";
 import type { GitRepo } from "../../git/repo.ts";
@@ -49,6 +50,8 @@ export interface WorkerDeps {
    * push to a source repository plans nothing else.
    */
   enqueue?(job: GithubJob, deliveryId: string): Promise<void>;
+  /** Server-side bounds on the files planning reads (STACKPILOT_MAX_FILE_BYTES). */
+  limits?: ParseLimits;
 }
 
 export interface JobContext {
@@ -131,6 +134,7 @@ export async function planJob(
     repoId: ctx.ref.fullName,
     builds: await ctx.deps.store.listReusableBuilds(ctx.ref.fullName),
     pulls: pulls ?? true,
+    ...(ctx.deps.limits ? { limits: ctx.deps.limits } : {}),
   };
   const planned = ctx.deps.planner
     ? await ctx.deps.planner.plan(request)
