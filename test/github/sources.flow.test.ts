@@ -34,6 +34,7 @@ let server: GitHttpServer;
 let app: RemoteRepo;
 let tools: RemoteRepo;
 let utils: RemoteRepo;
+let ops: RemoteRepo;
 let store: Store;
 let host: FakeHost;
 let probot: Probot;
@@ -58,6 +59,13 @@ beforeAll(async () => {
     "stacks/api/compose.yaml": mount("api", "../../vendor/tools/lib/b.sh"),
     "stacks/cfg/compose.yaml":
       "services:\n  cfg:\n    image: nginx\n    env_file: ../../vendor/utils/conf/app.env\n",
+  });
+  // A second user of the same source, whose default branch deploys only on command.
+  ops = server.createRepo("acme/ops");
+  ops.commit({
+    ".github/stackpilot.yml": CONFIG.replace("deploy_on: merge", "deploy_on: command"),
+    "stacks/ops/compose.yaml":
+      "services:\n  ops:\n    image: nginx\n    env_file: ../../vendor/utils/conf/app.env\n",
   });
 }, 120_000);
 
@@ -108,7 +116,7 @@ beforeEach(async () => {
     .reply(201, { id: 1 })
     .get(/\/repos\/acme\/\w+\/commits\/\w+\/pulls$/)
     .reply(200, []);
-}, 60_000);
+}, 180_000);
 
 afterEach(async () => {
   nock.cleanAll();
@@ -161,7 +169,7 @@ function releaseFiles(stack: string): string[] {
 }
 
 describe("submodules and sources in the App", () => {
-  it("deploys releases holding exactly the submodule and source files each stack uses; a pointer move redeploys only its user; a source push redeploys its user in the other repository", async () => {
+  it("deploys releases holding exactly the submodule and source files each stack uses; a pointer move redeploys only its user; a source push redeploys its user in the other repository and only plans a user whose default branch deploys on command", async () => {
     const first = app.work.head();
     await push(app, "0".repeat(40), first);
     expect(await deployedStacks()).toEqual(["api", "cfg", "web"]);
@@ -169,9 +177,12 @@ describe("submodules and sources in the App", () => {
     expect(releaseFiles("api")).toEqual(["stacks/api/compose.yaml", "vendor/tools/lib/b.sh"]);
     expect(releaseFiles("cfg")).toEqual(["stacks/cfg/compose.yaml", "vendor/utils/conf/app.env"]);
     expect(readFileSync(join(host.root, "web/current/vendor/tools/lib/a.sh"), "utf8")).toBe("echo a1\n");
+    await push(ops, "0".repeat(40), ops.work.head());
+    expect(planChecks("acme/ops")).toHaveLength(1);
     // The sources the default branch read, indexed for the source's pushes.
-    expect((await store.sourceDependents("acme/utils", "main", true)).map((d) => d.repo)).toEqual([
+    expect((await store.sourceDependents("acme/utils", "main", true)).map((d) => d.repo).sort()).toEqual([
       "acme/app",
+      "acme/ops",
     ]);
 
     // The tools library changes a.sh; the app moves its pointer.
@@ -208,6 +219,11 @@ describe("submodules and sources in the App", () => {
       `source utils: ${u1.slice(0, 7)} -\\\\> ${u2.slice(0, 7)} (1 file)`,
     );
     expect((await store.sourceCommits("acme/app")).get("utils")).toBe(u2);
+    // The other user is planned too, and deploys nothing: its default branch deploys on command.
+    expect(planChecks("acme/ops")).toHaveLength(2);
+    expect(planChecks("acme/ops").at(-1)).toContain(`source utils: ${u1.slice(0, 7)}`);
+    expect(await store.listDeployments({ repo: "acme/ops", limit: 50 })).toEqual([]);
+    expect(existsSync(join(host.root, "ops"))).toBe(false);
   }, 240_000);
 
   it("a submodule the App cannot read, one off the configured GitHub, and a pointer to a commit that does not exist: plan errors naming each; their users are not deployed", async () => {
