@@ -122,9 +122,7 @@ export class CheckoutMountOpener implements MountOpener {
     if (!gitDir || !(await stat(join(gitDir, "HEAD")).catch(() => undefined)))
       throw new MountUnavailable(`submodule ${sub.path} is not checked out: run \`${fetch}\``);
     const repo = new GitRepo(gitDir, { gitDir: true });
-    const key = `${gitDir}\0${sub.commit}`;
-    if (!this.#present.has(key) && (await repo.resolveCommit(sub.commit))) this.#present.add(key);
-    if (!this.#present.has(key))
+    if (!(await this.#has(repo, sub.commit)))
       throw new MountUnavailable(
         `submodule ${sub.path} points at ${short(sub.commit)}, which its clone (${gitDir}) does not have: run \`${fetch}\``,
       );
@@ -138,14 +136,25 @@ export class CheckoutMountOpener implements MountOpener {
         `source ${name} (${source.repository}): pass --source ${name}=DIR, a local clone of it, to plan with its files`,
       );
     const checkout = new GitRepo(dir);
-    const commit = await checkout.resolveCommit("HEAD").catch(() => undefined);
-    const gitDir = commit ? await this.#gitDirOf(checkout) : undefined;
-    if (!commit || !gitDir)
-      throw new MountUnavailable(`--source ${name}=${dir}: not a git repository with a commit checked out`);
+    const gitDir = await this.#gitDirOf(checkout);
     // Its git directory, as every mount is read (the checkout's files are not what is planned).
-    const repo = new GitRepo(gitDir, { gitDir: true });
-    const at = pinned && pinned !== commit ? await repo.resolveCommit(pinned) : undefined;
-    return { repo, commit: at ?? commit, repository: source.repository };
+    const repo = gitDir ? new GitRepo(gitDir, { gitDir: true }) : undefined;
+    // What an earlier plan (or the other end) read, when the clone has it: HEAD is not asked again.
+    if (repo && pinned && (await this.#has(repo, pinned)))
+      return { repo, commit: pinned, repository: source.repository };
+    const commit = await checkout.resolveCommit("HEAD").catch(() => undefined);
+    if (!commit || !repo)
+      throw new MountUnavailable(`--source ${name}=${dir}: not a git repository with a commit checked out`);
+    this.#present.add(`${repo.dir}\0${commit}`);
+    return { repo, commit, repository: source.repository };
+  }
+
+  /** Whether a clone has a commit; a commit once there stays (a warm plan asks again). */
+  async #has(repo: GitRepo, commit: string): Promise<boolean> {
+    const key = `${repo.dir}\0${commit}`;
+    if (!this.#present.has(key) && (await repo.resolveCommit(commit).catch(() => undefined)))
+      this.#present.add(key);
+    return this.#present.has(key);
   }
 
   /** Where a repository keeps its submodules' clones (`<git dir>/modules/`). */
