@@ -48,6 +48,35 @@ function appWithTools() {
   return { tools, app, c1, bump };
 }
 
+/**
+ * An app whose web stack bind-mounts a directory of a submodule (inner) nested in its tools
+ * submodule; c2 moves inner inside tools and tools inside the app.
+ */
+function appWithNested(extra: Record<string, string> = {}) {
+  const inner = newRepo();
+  inner.write({ "conf/x.conf": "x1\n" });
+  inner.commit("inner 1");
+  const tools = newRepo();
+  tools.git(...FILE, "submodule", "add", "-q", inner.dir, "deps/inner");
+  tools.commit("tools with inner");
+  const app = newRepo();
+  app.git(...FILE, "submodule", "add", "-q", tools.dir, "vendor/tools");
+  app.git(...FILE, "submodule", "update", "-q", "--init", "--recursive");
+  app.write({ "stacks/web/compose.yaml": mountFile("web", "../../vendor/tools/deps/inner/conf"), ...extra });
+  const c1 = app.commit("app 1");
+  inner.write({ "conf/x.conf": "x2\n" });
+  const i2 = inner.commit("inner 2");
+  tools.git("-C", "deps/inner", "fetch", "-q", "origin");
+  tools.git("-C", "deps/inner", "checkout", "-q", i2);
+  const t2 = tools.commit("tools bump inner");
+  app.git("-C", "vendor/tools", "fetch", "-q", "origin");
+  app.git("-C", "vendor/tools", "checkout", "-q", t2);
+  app.git("add", "vendor/tools");
+  app.git(...FILE, "submodule", "update", "-q", "--init", "--recursive");
+  const c2 = app.commit("app bump");
+  return { app, c1, c2 };
+}
+
 describe("submodules: change detection through the pointer", () => {
   it("marks only the stack using the changed file inside the submodule, naming it", async () => {
     const { app, c1, bump } = appWithTools();
@@ -90,32 +119,23 @@ describe("submodules: change detection through the pointer", () => {
   });
 
   it("follows a nested submodule down to the file that changed", async () => {
-    const inner = newRepo();
-    inner.write({ "conf/x.conf": "x1\n" });
-    inner.commit("inner 1");
-    const tools = newRepo();
-    tools.git(...FILE, "submodule", "add", "-q", inner.dir, "deps/inner");
-    tools.commit("tools with inner");
-    const app = newRepo();
-    app.git(...FILE, "submodule", "add", "-q", tools.dir, "vendor/tools");
-    app.git(...FILE, "submodule", "update", "-q", "--init", "--recursive");
-    app.write({ "stacks/web/compose.yaml": mountFile("web", "../../vendor/tools/deps/inner/conf") });
-    const c1 = app.commit("app 1");
-    inner.write({ "conf/x.conf": "x2\n" });
-    const i2 = inner.commit("inner 2");
-    tools.git("-C", "deps/inner", "fetch", "-q", "origin");
-    tools.git("-C", "deps/inner", "checkout", "-q", i2);
-    const t2 = tools.commit("tools bump inner");
-    app.git("-C", "vendor/tools", "fetch", "-q", "origin");
-    app.git("-C", "vendor/tools", "checkout", "-q", t2);
-    app.git("add", "vendor/tools");
-    app.git(...FILE, "submodule", "update", "-q", "--init", "--recursive");
-    const c2 = app.commit("app bump");
+    const { app, c1, c2 } = appWithNested();
     const { plan: p } = await plan(app, c1, c2);
     expect(changed(p)).toEqual(["web"]);
     expect(reasons(p, "web")).toEqual([
       "vendor/tools/deps/inner/conf/x.conf modified (bind mount of service web)",
     ]);
+  });
+
+  it("reads only the repository's own submodules with submodules: shallow, a nested one staying opaque", async () => {
+    const { app, c1, c2 } = appWithNested({ ".github/stackpilot.yml": "submodules: shallow\n" });
+    const { plan: p, head } = await plan(app, c1, c2);
+    expect(p.mounts?.map((m) => m.path)).toEqual(["vendor/tools"]);
+    expect(head.tree.get("vendor/tools/deps/inner")?.mode).toBe("160000");
+    expect(head.tree.has("vendor/tools/deps/inner/conf/x.conf")).toBe(false);
+    // Files inside a submodule that is not read are no input: neither uploaded nor watched, so
+    // the inner pointer's move changes nothing the stack deploys.
+    expect(changed(p)).toEqual([]);
   });
 
   it("marks the stacks using a removed submodule's files changed, their inputs now missing", async () => {
