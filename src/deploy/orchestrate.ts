@@ -11,6 +11,7 @@ import type { ImagePlan } from "../plan/images.ts";
 import type { Plan } from "../plan/plan.ts";
 import { type DeployTarget, type DeployTrigger, deployLockKey } from "../state/deployments.ts";
 import { type LockWait, withLockWaiting } from "../state/locks.ts";
+import type { DeploymentSource } from "../state/sources.ts";
 import type { Store } from "../state/store.ts";
 import { Limiter } from "../util/limiter.ts";
 import { imagePreflight } from "./build.ts";
@@ -260,6 +261,7 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
     environment: job.environment ?? null,
     reasons: job.reasons,
     commitSubject: await ctx.subject,
+    ...sourcesOf(stack),
   });
   const log = commandLog(input, ctx.images.redact, deploymentId);
   const key = deployLockKey({ repo: input.repoId, stack: job.stack, host: job.host });
@@ -378,4 +380,12 @@ async function waitForTarget(
     fn,
     superseded,
   );
+}
+
+/** The sources a stack's release takes files from, recorded with its deployment. */
+function sourcesOf(stack: StackSnapshot | undefined): { sources?: DeploymentSource[] } {
+  const used = stack?.mounts?.filter((m) => m.kind === "source") ?? [];
+  return used.length
+    ? { sources: used.map((m) => ({ name: m.name, repository: m.repository, commit: m.commit })) }
+    : {};
 }

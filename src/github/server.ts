@@ -154,6 +154,7 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
         installationId,
         botAllowlist: env.STACKPILOT_BOT_ALLOWLIST.split(",").filter(Boolean),
         planner,
+        enqueue: (job, deliveryId) => jobs.send(job, deliveryId),
         limits: { maxFileBytes: env.STACKPILOT_MAX_FILE_BYTES },
       };
       const handle = createWorker(deps, app);

@@ -10,6 +10,7 @@ import {
   limitReachedMarker,
   MAX_COMMAND_TEXT_BYTES,
 } from "./logBounds.ts";
+import { type DeploymentSource, recordDeploymentSources } from "./sources.ts";
 
 export const DEPLOY_TRIGGERS = ["cli", "merge", "command", "rollback", "retry"] as const;
 export type DeployTrigger = (typeof DEPLOY_TRIGGERS)[number];
@@ -54,6 +55,8 @@ export interface NewDeployment extends DeployTarget {
   reasons?: readonly string[] | null;
   /** The commit's subject line, as its author wrote it (untrusted text). */
   commitSubject?: string | null;
+  /** The source commits its release is made from (state/sources.ts). */
+  sources?: readonly DeploymentSource[];
 }
 
 export interface Deployment extends DeployTarget {
@@ -153,7 +156,9 @@ export async function createDeployment(db: Queryable, input: NewDeployment): Pro
       input.commitSubject ? boundText(input.commitSubject, MAX_SUBJECT_BYTES).text : null,
     ],
   );
-  return toNumber(row?.id);
+  const id = toNumber(row?.id);
+  if (input.sources?.length) await recordDeploymentSources(db, id, input.sources);
+  return id;
 }
 
 /** queued -> running. False when the deployment is not queued (already started, superseded...). */

@@ -33,6 +33,8 @@ import type { NewRollout, Rollout, RolloutStatus } from "./rollouts.ts";
 import * as rollouts from "./rollouts.ts";
 import type { NewUiSession, ReadableRepo, UiSession } from "./sessions.ts";
 import * as sessions from "./sessions.ts";
+import type { DeploymentSource, SourceDependent, SourceUse, SourceUser } from "./sources.ts";
+import * as sources from "./sources.ts";
 
 export interface OpenStoreOptions {
   /** A Postgres server (several replicas may share it); without it, PGlite in `<dataDir>/pglite`. */
@@ -128,6 +130,14 @@ export interface Store {
   setSessionRepos(idHash: string, repos: ReadableRepo[]): Promise<void>;
   deleteSession(idHash: string): Promise<void>;
   pruneSessions(): Promise<number>;
+  /** The repository's sources, as its default branch's plan just read them (state/sources.ts). */
+  replaceSourceUses(user: SourceUser, uses: readonly SourceUse[]): Promise<void>;
+  /** Repositories using `branch` of a source repository. */
+  sourceDependents(sourceRepo: string, branch: string, isDefaultBranch: boolean): Promise<SourceDependent[]>;
+  /** Source name -> the commit the repository's last default-branch plan read. */
+  sourceCommits(repo: string): Promise<Map<string, string>>;
+  /** The source commits a deployment's release was made from. */
+  deploymentSources(id: number): Promise<DeploymentSource[]>;
 
   close(): Promise<void>;
 }
@@ -211,6 +221,10 @@ export function createStore(db: Db, options: StoreOptions = {}): Store {
     setSessionRepos: (idHash, repos) => sessions.setSessionRepos(db, idHash, repos),
     deleteSession: (idHash) => sessions.deleteSession(db, idHash),
     pruneSessions: () => sessions.pruneSessions(db),
+    replaceSourceUses: (user, uses) => sources.replaceSourceUses(db, user, uses),
+    sourceDependents: (repo, branch, isDefault) => sources.sourceDependents(db, repo, branch, isDefault),
+    sourceCommits: (repo) => sources.sourceCommits(db, repo),
+    deploymentSources: (id) => sources.deploymentSources(db, id),
 
     close: () => db.close(),
   };

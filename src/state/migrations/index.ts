@@ -3,6 +3,7 @@ import { initial } from "./0001_initial.ts";
 import { builds } from "./0002_builds.ts";
 import { rollouts } from "./0003_rollouts.ts";
 import { ui } from "./0008_ui.ts";
+import { sources } from "./0006_sources.ts";
 
 export interface Migration {
   /** Applied in ascending order; recorded in stackpilot_migrations once applied. */
@@ -11,4 +12,4 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [initial, builds, rollouts, ui];
+export const MIGRATIONS: readonly Migration[] = [initial, builds, rollouts, sources, ui];
