@@ -44,6 +44,7 @@ describe.each(backends)("migrations on $name", (backend) => {
       "builds",
       "deployed",
       "deployment_logs",
+      "deployment_sources",
       "deployments",
       "locks",
       "procedure_runs",
@@ -51,9 +52,11 @@ describe.each(backends)("migrations on $name", (backend) => {
       "procedure_schedules",
       "procedure_steps",
       "rollouts",
+      "source_uses",
       "stackpilot_migrations",
       "stopped_stacks",
       "trigger_deliveries",
+      "ui_sessions",
       "webhook_deliveries",
     ]);
     expect(await appliedMigrations(store.db)).toEqual(
