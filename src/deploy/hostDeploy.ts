@@ -12,21 +12,17 @@
  */
 import type { StackSnapshot } from "../detect/snapshot.ts";
 import { stepTimer } from "../util/timings.ts";
-import { type ComposeFlavor, composeDown, composeLogs, composePull, composeUp } from "./commands/compose.ts";
-import { parseInspect, projectContainerStates } from "./commands/docker.ts";
+import { type ComposeFlavor, composeDown, composePull, composeUp } from "./commands/compose.ts";
 import { type StackPaths, stackPaths } from "./commands/paths.ts";
 import {
   isDir,
   listReleases,
-  manifestPath,
   pruneReleases,
   readCurrent,
-  readFile,
   removeTree,
   switchAndRun,
   switchTo,
 } from "./commands/release.ts";
-import { judgeHealth } from "./health.ts";
 import { HookFailed, type HookJournal, type HookRun, HookRunner, hookEnvironment } from "./hookSteps.ts";
 import { acquireHostLock, type HeldLock, releaseOfLink } from "./hostLock.ts";
 import { projectOf, type ReleaseManifest, releaseIdOf } from "./release.ts";

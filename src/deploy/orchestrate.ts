@@ -15,7 +15,8 @@ import type { Store } from "../state/store.ts";
 import { Limiter } from "../util/limiter.ts";
 import { imagePreflight } from "./build.ts";
 import type { ComposeFlavor } from "./commands/compose.ts";
-import { commandLog, expected, recordOutcome } from "./deploymentRecord.ts";
+import { commandLog, expected, hookJournal, recordOutcome } from "./deploymentRecord.ts";
+import type { HookJournal, HookRun } from "./hookSteps.ts";
 import {
   DeployRefused,
   type DeployResult,
@@ -37,7 +38,17 @@ export type DeployLedger = Pick<
   | "setDeployed"
   | "withLock"
 > &
-  Partial<Pick<Store, "startBuild" | "finishBuild" | "supersedeIfStale">> & {
+  Partial<
+    Pick<
+      Store,
+      | "startBuild"
+      | "finishBuild"
+      | "supersedeIfStale"
+      | "startHookRun"
+      | "finishHookRun"
+      | "priorHookAttempts"
+    >
+  > & {
     removeDeployed?(target: DeployTarget): Promise<void>;
   };
 
@@ -54,6 +65,8 @@ export interface HostJobResult {
   error?: string;
   durationMs: number;
   uploadBytes?: number;
+  /** Every hook attempt the deploy made, in order. */
+  hooks?: HookRun[];
 }
 
 export type ProgressEvent =
@@ -251,6 +264,8 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
     ...(input.rolloutId !== undefined ? { rolloutId: input.rolloutId } : {}),
   });
   const log = commandLog(input, ctx.images.redact, deploymentId);
+  const journal = hookJournal(input.ledger, deploymentId);
+  const hooks = () => (journal.runs.length ? { hooks: journal.runs } : {});
   const key = deployLockKey({ repo: input.repoId, stack: job.stack, host: job.host });
   const superseded = async () => {
     if (!(await input.ledger.supersedeIfStale?.(deploymentId))) return undefined;
@@ -281,6 +296,7 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
         ctx,
         job,
         { stack, target, deployer, runner: log.runner, signal },
+        { deploymentId, journal },
         buildError,
       );
       await log.flushed();
@@ -290,6 +306,7 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
         deploymentId,
         uploadBytes: result.uploadBytes,
         ...(result.error ? { error: result.error } : {}),
+        ...hooks(),
       });
     });
   } catch (err) {
@@ -300,7 +317,7 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
         `deployment #${deploymentId} (${job.stack} on ${job.host}) failed unexpectedly: ${err instanceof Error ? (err.stack ?? error) : error}`,
       );
     await input.ledger.finishDeployment(deploymentId, { status: "failed", error }).catch(() => {});
-    return done({ status: "failed", deploymentId, error });
+    return done({ status: "failed", deploymentId, error, ...hooks() });
   }
 }
 
@@ -315,6 +332,7 @@ async function deployTarget(
     runner: Runner;
     signal: AbortSignal;
   },
+  record: { deploymentId: number; journal: HookJournal },
   buildError: string | undefined,
 ): Promise<DeployResult> {
   const ops = ctx.images.opsOf(job.stack, job.host);
@@ -337,6 +355,8 @@ async function deployTarget(
     pullServices: job.pull,
     ...(ops ? { images: ops.images } : {}),
     signal: on.signal,
+    origin: { actor: ctx.input.actor, trigger: ctx.input.trigger, deploymentId: record.deploymentId },
+    hookJournal: record.journal,
   });
 }
 

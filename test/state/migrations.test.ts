@@ -45,6 +45,7 @@ describe.each(backends)("migrations on $name", (backend) => {
       "deployed",
       "deployment_logs",
       "deployments",
+      "hook_runs",
       "locks",
       "rollouts",
       "stackpilot_migrations",
