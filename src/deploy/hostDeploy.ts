@@ -247,7 +247,7 @@ export class HostDeployer {
           switchLater ? at : undefined,
         ),
       );
-      await time("health", () => waitHealthy(this.#runner, host.name, manifest, this.#opts));
+      await time("health", () => waitHealthy(this.#runner, host.name, manifest, this.#opts, req.signal));
       await timedHook(at, "post_deploy");
       return undefined;
     } catch (err) {

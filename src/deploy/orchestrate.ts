@@ -44,6 +44,7 @@ export type DeployLedger = Pick<
       | "startBuild"
       | "finishBuild"
       | "supersedeIfStale"
+      | "interruptOthers"
       | "startHookRun"
       | "finishHookRun"
       | "priorHookAttempts"
@@ -280,6 +281,11 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
     return await waitForTarget(input, key, superseded, async (signal) => {
       const newer = await superseded();
       if (newer) return newer;
+      // Holding the target's lock: a deployment of it still running lost its deployer.
+      await input.ledger.interruptOthers?.(
+        { repo: input.repoId, stack: job.stack, host: job.host },
+        deploymentId,
+      );
       await input.ledger.startDeployment(deploymentId);
       const target = hostTarget(
         config,

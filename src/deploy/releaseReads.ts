@@ -60,9 +60,11 @@ export async function waitHealthy(
   host: string,
   manifest: ReleaseManifest,
   opts: Pick<EngineOptions, "healthTimeoutMs" | "healthPollMs">,
+  signal?: AbortSignal,
 ): Promise<void> {
   const deadline = Date.now() + opts.healthTimeoutMs;
   for (;;) {
+    signal?.throwIfAborted();
     // One round trip per poll: `docker ps` and `docker inspect` in one script.
     const states = parseInspect(
       (await runner.run(host, projectContainerStates(manifest.projectName))).stdout,

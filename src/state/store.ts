@@ -57,6 +57,8 @@ export interface Store {
   listDeployments(filter: DeploymentFilter): Promise<Deployment[]>;
   /** Running deployments whose deploy lock expired are marked interrupted and returned. */
   recoverInterrupted(): Promise<Deployment[]>;
+  /** The target's other running deployments, when `self` holds its lock: interrupted (see deployments.ts). */
+  interruptOthers(target: DeployTarget, self: number): Promise<Deployment[]>;
 
   // Hook attempts (hookRuns.ts): recorded as they start and end, counted by `stackpilot status`.
   startHookRun(deploymentId: number, run: HookRunStart): Promise<number>;
@@ -155,6 +157,7 @@ export function createStore(db: Db, options: StoreOptions = {}): Store {
     getDeployment: (id) => deployments.getDeployment(db, id),
     listDeployments: (filter) => deployments.listDeployments(db, filter),
     recoverInterrupted: () => deployments.recoverInterrupted(db),
+    interruptOthers: (target, self) => deployments.interruptOthers(db, target, self),
 
     startHookRun: (deploymentId, run) => hookRuns.startHookRun(db, deploymentId, run),
     finishHookRun: (id, end) => hookRuns.finishHookRun(db, id, end),

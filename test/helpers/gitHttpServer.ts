@@ -82,7 +82,14 @@ export class RemoteRepo {
   }
 }
 
-export async function startGitHttpServer(opts: { token: string }): Promise<GitHttpServer> {
+export async function startGitHttpServer(opts: {
+  token: string;
+  /**
+   * Requests under `/api/` go here instead (a simulated GitHub API on the same origin, as GitHub
+   * Enterprise serves both: see fakeGitHub.ts).
+   */
+  api?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+}): Promise<GitHttpServer> {
   const root = mkdtempSync(join(tmpdir(), "sp-githttp-"));
   const requests: RecordedRequest[] = [];
   const work: RemoteRepo[] = [];
@@ -160,6 +167,7 @@ export async function startGitHttpServer(opts: { token: string }): Promise<GitHt
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     const path = decodeURIComponent(url.pathname);
+    if (opts.api && path.startsWith("/api/")) return opts.api(req, res);
     const query = url.search.slice(1);
     const fullName = /^\/([^/]+\/[^/]+?)\.git\//.exec(path)?.[1];
     const expected = `Basic ${Buffer.from(`x-access-token:${api.token}`).toString("base64")}`;

@@ -13,11 +13,14 @@ import pg from "pg";
 const PREFERRED_MAJOR = "15";
 
 export interface PostgresServer {
+  /** The postmaster's pid (a restart changes it). */
   readonly pid: number;
   /** Connection URL of a database on this server. */
   url(database: string): string;
   /** A new empty database; returns its URL. */
   createDatabase(): Promise<string>;
+  /** Stop (fast: connections cut) and start again on the same data, as an outage would. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -64,7 +67,7 @@ export async function startPostgres(): Promise<PostgresServer> {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`could not start postgres: ${(err as Error).message}\n${log}`);
   }
-  const pid = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]);
+  let pid = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]);
   // If the test process dies without afterAll, the server must not outlive it.
   const killOnExit = () => {
     try {
@@ -76,8 +79,14 @@ export async function startPostgres(): Promise<PostgresServer> {
     `postgresql://postgres@localhost/${database}?host=${encodeURIComponent(dir)}`;
   let counter = 0;
   return {
-    pid,
+    get pid() {
+      return pid;
+    },
     url,
+    restart: async () => {
+      run("pg_ctl", ["-D", data, "-l", join(dir, "server.log"), "-m", "fast", "-w", "-t", "30", "restart"]);
+      pid = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]);
+    },
     createDatabase: async () => {
       const name = `t${process.pid}_${++counter}`;
       const admin = new pg.Client({ connectionString: url("postgres") });
