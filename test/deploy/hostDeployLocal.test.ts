@@ -301,3 +301,51 @@ describe("host paths in a release", () => {
     git("revert", "--no-edit", "HEAD");
   });
 });
+
+describe("a deploy's hooks", () => {
+  it("each `true` hook adds one round trip per target; with one before the switch, upload and switch part", async () => {
+    const config = join(repoDir, ".github/stackpilot.yml");
+    const before = readFileSync(config, "utf8");
+    writeFileSync(
+      config,
+      before.replace(
+        "defaults:\n",
+        'defaults:\n  hooks:\n    post_sync: { run: ["true"] }\n    pre_deploy: { run: ["true"] }\n    post_deploy: { run: ["true"] }\n',
+      ),
+    );
+    git("add", "-A");
+    git("commit", "-qm", "hooks");
+    const root = join(tmp, "h5");
+    const { result, records, paths, commit } = await deploy(root);
+    expect(result.status, result.error).toBe("succeeded");
+    const hookKinds = kinds(records).map((k, i) => {
+      if (k.startsWith("sh -c 'd=$1 t=$2 k=$3 n=$4")) return "hook";
+      // The switch and `up` in one round trip (commands/release.ts switchAndRun).
+      if (k === "switch" && / docker-compose .* up /.test(records[i]?.line ?? "")) return "switch+up";
+      return k;
+    });
+    // Without hooks: lock, upload (+switch), compose up, health, prune, unlock.
+    expect(hookKinds).toEqual([
+      "lock",
+      "upload",
+      "hook",
+      "hook",
+      "switch+up",
+      "health",
+      "hook",
+      "prune",
+      "unlock",
+    ]);
+    expect(unfenced(records)).toEqual([]);
+    expect(records.filter((r) => r.line.includes("'d=$1 t=$2")).every((r) => FENCE.test(r.line))).toBe(true);
+    expect(result.hooks?.map((h) => [h.hook, h.status])).toEqual([
+      ["post_sync", "succeeded"],
+      ["pre_deploy", "succeeded"],
+      ["post_deploy", "succeeded"],
+    ]);
+    expect(readlinkSync(paths.current)).toBe(`releases/${commit}`);
+    writeFileSync(config, before);
+    git("add", "-A");
+    git("commit", "-qm", "no hooks");
+  });
+});
