@@ -1,10 +1,3 @@
-/**
- * HookRunner (src/deploy/hookSteps.ts) against a local "host": each hook command line runs through
- * a local `sh -c`, as sshd would run it. Retries with backoff, attempts numbered on from the
- * journal, required and optional failures, on_failure never masking the error, a missing verdict
- * not retried, output redacted. The real host: test/e2e/hooks.test.ts.
- */
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,35 +11,11 @@ import {
   HookRunner,
 } from "../../src/deploy/hookSteps.ts";
 import type { Step } from "../../src/deploy/hostDeploy.ts";
-import {
-  RemoteCommandError,
-  type RemoteExec,
-  type RemoteResult,
-  Runner,
-  redactor,
-} from "../../src/deploy/runner.ts";
+import { RemoteCommandError, Runner, redactor } from "../../src/deploy/runner.ts";
 import type { HookSpec, StackHooks } from "../../src/detect/hooks.ts";
+import { localExec } from "../helpers/localExec.ts";
 
-const local: RemoteExec = {
-  exec(_host, line) {
-    return new Promise<RemoteResult>((resolve, reject) => {
-      const t0 = performance.now();
-      const child = spawn("sh", ["-c", line], { stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (c: Buffer) => {
-        stdout += c;
-      });
-      child.stderr.on("data", (c: Buffer) => {
-        stderr += c;
-      });
-      child.on("error", reject);
-      child.on("close", (code) =>
-        resolve({ code, stdout, stderr, durationMs: Math.round(performance.now() - t0) }),
-      );
-    });
-  },
-};
+const local = localExec();
 
 let releaseDir: string;
 beforeEach(() => {

@@ -116,32 +116,24 @@ export function uploadRelease(
   );
 }
 
-/**
- * Switch `current` to a retained release in one round trip: mark it newest, link `current.next`
- * to it, rename that over `current` (the atomic step).
- */
-export const switchTo = (p: StackPaths, id: string): Argv =>
-  script(
-    'touch -c -- "$1" && ln -sfn -- "$2" "$3" && mv -T -- "$3" "$4"',
-    p.release(id),
-    posix.join("releases", id),
-    `${p.current}.next`,
-    p.current,
-  );
+/** Marks the release newest, links `current.next` to it, renames that over `current` (atomic). */
+const SWITCH = 'touch -c -- "$1" && ln -sfn -- "$2" "$3" && mv -T -- "$3" "$4"';
+const switchArgs = (p: StackPaths, id: string) => [
+  p.release(id),
+  posix.join("releases", id),
+  `${p.current}.next`,
+  p.current,
+];
+
+/** Switch `current` to a retained release in one round trip. */
+export const switchTo = (p: StackPaths, id: string): Argv => script(SWITCH, ...switchArgs(p, id));
 
 /**
  * `switchTo`, then `then` (e.g. `compose up` of the release) in the same round trip, only once the
  * switch is done.
  */
 export const switchAndRun = (p: StackPaths, id: string, then: Argv): Argv =>
-  script(
-    'touch -c -- "$1" && ln -sfn -- "$2" "$3" && mv -T -- "$3" "$4" && shift 4 && exec "$@"',
-    p.release(id),
-    posix.join("releases", id),
-    `${p.current}.next`,
-    p.current,
-    ...then,
-  );
+  script(`${SWITCH} && shift 4 && exec "$@"`, ...switchArgs(p, id), ...then);
 
 /**
  * Prune in one round trip: of the releases newest first (`ls -1t`, which skips dot entries such as
