@@ -68,6 +68,8 @@ export interface HostJobResult {
   uploadBytes?: number;
   /** Every hook attempt the deploy made, in order. */
   hooks?: HookRun[];
+  /** What went wrong without failing the deploy (a hook that is not required failed). */
+  warnings?: string[];
 }
 
 export type ProgressEvent =
@@ -312,6 +314,7 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
         deploymentId,
         uploadBytes: result.uploadBytes,
         ...(result.error ? { error: result.error } : {}),
+        ...(result.warnings?.length ? { warnings: result.warnings } : {}),
         ...hooks(),
       });
     });
