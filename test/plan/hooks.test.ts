@@ -8,7 +8,9 @@ import { GitRepo } from "../../src/git/repo.ts";
 import type { Plan, StackPlan } from "../../src/plan/plan.ts";
 import { planRange } from "../../src/plan/planRange.ts";
 import { renderMarkdown } from "../../src/plan/render/markdown.ts";
-import { renderText } from "../../src/plan/render/text.ts";
+import { hooksToRun, renderText } from "../../src/plan/render/text.ts";
+import { applyPolicy } from "../../src/policy/apply.ts";
+import { policyFromConfig } from "../../src/policy/policy.ts";
 import { testRepos } from "../helpers/gitRepo.ts";
 
 const newRepo = testRepos();
@@ -190,5 +192,39 @@ ${hooks}
     );
     expect(md).toContain("- `web`: will run pre\\_deploy: `./default-pre.sh` (timeout 30 s)\n");
     expect(md).not.toContain("`db`: will run");
+  });
+
+  it("runs a change's hooks only where the default branch lets its environment deploy", async () => {
+    const t = newRepo();
+    const main = `
+environments:
+  staging: { hosts: [h1] }
+stacks:
+  - name: web
+    environment: staging
+    hosts: [h1]
+`;
+    t.write({ ".github/stackpilot.yml": main, "stacks/web/compose.yaml": COMPOSE });
+    t.commit();
+    // The change adds a hook and asks for a host its environment may not reach.
+    const head = t
+      .write({
+        ".github/stackpilot.yml": main.replace(
+          "    hosts: [h1]\n",
+          "    hosts: [h1, prod-1]\n    hooks: { pre_deploy: { run: [./wipe.sh] } }\n",
+        ),
+      })
+      .commit();
+    const hosts = [{ name: "h1" }, { name: "prod-1" }];
+    const { plan } = await planRange(new GitRepo(t.dir), { base: "HEAD~1", head, hosts });
+    const policy = policyFromConfig(loadRepoConfig(main).config, { branch: "main" });
+    const web = stackOf(applyPolicy({ plan, policy, hosts, repoId: "acme/app" }), "web");
+    expect(web.targets.map((x) => [x.host, x.action])).toEqual([
+      ["h1", "deploy"],
+      ["prod-1", "skip"],
+    ]);
+    expect(web.targets[1]?.reasons.join("; ")).toContain("not among the hosts staging may reach");
+    // The hooks are the change's content, like its compose files; where they run is the deploy's.
+    expect(hooksToRun(web).map((h) => h.command)).toEqual(["./wipe.sh"]);
   });
 });
