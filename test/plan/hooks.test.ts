@@ -215,7 +215,10 @@ stacks:
         ),
       })
       .commit();
-    const hosts = [{ name: "h1" }, { name: "prod-1" }];
+    const hosts = [
+      { name: "h1", labels: {} },
+      { name: "prod-1", labels: {} },
+    ];
     const { plan } = await planRange(new GitRepo(t.dir), { base: "HEAD~1", head, hosts });
     const policy = policyFromConfig(loadRepoConfig(main).config, { branch: "main" });
     const web = stackOf(applyPolicy({ plan, policy, hosts, repoId: "acme/app" }), "web");
