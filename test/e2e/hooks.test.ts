@@ -1,4 +1,5 @@
-// Hooks on a real host through `stackpilot deploy`: a flaky pre_deploy succeeding on retry, a
+// Hooks on a real host through `stackpilot deploy`: post_sync once per deploy before the switch, a
+// flaky pre_deploy succeeding on retry, a
 // post_deploy's output recorded bounded and shown by `status`, a failing pre_deploy leaving the
 // running release alone, a hanging one killed with its children at its timeout, and on_failure
 // running after a rollback. State in the embedded database, as the CLI keeps it.
@@ -28,6 +29,7 @@ stacks:
   - name: app
     hosts: ["*"]
     hooks:
+      post_sync: { script: stacks/app/hook.sh, timeout: 10s }
       pre_deploy: { script: stacks/app/hook.sh, timeout: 2s, retries: 1, backoff: 1s }
       post_deploy: { run: ["./hook.sh", ${JSON.stringify(HOSTILE_ARG)}], timeout: 60s }
       on_failure: { script: stacks/app/hook.sh, timeout: 10s }
@@ -60,6 +62,9 @@ case "$STACKPILOT_HOOK:$MODE" in
   post_deploy:*)
     echo "arg=[$1]"
     i=0; while [ "$i" -lt 20000 ]; do echo "post line $i"; i=$((i + 1)); done ;;
+  post_sync:*)
+    echo "$STACKPILOT_COMMIT" >> "$HOME/post_sync.log"
+    echo "current=$(readlink "$STACKPILOT_RELEASE_DIR/../../current")" ;;
   on_failure:*) echo "current=$(readlink "$STACKPILOT_RELEASE_DIR/../../current")" ;;
 esac
 `;
@@ -130,11 +135,14 @@ describe("hooks on a real host", () => {
     const { view, text } = await deployment(r.deploymentId);
     expect(view.status).toBe("succeeded");
     expect(view.hooks.map((x) => [x.hook, x.attempt, x.status])).toEqual([
+      ["post_sync", 1, "succeeded"],
       ["pre_deploy", 1, "failed"],
       ["pre_deploy", 2, "succeeded"],
       ["post_deploy", 1, "succeeded"],
     ]);
-    const [pre, , post] = view.hooks;
+    const [sync, pre, , post] = view.hooks;
+    // After the upload, before the switch: nothing ran before this first release.
+    expect(sync?.output).toContain("current=\n");
     expect(pre?.output).toContain("flaky: not yet");
     // The environment, as values: the commit deployed, no previous release, the CLI's trigger.
     expect(post?.output).toContain(
@@ -151,7 +159,7 @@ describe("hooks on a real host", () => {
     expect(post?.output).toContain("post line 0\n");
     expect(post?.output).toContain("post line 19999");
     expect(post?.output).not.toContain("post line 10000\n");
-    expect(text).toContain("Hooks (3 attempts):");
+    expect(text).toContain("Hooks (4 attempts):");
     expect(text).toContain("- pre_deploy, attempt 1: failed (exit status 1)");
     expect(text).toContain("- post_deploy, attempt 1: succeeded");
     expect(text).toContain("    post line 19999");
@@ -183,12 +191,15 @@ describe("hooks on a real host", () => {
     expect(view.error).toContain("pre_deploy hook failed (exit status 3) (2 attempts)");
     expect(view.error).toContain("migration refused");
     expect(view.hooks.map((x) => [x.hook, x.attempt, x.status])).toEqual([
+      ["post_sync", 1, "succeeded"],
       ["pre_deploy", 1, "failed"],
       ["pre_deploy", 2, "failed"],
       ["on_failure", 1, "succeeded"],
     ]);
-    expect(view.hooks[2]?.output).toContain(`commit=${bad} previous=${good}`);
-    expect(view.hooks[2]?.output).toContain(`current=releases/${good}`);
+    // post_sync ran with the new release uploaded and the old one still current.
+    expect(view.hooks[0]?.output).toContain(`current=releases/${good}`);
+    expect(view.hooks[3]?.output).toContain(`commit=${bad} previous=${good}`);
+    expect(view.hooks[3]?.output).toContain(`current=releases/${good}`);
   }, 300_000);
 
   it("kills a pre_deploy that outlives its timeout with its children, and switches nothing", async () => {
@@ -234,6 +245,11 @@ describe("hooks on a real host", () => {
     expect(failure?.output).toContain(`commit=${bad} previous=${good}`);
     // It ran after the rollback: `current` names the good release again.
     expect(failure?.output).toContain(`current=releases/${good}`);
-    expect(view.hooks.map((x) => x.hook)).toEqual(["pre_deploy", "post_deploy", "on_failure"]);
+    expect(view.hooks.map((x) => x.hook)).toEqual(["post_sync", "pre_deploy", "post_deploy", "on_failure"]);
+    // post_sync ran once per deploy, for each commit deployed: 4 deploys, 4 lines.
+    const synced = (await h.exec(host, ["cat", `${host.home}/post_sync.log`])).stdout.trim().split("\n");
+    expect(synced).toHaveLength(4);
+    expect(synced[0]).toBe(good);
+    expect(synced[3]).toBe(bad);
   }, 300_000);
 });
