@@ -1,8 +1,8 @@
-// Hooks on a real host through `stackpilot deploy`: post_sync once per deploy before the switch, a
-// flaky pre_deploy succeeding on retry, a
-// post_deploy's output recorded bounded and shown by `status`, a failing pre_deploy leaving the
-// running release alone, a hanging one killed with its children at its timeout, and on_failure
-// running after a rollback. State in the embedded database, as the CLI keeps it.
+// Hooks on a real host through `stackpilot deploy`: post_sync once per deploy before the switch,
+// a flaky pre_deploy succeeding on retry, post_deploy's output recorded bounded and shown by
+// `status`, a failing pre_deploy leaving the running release alone, a hanging one killed with its
+// children at its timeout, and on_failure running after a rollback. State in the embedded
+// database, as the CLI keeps it.
 import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
