@@ -16,6 +16,7 @@ import type { DeployedState } from "../state/deployed.ts";
 import type { Deployment, DeploymentWithLogs } from "../state/deployments.ts";
 import type { HookRunRecord, HookStat } from "../state/hookRuns.ts";
 import type { LockInfo } from "../state/locks.ts";
+import type { DeploymentSource } from "../state/sources.ts";
 import { compileGlob } from "../util/glob.ts";
 import { parse, UsageError } from "./args.ts";
 import type { Io } from "./main.ts";
@@ -56,8 +57,8 @@ export interface StatusView {
   hooks: HookStat[];
 }
 
-/** One deployment whole: its commands and its hook attempts. */
-export type DeploymentView = DeploymentWithLogs & { hooks: HookRunRecord[] };
+/** One deployment whole: its commands, its hook attempts, the source commits its release used. */
+export type DeploymentView = DeploymentWithLogs & { hooks: HookRunRecord[]; sources: DeploymentSource[] };
 
 export async function statusCommand(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, {
@@ -96,8 +97,10 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
         io.err(`stackpilot status: no deployment ${deploymentId} of ${repo}\n`);
         return 1;
       }
-      const d: DeploymentView = { ...found, hooks: await store.listHookRuns(deploymentId) };
-      io.out(values.json ? `${JSON.stringify(d, null, 2)}\n` : renderDeployment(d));
+      const hooks = await store.listHookRuns(deploymentId);
+      const sources = await store.deploymentSources(found.id);
+      const d: DeploymentView = { ...found, hooks, sources };
+      io.out(values.json ? `${JSON.stringify(d, null, 2)}\n` : renderDeployment(d, sources));
       return 0;
     }
     const stackOk = values.stack?.length ? compileGlob(values.stack) : () => true;
@@ -239,14 +242,21 @@ export function renderStatus(view: StatusView): string {
   return out;
 }
 
-/** One deployment with its hook attempts, then its commands and their output. Pure. */
-export function renderDeployment(d: DeploymentWithLogs & { hooks?: HookRunRecord[] }): string {
+/**
+ * One deployment with the source commits its release used, its hook attempts, then its commands
+ * and their output. Pure.
+ */
+export function renderDeployment(
+  d: DeploymentWithLogs & { hooks?: HookRunRecord[] },
+  sources: readonly DeploymentSource[] = [],
+): string {
   let out = `Deployment #${d.id}: ${d.stack} on ${d.host} at ${d.commit.slice(0, 7)}: ${d.status}\n`;
   out += `  by ${d.actor} (${d.trigger}), created ${when(d.createdAt)} UTC`;
   out += d.startedAt ? `, ran ${duration(d) || "until now"}` : "";
   out += d.retryOf !== null ? `, retry of #${d.retryOf}` : "";
   out += "\n";
   if (d.release) out += `  release ${d.release}\n`;
+  for (const src of sources) out += `  source ${src.name}: ${src.repository} at ${src.commit.slice(0, 7)}\n`;
   if (d.timings && Object.keys(d.timings).length)
     out += `  steps: ${Object.entries(d.timings)
       .map(([step, ms]) => `${step} ${(ms / 1000).toFixed(1)} s`)

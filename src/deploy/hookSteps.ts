@@ -228,6 +228,9 @@ export function environmentOf(env: HookEnvironment, hook: HookName, attempt: num
   };
 }
 
+/** A release id is its commit, with a fingerprint after a dash when it uses sources (release.ts). */
+const commitOfRelease = (release: string): string => release.split("-", 1)[0] ?? release;
+
 /** The hooks' environment of a deploy: `previous` is the release `current` named under the lock. */
 export function hookEnvironment(
   req: DeployRequest,
@@ -239,7 +242,7 @@ export function hookEnvironment(
     stack: def.name,
     host: req.host.name,
     commit: req.commit,
-    ...(previous ? { previousCommit: previous } : {}),
+    ...(previous ? { previousCommit: commitOfRelease(previous) } : {}),
     ...(def.environment ? { environment: def.environment } : {}),
     actor: req.origin?.actor ?? req.holder,
     trigger: req.origin?.trigger ?? "",

@@ -154,7 +154,7 @@ export class HostDeployer {
     const step = this.#stepper(host.name, lock, signal);
     // Which release runs now was read with the lock, in the same round trip.
     const previous = lock.current;
-    const release = releaseIdOf(req.commit);
+    const release = releaseIdOf(req.commit, stack);
     const releaseDir = paths.release(release);
     const manifest = manifestOf(req);
     const hooks = new HookRunner(

@@ -41,7 +41,7 @@ export async function uploadReleaseTo(
   );
   // The same archive for every host deploying this commit: one `git archive` for all of them
   // (archiveCache.ts); one too big to keep in memory streams from its own `git archive`.
-  const shared = releaseArchives.get(req.repoDir, req.commit, files);
+  const shared = releaseArchives.get(req.repoDir, req.commit, files, req.stack.mounts);
   let streamed: TarStream | undefined;
   let bytes = 0;
   try {
@@ -54,7 +54,7 @@ export async function uploadReleaseTo(
           yield Buffer.concat([...meta.map(([, content]) => content), whole]);
         } else {
           for (const [, content] of meta) yield content;
-          streamed = archiveFiles(req.repoDir, req.commit, files);
+          streamed = archiveFiles(req.repoDir, req.commit, files, { mounts: req.stack.mounts });
           yield* streamed.stream;
         }
       })(),

@@ -44,11 +44,14 @@ describe.each(backends)("migrations on $name", (backend) => {
       "builds",
       "deployed",
       "deployment_logs",
+      "deployment_sources",
       "deployments",
       "hook_runs",
       "locks",
       "rollouts",
+      "source_uses",
       "stackpilot_migrations",
+      "ui_sessions",
       "webhook_deliveries",
     ]);
     expect(await appliedMigrations(store.db)).toEqual(
