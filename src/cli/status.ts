@@ -14,6 +14,7 @@ import { SshPool } from "../deploy/ssh/pool.ts";
 import { GitRepo } from "../git/repo.ts";
 import type { DeployedState } from "../state/deployed.ts";
 import type { Deployment, DeploymentWithLogs } from "../state/deployments.ts";
+import type { HookRunRecord, HookStat } from "../state/hookRuns.ts";
 import type { LockInfo } from "../state/locks.ts";
 import type { DeploymentSource } from "../state/sources.ts";
 import { compileGlob } from "../util/glob.ts";
@@ -52,7 +53,12 @@ export interface StatusView {
   deployed: (DeployedState & { live?: LiveVerdict })[];
   deployments: Deployment[];
   locks: LockInfo[];
+  /** Hook runs by hook and result over the repository's deployments, with the time they took. */
+  hooks: HookStat[];
 }
+
+/** One deployment whole: its commands, its hook attempts, the source commits its release used. */
+export type DeploymentView = DeploymentWithLogs & { hooks: HookRunRecord[]; sources: DeploymentSource[] };
 
 export async function statusCommand(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, {
@@ -86,13 +92,15 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
   const store = await openStateStore(dataDir);
   try {
     if (deploymentId !== undefined) {
-      const d = await store.getDeployment(deploymentId);
-      if (!d || d.repo !== repo) {
+      const found = await store.getDeployment(deploymentId);
+      if (!found || found.repo !== repo) {
         io.err(`stackpilot status: no deployment ${deploymentId} of ${repo}\n`);
         return 1;
       }
-      const sources = await store.deploymentSources(d.id);
-      io.out(values.json ? `${JSON.stringify({ ...d, sources }, null, 2)}\n` : renderDeployment(d, sources));
+      const hooks = await store.listHookRuns(deploymentId);
+      const sources = await store.deploymentSources(found.id);
+      const d: DeploymentView = { ...found, hooks, sources };
+      io.out(values.json ? `${JSON.stringify(d, null, 2)}\n` : renderDeployment(d, sources));
       return 0;
     }
     const stackOk = values.stack?.length ? compileGlob(values.stack) : () => true;
@@ -110,6 +118,7 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
         const guards = lockTarget(l.key, repo);
         return guards === "build" ? !filtered : guards !== undefined && wanted(guards);
       }),
+      hooks: await store.hookStats(repo),
     };
     if (values.live && values.hosts) view.deployed = await withLive(view.deployed, values.hosts, dataDir);
     io.out(values.json ? `${JSON.stringify(view, null, 2)}\n` : renderStatus(view));
@@ -211,6 +220,13 @@ export function renderStatus(view: StatusView): string {
         ]),
       )
     : "  none\n";
+  if (view.hooks.length) {
+    out += "\nHook runs (all deployments of the repository):\n";
+    out += table(
+      ["HOOK", "RESULT", "RUNS", "TOTAL TIME"],
+      view.hooks.map((h) => [h.hook, h.status.replace("_", " "), String(h.runs), seconds(h.totalMs)]),
+    );
+  }
   out += "\nLocks held:\n";
   out += view.locks.length
     ? table(
@@ -226,8 +242,14 @@ export function renderStatus(view: StatusView): string {
   return out;
 }
 
-/** One deployment with the source commits its release used, its commands and their output. Pure. */
-export function renderDeployment(d: DeploymentWithLogs, sources: readonly DeploymentSource[] = []): string {
+/**
+ * One deployment with the source commits its release used, its hook attempts, then its commands
+ * and their output. Pure.
+ */
+export function renderDeployment(
+  d: DeploymentWithLogs & { hooks?: HookRunRecord[] },
+  sources: readonly DeploymentSource[] = [],
+): string {
   let out = `Deployment #${d.id}: ${d.stack} on ${d.host} at ${d.commit.slice(0, 7)}: ${d.status}\n`;
   out += `  by ${d.actor} (${d.trigger}), created ${when(d.createdAt)} UTC`;
   out += d.startedAt ? `, ran ${duration(d) || "until now"}` : "";
@@ -240,6 +262,7 @@ export function renderDeployment(d: DeploymentWithLogs, sources: readonly Deploy
       .map(([step, ms]) => `${step} ${(ms / 1000).toFixed(1)} s`)
       .join(", ")}\n`;
   if (d.error) out += `  error: ${d.error.trim().split("\n").join("\n         ")}\n`;
+  if (d.hooks?.length) out += renderHookRuns(d.hooks, d.status);
   out += d.logs.length ? `\nCommands (${d.logs.length}):\n` : "\nNo commands recorded.\n";
   for (const log of d.logs) {
     out += `\n$ ${log.command}\n`;
@@ -247,6 +270,35 @@ export function renderDeployment(d: DeploymentWithLogs, sources: readonly Deploy
     out += log.code === null ? "(no exit status: killed or cut off)\n" : `(exit ${log.code})\n`;
   }
   return out;
+}
+
+/** A deployment's hook attempts, each with its verdict and output (bounded when recorded). */
+function renderHookRuns(runs: readonly HookRunRecord[], deployment: Deployment["status"]): string {
+  let out = `\nHooks (${runs.length} attempt${runs.length === 1 ? "" : "s"}):\n`;
+  for (const r of runs) {
+    const result = hookResult(r, deployment);
+    out += `\n- ${r.hook}, attempt ${r.attempt}${r.required ? "" : " (not required)"}: ${result}`;
+    out += r.durationMs === null ? "\n" : `, ${seconds(r.durationMs)}\n`;
+    if (r.output) out += `${r.output.replace(/^/gm, "    ").replace(/\s+$/, "")}\n`;
+  }
+  return out;
+}
+
+function hookResult(r: HookRunRecord, deployment: Deployment["status"]): string {
+  switch (r.status) {
+    case "running":
+      return deployment === "running" ? "running" : "cut off (the deployer stopped)";
+    case "timed_out":
+      return "timed out (process group killed)";
+    case "failed":
+      return `failed${r.exitCode === null ? "" : ` (exit status ${r.exitCode})`}`;
+    default:
+      return r.status;
+  }
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
 }
 
 function liveCell(v: LiveVerdict): string {

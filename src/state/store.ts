@@ -21,6 +21,8 @@ import type {
   NewDeployment,
 } from "./deployments.ts";
 import * as deployments from "./deployments.ts";
+import type { HookRunEnd, HookRunRecord, HookRunStart, HookStat } from "./hookRuns.ts";
+import * as hookRuns from "./hookRuns.ts";
 import type { LockDetails, LockInfo } from "./locks.ts";
 import * as locks from "./locks.ts";
 import { DEFAULT_LOG_LIMITS, type LogLimits } from "./logBounds.ts";
@@ -63,6 +65,13 @@ export interface Store {
   recoverInterrupted(): Promise<Deployment[]>;
   /** The target's other running deployments, when `self` holds its lock: interrupted (see deployments.ts). */
   interruptOthers(target: DeployTarget, self: number): Promise<Deployment[]>;
+
+  // Hook attempts (hookRuns.ts): recorded as they start and end, counted by `stackpilot status`.
+  startHookRun(deploymentId: number, run: HookRunStart): Promise<number>;
+  finishHookRun(id: number, end: HookRunEnd): Promise<void>;
+  priorHookAttempts(deploymentId: number): Promise<Record<string, number>>;
+  listHookRuns(deploymentId: number): Promise<HookRunRecord[]>;
+  hookStats(repo: string): Promise<HookStat[]>;
 
   createRollout(input: NewRollout): Promise<number>;
   setRolloutGithub(id: number, ids: { githubDeploymentId?: number; checkRunId?: number }): Promise<void>;
@@ -174,6 +183,12 @@ export function createStore(db: Db, options: StoreOptions = {}): Store {
     listDeployments: (filter) => deployments.listDeployments(db, filter),
     recoverInterrupted: () => deployments.recoverInterrupted(db),
     interruptOthers: (target, self) => deployments.interruptOthers(db, target, self),
+
+    startHookRun: (deploymentId, run) => hookRuns.startHookRun(db, deploymentId, run),
+    finishHookRun: (id, end) => hookRuns.finishHookRun(db, id, end),
+    priorHookAttempts: (deploymentId) => hookRuns.priorHookAttempts(db, deploymentId),
+    listHookRuns: (deploymentId) => hookRuns.listHookRuns(db, deploymentId),
+    hookStats: (repo) => hookRuns.hookStats(db, repo),
 
     createRollout: (input) => rollouts.createRollout(db, input),
     setRolloutGithub: (id, ids) => rollouts.setRolloutGithub(db, id, ids),

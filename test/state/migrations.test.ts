@@ -46,6 +46,7 @@ describe.each(backends)("migrations on $name", (backend) => {
       "deployment_logs",
       "deployment_sources",
       "deployments",
+      "hook_runs",
       "locks",
       "rollouts",
       "source_uses",
