@@ -9,6 +9,7 @@ import type { EngineOptions } from "../../deploy/hostDeploy.ts";
 import type { RemoteExec } from "../../deploy/runner.ts";
 import type { ParseCache } from "../../detect/snapshot.ts";
 import type { GitRepo } from "../../git/repo.ts";
+import type { StackpilotMetrics } from "../../metrics/metrics.ts";
 import type { DeployedRecord, HostRef } from "../../plan/plan.ts";
 import type { Planner } from "../../plan/planner.ts";
 import { type PlanRequest, type PlanResponse, runPlanRequest } from "../../plan/planRequest.ts";
@@ -41,6 +42,8 @@ export interface WorkerDeps {
   botAllowlist?: string[];
   /** Plans off the main thread within a budget; without it, plans run in this thread. */
   planner?: Planner;
+  /** The App's metrics (plan and deployment durations, results). */
+  metrics?: StackpilotMetrics;
 }
 
 export interface JobContext {
@@ -121,5 +124,7 @@ export async function planJob(
     builds: await ctx.deps.store.listReusableBuilds(ctx.ref.fullName),
     pulls: pulls ?? true,
   };
-  return ctx.deps.planner ? ctx.deps.planner.plan(request) : runPlanRequest(repo, request, ctx.deps.cache);
+  const plan = () =>
+    ctx.deps.planner ? ctx.deps.planner.plan(request) : runPlanRequest(repo, request, ctx.deps.cache);
+  return ctx.deps.metrics ? ctx.deps.metrics.timePlan(plan) : plan();
 }
