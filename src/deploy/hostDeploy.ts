@@ -143,7 +143,7 @@ export class HostDeployer {
         : await time("upload+switch", () => this.upload(req, paths, release, manifest, lock, step));
       try {
         await time("up", () => this.up(host, paths.release(release), manifest, req.pullServices, step));
-        await time("health", () => this.waitHealthy(host, paths.release(release), manifest));
+        await time("health", () => this.waitHealthy(host, manifest, signal));
       } catch (err) {
         // A deploy that lost its lock changes nothing more: the target is someone else's now.
         signal?.throwIfAborted();
@@ -342,7 +342,7 @@ export class HostDeployer {
     const manifest = await this.manifest(host.name, paths.release(release));
     await step(switchTo(paths, release));
     await this.up(host, paths.release(release), manifest, [], step);
-    await this.waitHealthy(host, paths.release(release), manifest);
+    await this.waitHealthy(host, manifest);
     return manifest;
   }
 
@@ -363,9 +363,15 @@ export class HostDeployer {
     );
   }
 
-  private async waitHealthy(host: HostTarget, _releaseDir: string, manifest: ReleaseManifest): Promise<void> {
+  /** Polls until healthy; stops polling as soon as the caller's lock is lost (nothing is left to decide). */
+  private async waitHealthy(
+    host: HostTarget,
+    manifest: ReleaseManifest,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const deadline = Date.now() + this.#opts.healthTimeoutMs;
     for (;;) {
+      signal?.throwIfAborted();
       // One round trip per poll: `docker ps` and `docker inspect` in one script.
       const states = parseInspect(
         (await this.#runner.run(host.name, projectContainerStates(manifest.projectName))).stdout,

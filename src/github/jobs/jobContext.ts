@@ -7,6 +7,7 @@ import type { ProbotOctokit } from "probot";
 import { type HostConfig, hostRefs, type RegistryConfig } from "../../config/hostsFile.ts";
 import type { EngineOptions } from "../../deploy/hostDeploy.ts";
 import type { RemoteExec } from "../../deploy/runner.ts";
+import type { ParseLimits } from "../../detect/blobReader.ts";
 import type { ParseCache } from "../../detect/snapshot.ts";
 import type { GitRepo } from "../../git/repo.ts";
 import type { StackpilotMetrics } from "../../metrics/metrics.ts";
@@ -44,6 +45,8 @@ export interface WorkerDeps {
   planner?: Planner;
   /** The App's metrics (plan and deployment durations, results). */
   metrics?: StackpilotMetrics;
+  /** Server-side bounds on the files planning reads (STACKPILOT_MAX_FILE_BYTES). */
+  limits?: ParseLimits;
 }
 
 export interface JobContext {
@@ -123,6 +126,7 @@ export async function planJob(
     repoId: ctx.ref.fullName,
     builds: await ctx.deps.store.listReusableBuilds(ctx.ref.fullName),
     pulls: pulls ?? true,
+    ...(ctx.deps.limits ? { limits: ctx.deps.limits } : {}),
   };
   const plan = () =>
     ctx.deps.planner ? ctx.deps.planner.plan(request) : runPlanRequest(repo, request, ctx.deps.cache);
