@@ -114,7 +114,7 @@ export class StackpilotMetrics {
     const self = this;
     new Gauge({
       name: "stackpilot_queue_jobs",
-      help: "Jobs in the GitHub work queue by state (read from the database, at most 15 s old)",
+      help: "Jobs in the GitHub work queue by state (as the queue counted them, every 10 s; read at most every 15 s)",
       labelNames: ["state"],
       registers,
       collect() {
