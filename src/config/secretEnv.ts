@@ -15,9 +15,13 @@ export const FILE_SECRETS = [
 ] as const;
 
 type Env = Record<string, string | undefined>;
+type WithSecrets<E> = E & { [K in (typeof FILE_SECRETS)[number]]?: string };
 
 /** The environment with every `NAME_FILE` read into `NAME`; throws naming the variable on a problem. */
-export function withSecretFiles<E extends Env>(env: E, read: (path: string) => string = readText): E {
+export function withSecretFiles<E extends Env>(
+  env: E,
+  read: (path: string) => string = readText,
+): WithSecrets<E> {
   const out: Env = { ...env };
   for (const name of FILE_SECRETS) {
     const file = env[`${name}_FILE`];
@@ -31,7 +35,7 @@ export function withSecretFiles<E extends Env>(env: E, read: (path: string) => s
       out.DATABASE_URL,
       secretFrom("DATABASE_PASSWORD_FILE", passwordFile, read),
     );
-  return out as E;
+  return out as WithSecrets<E>;
 }
 
 function withPassword(databaseUrl: string | undefined, password: string): string {
