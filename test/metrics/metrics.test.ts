@@ -2,14 +2,13 @@
 // and lock gauges read from the database, the optional bearer token; label values bounded (only
 // names, a cap per metric), no secret in the text. host_up from real SSH attempts.
 import { createServer } from "node:net";
-import nock from "nock";
-import { Probot } from "probot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseHostsFile } from "../../src/config/hostsFile.ts";
 import { SshPool } from "../../src/deploy/ssh/pool.ts";
-import { createServices, parseEnv, type Services, startServer } from "../../src/github/server.ts";
+import type { Services } from "../../src/github/server.ts";
 import { reportingHostUp } from "../../src/metrics/hostUp.ts";
 import { StackpilotMetrics } from "../../src/metrics/metrics.ts";
+import { type ServedApp, serveApp } from "../helpers/appServer.ts";
 import { useStateBackends } from "../helpers/stateBackends.ts";
 import { examplePayload, sign, testAppPrivateKey } from "../helpers/webhooks.ts";
 
@@ -27,34 +26,18 @@ function sample(text: string, series: string): number | undefined {
 const text = async (m: StackpilotMetrics) => (await m.exposition()).body;
 
 describe.each(backends)("/metrics on $name", (backend) => {
+  let app: ServedApp;
   let services: Services;
-  let server: Awaited<ReturnType<typeof startServer>>;
   let base: string;
 
   beforeAll(async () => {
-    nock.disableNetConnect();
-    nock.enableNetConnect("127.0.0.1");
-    const location = await backend.newDatabase();
-    services = await createServices(
-      parseEnv({
-        STACKPILOT_DATA_DIR: location.dataDir,
-        ...(location.databaseUrl ? { DATABASE_URL: location.databaseUrl } : {}),
-        WEBHOOK_SECRET: SECRET,
-        STACKPILOT_METRICS_TOKEN: TOKEN,
-      }),
-      { worker: false },
-    );
-    server = await startServer(services, {
-      probot: new Probot({ appId: 1, privateKey: testAppPrivateKey, secret: SECRET }),
-      secret: SECRET,
-    });
-    base = `http://127.0.0.1:${server.port}`;
+    app = await serveApp(backend, { WEBHOOK_SECRET: SECRET, STACKPILOT_METRICS_TOKEN: TOKEN });
+    services = app.services;
+    base = app.base;
   }, 120_000);
 
   afterAll(async () => {
-    await server?.close();
-    await services?.stop();
-    nock.enableNetConnect();
+    await app?.close();
   });
 
   async function deliver(id: string, event: string, payload: unknown, secret = SECRET) {
