@@ -7,6 +7,8 @@
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
+# npm's registry for the install below (the e2e test's offline build serves one from the npm cache).
+ARG NPM_CONFIG_REGISTRY=https://registry.npmjs.org/
 WORKDIR /src
 COPY package.json package-lock.json ./
 # No dependency install scripts: the `node` dev dependency's would fetch a second Node, and ssh2's
