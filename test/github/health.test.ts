@@ -2,7 +2,6 @@
 // returned, not ready from the moment a shutdown starts while /healthz still answers. As `npm
 // start` runs it: listening before the database answers, /readyz saying what it waits for (never
 // the database password), other requests told to come back; secrets read from files.
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -10,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Services } from "../../src/github/server.ts";
 import { type ServedApp, serveApp } from "../helpers/appServer.ts";
+import { spawnServer, waitFor } from "../helpers/serverProcess.ts";
 import { useStateBackends } from "../helpers/stateBackends.ts";
 import { examplePayload, sign, testAppPrivateKey } from "../helpers/webhooks.ts";
 
@@ -62,51 +62,8 @@ describe.each(backends)("health and readiness on $name", (backend) => {
   }, 60_000);
 });
 
-/** `node src/github/server.ts` with a clean environment; GitHub is a port nothing listens on. */
-function startApp(env: Record<string, string>) {
-  const child = spawn(process.execPath, ["src/github/server.ts"], {
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: tmp,
-      APP_ID: "1",
-      PRIVATE_KEY: testAppPrivateKey,
-      GHE_HOST: "127.0.0.1:9",
-      GHE_PROTOCOL: "http",
-      HOST: "127.0.0.1",
-      PORT: "0",
-      STACKPILOT_APP_SLUG: "stackpilot",
-      STACKPILOT_DATA_DIR: join(tmp, `data-${Math.random().toString(36).slice(2)}`),
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  const collect = (d: Buffer) => {
-    out += d.toString();
-  };
-  child.stdout.on("data", collect);
-  child.stderr.on("data", collect);
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
-
-async function waitFor<T>(
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs: number,
-  what: () => string,
-) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    // A connection reset while the App starts is "not yet": opening PGlite holds its event loop,
-    // and on a loaded machine a kept-alive socket can time out before the request is read.
-    const v = await Promise.resolve()
-      .then(probe)
-      .catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const startApp = (env: Record<string, string>) =>
+  spawnServer(tmp, { STACKPILOT_APP_SLUG: "stackpilot", ...env });
 
 /** A loopback port that refuses connections (bound, then closed). */
 async function closedPort(): Promise<number> {
