@@ -22,6 +22,8 @@ import { reportingHostUp } from "../metrics/hostUp.ts";
 import { StackpilotMetrics } from "../metrics/metrics.ts";
 import { Planner } from "../plan/planner.ts";
 import type { Store } from "../state/store.ts";
+import { createUi } from "../ui/router.ts";
+import { uiSettings } from "../ui/settings.ts";
 import { githubHost } from "./api/githubHost.ts";
 import { StackpilotOctokit } from "./api/octokit.ts";
 import { stackpilotApp } from "./app.ts";
@@ -70,6 +72,13 @@ const Env = z.object({
   GHE_PROTOCOL: z.string().optional(),
   /** When set, `/metrics` wants `Authorization: Bearer <token>`. */
   STACKPILOT_METRICS_TOKEN: z.string().min(1).optional(),
+  /** The web UI (src/ui/settings.ts): GitHub sign-in, the static token, cookies. */
+  STACKPILOT_UI_URL: z.string().optional(),
+  GITHUB_CLIENT_ID: z.string().optional(),
+  GITHUB_CLIENT_SECRET: z.string().optional(),
+  STACKPILOT_UI_TOKEN: z.string().optional(),
+  STACKPILOT_UI_TOKEN_WRITE: z.string().optional(),
+  STACKPILOT_UI_COOKIE_SECURE: z.string().optional(),
   HOST: z.string().default("localhost"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
 });
@@ -78,7 +87,8 @@ export type StackpilotEnv = z.infer<typeof Env>;
 /** The app's environment, validated (defaults filled in). */
 export function parseEnv(raw: NodeJS.ProcessEnv | Record<string, string | undefined>): StackpilotEnv {
   const env = Env.parse(raw);
-  githubHost(env); // throws, naming the variable, when GHE_HOST or GHE_PROTOCOL is wrong
+  // Throw, naming the variable, when GHE_HOST or GHE_PROTOCOL or a UI setting is wrong.
+  uiSettings(env, githubHost(env));
   return env;
 }
 
@@ -134,10 +144,27 @@ export async function createServices(env: StackpilotEnv, opts: ServicesOptions =
   // Plans run off the main thread, within a budget: webhooks are answered whatever a plan meets.
   const planner = new Planner({ budgetMs: env.STACKPILOT_PLAN_BUDGET_S * 1000 });
   let recovery: { stop(): Promise<void> } | undefined;
+  let loaded: Probot | undefined;
+  const ui = createUi({
+    store,
+    settings: uiSettings(env, githubHost(env)),
+    installation: async (id) => {
+      if (!loaded) throw new Error("the App is not loaded yet");
+      return (await loaded.auth(id)) as Octokit;
+    },
+    mirrors,
+    botAllowlist: env.STACKPILOT_BOT_ALLOWLIST.split(",").filter(Boolean),
+    log: {
+      info: (m) => loaded?.log.info(m),
+      warn: (m) => loaded?.log.warn(m),
+      error: (m) => console.error(m),
+    },
+  });
   const appFn = stackpilotApp({
     store,
     enqueue: (job, deliveryId) => jobs.send(job, deliveryId),
     onLoad: async (app) => {
+      loaded = app;
       if (opts.worker === false) return;
       // The slug (`@slug deploy`, the bot's own comments) is read from GitHub by the first job that
       // needs it, not at start: the App starts, and answers webhooks, while GitHub is unreachable.
@@ -154,6 +181,7 @@ export async function createServices(env: StackpilotEnv, opts: ServicesOptions =
         botAllowlist: env.STACKPILOT_BOT_ALLOWLIST.split(",").filter(Boolean),
         planner,
         metrics,
+        enqueue: (job, deliveryId) => jobs.send(job, deliveryId),
         limits: { maxFileBytes: env.STACKPILOT_MAX_FILE_BYTES },
       };
       const handle = createWorker(deps, app);
@@ -180,12 +208,16 @@ export async function createServices(env: StackpilotEnv, opts: ServicesOptions =
   };
   prune();
   await pruning;
-  const pruner = setInterval(prune, 60 * 60_000).unref();
+  const pruner = setInterval(() => {
+    prune();
+    void store.pruneSessions().catch(() => 0);
+  }, 60 * 60_000).unref();
   return {
     store,
     jobs,
     appFn,
-    routes: [healthRoute(readiness), metricsRoute(metrics, { token: env.STACKPILOT_METRICS_TOKEN })],
+    // Health and metrics first: the UI's routes never shadow them.
+    routes: [healthRoute(readiness), metricsRoute(metrics, { token: env.STACKPILOT_METRICS_TOKEN }), ui],
     metrics,
     readiness,
     async stop() {
@@ -243,7 +275,11 @@ export async function startServer(
   const address = server.address();
   return {
     port: typeof address === "object" && address ? address.port : 0,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const r of services.routes) r.close?.();
+        server.close(() => resolve());
+      }),
   };
 }
 

@@ -44,10 +44,13 @@ describe.each(backends)("migrations on $name", (backend) => {
       "builds",
       "deployed",
       "deployment_logs",
+      "deployment_sources",
       "deployments",
       "locks",
       "rollouts",
+      "source_uses",
       "stackpilot_migrations",
+      "ui_sessions",
       "webhook_deliveries",
     ]);
     expect(await appliedMigrations(store.db)).toEqual(
