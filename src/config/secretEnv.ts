@@ -12,6 +12,9 @@ export const FILE_SECRETS = [
   "PRIVATE_KEY",
   "DATABASE_URL",
   "STACKPILOT_METRICS_TOKEN",
+  "GITHUB_CLIENT_SECRET",
+  "STACKPILOT_UI_TOKEN",
+  "STACKPILOT_UI_TOKEN_WRITE",
 ] as const;
 
 type Env = Record<string, string | undefined>;

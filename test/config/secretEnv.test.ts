@@ -92,6 +92,19 @@ describe("withSecretFiles", () => {
     );
   });
 
+  it("reads the web UI's secrets from files too", () => {
+    const env = withSecretFiles({
+      GITHUB_CLIENT_SECRET_FILE: secretFile("oauth", "client-secret\n"),
+      STACKPILOT_UI_TOKEN_FILE: secretFile("ui-read", "read-token\n"),
+      STACKPILOT_UI_TOKEN_WRITE_FILE: secretFile("ui-write", "write-token\n"),
+    });
+    expect([env.GITHUB_CLIENT_SECRET, env.STACKPILOT_UI_TOKEN, env.STACKPILOT_UI_TOKEN_WRITE]).toEqual([
+      "client-secret",
+      "read-token",
+      "write-token",
+    ]);
+  });
+
   it("leaves an environment without _FILE variables as it is", () => {
     const env = { WEBHOOK_SECRET: "x", DATABASE_URL: "postgres://a@b/c" };
     expect(withSecretFiles(env)).toEqual(env);
