@@ -11,6 +11,7 @@ import type { ParseLimits } from "../../detect/blobReader.ts";
 import type { ParseCache } from "../../detect/snapshot.ts";
 import { MirrorMountOpener } from "../../git/mountOpeners.ts";
 import type { GitRepo } from "../../git/repo.ts";
+import type { StackpilotMetrics } from "../../metrics/metrics.ts";
 import type { DeployedRecord, HostRef } from "../../plan/plan.ts";
 import { resolvePlanMounts } from "../../plan/planMounts.ts";
 import type { Planner } from "../../plan/planner.ts";
@@ -45,6 +46,8 @@ export interface WorkerDeps {
   botAllowlist?: string[];
   /** Plans off the main thread within a budget; without it, plans run in this thread. */
   planner?: Planner;
+  /** The App's metrics (plan and deployment durations, results). */
+  metrics?: StackpilotMetrics;
   /**
    * Queues a job (the durable queue: one job per repository a source push plans); without it, a
    * push to a source repository plans nothing else.
@@ -136,9 +139,9 @@ export async function planJob(
     pulls: pulls ?? true,
     ...(ctx.deps.limits ? { limits: ctx.deps.limits } : {}),
   };
-  const planned = ctx.deps.planner
-    ? await ctx.deps.planner.plan(request)
-    : await runPlanRequest(repo, request, ctx.deps.cache);
+  const plan = () =>
+    ctx.deps.planner ? ctx.deps.planner.plan(request) : runPlanRequest(repo, request, ctx.deps.cache);
+  const planned = await (ctx.deps.metrics ? ctx.deps.metrics.timePlan(plan) : plan());
   return { ...planned, mounts };
 }
 

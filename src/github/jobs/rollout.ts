@@ -173,6 +173,7 @@ async function runRollout(
     },
   });
   await progress.finish();
+  for (const r of done) ctx.deps.metrics?.deployment(input.environment, r.status, r.durationMs);
 
   const failed = done.filter((r) => !isSuccess(r));
   await setDeploymentStatus(ctx.octokit, {
