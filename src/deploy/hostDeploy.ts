@@ -10,6 +10,7 @@
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import type { StackSnapshot } from "../detect/snapshot.ts";
+import type { ExpectedContainers } from "../state/deployed.ts";
 import { stepTimer } from "../util/timings.ts";
 import { releaseArchives } from "./archiveCache.ts";
 import { type ComposeFlavor, composeDown, composeLogs, composePull, composeUp } from "./commands/compose.ts";
@@ -27,7 +28,7 @@ import {
   switchTo,
   uploadAndSwitch,
 } from "./commands/release.ts";
-import { judgeHealth } from "./health.ts";
+import { expectedOf, judgeHealth } from "./health.ts";
 import { acquireHostLock, type HeldLock, releaseOfLink } from "./hostLock.ts";
 import { IMAGES_OVERRIDE, imagesOverride, projectOf, ReleaseManifest, releaseIdOf } from "./release.ts";
 import { checkComposeFeatures, checkMounts, manifestOf, metaName } from "./releasePreflight.ts";
@@ -89,6 +90,8 @@ export interface DeployResult {
   failureLogs?: string;
   uploadBytes: number;
   timings: Record<string, number>;
+  /** What the release runs once healthy (succeeded only), for drift detection to compare with. */
+  expected?: ExpectedContainers;
 }
 
 export class DeployRefused extends Error {
@@ -141,9 +144,10 @@ export class HostDeployer {
       const uploadBytes = inPlace
         ? 0
         : await time("upload+switch", () => this.upload(req, paths, release, manifest, lock, step));
+      let expected: ExpectedContainers;
       try {
         await time("up", () => this.up(host, paths.release(release), manifest, req.pullServices, step));
-        await time("health", () => this.waitHealthy(host, paths.release(release), manifest));
+        expected = await time("health", () => this.waitHealthy(host, paths.release(release), manifest));
       } catch (err) {
         // A deploy that lost its lock changes nothing more: the target is someone else's now.
         signal?.throwIfAborted();
@@ -172,6 +176,7 @@ export class HostDeployer {
         ...(previous ? { previousRelease: previous } : {}),
         uploadBytes,
         timings,
+        expected,
       };
     } finally {
       await lock.release();
@@ -197,7 +202,7 @@ export class HostDeployer {
     holder: string,
     to?: string,
     signal?: AbortSignal,
-  ): Promise<{ from?: string; to: string; manifest: ReleaseManifest }> {
+  ): Promise<{ from?: string; to: string; manifest: ReleaseManifest; expected: ExpectedContainers }> {
     const paths = stackPaths(host.root, stack);
     const lock = await acquireHostLock(
       this.#runner,
@@ -220,8 +225,8 @@ export class HostDeployer {
             : `no earlier release of ${stack} on ${host.name} to roll back to`,
         );
       }
-      const manifest = await this.reactivate(host, paths, target, step);
-      return { ...(current ? { from: current } : {}), to: target, manifest };
+      const { manifest, expected } = await this.reactivate(host, paths, target, step);
+      return { ...(current ? { from: current } : {}), to: target, manifest, expected };
     } finally {
       await lock.release();
     }
@@ -333,7 +338,7 @@ export class HostDeployer {
     paths: StackPaths,
     release: string,
     step: Step,
-  ): Promise<ReleaseManifest> {
+  ): Promise<{ manifest: ReleaseManifest; expected: ExpectedContainers }> {
     const exists = await this.#runner.run(host.name, isDir(paths.release(release)), { allowFailure: true });
     if (exists.code !== 0)
       throw new DeployRefused(
@@ -342,8 +347,7 @@ export class HostDeployer {
     const manifest = await this.manifest(host.name, paths.release(release));
     await step(switchTo(paths, release));
     await this.up(host, paths.release(release), manifest, [], step);
-    await this.waitHealthy(host, paths.release(release), manifest);
-    return manifest;
+    return { manifest, expected: await this.waitHealthy(host, paths.release(release), manifest) };
   }
 
   private async up(
@@ -363,7 +367,12 @@ export class HostDeployer {
     );
   }
 
-  private async waitHealthy(host: HostTarget, _releaseDir: string, manifest: ReleaseManifest): Promise<void> {
+  /** Polls until healthy; returns what then runs (health.ts `expectedOf`). */
+  private async waitHealthy(
+    host: HostTarget,
+    _releaseDir: string,
+    manifest: ReleaseManifest,
+  ): Promise<ExpectedContainers> {
     const deadline = Date.now() + this.#opts.healthTimeoutMs;
     for (;;) {
       // One round trip per poll: `docker ps` and `docker inspect` in one script.
@@ -371,7 +380,7 @@ export class HostDeployer {
         (await this.#runner.run(host.name, projectContainerStates(manifest.projectName))).stdout,
       );
       const verdict = judgeHealth(states, manifest.services);
-      if (verdict.state === "healthy") return;
+      if (verdict.state === "healthy") return expectedOf(manifest.projectName, manifest.services, states);
       if (verdict.state === "degraded") throw new Error(`unhealthy: ${verdict.reason}`);
       if (Date.now() >= deadline) {
         throw new Error(

@@ -16,9 +16,12 @@ export const projectContainers = (project: string): Argv => [
 /**
  * One tab-separated line per container. `.State` as JSON: depending on the docker CLI version the
  * template sees a struct or a map, and only `json` reads an absent `Health` the same in both.
+ * The compose config hash and the image id come last: a deploy records them from its final health
+ * poll, and drift detection compares what runs later against them (deploy/liveState.ts).
  */
 const LINE_FORMAT =
-  '{{.Id}}\t{{.Name}}\t{{index .Config.Labels "com.docker.compose.service"}}\t{{json .State}}';
+  '{{.Id}}\t{{.Name}}\t{{index .Config.Labels "com.docker.compose.service"}}\t{{json .State}}' +
+  '\t{{index .Config.Labels "com.docker.compose.config-hash"}}\t{{.Image}}';
 
 const RawState = z.object({
   Status: z.string(),
@@ -56,6 +59,16 @@ export const ContainerState = z.object({
   exitCode: z.coerce.number().int(),
   /** "" when the container has no healthcheck. */
   health: z.enum(["", "starting", "healthy", "unhealthy"]),
+  /** Compose's `com.docker.compose.config-hash` label (both versions set it). */
+  configHash: z
+    .string()
+    .regex(/^[0-9a-f]{0,128}$/)
+    .optional(),
+  /** The image id the container was created from (`sha256:...`). */
+  image: z
+    .string()
+    .regex(/^sha256:[0-9a-f]{64}$/)
+    .optional(),
 });
 export type ContainerState = z.infer<typeof ContainerState>;
 
@@ -65,7 +78,7 @@ export function parseInspect(stdout: string): ContainerState[] {
     .split("\n")
     .filter((l) => l.trim())
     .map((line, i) => {
-      const [id, name, service, stateJson] = line.split("\t");
+      const [id, name, service, stateJson, configHash, image] = line.split("\t");
       const state = RawState.safeParse(safeJson(stateJson));
       const parsed = ContainerState.safeParse({
         id,
@@ -74,6 +87,8 @@ export function parseInspect(stdout: string): ContainerState[] {
         status: state.data?.Status,
         exitCode: state.data?.ExitCode,
         health: state.data?.Health?.Status ?? "",
+        ...(configHash ? { configHash } : {}),
+        ...(image ? { image } : {}),
       });
       if (!parsed.success)
         throw new Error(

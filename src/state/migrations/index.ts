@@ -2,6 +2,7 @@
 import { initial } from "./0001_initial.ts";
 import { builds } from "./0002_builds.ts";
 import { rollouts } from "./0003_rollouts.ts";
+import { driftNotify } from "./0004_drift_notify.ts";
 
 export interface Migration {
   /** Applied in ascending order; recorded in stackpilot_migrations once applied. */
@@ -10,4 +11,4 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [initial, builds, rollouts];
+export const MIGRATIONS: readonly Migration[] = [initial, builds, rollouts, driftNotify];
