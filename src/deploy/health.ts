@@ -39,7 +39,7 @@ export function judgeHealth(
 
 /**
  * What a healthy release runs, to record with the deploy: per service, the config hash and image
- * id of its containers and their count. Read from the health poll that judged it healthy, so
+ * id of its containers (not `compose run` ones) and their count. Read from the health poll that judged it healthy, so
  * recording it costs no round trip. A service whose containers disagree (or a docker that shows
  * neither value) records "" there, which no container matches later: drift says so.
  */
@@ -50,7 +50,7 @@ export function expectedOf(
 ): ExpectedContainers {
   const out: ExpectedContainers["services"] = {};
   for (const service of services) {
-    const mine = containers.filter((c) => c.service === service);
+    const mine = containers.filter((c) => c.service === service && !c.oneoff);
     const one = (values: (string | undefined)[]) => {
       const set = new Set(values);
       return set.size === 1 ? ([...set][0] ?? "") : "";

@@ -161,7 +161,8 @@ describe("remote command builders", () => {
       `sh -c 'ids=$(docker ps --all --quiet --no-trunc --filter "label=com.docker.compose.project=$1") || exit; ` +
         `[ -z "$ids" ] || { set -f; exec docker inspect --format "$2" -- $ids; }' sh web ` +
         `'{{.Id}}\t{{.Name}}\t{{index .Config.Labels "com.docker.compose.service"}}\t{{json .State}}` +
-        `\t{{index .Config.Labels "com.docker.compose.config-hash"}}\t{{.Image}}'`,
+        `\t{{with index .Config.Labels "com.docker.compose.config-hash"}}{{.}}{{end}}\t{{.Image}}` +
+        `\t{{with index .Config.Labels "com.docker.compose.oneoff"}}{{.}}{{end}}'`,
     );
   });
 });
@@ -177,6 +178,9 @@ describe("host replies", () => {
       image,
     });
     expect(parseInspect(line("running"))[0]).not.toHaveProperty("image");
+    // A `compose run` container has no config hash label: `with` prints nothing for it.
+    expect(parseInspect(`${line("running")}\t\t${image}\tTrue`)[0]).toMatchObject({ oneoff: true, image });
+    expect(parseInspect(`${line("running")}\t\t${image}\tTrue`)[0]).not.toHaveProperty("configHash");
     expect(() => parseInspect(`${line("running")}\t${"c".repeat(64)}\tnginx:latest`)).toThrow(
       "unexpected docker inspect output",
     );

@@ -84,14 +84,15 @@ function inspectLine(c: Partial<LiveContainer> & { name: string }): string {
 }
 
 describe("the probe script", () => {
-  it("reads every current link and all the projects' containers with one docker ps and one docker inspect", () => {
+  it("reads every current link and the projects' containers (no others) with one docker ps and one docker inspect", () => {
     const docker = fakeDocker();
     const web = stackPaths(dir, "web");
     mkdirSync(web.release(A), { recursive: true });
     symlinkSync(`releases/${A}`, web.current);
     // A link path with a space, a quote and a command substitution stays one argument.
     const odd = join(dir, "it's $(touch pwned)", "current");
-    writeFileSync(join(dir, "ps.out"), "id1\nid2\n");
+    // Another project, and one whose label would match a careless pattern.
+    writeFileSync(join(dir, "ps.out"), "id1 web\nid2 api\nid3 other\nid4 *\nid5 web api\n");
     writeFileSync(join(dir, "inspect.out"), `${inspectLine({ name: "web-web-1" })}\n`);
     const argv = liveProbe([web.current, odd], ["web", "api"]);
     const r = sh(argv, docker.env);
@@ -101,15 +102,15 @@ describe("the probe script", () => {
     );
     const [ps, inspect, ...more] = docker.calls();
     expect(more).toEqual([]);
+    // Docker ANDs label filters: one ps lists every compose container with its project.
     expect(ps).toEqual([
       "ps",
       "--all",
-      "--quiet",
       "--no-trunc",
       "--filter",
-      "label=com.docker.compose.project=web",
-      "--filter",
-      "label=com.docker.compose.project=api",
+      "label=com.docker.compose.project",
+      "--format",
+      '{{.ID}} {{.Label "com.docker.compose.project"}}',
     ]);
     expect(inspect?.slice(0, 2)).toEqual(["inspect", "--format"]);
     expect(inspect?.[2]).toContain('{{json (index .Config.Labels "com.docker.compose.config-hash")}}');
@@ -117,21 +118,21 @@ describe("the probe script", () => {
     expect(spawnSync("ls", [dir]).stdout.toString()).not.toContain("pwned");
   });
 
-  it("asks docker nothing without projects, and nothing more than ps when the projects have no container", () => {
+  it("asks docker nothing without projects, and nothing more than ps when they have no container", () => {
     const docker = fakeDocker();
     expect(sh(liveProbe([join(dir, "x/current")], []), docker.env)).toMatchObject({
       code: 0,
       stdout: `L\t${join(dir, "x/current")}\t\n`,
     });
     expect(docker.calls()).toEqual([]);
-    writeFileSync(join(dir, "ps.out"), "");
+    writeFileSync(join(dir, "ps.out"), "id3 other\n");
     expect(sh(liveProbe([], ["web"]), docker.env)).toMatchObject({ code: 0, stdout: "" });
     expect(docker.calls().map((c) => c[0])).toEqual(["ps"]);
   });
 
   it("lists and inspects once more when a container vanished in between, and exits 3 when docker does not answer", () => {
     const docker = fakeDocker();
-    writeFileSync(join(dir, "ps.out"), "id1\n");
+    writeFileSync(join(dir, "ps.out"), "id1 web\n");
     writeFileSync(join(dir, "inspect.out"), `${inspectLine({ name: "web-web-1" })}\n`);
     writeFileSync(join(dir, "inspect.fail"), "");
     const r = sh(liveProbe([], ["web"]), docker.env);
@@ -292,7 +293,7 @@ describe("comparing a record with its host", () => {
 });
 
 describe("what a deploy records", () => {
-  it("takes each service's config hash, image and count from the final health poll", () => {
+  it("takes each service's config hash, image and count from the final health poll, without compose run's", () => {
     const state = (service: string, configHash: string) => ({
       id: "a".repeat(64),
       name: `p-${service}-1`,
@@ -342,7 +343,7 @@ describe("checking many records", () => {
       mkdirSync(p.release(A), { recursive: true });
       symlinkSync(`releases/${A}`, p.current);
     }
-    writeFileSync(join(dir, "ps.out"), "id1\n");
+    writeFileSync(join(dir, "ps.out"), "id1 web\nid2 api\n");
     writeFileSync(
       join(dir, "inspect.out"),
       `${inspectLine({ name: "web-web-1" })}\n${inspectLine({ name: "api-api-1", project: "api", service: "api" })}\n`,

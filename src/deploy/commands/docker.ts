@@ -16,12 +16,15 @@ export const projectContainers = (project: string): Argv => [
 /**
  * One tab-separated line per container. `.State` as JSON: depending on the docker CLI version the
  * template sees a struct or a map, and only `json` reads an absent `Health` the same in both.
- * The compose config hash and the image id come last: a deploy records them from its final health
- * poll, and drift detection compares what runs later against them (deploy/liveState.ts).
+ * The compose config hash, the image id and whether `compose run` made it come last: a deploy
+ * records the first two of its service containers from its final health poll, and drift
+ * detection compares what runs later against them (deploy/liveState.ts). `with` prints nothing
+ * for a missing label (a bare `index` prints `<no value>`).
  */
 const LINE_FORMAT =
   '{{.Id}}\t{{.Name}}\t{{index .Config.Labels "com.docker.compose.service"}}\t{{json .State}}' +
-  '\t{{index .Config.Labels "com.docker.compose.config-hash"}}\t{{.Image}}';
+  '\t{{with index .Config.Labels "com.docker.compose.config-hash"}}{{.}}{{end}}\t{{.Image}}' +
+  '\t{{with index .Config.Labels "com.docker.compose.oneoff"}}{{.}}{{end}}';
 
 const RawState = z.object({
   Status: z.string(),
@@ -69,6 +72,8 @@ export const ContainerState = z.object({
     .string()
     .regex(/^sha256:[0-9a-f]{64}$/)
     .optional(),
+  /** Made by `compose run`, not by the project's services. */
+  oneoff: z.boolean().optional(),
 });
 export type ContainerState = z.infer<typeof ContainerState>;
 
@@ -78,7 +83,7 @@ export function parseInspect(stdout: string): ContainerState[] {
     .split("\n")
     .filter((l) => l.trim())
     .map((line, i) => {
-      const [id, name, service, stateJson, configHash, image] = line.split("\t");
+      const [id, name, service, stateJson, configHash, image, oneoff] = line.split("\t");
       const state = RawState.safeParse(safeJson(stateJson));
       const parsed = ContainerState.safeParse({
         id,
@@ -89,6 +94,7 @@ export function parseInspect(stdout: string): ContainerState[] {
         health: state.data?.Health?.Status ?? "",
         ...(configHash ? { configHash } : {}),
         ...(image ? { image } : {}),
+        ...(oneoff ? { oneoff: oneoff === "True" } : {}),
       });
       if (!parsed.success)
         throw new Error(

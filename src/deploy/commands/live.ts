@@ -26,9 +26,10 @@ const CONTAINER_FORMAT = [
 
 /**
  * Prints `L <tab> link <tab> target` per `current` link (an empty target when there is none), then
- * `C ...` (CONTAINER_FORMAT) per container of the projects, found with one `docker ps` whose
- * project filters are OR'ed, and read with one `docker inspect`. A container removed between the
- * two makes `inspect` fail: the pair is run once more. Exit 3 when docker does not answer.
+ * `C ...` (CONTAINER_FORMAT) per container of the projects. Docker ANDs label filters, so one
+ * `docker ps` lists every compose container with its project, the shell keeps those of the
+ * projects asked for (whole names: project names have no spaces), and one `docker inspect` reads them. A container removed between the two
+ * makes `inspect` fail: the pair runs once more. Exit 3 when docker does not answer.
  */
 export function liveProbe(links: readonly string[], projects: readonly string[]): Argv {
   return script(
@@ -39,10 +40,14 @@ while [ "$i" -lt "$n" ]; do
   shift; i=$((i + 1))
 done
 [ $# -gt 0 ] || exit 0
-for p do set -- "$@" --filter "label=com.docker.compose.project=$p"; shift; done
+want=" $* "
 set -f
-look() { ids=$(docker ps --all --quiet --no-trunc "$@") || return 3; [ -z "$ids" ] || docker inspect --format "$fmt" -- $ids; }
-out=$(look "$@") || out=$(look "$@") || exit 3
+look() {
+  all=$(docker ps --all --no-trunc --filter label=com.docker.compose.project --format '{{.ID}} {{.Label "com.docker.compose.project"}}') || return 3
+  ids=$(printf '%s\\n' "$all" | while read -r id proj rest; do [ -n "$rest" ] || case $want in *" $proj "*) printf '%s ' "$id";; esac; done)
+  [ -z "$ids" ] || docker inspect --format "$fmt" -- $ids
+}
+out=$(look) || out=$(look) || exit 3
 [ -z "$out" ] || printf '%s\\n' "$out"`,
     String(links.length),
     CONTAINER_FORMAT,
