@@ -16,6 +16,7 @@ import { type Inventory, loadInventory } from "../config/hostsFile.ts";
 import { SshPool } from "../deploy/ssh/pool.ts";
 import { ParseCache } from "../detect/snapshot.ts";
 import { MirrorCache } from "../git/mirror.ts";
+import { startNotifications } from "../notify/queue.ts";
 import { Planner } from "../plan/planner.ts";
 import { startBoss } from "../state/boss.ts";
 import { openStore, type Store } from "../state/store.ts";
@@ -28,6 +29,7 @@ import {
   WEBHOOK_PATH,
   type WebhookLimits,
 } from "./http/webhookServer.ts";
+import { startDrift } from "./jobs/drift.ts";
 import type { Octokit, WorkerDeps } from "./jobs/jobContext.ts";
 import { createJobQueue, type JobQueue } from "./jobs/jobQueue.ts";
 import { startRecovery } from "./jobs/recovery.ts";
@@ -85,7 +87,11 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
   });
   const boss = await startBoss(store);
   const jobs = await createJobQueue(boss, { concurrency: env.STACKPILOT_WORKERS });
-  const { hosts, registries }: Inventory = env.STACKPILOT_HOSTS_FILE
+  const {
+    hosts,
+    registries,
+    notifications = [],
+  }: Inventory = env.STACKPILOT_HOSTS_FILE
     ? await loadInventory(env.STACKPILOT_HOSTS_FILE)
     : { hosts: [], registries: [] };
   const pool = new SshPool(hosts, { dataDir: env.STACKPILOT_DATA_DIR });
@@ -102,6 +108,8 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
   // Plans run off the main thread, within a budget: webhooks are answered whatever a plan meets.
   const planner = new Planner({ budgetMs: env.STACKPILOT_PLAN_BUDGET_S * 1000 });
   let recovery: { stop(): Promise<void> } | undefined;
+  let drift: { stop(): Promise<void> } | undefined;
+  let notify: { stop(): Promise<void> } | undefined;
   const appFn = stackpilotApp({
     store,
     enqueue: (job, deliveryId) => jobs.send(job, deliveryId),
@@ -122,12 +130,25 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
         botAllowlist: env.STACKPILOT_BOT_ALLOWLIST.split(",").filter(Boolean),
         planner,
       };
+      const log = {
+        info: (m: string) => app.log.info(m),
+        warn: (m: string) => app.log.warn(m),
+        error: (m: string) => app.log.error(m),
+      };
+      // Deploy failures, rollbacks, drift and heals are told to the hosts file's channels (src/notify).
+      const told = await startNotifications(boss, store, notifications, log);
+      notify = told;
+      deps.notifier = told.notifier;
       const handle = createWorker(deps, app);
+      const octokitFor = async (id: number) => (await app.auth(id)) as Octokit;
       // Deploys of a process that died are found, recorded and shown as ended (recovery.ts).
-      recovery = startRecovery({
-        store,
-        octokitFor: async (id) => (await app.auth(id)) as Octokit,
-        log: { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m), error: (m) => app.log.error(m) },
+      recovery = startRecovery({ store, octokitFor, log, holder: `${installationId}:${process.pid}` });
+      // What hosts run is compared with the records where the default branch asks (jobs/drift.ts).
+      drift = startDrift({
+        worker: deps,
+        octokitFor,
+        notifier: told.notifier,
+        log,
         holder: `${installationId}:${process.pid}`,
       });
       // The worker logs and reports failures itself; what it throws is retried by the queue.
@@ -155,9 +176,12 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
     async stop() {
       clearInterval(pruner);
       await pruning;
+      await drift?.stop();
       await recovery?.stop();
       await planner.close();
       await jobs.stop();
+      // Whatever the last jobs told is queued before the queue stops.
+      await notify?.stop();
       await boss.stop({ graceful: true, close: true });
       await pool.close();
       await store.close();

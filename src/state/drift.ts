@@ -12,10 +12,17 @@ export type DriftState = (typeof DRIFT_STATES)[number];
 
 /**
  * What healing did last: `healing` (a heal runs), `healed`, `failed` (it is retried within the
- * limit), `given_up` (until `until`), `refused` (the rules or the hosts file do not allow the
+ * limit), `superseded` (the record changed while it waited), `given_up` (until `until`), `refused` (the rules or the hosts file do not allow the
  * deploy), `not_healable` (only what a redeploy cannot repair differs).
  */
-export type HealOutcome = "healing" | "healed" | "failed" | "given_up" | "refused" | "not_healable";
+export type HealOutcome =
+  | "healing"
+  | "healed"
+  | "failed"
+  | "superseded"
+  | "given_up"
+  | "refused"
+  | "not_healable";
 
 export interface HealState {
   outcome: HealOutcome;

@@ -9,6 +9,7 @@ import type { EngineOptions } from "../../deploy/hostDeploy.ts";
 import type { RemoteExec } from "../../deploy/runner.ts";
 import type { ParseCache } from "../../detect/snapshot.ts";
 import type { GitRepo } from "../../git/repo.ts";
+import type { Notifier } from "../../notify/notifier.ts";
 import type { DeployedRecord, HostRef } from "../../plan/plan.ts";
 import type { Planner } from "../../plan/planner.ts";
 import { type PlanRequest, type PlanResponse, runPlanRequest } from "../../plan/planRequest.ts";
@@ -41,6 +42,8 @@ export interface WorkerDeps {
   botAllowlist?: string[];
   /** Plans off the main thread within a budget; without it, plans run in this thread. */
   planner?: Planner;
+  /** Deploy results and rollbacks are told here (src/notify); without it, nowhere. */
+  notifier?: Pick<Notifier, "emit">;
 }
 
 export interface JobContext {

@@ -27,25 +27,26 @@ CREATE TABLE drift_checks (
   checked_at  timestamptz NOT NULL,
   -- Since when the target has been in this state.
   since       timestamptz NOT NULL,
-  -- What healing did last: healing, healed, failed, given_up (until heal_until), refused, not_healable.
+  -- What healing did last: healing, healed, failed, superseded, given_up (until heal_until), refused,
+  -- not_healable.
   heal        text,
   heal_detail text,
   heal_until  timestamptz,
   PRIMARY KEY (repo, stack, host)
 );
 
--- Notification episodes: a failure of one target is sent once, then only as a reminder or when
--- it changes, until it ends. Kept here so replicas and restarts agree.
+-- Notification episodes, per channel: a failure of one target is sent once, then only as a
+-- reminder, until it ends. Kept here so replicas and restarts agree.
 CREATE TABLE notify_episodes (
+  channel      text NOT NULL,
   topic        text NOT NULL,
   repo         text NOT NULL,
   stack        text NOT NULL,
   host         text NOT NULL,
   open         boolean NOT NULL DEFAULT false,
-  signature    text,
   opened_at    timestamptz,
   last_sent_at timestamptz,
-  PRIMARY KEY (topic, repo, stack, host)
+  PRIMARY KEY (channel, topic, repo, stack, host)
 );
 `,
 };
