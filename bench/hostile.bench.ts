@@ -16,7 +16,7 @@
  *
  *   npm run bench -- hostile      knobs: BENCH_RUNS (default 5), BENCH_BEFORE_TIMEOUT_S (default 20)
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -33,28 +33,17 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const BEFORE_TIMEOUT_MS = Number(process.env.BENCH_BEFORE_TIMEOUT_S ?? 20) * 1000;
 const log = (s: string) => process.stderr.write(`[hostile] ${s}\n`);
 
-// The hostile inputs.
-const STARS_GLOB = `**/${"*a".repeat(509)}*z`;
-const PIECE_GLOB = `**/*${"a".repeat(1016)}?b*z`;
-const EXTGLOB = "**/+(*a)*z";
-const LONG_NAME = `hostile/${"a".repeat(4000)}`;
-const compose = (image: string) => `services:\n  app:\n    image: ${image}\n    env_file: [app.env]\n`;
-const mapping = (keys: number, width: number): string => {
-  const lines = Array.from(
-    { length: keys },
-    (_, i) => `      label.${String(i).padStart(width, "0")}: value\n`,
-  );
-  return `services:\n  app:\n    image: big\n    labels:\n${lines.join("")}`;
-};
-/** ~1 MB (just within the limit): one 40,000-key mapping. */
-const bigMapping = () => mapping(40_000, 5);
-/** ~2.5 MB, the issue's: one 100,000-key mapping. */
-const oversize = () => mapping(100_000, 6);
-const aliasHeavy = (): string => {
-  const services = Array.from({ length: 1000 }, (_, i) => `  s${i}:\n    <<: *base\n    image: s${i}\n`);
-  return `x-base: &base\n  env_file: [app.env]\n  restart: always\nservices:\n${services.join("")}`;
-};
-const deep = () => `services: ${"[".repeat(100_000)}${"]".repeat(100_000)}\n`;
+import {
+  aliasHeavy,
+  bigMapping,
+  deep,
+  EXTGLOB,
+  LONG_NAME,
+  makeHostileRepo,
+  oversize,
+  PIECE_GLOB,
+  STARS_GLOB,
+} from "./lib/hostileRepo.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "sp-bench-hostile-"));
 try {
@@ -65,7 +54,7 @@ try {
 
 async function main(): Promise<void> {
   const texts = { big: bigMapping(), aliases: aliasHeavy(), deep: deep() };
-  const commits = makeRepo(join(tmp, "repo.git"), texts);
+  const commits = makeHostileRepo(join(tmp, "repo.git"), texts, log);
   const repo = new GitRepo(join(tmp, "repo.git"));
   const plans = await comparePlans(repo, commits);
   const rows = await inputRows(repo, commits.hostile, texts);
@@ -224,45 +213,4 @@ function before(setup: string, call: string, input: object): string {
   const error = r.stderr.split("\n").find((l) => /^\w*Error: /.test(l));
   if (r.status !== 0) return `throws ${error ?? r.stderr.trim()}`;
   return fmtMs(Number(r.stdout.trim()));
-}
-
-/** A bare repository: a root commit, `clean` (100 stacks) on it, and `hostile` (the same plus the hostile inputs). */
-function makeRepo(dir: string, texts: { big: string; aliases: string; deep: string }) {
-  execFileSync("git", ["init", "-q", "--bare", dir]);
-  const files: Record<string, string> = {};
-  for (let i = 0; i < 100; i++) {
-    const s = `stacks/s${String(i).padStart(3, "0")}`;
-    files[`${s}/compose.yaml`] = compose(`app${i}`);
-    files[`${s}/app.env`] = `N=${i}\n`;
-    files[`${s}/config/app.conf`] = `stack ${i}\n`;
-  }
-  const stacksConfig = "version: 1\nstacks:\n  - name: s000\n    watch: ['shared/**']\n";
-  const hostileConfig = `version: 1\nstacks:\n  - name: s000\n    watch: ['shared/**', ${JSON.stringify(STARS_GLOB)}, ${JSON.stringify(PIECE_GLOB)}]\n`;
-  const hostileFiles: Record<string, string> = {
-    ".github/stackpilot.yml": hostileConfig,
-    [LONG_NAME]: "x\n",
-    [`${LONG_NAME}z`]: "x\n",
-    "stacks/big/compose.yaml": texts.big,
-    "stacks/aliases/compose.yaml": texts.aliases,
-    "stacks/aliases/app.env": "A=1\n",
-    "stacks/deep/compose.yaml": texts.deep,
-    "stacks/oversize/compose.yaml": oversize(),
-  };
-  const commit = (ref: string, from: string | undefined, content: Record<string, string>) => {
-    const parts = [`commit ${ref}\ncommitter Bench <bench@example.invalid> 0 +0000\ndata 5\nbench\n`];
-    if (from) parts.push(`from ${from}\n`);
-    for (const [path, text] of Object.entries(content)) {
-      parts.push(`M 100644 inline ${path}\ndata ${Buffer.byteLength(text)}\n${text}\n`);
-    }
-    return parts.join("");
-  };
-  const stream = [
-    commit("refs/heads/root", undefined, { "README.md": "bench\n" }),
-    commit("refs/heads/clean", "refs/heads/root", { ...files, ".github/stackpilot.yml": stacksConfig }),
-    commit("refs/heads/hostile", "refs/heads/clean", hostileFiles),
-  ].join("");
-  execFileSync("git", ["fast-import", "--quiet"], { cwd: dir, input: stream, maxBuffer: 1 << 26 });
-  const sha = (ref: string) => execFileSync("git", ["rev-parse", ref], { cwd: dir, encoding: "utf8" }).trim();
-  log(`repository: 100 stacks, hostile commit adds ${Object.keys(hostileFiles).length} files`);
-  return { root: sha("root"), clean: sha("clean"), hostile: sha("hostile") };
 }

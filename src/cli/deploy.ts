@@ -7,6 +7,7 @@ import { hostRefs } from "../config/hostsFile.ts";
 import { formatProblem } from "../config/problems.ts";
 import { HostDeployer } from "../deploy/hostDeploy.ts";
 import { type HostJobResult, isSuccess, runPlan } from "../deploy/orchestrate.ts";
+import { parseLimitsFrom } from "../detect/blobReader.ts";
 import { ParseCache } from "../detect/snapshot.ts";
 import { GitRepo } from "../git/repo.ts";
 import { brokenReason } from "../plan/broken.ts";
@@ -93,7 +94,8 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
     const base = await repo.resolveCommit(`${head}~1`);
     // Where each environment may go comes from the default branch, as in the App.
     const rules = await localDefaultBranch(repo);
-    const policy = await loadPolicy(repo, rules.branch, rules.ref);
+    const limits = parseLimitsFrom();
+    const policy = await loadPolicy(repo, rules.branch, rules.ref, limits);
     const cache = new ParseCache();
     const stopWatch = watchBudget(cache, planBudgetMs(), `planning ${repoId} at ${head.slice(0, 12)}`);
     const {
@@ -113,6 +115,7 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
         inventory: session.inventory,
         repoId,
         builds: await session.store.listReusableBuilds(repoId),
+        limits,
       },
       cache,
     ).finally(stopWatch);

@@ -1,5 +1,6 @@
 /** `stackpilot plan`: plan a commit range of a local checkout. */
 import { resolve } from "node:path";
+import { parseLimitsFrom } from "../detect/blobReader.ts";
 import { ParseCache } from "../detect/snapshot.ts";
 import { GitRepo } from "../git/repo.ts";
 import { planBudgetMs, watchBudget } from "../plan/planner.ts";
@@ -81,13 +82,14 @@ export async function planCommand(argv: string[], io: Io): Promise<number> {
       ...(policy && rules
         ? {
             policy: {
-              policy: await policy.loadPolicy(repo, rules.branch, rules.ref),
+              policy: await policy.loadPolicy(repo, rules.branch, rules.ref, parseLimitsFrom()),
               repoId: await repoIdentity(repo),
             },
           }
         : {}),
       ...(deployed ? { deployed } : {}),
       only: { stacks: values.stack ?? [], hosts: values.host ?? [] },
+      limits: parseLimitsFrom(),
     },
     cache,
   ).finally(stopWatch);

@@ -147,7 +147,7 @@ export class HostDeployer {
       let expected: ExpectedContainers;
       try {
         await time("up", () => this.up(host, paths.release(release), manifest, req.pullServices, step));
-        expected = await time("health", () => this.waitHealthy(host, paths.release(release), manifest));
+        expected = await time("health", () => this.waitHealthy(host, manifest, signal));
       } catch (err) {
         // A deploy that lost its lock changes nothing more: the target is someone else's now.
         signal?.throwIfAborted();
@@ -347,7 +347,7 @@ export class HostDeployer {
     const manifest = await this.manifest(host.name, paths.release(release));
     await step(switchTo(paths, release));
     await this.up(host, paths.release(release), manifest, [], step);
-    return { manifest, expected: await this.waitHealthy(host, paths.release(release), manifest) };
+    return { manifest, expected: await this.waitHealthy(host, manifest) };
   }
 
   private async up(
@@ -367,14 +367,18 @@ export class HostDeployer {
     );
   }
 
-  /** Polls until healthy; returns what then runs (health.ts `expectedOf`). */
+  /**
+   * Polls until healthy and returns what then runs (health.ts `expectedOf`); stops polling as soon
+   * as the caller's lock is lost (nothing is left to decide).
+   */
   private async waitHealthy(
     host: HostTarget,
-    _releaseDir: string,
     manifest: ReleaseManifest,
+    signal?: AbortSignal,
   ): Promise<ExpectedContainers> {
     const deadline = Date.now() + this.#opts.healthTimeoutMs;
     for (;;) {
+      signal?.throwIfAborted();
       // One round trip per poll: `docker ps` and `docker inspect` in one script.
       const states = parseInspect(
         (await this.#runner.run(host.name, projectContainerStates(manifest.projectName))).stdout,

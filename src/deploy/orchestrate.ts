@@ -37,7 +37,7 @@ export type DeployLedger = Pick<
   | "setDeployed"
   | "withLock"
 > &
-  Partial<Pick<Store, "startBuild" | "finishBuild" | "supersedeIfStale">> & {
+  Partial<Pick<Store, "startBuild" | "finishBuild" | "supersedeIfStale" | "interruptOthers">> & {
     removeDeployed?(target: DeployTarget): Promise<void>;
   };
 
@@ -265,6 +265,11 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
     return await waitForTarget(input, key, superseded, async (signal) => {
       const newer = await superseded();
       if (newer) return newer;
+      // Holding the target's lock: a deployment of it still running lost its deployer.
+      await input.ledger.interruptOthers?.(
+        { repo: input.repoId, stack: job.stack, host: job.host },
+        deploymentId,
+      );
       await input.ledger.startDeployment(deploymentId);
       const target = hostTarget(
         config,

@@ -21,7 +21,8 @@ export interface RollbackHostInput {
     | "appendCommandLog"
     | "setDeployed"
     | "withLock"
-  >;
+  > &
+    Partial<Pick<Store, "interruptOthers">>;
   remote: RemoteExec;
   host: HostConfig;
   repo: string;
@@ -57,6 +58,7 @@ export async function rollbackHost(input: RollbackHostInput): Promise<RollbackHo
       `${input.actor} (rollback)`,
       DB_LOCK_TTL_MS,
       async (signal) => {
+        await store.interruptOthers?.({ repo, stack, host: host.name }, id);
         await store.startDeployment(id);
         const deployer = new HostDeployer(runner, input.engine);
         const r = await deployer.rollback(

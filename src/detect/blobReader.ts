@@ -12,6 +12,12 @@ export interface ParseLimits {
 }
 export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxFileBytes: 1024 * 1024 };
 
+/** The limits set for this process (`STACKPILOT_MAX_FILE_BYTES`), else the defaults. */
+export function parseLimitsFrom(env: NodeJS.ProcessEnv = process.env): ParseLimits {
+  const bytes = Number(env.STACKPILOT_MAX_FILE_BYTES);
+  return Number.isSafeInteger(bytes) && bytes > 0 ? { maxFileBytes: bytes } : DEFAULT_PARSE_LIMITS;
+}
+
 /**
  * Blob texts read through one repo, remembering ids that could not be read (submodules) and
  * those over the size limit (sized, never read).

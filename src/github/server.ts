@@ -50,6 +50,12 @@ const Env = z.object({
   STACKPILOT_WORKERS: z.coerce.number().int().positive().default(4),
   /** Seconds a plan may take (in its own thread) before it is stopped and fails naming its stack. */
   STACKPILOT_PLAN_BUDGET_S: z.coerce.number().positive().default(30),
+  /** Files Stackpilot parses from a repository (config, compose, .env) larger than this are refused. */
+  STACKPILOT_MAX_FILE_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
   STACKPILOT_BOT_ALLOWLIST: z.string().default(""),
   /** `1`: start without WEBHOOK_SECRET, accepting the secret `development` (never in production). */
   STACKPILOT_INSECURE_DEVELOPMENT: z.string().optional(),
@@ -129,6 +135,7 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
         installationId,
         botAllowlist: env.STACKPILOT_BOT_ALLOWLIST.split(",").filter(Boolean),
         planner,
+        limits: { maxFileBytes: env.STACKPILOT_MAX_FILE_BYTES },
       };
       const log = {
         info: (m: string) => app.log.info(m),

@@ -5,6 +5,7 @@
  * pure. One path for the App's jobs and the CLI.
  */
 import type { Inventory } from "../config/hostsFile.ts";
+import type { ParseLimits } from "../detect/blobReader.ts";
 import { buildSnapshot, type ParseCache, type Snapshot } from "../detect/snapshot.ts";
 import type { GitRepo } from "../git/repo.ts";
 import { type BuildRecord, type ImagePlan, planWithImages } from "./images.ts";
@@ -38,7 +39,7 @@ export async function planDeploy(
     repoId: opts.repoId,
     ...(opts.builds ? { builds: opts.builds } : {}),
     ...(opts.force ? { force: true } : {}),
-    ...(opts.pulls === false ? {} : { previous: await deployedSnapshots(repo, plan, cache) }),
+    ...(opts.pulls === false ? {} : { previous: await deployedSnapshots(repo, plan, cache, opts.limits) }),
   });
   return { ...withImages, head };
 }
@@ -48,6 +49,7 @@ async function deployedSnapshots(
   repo: GitRepo,
   plan: Plan,
   cache: ParseCache,
+  limits: ParseLimits | undefined,
 ): Promise<Map<string, Snapshot | undefined>> {
   const commits = new Set<string>();
   for (const s of plan.stacks)
@@ -57,7 +59,7 @@ async function deployedSnapshots(
     const cached = cache.snapshots.get(commit);
     if (cached) out.set(commit, cached);
     else if (await repo.resolveCommit(commit))
-      out.set(commit, await buildSnapshot(repo, commit, await repo.lsTree(commit), cache));
+      out.set(commit, await buildSnapshot(repo, commit, await repo.lsTree(commit), cache, limits));
     else out.set(commit, undefined);
   }
   return out;

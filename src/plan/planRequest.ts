@@ -4,6 +4,7 @@
  * range held against them, with images and pulls (planDeploy.ts).
  */
 import type { Inventory } from "../config/hostsFile.ts";
+import type { ParseLimits } from "../detect/blobReader.ts";
 import type { ParseCache, Snapshot } from "../detect/snapshot.ts";
 import type { GitRepo } from "../git/repo.ts";
 import { loadPolicy } from "../policy/load.ts";
@@ -25,6 +26,8 @@ export interface PlanRequest {
   builds: BuildRecord[];
   /** Work out what each target pulls (reads the deployed commits' snapshots). */
   pulls: boolean;
+  /** Server-side bounds on the files planning reads (default DEFAULT_PARSE_LIMITS). */
+  limits?: ParseLimits;
 }
 
 /** What a deploy needs of the head: its commit and its stacks (not its whole tree). */
@@ -42,7 +45,7 @@ export async function runPlanRequest(
   req: PlanRequest,
   cache: ParseCache,
 ): Promise<PlanResponse> {
-  const policy = await loadPolicy(repo, req.defaultBranch);
+  const policy = await loadPolicy(repo, req.defaultBranch, undefined, req.limits);
   const planned = await planDeploy(
     repo,
     {
@@ -54,6 +57,7 @@ export async function runPlanRequest(
       repoId: req.repoId,
       builds: req.builds,
       pulls: req.pulls,
+      ...(req.limits ? { limits: req.limits } : {}),
     },
     cache,
   );

@@ -36,6 +36,8 @@ export interface PlannerOptions {
   budgetMs?: number;
   /** Heap of the planner thread; default 512 MB. */
   maxHeapMb?: number;
+  /** Told each stack a plan starts working on (the thread's progress). */
+  onProgress?: (stack: string) => void;
 }
 
 export const DEFAULT_PLAN_BUDGET_MS = 30_000;
@@ -49,6 +51,7 @@ export function planBudgetMs(env: NodeJS.ProcessEnv = process.env): number {
 export class Planner {
   readonly #budgetMs: number;
   readonly #maxHeapMb: number;
+  readonly #onProgress: ((stack: string) => void) | undefined;
   #worker: Worker | undefined;
   #tail: Promise<unknown> = Promise.resolve();
   #nextId = 1;
@@ -56,6 +59,7 @@ export class Planner {
   constructor(opts: PlannerOptions = {}) {
     this.#budgetMs = opts.budgetMs ?? DEFAULT_PLAN_BUDGET_MS;
     this.#maxHeapMb = opts.maxHeapMb ?? 512;
+    this.#onProgress = opts.onProgress;
   }
 
   /** Plans one request; requests run one after another (each with its own budget). */
@@ -113,8 +117,10 @@ export class Planner {
       }, budgetMs);
       const onMessage = (m: ThreadMessage) => {
         if (m.id !== id) return;
-        if (m.type === "progress") stack = m.stack;
-        else if (m.type === "done") settle(() => resolve(m.response));
+        if (m.type === "progress") {
+          stack = m.stack;
+          this.#onProgress?.(m.stack);
+        } else if (m.type === "done") settle(() => resolve(m.response));
         else settle(() => reject(new PlanThreadError(m.message, PERMANENT_IN_THREAD.has(m.name))));
       };
       const onError = (err: Error) => {

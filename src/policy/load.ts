@@ -4,6 +4,7 @@
  */
 import { loadRepoConfig } from "../config/repoConfig.ts";
 import { CONFIG_PATH } from "../config/repoConfigSchema.ts";
+import { DEFAULT_PARSE_LIMITS, type ParseLimits } from "../detect/blobReader.ts";
 import type { GitRepo } from "../git/repo.ts";
 import { type Policy, policyFromConfig } from "./policy.ts";
 
@@ -20,15 +21,28 @@ export async function loadPolicy(
   repo: GitRepo,
   branch: string,
   ref = `refs/heads/${branch}`,
+  limits: ParseLimits = DEFAULT_PARSE_LIMITS,
 ): Promise<Policy> {
   const commit = await repo.resolveCommit(ref);
   if (!commit) return policyFromConfig(loadRepoConfig(undefined).config, { branch });
   const known = memo.get(commit);
   if (known) return { ...known, branch };
-  const blobs = await repo.readBlobs([`${commit}:${CONFIG_PATH}`]);
-  const text = blobs.get(`${commit}:${CONFIG_PATH}`)?.toString("utf8");
-  const loaded = loadRepoConfig(text);
-  const policy = policyFromConfig(loaded.config, { branch, commit }, loaded.problems);
+  const name = `${commit}:${CONFIG_PATH}`;
+  const { blobs, tooLarge } = await repo.readBlobsWithin([name], limits.maxFileBytes);
+  const size = tooLarge.get(name);
+  const loaded = size === undefined ? loadRepoConfig(blobs.get(name)?.toString("utf8")) : undefined;
+  const problems = loaded?.problems ?? [
+    {
+      file: CONFIG_PATH,
+      line: 1,
+      col: 1,
+      key: "",
+      message: `is ${size} bytes on ${branch}, over the ${limits.maxFileBytes}-byte limit for files Stackpilot parses`,
+      severity: "error" as const,
+    },
+  ];
+  const config = loaded?.config ?? loadRepoConfig(undefined).config;
+  const policy = policyFromConfig(config, { branch, commit }, problems);
   memo.set(commit, policy);
   if (memo.size > MEMO_MAX) memo.delete(memo.keys().next().value as string);
   return policy;

@@ -283,6 +283,25 @@ export async function recoverInterrupted(db: Queryable): Promise<Deployment[]> {
   return rows.map(toDeployment).sort((a, b) => a.id - b.id);
 }
 
+/**
+ * Called by the deployer that now holds the target's lock: any other deployment of the target
+ * still `running` lost its deployer (whoever held the lock before it lapsed), so it is marked
+ * interrupted at once rather than at the next recovery round. Returns them.
+ */
+export async function interruptOthers(
+  db: Queryable,
+  target: DeployTarget,
+  self: number,
+): Promise<Deployment[]> {
+  const rows = await db.query(
+    `UPDATE deployments SET status = 'interrupted', error = $5, finished_at = now()
+      WHERE repo = $1 AND stack = $2 AND host = $3 AND id <> $4 AND status = 'running'
+      RETURNING *`,
+    [target.repo, target.stack, target.host, self, INTERRUPTED_ERROR],
+  );
+  return rows.map(toDeployment);
+}
+
 function toDeployment(row: Row): Deployment {
   return {
     id: toNumber(row.id),

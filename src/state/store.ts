@@ -59,6 +59,8 @@ export interface Store {
   listDeployments(filter: DeploymentFilter): Promise<Deployment[]>;
   /** Running deployments whose deploy lock expired are marked interrupted and returned. */
   recoverInterrupted(): Promise<Deployment[]>;
+  /** The target's other running deployments, when `self` holds its lock: interrupted (see deployments.ts). */
+  interruptOthers(target: DeployTarget, self: number): Promise<Deployment[]>;
 
   createRollout(input: NewRollout): Promise<number>;
   setRolloutGithub(id: number, ids: { githubDeploymentId?: number; checkRunId?: number }): Promise<void>;
@@ -166,6 +168,7 @@ export function createStore(db: Db, options: StoreOptions = {}): Store {
     getDeployment: (id) => deployments.getDeployment(db, id),
     listDeployments: (filter) => deployments.listDeployments(db, filter),
     recoverInterrupted: () => deployments.recoverInterrupted(db),
+    interruptOthers: (target, self) => deployments.interruptOthers(db, target, self),
 
     createRollout: (input) => rollouts.createRollout(db, input),
     setRolloutGithub: (id, ids) => rollouts.setRolloutGithub(db, id, ids),

@@ -43,11 +43,11 @@ describe("stackpilot deploy with a broken stack", () => {
     expect(err).toContain(
       'not deployed: stack "a" is broken: stacks/a/compose.yaml:4:15 env_file stacks/a/missing.env not found',
     );
-  }, 60_000);
+  }, 120_000);
 
   it("exits 0 when only stacks that are not broken were asked for", async () => {
     const { code, err } = await deploy("--stack", "b");
     expect(code).toBe(0);
     expect(err).not.toContain("not deployed");
-  }, 60_000);
+  }, 120_000);
 });

@@ -295,7 +295,10 @@ describe("stackpilot status --live", () => {
         expect(d.live).toEqual({ state: "in_sync" });
       const text = await status("--live", "--hosts", hostsFile, "--stack", "authelia", "--host", "h1");
       expect(text.out).toMatch(
-        new RegExp(`^authelia +h1 .*DRIFTED: current points at ${older.slice(0, 7)}, recorded ${recorded}$`, "m"),
+        new RegExp(
+          `^authelia +h1 .*DRIFTED: current points at ${older.slice(0, 7)}, recorded ${recorded}$`,
+          "m",
+        ),
       );
     } finally {
       await h.exec("h1", ["ln", "-sfn", was, current]);

@@ -189,6 +189,24 @@ describe.each(backends)("deployments on $name", (backend) => {
     expect((await store.recoverInterrupted()).map((d) => d.id)).not.toContain(deadId); // only once
     await store.releaseLock(deployLockKey(alive), "live-worker");
   });
+
+  it("interrupts the target's other running deployments when one holds its lock, and no other target's", async () => {
+    const repo = `acme/${Math.random().toString(36).slice(2)}`;
+    const base = { repo, commit: "c".repeat(40), fingerprint: "f", actor: "a", trigger: "merge" as const };
+    const dead = await store.createDeployment({ ...base, stack: "web", host: "h1" });
+    await store.startDeployment(dead);
+    const elsewhere = await store.createDeployment({ ...base, stack: "web", host: "h2" });
+    await store.startDeployment(elsewhere);
+    const self = await store.createDeployment({ ...base, stack: "web", host: "h1" });
+    const cut = await store.interruptOthers({ repo, stack: "web", host: "h1" }, self);
+    expect(cut.map((d) => d.id)).toEqual([dead]);
+    expect(await store.getDeployment(dead)).toMatchObject({
+      status: "interrupted",
+      error: INTERRUPTED_ERROR,
+    });
+    expect((await store.getDeployment(elsewhere))?.status).toBe("running");
+    expect((await store.getDeployment(self))?.status).toBe("queued");
+  });
 });
 
 describe.each(backends)("deployed state on $name", (backend) => {

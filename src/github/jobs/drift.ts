@@ -148,7 +148,12 @@ async function readRepo(deps: DriftLoopDeps, fullName: string, installationId: n
     { cloneUrl: ref.cloneUrl, fullName },
     { token: await installationToken(octokit), refs: [`refs/heads/${ref.defaultBranch}`] },
   );
-  return { ref, octokit, policy: await loadPolicy(git, ref.defaultBranch), readAt: Date.now() };
+  return {
+    ref,
+    octokit,
+    policy: await loadPolicy(git, ref.defaultBranch, undefined, deps.worker.limits),
+    readAt: Date.now(),
+  };
 }
 
 /** The recorded commit of one stack, planned with force for the drifted hosts and deployed by runPlan. */

@@ -7,6 +7,7 @@ import type { ProbotOctokit } from "probot";
 import { type HostConfig, hostRefs, type RegistryConfig } from "../../config/hostsFile.ts";
 import type { EngineOptions } from "../../deploy/hostDeploy.ts";
 import type { RemoteExec } from "../../deploy/runner.ts";
+import type { ParseLimits } from "../../detect/blobReader.ts";
 import type { ParseCache } from "../../detect/snapshot.ts";
 import type { GitRepo } from "../../git/repo.ts";
 import type { Notifier } from "../../notify/notifier.ts";
@@ -42,6 +43,8 @@ export interface WorkerDeps {
   botAllowlist?: string[];
   /** Plans off the main thread within a budget; without it, plans run in this thread. */
   planner?: Planner;
+  /** Server-side bounds on the files planning reads (STACKPILOT_MAX_FILE_BYTES). */
+  limits?: ParseLimits;
   /** Deploy results and rollbacks are told here (src/notify); without it, nowhere. */
   notifier?: Pick<Notifier, "emit">;
 }
@@ -123,6 +126,7 @@ export async function planJob(
     repoId: ctx.ref.fullName,
     builds: await ctx.deps.store.listReusableBuilds(ctx.ref.fullName),
     pulls: pulls ?? true,
+    ...(ctx.deps.limits ? { limits: ctx.deps.limits } : {}),
   };
   return ctx.deps.planner ? ctx.deps.planner.plan(request) : runPlanRequest(repo, request, ctx.deps.cache);
 }
