@@ -3,8 +3,9 @@
  * `healWindowMs`, then give up (loudly) until the oldest of them leaves the window; after a failed
  * heal, wait a backoff that doubles with each failure in a row before the next. A failed heal is
  * retried at a later round within the limit (Argo CD's self-heal never retried one: argo-cd
- * #18442). Pure.
+ * #18442). Before any of that, `healRefusal` says which targets are never healed. Pure.
  */
+import type { DeployedState } from "../state/deployed.ts";
 import type { HealAttempt } from "../state/drift.ts";
 
 export interface HealLimits {
@@ -52,4 +53,34 @@ export function healDecision(attempts: readonly HealAttempt[], now: Date, limits
       };
   }
   return { action: "heal" };
+}
+
+/**
+ * HOOK (stop, from the procedures issue): a target stopped on purpose is never healed back up.
+ * Nothing can be stopped on purpose yet; when `stop` lands, answer from its record here.
+ */
+export function stoppedOnPurpose(_record: Pick<DeployedState, "pinned">): boolean {
+  return false;
+}
+
+/**
+ * Why a drifted target is never healed, whatever its heals so far; undefined when it may be.
+ * `healable`: whether a redeploy can repair what differs (liveState.ts). Pure.
+ */
+export function healRefusal(
+  record: Pick<DeployedState, "pinned">,
+  healable: boolean,
+): { outcome: "refused" | "not_healable"; detail: string } | undefined {
+  if (record.pinned)
+    return {
+      outcome: "refused",
+      detail: "pinned by a rollback: never healed away from it (deploy it explicitly to unpin)",
+    };
+  if (stoppedOnPurpose(record)) return { outcome: "refused", detail: "stopped on purpose" };
+  if (!healable)
+    return {
+      outcome: "not_healable",
+      detail: "only what a redeploy does not change differs (one-off containers)",
+    };
+  return undefined;
 }

@@ -6,11 +6,10 @@
  * differs. Within the limits of heal.ts; giving up is loud (an error log line, a notification, the
  * state `given_up` until the window allows another heal).
  */
-import type { DeployedState } from "../state/deployed.ts";
 import type { HealOutcome } from "../state/drift.ts";
 import { Limiter } from "../util/limiter.ts";
 import type { DueTarget } from "./due.ts";
-import { HEAL_BACKOFF_MS, healDecision } from "./heal.ts";
+import { HEAL_BACKOFF_MS, healDecision, healRefusal } from "./heal.ts";
 import type { HealExpectation } from "./healLedger.ts";
 import type { CheckedTarget, DriftDeps } from "./round.ts";
 
@@ -31,14 +30,6 @@ export interface HealHostResult {
 }
 
 export type Healer = (req: HealRequest) => Promise<HealHostResult[]>;
-
-/**
- * HOOK (stop, from the procedures issue): a target stopped on purpose is never healed back up.
- * Nothing can be stopped on purpose yet; when `stop` lands, answer from its record here.
- */
-export function stoppedOnPurpose(_record: DeployedState): boolean {
-  return false;
-}
 
 /** Heals run at once, at most this many plans (each its own runPlan) at a time. */
 const HEAL_CONCURRENCY = 2;
@@ -70,20 +61,9 @@ export async function healDrifted(
 /** Whether to heal now; records why not (refused, not healable, given up). */
 async function mayHeal(deps: DriftDeps, t: DueTarget, healable: boolean): Promise<boolean> {
   const target = { repo: t.repo, stack: t.record.stack, host: t.record.host };
-  const refuse = (outcome: HealOutcome, detail: string) => setHeal(deps, t, outcome, detail);
-  if (t.record.pinned) {
-    await refuse(
-      "refused",
-      "pinned by a rollback: never healed away from it (deploy it explicitly to unpin)",
-    );
-    return false;
-  }
-  if (stoppedOnPurpose(t.record)) {
-    await refuse("refused", "stopped on purpose");
-    return false;
-  }
-  if (!healable) {
-    await refuse("not_healable", "only what a redeploy does not change differs (one-off containers)");
+  const refusal = healRefusal(t.record, healable);
+  if (refusal) {
+    await setHeal(deps, t, refusal.outcome, refusal.detail);
     return false;
   }
   const decision = healDecision(await deps.store.healAttempts(target, t.settings.heal_window), new Date(), {

@@ -1,6 +1,6 @@
 /** When a drifted target is healed: limits per window, backoff after failures, retries within the limit. */
 import { describe, expect, it } from "vitest";
-import { healDecision } from "../../src/drift/heal.ts";
+import { healDecision, healRefusal } from "../../src/drift/heal.ts";
 import type { DeploymentStatus } from "../../src/state/deployments.ts";
 import type { HealAttempt } from "../../src/state/drift.ts";
 
@@ -67,5 +67,23 @@ describe("heal decisions", () => {
       action: "wait",
       until: new Date(minutesAgo(0.5).getTime() + 90_000),
     });
+  });
+});
+
+describe("targets never healed", () => {
+  it("refuses a target pinned by a rollback, whatever differs", () => {
+    expect(healRefusal({ pinned: true }, true)).toEqual({
+      outcome: "refused",
+      detail: expect.stringContaining("pinned by a rollback"),
+    });
+    expect(healRefusal({ pinned: true }, false)?.outcome).toBe("refused");
+  });
+
+  it("leaves a target where only what a redeploy cannot repair differs, and heals any other", () => {
+    expect(healRefusal({ pinned: false }, false)).toEqual({
+      outcome: "not_healable",
+      detail: expect.stringContaining("one-off containers"),
+    });
+    expect(healRefusal({ pinned: false }, true)).toBeUndefined();
   });
 });
