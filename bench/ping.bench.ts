@@ -51,6 +51,9 @@ async function main(): Promise<void> {
     if (req.url === "/ping") res.writeHead(200, { "content-type": "text/plain" }).end("PONG");
     else res.writeHead(404).end();
   });
+  // A blocked event loop fires the idle-socket timer late, just as the client reuses the socket
+  // (ECONNRESET): keep sockets for the whole run, so a stall shows as latency, not as an error.
+  server.keepAliveTimeout = 600_000;
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const port = (server.address() as { port: number }).port;
   try {

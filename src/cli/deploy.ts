@@ -17,6 +17,7 @@ import { renderText } from "../plan/render/text.ts";
 import { loadPolicy, localDefaultBranch } from "../policy/load.ts";
 import { parse, UsageError } from "./args.ts";
 import type { Io } from "./main.ts";
+import { checkoutMounts, SOURCE_HELP, SOURCE_OPTION, sourceFlags } from "./mounts.ts";
 import { repoIdentity } from "./repoIdentity.ts";
 import { defaultDataDir, openSession } from "./session.ts";
 import { table } from "./table.ts";
@@ -34,6 +35,7 @@ Options:
   --stack GLOB      only stacks matching (repeatable)
   --host GLOB       only hosts matching (repeatable)
   --force           deploy even where the deployed fingerprint is identical or pinned
+${SOURCE_HELP}
   --dry-run         print the plan, change nothing
   --data DIR        state directory for the embedded database and host key pins
                     (default: $STACKPILOT_DATA_DIR or .stackpilot; DATABASE_URL selects Postgres)
@@ -61,6 +63,7 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
     data: { type: "string" },
     "health-timeout": { type: "string", default: "120" },
     "lock-ttl": { type: "string", default: "60" },
+    source: SOURCE_OPTION,
   });
   if (values.help) {
     io.out(DEPLOY_HELP);
@@ -75,6 +78,7 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
   const head = await repo.resolveCommit(values.ref);
   if (!head) throw new UsageError(`unknown revision "${values.ref}" in ${values.repo}`);
   const repoId = await repoIdentity(repo);
+  const sources = sourceFlags(values.source);
 
   const session = await openSession({ hostsFile: values.hosts, dataDir: defaultDataDir(values.data) });
   try {
@@ -92,6 +96,7 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
       pinned: d.pinned,
     }));
     const base = await repo.resolveCommit(`${head}~1`);
+    const mounts = await checkoutMounts(repo, { ...(base ? { base } : {}), head }, sources);
     // Where each environment may go comes from the default branch, as in the App.
     const rules = await localDefaultBranch(repo);
     const limits = parseLimitsFrom();
@@ -107,6 +112,7 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
       {
         ...(base ? { base } : {}),
         head,
+        mounts,
         hosts: hostRefs(session.hosts),
         deployed,
         ...(values.force ? { force: true } : {}),

@@ -10,6 +10,7 @@ import { renderMarkdown } from "../plan/render/markdown.ts";
 import { renderText } from "../plan/render/text.ts";
 import { parse, UsageError } from "./args.ts";
 import type { Io } from "./main.ts";
+import { checkoutMounts, SOURCE_HELP, SOURCE_OPTION, sourceFlags } from "./mounts.ts";
 import { repoIdentity } from "./repoIdentity.ts";
 
 export const PLAN_HELP = `Usage: stackpilot plan [options]
@@ -23,6 +24,7 @@ Options:
   --hosts FILE      hosts file, to resolve host names and label selectors, and to plan
                     image builds (builders, registries) and each host's image operations
   --state FILE      deployed state (JSON); enables deploy-if-changed decisions
+${SOURCE_HELP}
   --stack GLOB      only stacks matching (repeatable)
   --host GLOB       only hosts matching (repeatable)
   --json            print the plan as one JSON object
@@ -31,7 +33,9 @@ Options:
   -h, --help        show this help
 
 A stack whose compose project or definition has errors is broken: it is shown, never deployed,
-and every other stack is planned as usual.
+and every other stack is planned as usual. Submodules are read from the checkout's own clones
+(.git/modules); one not checked out breaks the stacks using its files, naming the command that
+fetches it.
 
 Exit status: 0 plan printed, 1 the plan is not ok (invalid configuration, a broken stack that
 the range changes, or a directory that cannot be a stack), 2 usage error.
@@ -49,6 +53,7 @@ export async function planCommand(argv: string[], io: Io): Promise<number> {
     json: { type: "boolean" },
     markdown: { type: "boolean" },
     verbose: { type: "boolean", short: "v" },
+    source: SOURCE_OPTION,
   });
   if (values.help) {
     io.out(PLAN_HELP);
@@ -71,13 +76,16 @@ export async function planCommand(argv: string[], io: Io): Promise<number> {
   // With a hosts file, targets are held against the default branch's rules as a deploy would be.
   const policy = inventory ? await import("../policy/load.ts") : undefined;
   const rules = policy ? await policy.localDefaultBranch(repo) : undefined;
+  const sources = sourceFlags(values.source);
   const cache = new ParseCache();
+  const mounts = await checkoutMounts(repo, { ...(base ? { base } : {}), head: values.head }, sources, cache);
   const stopWatch = watchBudget(cache, planBudgetMs(), `planning ${values.head}`);
   const ranged = await planRange(
     repo,
     {
       ...(base ? { base } : {}),
       head: values.head,
+      mounts,
       ...(hostsFile && inventory ? { hosts: hostsFile.hostRefs(inventory.hosts) } : {}),
       ...(policy && rules
         ? {

@@ -17,6 +17,7 @@ import type { DeployedState } from "../state/deployed.ts";
 import type { Deployment, DeploymentWithLogs } from "../state/deployments.ts";
 import type { DriftCheck } from "../state/drift.ts";
 import type { LockInfo } from "../state/locks.ts";
+import type { DeploymentSource } from "../state/sources.ts";
 import { compileGlob } from "../util/glob.ts";
 import { parse, UsageError } from "./args.ts";
 import type { Io } from "./main.ts";
@@ -93,7 +94,8 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
         io.err(`stackpilot status: no deployment ${deploymentId} of ${repo}\n`);
         return 1;
       }
-      io.out(values.json ? `${JSON.stringify(d, null, 2)}\n` : renderDeployment(d));
+      const sources = await store.deploymentSources(d.id);
+      io.out(values.json ? `${JSON.stringify({ ...d, sources }, null, 2)}\n` : renderDeployment(d, sources));
       return 0;
     }
     const stackOk = values.stack?.length ? compileGlob(values.stack) : () => true;
@@ -215,14 +217,15 @@ export function renderStatus(view: StatusView): string {
   return out;
 }
 
-/** One deployment with its commands and their output. Pure. */
-export function renderDeployment(d: DeploymentWithLogs): string {
+/** One deployment with the source commits its release used, its commands and their output. Pure. */
+export function renderDeployment(d: DeploymentWithLogs, sources: readonly DeploymentSource[] = []): string {
   let out = `Deployment #${d.id}: ${d.stack} on ${d.host} at ${d.commit.slice(0, 7)}: ${d.status}\n`;
   out += `  by ${d.actor} (${d.trigger}), created ${when(d.createdAt)} UTC`;
   out += d.startedAt ? `, ran ${duration(d) || "until now"}` : "";
   out += d.retryOf !== null ? `, retry of #${d.retryOf}` : "";
   out += "\n";
   if (d.release) out += `  release ${d.release}\n`;
+  for (const src of sources) out += `  source ${src.name}: ${src.repository} at ${src.commit.slice(0, 7)}\n`;
   if (d.timings && Object.keys(d.timings).length)
     out += `  steps: ${Object.entries(d.timings)
       .map(([step, ms]) => `${step} ${(ms / 1000).toFixed(1)} s`)

@@ -4,7 +4,7 @@
  */
 import { posix } from "node:path";
 import { formatKeyPath, type Problem } from "./problems.ts";
-import { CONFIG_PATH, type RepoConfig, RepoConfigSchema } from "./repoConfigSchema.ts";
+import { CONFIG_PATH, type RepoConfig, RepoConfigSchema, sourcePath } from "./repoConfigSchema.ts";
 import { knownKeysOf, parseYamlSource, validateYaml, type YamlSource } from "./yamlSource.ts";
 
 export interface LoadedRepoConfig {
@@ -65,11 +65,41 @@ function checkSemantics(config: RepoConfig, src: YamlSource): Problem[] {
   if (config.defaults.environment && !config.environments[config.defaults.environment]) {
     error(["defaults", "environment"], unknownEnv(config.defaults.environment, config));
   }
+  checkSources(config, error);
   return problems;
 
   function checkPath(p: string, path: PropertyKey[]) {
     const why = unsafePathReason(p);
     if (why) error(path, why);
+  }
+}
+
+/**
+ * A source's path must stay inside the repository, away from what Stackpilot reads itself
+ * (`.github`, `.git`), and apart from every other source's. Whether the repository has files
+ * there is known at a commit only (git/mounts.ts).
+ */
+function checkSources(config: RepoConfig, error: (path: PropertyKey[], message: string) => void): void {
+  const taken: [string, string][] = [];
+  for (const [name, source] of Object.entries(config.sources)) {
+    const at = source.path === undefined ? ["sources", name] : ["sources", name, "path"];
+    const path = sourcePath(name, source);
+    const why = unsafePathReason(path);
+    if (why) {
+      error(at, why);
+      continue;
+    }
+    const parts = posix.normalize(path).split("/");
+    if (path === "" || parts[0] === "." || parts.includes(".git") || parts[0] === ".github") {
+      error(
+        at,
+        `source path "${path}" is not allowed: a source needs a directory of its own, outside .github and .git`,
+      );
+      continue;
+    }
+    const other = taken.find(([, p]) => p === path || p.startsWith(`${path}/`) || path.startsWith(`${p}/`));
+    if (other) error(at, `source path "${path}" overlaps source ${other[0]} at "${other[1]}"`);
+    taken.push([name, path]);
   }
 }
 

@@ -119,6 +119,34 @@ export const StackEntrySchema = z.strictObject({
 });
 export type StackEntry = z.output<typeof StackEntrySchema>;
 
+/** A branch or tag name (as git check-ref-format takes it, kept boring) or a full commit id. */
+export const SOURCE_REF = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)(?!.*\.lock$)[A-Za-z0-9._/@+-]+(?<![/.])$/;
+/** `owner/name` on the configured GitHub. */
+export const REPO_NAME = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
+
+/**
+ * Another repository whose files appear at `path` inside this one, as if they lived here. Content,
+ * not rules: read at the commit being planned, fetched from the configured GitHub only.
+ */
+export const SourceSchema = z.strictObject({
+  /** `owner/name` on the configured GitHub, or its https clone URL. */
+  repository: z
+    .string()
+    .max(512)
+    .refine((v) => REPO_NAME.test(v) || /^https?:\/\/[^\s]+$/.test(v), {
+      message: "repository must be owner/name or an http(s) clone URL",
+    }),
+  /** Branch, tag or full commit id (default: the repository's default branch). */
+  ref: z.string().max(255).regex(SOURCE_REF, "ref must be a branch, a tag or a full commit id").optional(),
+  /** Where its files appear, repo-relative (default `vendor/<name>`); nothing of this repository may be there. */
+  path: repoPath.optional(),
+});
+export type SourceConfig = z.output<typeof SourceSchema>;
+
+/** Where a source's files appear: its `path`, else `vendor/<name>`. */
+export const sourcePath = (name: string, source: SourceConfig): string =>
+  (source.path ?? `vendor/${name}`).replace(/\/+$/, "");
+
 export const RepoConfigSchema = z.strictObject({
   /** Schema version of this file. */
   version: z.literal(1).default(1),
@@ -140,6 +168,13 @@ export const RepoConfigSchema = z.strictObject({
   environments: z.record(name("environment name"), EnvironmentSchema).default({}),
   /** Explicit stacks: add new ones or override discovered ones by name. */
   stacks: z.array(StackEntrySchema).default([]),
+  /**
+   * Git submodules: `recursive` reads them and theirs, `shallow` this repository's own only, `off`
+   * none (a submodule is then one opaque entry: its commit).
+   */
+  submodules: z.enum(["recursive", "shallow", "off"]).default("recursive"),
+  /** Other repositories whose files stacks use, by name: `{ repository, ref, path }`. */
+  sources: z.record(name("source name"), SourceSchema).default({}),
 });
 export type RepoConfig = z.output<typeof RepoConfigSchema>;
 

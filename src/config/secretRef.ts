@@ -6,30 +6,52 @@ import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
+import { didYouMean } from "./yamlSource.ts";
 
-const Reference = z.union([
-  z.strictObject({ file: z.string().min(1) }),
-  z.strictObject({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "env var names are A-Z, 0-9 and _") }),
-]);
+type Reference = { file: string } | { env: string };
 
 const REFERENCE = "a secret is referenced as { file: PATH } or { env: VAR }";
 /** Said to whoever writes a secret's value inline; the value itself is never repeated. */
 export const INLINE_SECRET_MESSAGE = `${REFERENCE}, never written into this file (remove the value from the file, and replace it if the file was shared)`;
 
-const isObject = (v: unknown): v is object => typeof v === "object" && v !== null && !Array.isArray(v);
+const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
- * `{ file: PATH }` or `{ env: VAR }`. Any other value passes the union only to fail with its own
- * message: a scalar is the secret itself written inline (YAML reads `123456` as a number).
+ * `{ file: PATH }` or `{ env: VAR }`, checked by hand rather than as a zod union, whose failure
+ * reads "expected one of: string": each mistake gets its own message at its own key. A scalar is
+ * the secret itself written inline (YAML reads `123456` as a number).
  */
 export const SecretRef = z
-  .union([...Reference.options, z.custom<unknown>((v) => !isObject(v))])
+  .unknown()
   .superRefine((v, ctx) => {
-    if (isObject(v)) return;
-    const scalar = typeof v === "string" || typeof v === "number" || typeof v === "boolean";
-    ctx.addIssue({ code: "custom", message: scalar ? INLINE_SECRET_MESSAGE : REFERENCE });
+    if (!isObject(v)) {
+      const scalar = typeof v === "string" || typeof v === "number" || typeof v === "boolean";
+      ctx.addIssue({ code: "custom", message: scalar ? INLINE_SECRET_MESSAGE : REFERENCE });
+      return;
+    }
+    const keys = Object.keys(v);
+    for (const k of keys.filter((k) => k !== "file" && k !== "env")) {
+      const hint = didYouMean(k, ["file", "env"]);
+      const also = hint ? `did you mean "${hint}"? ` : "";
+      ctx.addIssue({
+        code: "custom",
+        path: [k],
+        params: { atKey: true },
+        message: `unknown key "${k}"; ${also}${REFERENCE}`,
+      });
+    }
+    if ("file" in v && "env" in v) ctx.addIssue({ code: "custom", message: `${REFERENCE}, not both` });
+    else if (!("file" in v) && !("env" in v)) {
+      if (keys.every((k) => k === "file" || k === "env"))
+        ctx.addIssue({ code: "custom", message: REFERENCE });
+    } else if ("file" in v && (typeof v.file !== "string" || v.file === ""))
+      ctx.addIssue({ code: "custom", path: ["file"], message: "file: a non-empty path" });
+    else if ("env" in v && (typeof v.env !== "string" || !ENV_NAME.test(v.env)))
+      ctx.addIssue({ code: "custom", path: ["env"], message: "env var names are A-Z, 0-9 and _" });
   })
-  .transform((v) => v as z.output<typeof Reference>);
+  .transform((v) => v as Reference);
 export type SecretRef = z.output<typeof SecretRef>;
 
 export class SecretError extends Error {

@@ -94,9 +94,11 @@ export function validateYaml<S extends z.ZodType>(
       }
       continue;
     }
+    // A custom issue about a key itself (params.atKey) points at the key, not its value.
+    const atKey = issue.code === "custom" && issue.params?.atKey === true;
     problems.push({
       file: src.file,
-      ...src.positionOf(issue.path),
+      ...src.positionOf(issue.path, { key: atKey }),
       key: formatKeyPath(issue.path),
       message: issue.message,
       severity: "error",

@@ -8,6 +8,7 @@
  * a bigger one is remembered as such, and each host streams its own `git archive` (upload.ts).
  */
 import { GitProcessError, LOCAL_TIMEOUT_MS, runGit } from "../git/gitProcess.ts";
+import { type ArchiveMount, archiveFiles, partsOf } from "./upload.ts";
 
 export interface ArchiveCacheOptions {
   /** Largest archive kept in memory (default 4 MiB). */
@@ -47,8 +48,16 @@ export class ArchiveCache {
    * when it is bigger than `maxEntryBytes`: stream it instead. Concurrent callers share one
    * `git archive`; a failed one is not kept, so the next caller tries again.
    */
-  get(repoDir: string, commit: string, paths: readonly string[]): Promise<Buffer | undefined> {
-    const key = [repoDir, commit, ...paths].join("\0");
+  get(
+    repoDir: string,
+    commit: string,
+    paths: readonly string[],
+    mounts: readonly ArchiveMount[] = [],
+  ): Promise<Buffer | undefined> {
+    const used = partsOf(repoDir, commit, paths, mounts).length > 1 || paths.length === 0 ? mounts : [];
+    const key = [repoDir, commit, ...used.map((m) => `${m.path}@${m.gitDir}@${m.commit}`), "", ...paths].join(
+      "\0",
+    );
     const hit = this.#entries.get(key);
     if (hit) {
       // Most recently used last.
@@ -56,7 +65,13 @@ export class ArchiveCache {
       this.#entries.set(key, hit);
       return hit.archive;
     }
-    const entry: Entry = { archive: this.#archive(repoDir, commit, paths), bytes: 0 };
+    const entry: Entry = {
+      archive:
+        used.length > 0
+          ? this.#combined(repoDir, commit, paths, used)
+          : this.#archive(repoDir, commit, paths),
+      bytes: 0,
+    };
     this.#entries.set(key, entry);
     entry.archive.then(
       (buf) => {
@@ -78,6 +93,31 @@ export class ArchiveCache {
       this.#entries.delete(key);
       this.#total -= e.bytes;
     }
+  }
+
+  /** An archive across repositories (upload.ts), kept when within maxEntryBytes. */
+  async #combined(
+    repoDir: string,
+    commit: string,
+    paths: readonly string[],
+    mounts: readonly ArchiveMount[],
+  ): Promise<Buffer | undefined> {
+    this.spawned++;
+    const tar = archiveFiles(repoDir, commit, paths, { mounts, timeoutMs: this.#timeoutMs });
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of tar.stream as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > this.#maxEntry) {
+        // Too big to keep: the caller streams it instead.
+        tar.stream.destroy();
+        await tar.done.catch(() => {});
+        return undefined;
+      }
+      chunks.push(chunk);
+    }
+    await tar.done;
+    return Buffer.concat(chunks);
   }
 
   #archive(repoDir: string, commit: string, paths: readonly string[]): Promise<Buffer | undefined> {

@@ -56,7 +56,7 @@ export async function buildImage(runner: Runner, req: BuildRequest): Promise<Bui
     await step(`login to ${req.push.login.registry}`, () => login(runner, host, req.push?.login as Login));
   await runner.run(host, makeDir(dir));
   try {
-    const tar = archiveFiles(req.repoDir, req.commit, build.files);
+    const tar = archiveFiles(req.repoDir, req.commit, build.files, { mounts: build.mounts });
     await time("upload", async () => {
       const [untarred] = await Promise.allSettled([
         runner.run(host, untar(dir), { stdin: tar.stream }),

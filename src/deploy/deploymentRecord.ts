@@ -4,6 +4,7 @@
  * rather than bugs of ours (those are logged with the deployment id).
  */
 import type { StackSnapshot } from "../detect/snapshot.ts";
+import type { GitRepo } from "../git/repo.ts";
 import { LockBusyError, LockLostError } from "../state/locks.ts";
 import { ImageStepError } from "./build.ts";
 import { DeployRefused, type DeployResult } from "./hostDeploy.ts";
@@ -36,6 +37,25 @@ export function commandLog(
     flushed: () => Promise.all(logs),
     settled: () => Promise.allSettled(logs),
   };
+}
+
+/**
+ * The subject line of a commit (shown with its deployments), read from the commit object (at most
+ * 64 KiB); null when it cannot be read: a deploy never fails for want of it.
+ */
+export async function commitSubject(
+  repo: Pick<GitRepo, "readBlobsWithin">,
+  commit: string,
+): Promise<string | null> {
+  try {
+    const { blobs } = await repo.readBlobsWithin([commit], 64 * 1024);
+    const raw = blobs.get(commit)?.toString("utf8");
+    if (raw === undefined) return null;
+    const body = raw.indexOf("\n\n");
+    return body < 0 ? null : (raw.slice(body + 2).split("\n", 1)[0] ?? "").trim() || null;
+  } catch {
+    return null;
+  }
 }
 
 /** The deployment's outcome in the ledger: its logs, what is deployed now, its end. */

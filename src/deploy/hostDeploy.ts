@@ -134,7 +134,7 @@ export class HostDeployer {
     try {
       // Which release runs now was read with the lock, in the same round trip.
       const previous = lock.current;
-      const release = releaseIdOf(req.commit);
+      const release = releaseIdOf(req.commit, stack);
       const manifest = manifestOf(req);
       // A redeploy of the release that runs, unchanged, is not uploaded again: replacing its
       // directory under running containers would empty their bind mounts.
@@ -297,7 +297,7 @@ export class HostDeployer {
     );
     // The same archive for every host deploying this commit: one `git archive` for all of them
     // (archiveCache.ts); one too big to keep in memory streams from its own `git archive`.
-    const shared = releaseArchives.get(req.repoDir, req.commit, files);
+    const shared = releaseArchives.get(req.repoDir, req.commit, files, req.stack.mounts);
     let streamed: TarStream | undefined;
     let bytes = 0;
     try {
@@ -310,7 +310,7 @@ export class HostDeployer {
             yield Buffer.concat([...meta.map(([, content]) => content), whole]);
           } else {
             for (const [, content] of meta) yield content;
-            streamed = archiveFiles(req.repoDir, req.commit, files);
+            streamed = archiveFiles(req.repoDir, req.commit, files, { mounts: req.stack.mounts });
             yield* streamed.stream;
           }
         })(),

@@ -11,11 +11,12 @@ import type { ImagePlan } from "../plan/images.ts";
 import type { Plan } from "../plan/plan.ts";
 import { type DeployTarget, type DeployTrigger, deployLockKey } from "../state/deployments.ts";
 import { type LockWait, withLockWaiting } from "../state/locks.ts";
+import type { DeploymentSource } from "../state/sources.ts";
 import type { Store } from "../state/store.ts";
 import { Limiter } from "../util/limiter.ts";
 import { imagePreflight } from "./build.ts";
 import type { ComposeFlavor } from "./commands/compose.ts";
-import { commandLog, expected, recordOutcome } from "./deploymentRecord.ts";
+import { commandLog, commitSubject, expected, recordOutcome } from "./deploymentRecord.ts";
 import {
   DeployRefused,
   type DeployResult,
@@ -128,6 +129,9 @@ interface TargetJob {
   action: "deploy" | "remove";
   /** Services whose image changed since the deployed commit (the plan's decision, images.ts). */
   pull: readonly string[];
+  /** Recorded with the deployment: the stack's environment and the plan's reasons. */
+  environment: string | undefined;
+  reasons: readonly string[];
 }
 
 /** What every target of one runPlan shares. */
@@ -137,6 +141,8 @@ interface RunContext {
   images: ReturnType<typeof imageSupport>;
   /** Compose flavor per host, detected once. */
   flavors: Map<string, Promise<ComposeFlavor>>;
+  /** The head commit's subject, recorded with each deployment. */
+  subject: Promise<string | null>;
 }
 
 /**
@@ -154,6 +160,7 @@ export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]>
       ttlMs: input.lockTtlMs ?? DB_LOCK_TTL_MS,
     }),
     flavors: new Map(),
+    subject: commitSubject(input.repo, input.head.commit),
   };
   const jobs: TargetJob[] = input.plan.stacks.flatMap((s) =>
     s.targets
@@ -163,6 +170,8 @@ export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]>
         host: t.host,
         action: t.action as TargetJob["action"],
         pull: t.pull ?? [],
+        environment: s.environment,
+        reasons: t.reasons,
       })),
   );
   const limited = limiters(input);
@@ -249,6 +258,10 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
     actor: input.actor,
     trigger: input.trigger,
     ...(input.rolloutId !== undefined ? { rolloutId: input.rolloutId } : {}),
+    environment: job.environment ?? null,
+    reasons: job.reasons,
+    commitSubject: await ctx.subject,
+    ...sourcesOf(stack),
   });
   const log = commandLog(input, ctx.images.redact, deploymentId);
   const key = deployLockKey({ repo: input.repoId, stack: job.stack, host: job.host });
@@ -367,4 +380,12 @@ async function waitForTarget(
     fn,
     superseded,
   );
+}
+
+/** The sources a stack's release takes files from, recorded with its deployment. */
+function sourcesOf(stack: StackSnapshot | undefined): { sources?: DeploymentSource[] } {
+  const used = stack?.mounts?.filter((m) => m.kind === "source") ?? [];
+  return used.length
+    ? { sources: used.map((m) => ({ name: m.name, repository: m.repository, commit: m.commit })) }
+    : {};
 }

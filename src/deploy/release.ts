@@ -24,8 +24,19 @@ export const ReleaseManifest = z.object({
 });
 export type ReleaseManifest = z.infer<typeof ReleaseManifest>;
 
-/** The release id is the commit: one commit's stack content is always the same. */
-export const releaseIdOf = (commit: string) => commit;
+/**
+ * The release id is the commit: one commit's stack content is always the same, except where the
+ * stack uses files of a source (another repository at a branch: git/mounts.ts), which can move
+ * while the commit stays. Then the id adds the fingerprint, so a new source commit gets a release
+ * directory of its own (replacing one under running containers would empty their bind mounts).
+ */
+export const releaseIdOf = (
+  commit: string,
+  stack?: { fingerprint: string; mounts?: readonly { kind: string }[] | undefined },
+): string =>
+  stack?.mounts?.some((m) => m.kind === "source")
+    ? `${commit}-${stack.fingerprint.replace(/^sha256:/, "").slice(0, 12)}`
+    : commit;
 
 /** The compose project of a release directory, with every path absolute on the host. */
 export function projectOf(m: ReleaseManifest, releaseDir: string, flavor: ComposeFlavor): ComposeProject {

@@ -3,7 +3,7 @@
  * limit: a file over it is sized by git, never read, and becomes a problem at its first line.
  */
 import type { Problem } from "../config/problems.ts";
-import type { GitRepo } from "../git/repo.ts";
+import type { BlobSource } from "./mounted.ts";
 
 /** Bounds on what a snapshot reads from the repository; set server side, never by a repository. */
 export interface ParseLimits {
@@ -26,9 +26,9 @@ export class BlobReader {
   readonly blobs = new Map<string, string>();
   readonly asked = new Set<string>();
   readonly tooLarge = new Map<string, number>();
-  readonly #repo: GitRepo;
+  readonly #repo: BlobSource;
   readonly #limits: ParseLimits;
-  constructor(repo: GitRepo, limits: ParseLimits) {
+  constructor(repo: BlobSource, limits: ParseLimits) {
     this.#repo = repo;
     this.#limits = limits;
   }

@@ -90,6 +90,11 @@ export interface AbsoluteMount {
   /** The host path; as written when `unresolved` is set. */
   source: string;
   /**
+   * `env_file`: a host file Compose reads into containers' environment (or, in an include, into
+   * interpolation): as much a way to reach a host's files as a bind mount, so policed as one.
+   */
+  via?: "env_file";
+  /**
    * Variables the repository does not define (`${ROOT}`), which make the source any path the deploy
    * host's environment gives: no allowed root accepts such a mount.
    */

@@ -3,18 +3,9 @@
  * only on the arguments, so callers may cache it by blob id.
  */
 import { posix } from "node:path";
-import type { z } from "zod";
-import type {
-  AbsoluteMount,
-  ComposeFileInfo,
-  ComposeProblem,
-  ComposeRef,
-  ComposeService,
-  RefKind,
-} from "./compose.ts";
-import { type EnvLookup, interpolate, UNRESOLVED } from "./composeInterpolate.ts";
+import type { ComposeFileInfo, ComposeService, RefKind } from "./compose.ts";
+import { interpolate, UNRESOLVED } from "./composeInterpolate.ts";
 import {
-  classifyPath,
   isHostPathSyntax,
   isWindowsPath,
   isWithin,
@@ -22,52 +13,42 @@ import {
   normalizeRepoPath,
 } from "./composePaths.ts";
 import {
+  addRef,
+  type Ctx,
+  check,
+  checkItems,
+  checkOptional,
+  fileRef,
+  listAt,
+  mount,
+  mountRef,
+  problem,
+  resolveTarget,
+  type Target,
+  target,
+  unresolvedMount,
+  warnNotTracked,
+} from "./composeRefs.ts";
+import {
   Build,
   EnvFileItem,
   Extends,
   FileResource,
   Healthcheck,
   IncludeItem,
-  List,
   Mapping,
   StringOrList,
-  shapeIssues,
   Text,
   VolumeDefinition,
   VolumeItem,
 } from "./composeSchema.ts";
-import { type KeySeg, keyPathString, type LoadedYaml, loadYaml, positionOf } from "./composeYaml.ts";
+import { type KeySeg, loadYaml, positionOf } from "./composeYaml.ts";
 import { type ComposeEnv, NO_ENV } from "./dotenv.ts";
 
 /** Project names end up in container and network names and in shell commands. */
 const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 /** Compose's own rule; single-character names are valid, hence `*` rather than `+`. */
 const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
-interface Ctx {
-  /** Repo-relative path of the compose file. */
-  file: string;
-  /** Repo-relative directory relative paths resolve against. */
-  baseDir: string;
-  yaml: LoadedYaml;
-  info: ComposeFileInfo;
-  /** The project's variables (dotenv.ts). */
-  env: EnvLookup;
-}
-
-/** Where a written path points once interpolated. */
-type Target =
-  | { kind: "repo"; path: string }
-  | { kind: "host"; value: string }
-  | { kind: "remote"; value: string };
-
-interface RefOptions {
-  service?: string;
-  optional?: boolean;
-  projectDirectory?: string;
-  /** Directory to resolve against instead of the file's base (a Dockerfile is relative to its context). */
-  base?: string;
-}
 
 /** The result depends on `env` too: cache it by the env's key as well. */
 export function parseComposeFile(path: string, content: string, env: ComposeEnv = NO_ENV): ComposeFileInfo {
@@ -113,183 +94,6 @@ function extractDocument(ctx: Ctx, data: unknown): void {
   extractFileResources(ctx, "configs", "config", top.configs);
   extractFileResources(ctx, "secrets", "secret", top.secrets);
   extractVolumeDefinitions(ctx, top.volumes);
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Reporting helpers
-
-function problem(
-  ctx: Ctx,
-  at: readonly KeySeg[],
-  message: string,
-  severity: ComposeProblem["severity"] = "error",
-  position: "value" | "key" = "value",
-): void {
-  const pos = positionOf(ctx.yaml, at, position);
-  ctx.info.problems.push({ file: ctx.file, ...pos, key: keyPathString(at), message, severity });
-}
-
-/** Validates `value` (found at `at`) and reports every shape issue at its own position. */
-function check<S extends z.ZodType>(
-  ctx: Ctx,
-  schema: S,
-  value: unknown,
-  at: readonly KeySeg[],
-): z.output<S> | undefined {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  for (const issue of shapeIssues(result.error.issues, value)) {
-    problem(ctx, [...at, ...issue.path], issue.message);
-  }
-  return undefined;
-}
-
-/** YAML `key:` with no value means "not set" for every optional key Stackpilot reads. */
-function checkOptional<S extends z.ZodType>(
-  ctx: Ctx,
-  schema: S,
-  value: unknown,
-  at: readonly KeySeg[],
-): z.output<S> | undefined {
-  return value === undefined || value === null ? undefined : check(ctx, schema, value, at);
-}
-
-/** Validates a list item by item, so one malformed entry does not hide the others. */
-function checkItems<S extends z.ZodType>(
-  ctx: Ctx,
-  schema: S,
-  value: unknown,
-  at: readonly KeySeg[],
-): { value: z.output<S>; at: KeySeg[] }[] {
-  const list = checkOptional(ctx, List, value, at) ?? [];
-  return list.flatMap((item, i) => {
-    const itemAt = [...at, i];
-    const checked = check(ctx, schema, item, itemAt);
-    return checked === undefined ? [] : [{ value: checked, at: itemAt }];
-  });
-}
-
-function addRef(ctx: Ctx, kind: RefKind, path: string, at: readonly KeySeg[], opts: RefOptions = {}): void {
-  const ref: ComposeRef = { kind, path, from: ctx.file, ...positionOf(ctx.yaml, at) };
-  if (opts.service !== undefined) ref.service = opts.service;
-  if (opts.optional) ref.optional = true;
-  if (opts.projectDirectory !== undefined) ref.projectDirectory = opts.projectDirectory;
-  ctx.info.refs.push(ref);
-}
-
-function addAbsoluteMount(
-  ctx: Ctx,
-  source: string,
-  at: readonly KeySeg[],
-  service: string,
-  unresolved?: string[],
-): void {
-  const mount: AbsoluteMount = { file: ctx.file, ...positionOf(ctx.yaml, at), service, source };
-  if (unresolved) mount.unresolved = unresolved;
-  ctx.info.absoluteMounts.push(mount);
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Paths
-
-/** Interpolates a written path; reports and returns undefined when a variable has no default. */
-function interpolatePath(ctx: Ctx, raw: string, at: readonly KeySeg[]): string | undefined {
-  const { value, unresolved } = interpolate(raw, ctx.env);
-  if (unresolved.length === 0) return value;
-  warnUnresolved(ctx, raw, unresolved, at);
-  return undefined;
-}
-
-function warnUnresolved(ctx: Ctx, raw: string, unresolved: string[], at: readonly KeySeg[]): void {
-  const vars = unresolved.join(", ");
-  problem(ctx, at, `"${raw}" uses ${vars} without a default; the path is not followed`, "warning");
-}
-
-/** Interpolates and resolves a written path; reports unresolved variables and repository escapes. */
-function target(ctx: Ctx, raw: string, at: readonly KeySeg[], base = ctx.baseDir): Target | undefined {
-  const text = interpolatePath(ctx, raw, at);
-  return text === undefined ? undefined : resolveTarget(ctx, text, at, base);
-}
-
-function resolveTarget(ctx: Ctx, text: string, at: readonly KeySeg[], base: string): Target | undefined {
-  const cls = classifyPath(text);
-  if (cls !== "relative") return { kind: cls, value: text };
-  const path = joinRepoPath(base, text);
-  if (path !== undefined) return { kind: "repo", path };
-  problem(ctx, at, `"${text}" resolves outside the repository (relative to ${base})`);
-  return undefined;
-}
-
-function warnNotTracked(ctx: Ctx, t: Exclude<Target, { kind: "repo" }>, at: readonly KeySeg[]): void {
-  const where = t.kind === "remote" ? "is not a local path" : "is outside the repository";
-  problem(ctx, at, `"${t.value}" ${where}; changes to it are not tracked`, "warning");
-}
-
-/** A file Compose reads on the deploy host: a ref when in the repo, otherwise a warning. */
-function fileRef(
-  ctx: Ctx,
-  kind: RefKind,
-  raw: string,
-  at: readonly KeySeg[],
-  opts: RefOptions = {},
-): string | undefined {
-  const t = target(ctx, raw, at, opts.base);
-  if (t === undefined) return undefined;
-  if (t.kind !== "repo") {
-    warnNotTracked(ctx, t, at);
-    return undefined;
-  }
-  addRef(ctx, kind, t.path, at, opts);
-  return t.path;
-}
-
-/**
- * A host path written with variables the repository does not define: any host path at all once the
- * deploy host's environment is applied. Kept as an absolute mount that no allowed root accepts.
- */
-function unresolvedMount(
-  ctx: Ctx,
-  raw: string,
-  unresolved: string[],
-  at: readonly KeySeg[],
-  service: string,
-) {
-  const vars = [...new Set(unresolved)].join(", ");
-  problem(
-    ctx,
-    at,
-    `"${raw}" uses ${vars}, which the repository does not define (the stack's .env or env files); no host accepts this mount`,
-    "warning",
-  );
-  addAbsoluteMount(ctx, raw, at, service, unresolved);
-}
-
-/** Interpolates a mounted path: unresolved variables make it an {@link unresolvedMount}. */
-function mount(ctx: Ctx, kind: RefKind, raw: string, at: readonly KeySeg[], service: string): void {
-  const { value, unresolved } = interpolate(raw, ctx.env);
-  if (unresolved.length > 0) unresolvedMount(ctx, raw, unresolved, at, service);
-  else mountRef(ctx, kind, resolveTarget(ctx, value, at, ctx.baseDir), at, service);
-}
-
-/** A host path mounted into containers: a ref when in the repo, otherwise an absolute mount to police. */
-function mountRef(
-  ctx: Ctx,
-  kind: RefKind,
-  t: Target | undefined,
-  at: readonly KeySeg[],
-  service: string,
-): void {
-  if (t === undefined) return;
-  if (t.kind === "repo") addRef(ctx, kind, t.path, at, service === "" ? {} : { service });
-  else if (t.kind === "host") addAbsoluteMount(ctx, t.value, at, service);
-  else warnNotTracked(ctx, t, at);
-}
-
-/** `x` or `[x, y]` with the key path of each element. */
-function listAt(value: string | string[], at: readonly KeySeg[]): { raw: string; at: KeySeg[] }[] {
-  return typeof value === "string"
-    ? [{ raw: value, at: [...at] }]
-    : value.map((raw, i) => ({ raw, at: [...at, i] }));
 }
 
 // ---------------------------------------------------------------------------------------------------

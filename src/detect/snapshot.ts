@@ -9,13 +9,16 @@ import type { Problem } from "../config/problems.ts";
 import { loadRepoConfig } from "../config/repoConfig.ts";
 import { CONFIG_PATH, type RepoConfig } from "../config/repoConfigSchema.ts";
 import type { YamlSource } from "../config/yamlSource.ts";
+import type { Mount, MountSet } from "../git/mounts.ts";
 import { MergeBaseMemo } from "../git/range.ts";
-import type { Change, GitRepo, Tree, TreeEntry } from "../git/repo.ts";
+import type { Change, Tree, TreeEntry } from "../git/repo.ts";
 import { compileGlob } from "../util/glob.ts";
 import { BlobReader, DEFAULT_PARSE_LIMITS, type ParseLimits } from "./blobReader.ts";
 import { type ComposeFileInfo, parseComposeFile } from "./compose.ts";
 import type { ComposeEnv } from "./dotenv.ts";
 import { fingerprint, type StackInputs } from "./inputs.ts";
+import { type BlobSource, MountedTrees } from "./mounted.ts";
+import { failedMountProblems, mountFailureNotes, mountsUsed } from "./mountUse.ts";
 import { Owners } from "./owners.ts";
 import { PathIndex } from "./pathIndex.ts";
 import { collectAllInputs, collectCompose } from "./snapshotReads.ts";
@@ -34,6 +37,15 @@ export interface StackSnapshot {
    * file two stacks read is both stacks'). Any error makes the stack broken: planned, never deployed.
    */
   problems: Problem[];
+  /** The mounted repositories (submodules, sources) its input files lie in: a release takes them from there. */
+  mounts?: Mount[];
+}
+
+/** The mounts a snapshot sees through, and the key its cache entry goes by (git/mounts.ts `mountKey`). */
+export interface SnapshotView {
+  mounts: MountSet;
+  /** `<commit>` when nothing is mounted, else the commit plus a digest of the mounts. */
+  key: string;
 }
 
 export interface Snapshot {
@@ -46,6 +58,8 @@ export interface Snapshot {
   /** Problems of the config and of discovery, which belong to no one stack (see StackSnapshot.problems). */
   problems: Problem[];
   stacks: Map<string, StackSnapshot>;
+  /** Set when repositories are mounted in it: the cache key (the commit alone does not say what it holds) and the mounts. */
+  view?: SnapshotView;
 }
 
 const ENVS_PER_FILE = 8;
@@ -61,6 +75,8 @@ export class ParseCache {
   readonly snapshots: SnapshotCache;
   /** Merge bases of ranges planned before. */
   readonly mergeBases = new MergeBaseMemo();
+  /** Trees of mounted repositories by commit (submodules, sources). */
+  readonly mounted = new MountedTrees();
   /**
    * Told the name of each stack before its compose files and inputs are worked out: a plan over
    * its time budget is named by the stack it was on (plan/planner.ts); it may also throw to stop.
@@ -111,25 +127,30 @@ export class SnapshotCache {
     this.#max = max;
   }
 
+  /** Whether a snapshot of this commit (with whatever mounts) is cached: the commit exists. */
   has(commit: string): boolean {
-    return this.#map.has(commit);
+    if (this.#map.has(commit)) return true;
+    for (const snap of this.#map.values()) if (snap.commit === commit) return true;
+    return false;
   }
 
-  get(commit: string): Snapshot | undefined {
-    const snap = this.#map.get(commit);
+  /** By commit, or by view key for a snapshot with mounts. */
+  get(key: string): Snapshot | undefined {
+    const snap = this.#map.get(key);
     if (!snap) {
       this.misses++;
       return undefined;
     }
     this.hits++;
-    this.#map.delete(commit);
-    this.#map.set(commit, snap);
+    this.#map.delete(key);
+    this.#map.set(key, snap);
     return snap;
   }
 
   set(snap: Snapshot): void {
-    this.#map.delete(snap.commit);
-    this.#map.set(snap.commit, snap);
+    const key = snap.view?.key ?? snap.commit;
+    this.#map.delete(key);
+    this.#map.set(key, snap);
     while (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as string);
   }
 
@@ -147,6 +168,7 @@ interface SnapshotMeta {
   configFailed: boolean;
   /** Paths each stack's compose collection read (compose, included, extended files, .env). */
   reads: Map<string, string[]>;
+  view: SnapshotView | undefined;
 }
 const metaOf = new WeakMap<Snapshot, SnapshotMeta>();
 const ownersMemo = new WeakMap<Snapshot, Owners>();
@@ -162,11 +184,12 @@ export function ownersOf(snap: Snapshot): Owners {
 }
 
 export async function buildSnapshot(
-  repo: GitRepo,
+  repo: BlobSource,
   commit: string,
   tree: Tree,
   cache: ParseCache,
   limits: ParseLimits = DEFAULT_PARSE_LIMITS,
+  view?: SnapshotView,
 ): Promise<Snapshot> {
   const reader = new BlobReader(repo, limits);
   const configEntry = tree.get(CONFIG_PATH);
@@ -183,6 +206,7 @@ export async function buildSnapshot(
     source: loaded.source,
     configFailed,
     reads: new Map(),
+    view,
   };
   return assemble(reader, commit, loaded.config, meta, cache, undefined, undefined);
 }
@@ -195,13 +219,14 @@ export async function buildSnapshot(
  * same commit (asserted by test/plan/incremental.property.test.ts).
  */
 export async function deriveSnapshot(
-  repo: GitRepo,
+  repo: BlobSource,
   from: Snapshot,
   commit: string,
   changes: readonly Change[],
   forward: boolean,
   cache: ParseCache,
   limits: ParseLimits = DEFAULT_PARSE_LIMITS,
+  view?: SnapshotView,
 ): Promise<Snapshot> {
   const prev = metaOf.get(from);
   const tree = applyChanges(from.tree, changes, forward);
@@ -210,7 +235,7 @@ export async function deriveSnapshot(
     touched.add(c.path);
     if (c.oldPath) touched.add(c.oldPath);
   }
-  if (!prev || touched.has(CONFIG_PATH)) return buildSnapshot(repo, commit, tree, cache, limits);
+  if (!prev || touched.has(CONFIG_PATH)) return buildSnapshot(repo, commit, tree, cache, limits, view);
   const added: string[] = [];
   const removed: string[] = [];
   for (const p of touched) {
@@ -223,6 +248,7 @@ export async function deriveSnapshot(
     source: prev.source,
     configFailed: prev.configFailed,
     reads: new Map(),
+    view,
   };
   const affected = affectedStacks(from, prev, touched);
   return assemble(new BlobReader(repo, limits), commit, from.config, meta, cache, from, affected);
@@ -328,6 +354,7 @@ async function assemble(
   const problems = [...meta.configProblems];
   if (meta.configFailed) {
     const snap: Snapshot = { commit, tree, config, configValid: false, problems, stacks: new Map() };
+    if (meta.view) snap.view = meta.view;
     metaOf.set(snap, meta);
     return snap;
   }
@@ -369,7 +396,36 @@ async function assemble(
       problems: stackProblems,
     });
   }
+  if (meta.view) seeThroughMounts(stacks, composeOf, meta.view.mounts, problems, meta.source);
   const snap: Snapshot = { commit, tree, config, configValid: true, problems, stacks };
+  if (meta.view) snap.view = meta.view;
   metaOf.set(snap, meta);
   return snap;
+}
+
+/**
+ * Each stack's mounts (the repositories its files come from), and for stacks computed now their
+ * errors for inputs inside failed mounts; the snapshot notes every failed mount once.
+ */
+function seeThroughMounts(
+  stacks: Map<string, StackSnapshot>,
+  computed: ReadonlyMap<string, ComposeFileInfo>,
+  set: MountSet,
+  problems: Problem[],
+  source: YamlSource | undefined,
+): void {
+  if (set.mounts.length === 0 && set.failures.length === 0) return;
+  const idOf = (ms: readonly Mount[] | undefined) => (ms ?? []).map((m) => `${m.path}@${m.commit}`).join(" ");
+  for (const [name, s] of stacks) {
+    const used = mountsUsed(s.inputs, set.mounts);
+    const fresh = computed.has(name);
+    if (!fresh && idOf(used) === idOf(s.mounts)) continue;
+    const next: StackSnapshot = { ...s };
+    if (used.length > 0) next.mounts = used;
+    else delete next.mounts;
+    if (fresh)
+      next.problems = [...s.problems, ...failedMountProblems(name, s.compose, s.inputs, set.failures)];
+    stacks.set(name, next);
+  }
+  problems.push(...mountFailureNotes(set.failures, source));
 }

@@ -24,6 +24,11 @@ export const DROPPED_ENV = [
 export interface GitEnvOptions {
   /** GIT_DIR: git works on exactly this repository, never one found by walking up from cwd. */
   gitDir?: string | undefined;
+  /**
+   * GIT_WORK_TREE: with `gitDir`, what git takes as the work tree instead of the repository's
+   * `core.worktree` (a submodule's clone in `.git/modules/` names one that may be gone).
+   */
+  workTree?: string | undefined;
   /** `[key, value]` config entries, e.g. secrets.ts `tokenConfig`. */
   config?: readonly (readonly [string, string])[];
 }
@@ -37,6 +42,7 @@ export function gitEnv(base: NodeJS.ProcessEnv, opts: GitEnvOptions = {}): NodeJ
   const env: NodeJS.ProcessEnv = { ...base };
   for (const name of DROPPED_ENV) delete env[name];
   if (opts.gitDir) env.GIT_DIR = opts.gitDir;
+  if (opts.gitDir && opts.workTree) env.GIT_WORK_TREE = opts.workTree;
   env.GIT_TERMINAL_PROMPT = "0";
   env.GCM_INTERACTIVE = "never";
   env.GIT_TRACE_REDACT = "1";

@@ -37,6 +37,11 @@ export interface GitRepoOptions {
   timeoutMs?: number;
   /** The git executable. Default `git` from PATH. */
   git?: string;
+  /**
+   * `dir` is a git directory (a mirror, a submodule's clone in `.git/modules/`, a common dir):
+   * git is pointed at it alone, never at a work tree its config names (which may be gone).
+   */
+  gitDir?: boolean;
 }
 
 /** Output of a one-line answer (a commit id, a URL): more is not an answer. */
@@ -44,13 +49,17 @@ const ONE_LINE = 64 * 1024;
 
 export class GitRepo {
   readonly dir: string;
-  readonly #opts: { timeoutMs: number; bin: string };
+  readonly #opts: { timeoutMs: number; bin: string; gitDir: boolean };
   /** Processes at once per repository for the small calls (readBlobs is one process of its own). */
   readonly #limiter = new Limiter(4);
 
   constructor(dir: string, opts: GitRepoOptions = {}) {
     this.dir = dir;
-    this.#opts = { timeoutMs: opts.timeoutMs ?? LOCAL_TIMEOUT_MS, bin: opts.git ?? "git" };
+    this.#opts = {
+      timeoutMs: opts.timeoutMs ?? LOCAL_TIMEOUT_MS,
+      bin: opts.git ?? "git",
+      gitDir: !!opts.gitDir,
+    };
   }
 
   /** Full SHA of a commit-ish, or undefined when it does not exist here. */
@@ -96,6 +105,36 @@ export class GitRepo {
     return parseLsTree(await this.#text(["ls-tree", "-r", "-z", "--full-tree", "--end-of-options", commit]));
   }
 
+  /**
+   * The entries at exactly these paths of a commit's tree (a directory is one `040000` entry),
+   * without listing the rest: one `git ls-tree`.
+   */
+  async entries(commit: string, paths: readonly string[]): Promise<Tree> {
+    if (paths.length === 0) return new Map();
+    const specs = paths.map((p) => `:(literal)${p}`);
+    return parseLsTree(
+      await this.#text(["ls-tree", "-z", "--full-tree", "--end-of-options", commit, "--", ...specs]),
+    );
+  }
+
+  /** `key -> value` of a git-config-format blob (`.gitmodules`), parsed by git itself. */
+  async configBlob(oid: string, maxBytes = 1024 * 1024): Promise<[string, string][]> {
+    const out = await this.#run(["config", "--blob", oid, "--list", "-z"], { maxOutputBytes: maxBytes });
+    return out.stdout
+      .toString()
+      .split("\0")
+      .filter(Boolean)
+      .map((item) => {
+        const nl = item.indexOf("\n");
+        return nl < 0 ? [item, ""] : [item.slice(0, nl), item.slice(nl + 1)];
+      });
+  }
+
+  /** The absolute git directory shared by the checkout's worktrees (where `modules/` lives). */
+  async commonGitDir(): Promise<string | undefined> {
+    return this.#line(["rev-parse", "--path-format=absolute", "--git-common-dir"]);
+  }
+
   /** `remote.origin.url`, if the repository has one. */
   async originUrl(): Promise<string | undefined> {
     return this.#line(["config", "--get", "remote.origin.url"]);
@@ -121,7 +160,7 @@ export class GitRepo {
     if (wanted.length === 0) return { blobs, tooLarge };
     // The one git runner: its own process group, killed at the timeout (which also ends `done`).
     const git = streamGit(["cat-file", "--batch-command"], {
-      cwd: this.dir,
+      ...this.#where(),
       bin: this.#opts.bin,
       timeoutMs: this.#opts.timeoutMs,
       stdin: true,
@@ -152,8 +191,13 @@ export class GitRepo {
 
   #run(args: string[], opts: Omit<GitRunOptions, "cwd" | "bin" | "timeoutMs"> = {}) {
     return this.#limiter.run(() =>
-      runGit(args, { ...opts, cwd: this.dir, bin: this.#opts.bin, timeoutMs: this.#opts.timeoutMs }),
+      runGit(args, { ...opts, ...this.#where(), bin: this.#opts.bin, timeoutMs: this.#opts.timeoutMs }),
     );
+  }
+
+  /** Where git runs: in the checkout, or on the git directory alone. */
+  #where(): { cwd: string; gitDir?: string; workTree?: string } {
+    return this.#opts.gitDir ? { cwd: this.dir, gitDir: this.dir, workTree: this.dir } : { cwd: this.dir };
   }
 
   async #text(args: string[]): Promise<string> {

@@ -1,9 +1,10 @@
 /**
  * The Probot app. Do not add logic here: each webhook handler
  * 1. turns the event into a job (events.ts validates the payload),
- * 2. records the delivery id, so a redelivered event does nothing twice,
+ * 2. records the delivery id and the body's hash, so a redelivered or replayed event does nothing twice,
  * 3. queues the job (the worker does the work), and returns: GitHub gets its answer at once.
  */
+import { createHash } from "node:crypto";
 import type { ApplicationFunction, Probot } from "probot";
 import type { Store } from "../state/store.ts";
 import { type GithubJob, HANDLED_EVENTS, jobFor } from "./events.ts";
@@ -34,10 +35,18 @@ export function stackpilotApp(deps: AppDeps): ApplicationFunction {
         context.log.info({ delivery: context.id }, `duplicate delivery of ${event}: ignored`);
         return;
       }
+      // The signature covers the body, not the delivery id: a signed body replayed under a new id
+      // is caught by the body's own hash (GitHub's redeliveries keep their id, caught above).
+      const bodyKey = `body:${createHash("sha256").update(JSON.stringify(context.payload)).digest("hex")}`;
+      if (!(await deps.store.recordDelivery(bodyKey, event))) {
+        context.log.warn({ delivery: context.id }, `${event} replays a body already handled: ignored`);
+        return;
+      }
       try {
         await deps.enqueue(job, context.id);
       } catch (err) {
         await deps.store.forgetDelivery(context.id);
+        await deps.store.forgetDelivery(bodyKey);
         throw err;
       }
     });

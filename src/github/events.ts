@@ -32,6 +32,19 @@ export type GithubJob =
       /** Who pushed (merged); absent in jobs queued before it was recorded. */
       pusher?: string;
     }
+  /**
+   * A push to a repository `repo` uses as a source (state/sources.ts): plan and deploy `repo`'s
+   * default branch as its rules deploy a push there. Queued by the source's push job.
+   */
+  | {
+      kind: "source-push";
+      repo: RepoRef;
+      /** owner/name of the source repository pushed to. */
+      source: string;
+      branch: string;
+      sha: string;
+      pusher?: string;
+    }
   | {
       kind: "comment";
       repo: RepoRef;

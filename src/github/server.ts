@@ -20,6 +20,8 @@ import { startNotifications } from "../notify/queue.ts";
 import { Planner } from "../plan/planner.ts";
 import { startBoss } from "../state/boss.ts";
 import { openStore, type Store } from "../state/store.ts";
+import { createUi } from "../ui/router.ts";
+import { uiSettings } from "../ui/settings.ts";
 import { githubHost } from "./api/githubHost.ts";
 import { StackpilotOctokit } from "./api/octokit.ts";
 import { stackpilotApp } from "./app.ts";
@@ -62,6 +64,13 @@ const Env = z.object({
   /** GitHub Enterprise Server (Probot's variables): API calls and git clones go there only. */
   GHE_HOST: z.string().optional(),
   GHE_PROTOCOL: z.string().optional(),
+  /** The web UI (src/ui/settings.ts): GitHub sign-in, the static token, cookies. */
+  STACKPILOT_UI_URL: z.string().optional(),
+  GITHUB_CLIENT_ID: z.string().optional(),
+  GITHUB_CLIENT_SECRET: z.string().optional(),
+  STACKPILOT_UI_TOKEN: z.string().optional(),
+  STACKPILOT_UI_TOKEN_WRITE: z.string().optional(),
+  STACKPILOT_UI_COOKIE_SECURE: z.string().optional(),
   HOST: z.string().default("localhost"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
 });
@@ -70,7 +79,8 @@ export type StackpilotEnv = z.infer<typeof Env>;
 /** The app's environment, validated (defaults filled in). */
 export function parseEnv(raw: NodeJS.ProcessEnv | Record<string, string | undefined>): StackpilotEnv {
   const env = Env.parse(raw);
-  githubHost(env); // throws, naming the variable, when GHE_HOST or GHE_PROTOCOL is wrong
+  // Throw, naming the variable, when GHE_HOST or GHE_PROTOCOL or a UI setting is wrong.
+  uiSettings(env, githubHost(env));
   return env;
 }
 
@@ -116,10 +126,27 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
   let recovery: { stop(): Promise<void> } | undefined;
   let drift: { stop(): Promise<void> } | undefined;
   let notify: { stop(): Promise<void> } | undefined;
+  let loaded: Probot | undefined;
+  const ui = createUi({
+    store,
+    settings: uiSettings(env, githubHost(env)),
+    installation: async (id) => {
+      if (!loaded) throw new Error("the App is not loaded yet");
+      return (await loaded.auth(id)) as Octokit;
+    },
+    mirrors,
+    botAllowlist: env.STACKPILOT_BOT_ALLOWLIST.split(",").filter(Boolean),
+    log: {
+      info: (m) => loaded?.log.info(m),
+      warn: (m) => loaded?.log.warn(m),
+      error: (m) => console.error(m),
+    },
+  });
   const appFn = stackpilotApp({
     store,
     enqueue: (job, deliveryId) => jobs.send(job, deliveryId),
     onLoad: async (app) => {
+      loaded = app;
       if (opts.worker === false) return;
       // The slug (`@slug deploy`, the bot's own comments) is read from GitHub by the first job that
       // needs it, not at start: the App starts, and answers webhooks, while GitHub is unreachable.
@@ -135,6 +162,7 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
         installationId,
         botAllowlist: env.STACKPILOT_BOT_ALLOWLIST.split(",").filter(Boolean),
         planner,
+        enqueue: (job, deliveryId) => jobs.send(job, deliveryId),
         limits: { maxFileBytes: env.STACKPILOT_MAX_FILE_BYTES },
       };
       const log = {
@@ -174,12 +202,15 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
   };
   prune();
   await pruning;
-  const pruner = setInterval(prune, 60 * 60_000).unref();
+  const pruner = setInterval(() => {
+    prune();
+    void store.pruneSessions().catch(() => 0);
+  }, 60 * 60_000).unref();
   return {
     store,
     jobs,
     appFn,
-    routes: [],
+    routes: [ui],
     async stop() {
       clearInterval(pruner);
       await pruning;
@@ -262,7 +293,11 @@ export async function startServer(
   const address = server.address();
   return {
     port: typeof address === "object" && address ? address.port : 0,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const r of services.routes) r.close?.();
+        server.close(() => resolve());
+      }),
   };
 }
 

@@ -50,6 +50,8 @@ export interface ImageBuild {
   network?: string;
   /** Repo paths uploaded to the builder: the context's files, the Dockerfile and its .dockerignore. */
   files: string[];
+  /** Mounted repositories (submodules, sources) some of those files come from. */
+  mounts?: { kind: "submodule" | "source"; path: string; gitDir: string; commit: string }[];
 }
 
 /** Image operations one deploy target runs before its release is switched. */
@@ -160,6 +162,7 @@ export function planImages(input: ImagePlanInput): ImagePlan {
         ...(b.target ? { target: b.target } : {}),
         ...(b.network ? { network: b.network } : {}),
         files,
+        ...(stack.mounts?.length ? { mounts: stack.mounts } : {}),
       });
     }
     for (const host of deployTo) {

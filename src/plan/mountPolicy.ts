@@ -30,13 +30,19 @@ export function refusedMounts(
 
 /** Why `host` refuses one mount, e.g. "service web mounts /etc, outside the allowed mount roots of app-1 (/srv)". */
 export function mountRefusal(mount: AbsoluteMount, host: string, allowedRoots: readonly string[]): string {
-  const who = mount.service ? `service ${mount.service}` : "a top-level volume, config or secret";
+  const envFile = mount.via === "env_file";
+  const who = mount.service
+    ? `service ${mount.service}`
+    : envFile
+      ? "an include"
+      : "a top-level volume, config or secret";
+  const does = envFile ? `reads ${mount.source} as an env_file` : `mounts ${mount.source}`;
   if (mount.unresolved) {
     const vars = [...new Set(mount.unresolved)].join(", ");
-    return `${who} mounts ${mount.source}: ${vars} cannot be resolved from the repository (the stack's .env or env files), so no host, ${host} included, accepts it`;
+    return `${who} ${does}: ${vars} cannot be resolved from the repository (the stack's .env or env files), so no host, ${host} included, accepts it`;
   }
   const roots = allowedRoots.join(", ") || "none allowed";
-  return `${who} mounts ${mount.source}, outside the allowed mount roots of ${host} (${roots})`;
+  return `${who} ${does}, outside the allowed mount roots of ${host} (${roots})`;
 }
 
 /**

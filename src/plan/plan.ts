@@ -75,6 +75,20 @@ export interface StackPlan {
   broken?: Problem[];
 }
 
+/** A mounted repository (git submodule, source) whose commit differs between base and head. */
+export interface PlanMount {
+  kind: "submodule" | "source";
+  name: string;
+  path: string;
+  repository: string;
+  /** Its commit at the base; absent when it was not mounted there. */
+  from?: string;
+  /** Its commit at the head; absent when it is not mounted there. */
+  to?: string;
+  /** Files that changed inside it. */
+  files: number;
+}
+
 export interface Plan {
   version: 1;
   base: string;
@@ -99,6 +113,8 @@ export interface Plan {
   stacks: StackPlan[];
   /** Image builds, when the plan was made with a hosts file naming builders (see images.ts). */
   builds?: BuildPlan[];
+  /** Submodules and sources whose commit moved in the range ("source utils: a1b2c3 -> d4e5f6 (3 files)"). */
+  mounts?: PlanMount[];
   summary: {
     stacks: number;
     changed: number;

@@ -5,7 +5,9 @@
  *    cached snapshot and the diff; else built from a listing of the head tree,
  * 3. map changes to stacks, 4. build the plan.
  */
+import { createHash } from "node:crypto";
 import { mapChanges } from "../detect/changes.ts";
+import { MountedBlobs } from "../detect/mounted.ts";
 import {
   buildSnapshot,
   DEFAULT_PARSE_LIMITS,
@@ -13,12 +15,14 @@ import {
   ParseCache,
   type ParseLimits,
   type Snapshot,
+  type SnapshotView,
 } from "../detect/snapshot.ts";
+import { type MountSet, mountKey } from "../git/mounts.ts";
 import { resolveRange } from "../git/range.ts";
 import type { Change, GitRepo } from "../git/repo.ts";
 import { applyPolicy } from "../policy/apply.ts";
 import type { Policy } from "../policy/policy.ts";
-import { buildPlan, type DeployedRecord, type HostRef, type Plan } from "./plan.ts";
+import { buildPlan, type DeployedRecord, type HostRef, type Plan, type PlanMount } from "./plan.ts";
 
 const FULL_SHA = /^(?!0+$)([0-9a-f]{40}|[0-9a-f]{64})$/;
 
@@ -37,6 +41,17 @@ export interface PlanRangeOptions {
   policy?: { policy: Policy; repoId: string };
   /** Server-side bounds on the files planning reads (default DEFAULT_PARSE_LIMITS). */
   limits?: ParseLimits;
+  /**
+   * The repositories mounted at each end (submodules, sources; git/mounts.ts `resolveMounts`),
+   * resolved for the commits the range resolves to (git/range.ts).
+   */
+  mounts?: PlanMounts;
+}
+
+/** Mounts of both ends of a range, each with the commit it was resolved at. */
+export interface PlanMounts {
+  base: { commit: string; set: MountSet };
+  head: { commit: string; set: MountSet };
 }
 
 export interface PlannedRange {
@@ -57,20 +72,31 @@ export async function planRange(
   const early = asked ? repo.diff(asked, opts.head) : undefined;
   early?.catch(() => {}); // an unknown or replaced base: resolved below, its diff not used
   const range = await resolveRange(repo, opts, (sha) => snapshots.has(sha), cache.mergeBases);
-  const changes: Change[] =
+  const own: Change[] =
     early && range.base === asked && range.head === opts.head
       ? await early
       : await repo.diff(range.base, range.head);
 
+  // Mounted repositories' files are part of each end's tree, and their moves part of the changes.
+  const baseView = viewOf(range.base, mountsAt(opts.mounts?.base, range.base, "base"));
+  const headView = viewOf(range.head, mountsAt(opts.mounts?.head, range.head, "head"));
+  const trees = cache.mounted;
+  const changes = await trees.changes(own, baseView?.mounts, headView?.mounts);
+  const blobs =
+    baseView || headView ? new MountedBlobs(repo, trees, [baseView?.mounts, headView?.mounts]) : repo;
+
   const limits = opts.limits ?? DEFAULT_PARSE_LIMITS;
-  let base = snapshots.get(range.base);
-  let head = snapshots.get(range.head);
-  if (base && !head) head = await deriveSnapshot(repo, base, range.head, changes, true, cache, limits);
-  else if (head && !base) base = await deriveSnapshot(repo, head, range.base, changes, false, cache, limits);
+  let base = snapshots.get(baseView?.key ?? range.base);
+  let head = snapshots.get(headView?.key ?? range.head);
+  if (base && !head)
+    head = await deriveSnapshot(blobs, base, range.head, changes, true, cache, limits, headView);
+  else if (head && !base)
+    base = await deriveSnapshot(blobs, head, range.base, changes, false, cache, limits, baseView);
   else if (!base || !head) {
     // Nothing cached: build the head from its tree listing, then derive the base from it.
-    head = await buildSnapshot(repo, range.head, await repo.lsTree(range.head), cache, limits);
-    base = await deriveSnapshot(repo, head, range.base, changes, false, cache, limits);
+    const tree = await trees.tree(await repo.lsTree(range.head), headView?.mounts);
+    head = await buildSnapshot(blobs, range.head, tree, cache, limits, headView);
+    base = await deriveSnapshot(blobs, head, range.base, changes, false, cache, limits, baseView);
   }
   snapshots.set(base);
   snapshots.set(head);
@@ -84,6 +110,8 @@ export async function planRange(
     ...(opts.force ? { force: true } : {}),
     ...(opts.only ? { only: opts.only } : {}),
   });
+  const moved = mountMoves(baseView?.mounts, headView?.mounts, changes);
+  if (moved.length > 0) built.mounts = moved;
   const plan = opts.policy
     ? applyPolicy({
         plan: built,
@@ -94,4 +122,46 @@ export async function planRange(
       })
     : built;
   return { plan, base, head };
+}
+
+function mountsAt(side: PlanMounts["base"] | undefined, commit: string, which: string): MountSet | undefined {
+  if (!side) return undefined;
+  if (side.commit !== commit)
+    throw new Error(`the ${which}'s mounts were resolved at ${side.commit}, the range resolved to ${commit}`);
+  return side.set;
+}
+
+/** The snapshot's view of its mounts; none when nothing is mounted or failed. */
+function viewOf(commit: string, set: MountSet | undefined): SnapshotView | undefined {
+  const key = set ? mountKey(set) : "";
+  if (!set || key === "") return undefined;
+  return { mounts: set, key: `${commit}#${createHash("sha256").update(key).digest("hex").slice(0, 16)}` };
+}
+
+/** Mounts whose commit differs between the ends, with how many files changed in them. */
+function mountMoves(
+  base: MountSet | undefined,
+  head: MountSet | undefined,
+  changes: readonly Change[],
+): PlanMount[] {
+  const paths = new Set([...(base?.mounts ?? []), ...(head?.mounts ?? [])].map((m) => m.path));
+  const out: PlanMount[] = [];
+  for (const path of [...paths].sort()) {
+    const b = base?.mounts.find((m) => m.path === path);
+    const h = head?.mounts.find((m) => m.path === path);
+    if (b && h && b.commit === h.commit) continue;
+    const m = (h ?? b) as NonNullable<typeof h>;
+    const prefix = `${path}/`;
+    const files = changes.filter((c) => c.path.startsWith(prefix) || c.oldPath?.startsWith(prefix)).length;
+    out.push({
+      kind: m.kind,
+      name: m.name,
+      path,
+      repository: m.repository,
+      ...(b ? { from: b.commit } : {}),
+      ...(h ? { to: h.commit } : {}),
+      files,
+    });
+  }
+  return out;
 }

@@ -18,7 +18,7 @@ export interface PlanRequest {
   repoDir: string;
   /** The repository's default branch: the rules are read there. */
   defaultBranch: string;
-  range: Pick<PlanRangeOptions, "base" | "head" | "defaultBranch" | "force" | "only">;
+  range: Pick<PlanRangeOptions, "base" | "head" | "defaultBranch" | "force" | "only" | "mounts">;
   hosts: HostRef[];
   deployed: DeployedRecord[];
   inventory: Inventory;

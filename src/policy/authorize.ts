@@ -68,32 +68,15 @@ export function effectivePermission(res: {
 
 /** Check every rule; the first that fails is the reason. */
 export function authorizeDeploy(input: AuthorizeInput): AuthorizeResult {
-  const { actor, environment: env, pr } = input;
-  const who = `@${actor.login}`;
+  const { environment: env, pr } = input;
 
   if (!pr.headRepo || pr.headRepo.toLowerCase() !== pr.baseRepo.toLowerCase())
     return deny(
       "Pull requests from forks cannot be deployed: merge the change into a branch of this repository first.",
     );
 
-  const isBot = actor.type === "Bot" || actor.login.toLowerCase().endsWith("[bot]");
-  const allowedBot = isBot && botAllowed(actor.login, input.botAllowlist ?? []);
-  if (isBot && !allowedBot) return deny(`${who} is a bot and is not on the list of bots allowed to deploy.`);
-
-  // Allowlisted bots skip the permission check: the collaborator API has no answer for most apps.
-  if (!allowedBot) {
-    const needed: Permission = env.permission ?? "write";
-    const teams = env.teams ?? [];
-    const hasPermission = RANK[input.permission] >= RANK[needed];
-    const mine = new Set((input.teams ?? []).map((t) => t.toLowerCase()));
-    const inTeam = teams.some((t) => mine.has(t.toLowerCase()));
-    if (!hasPermission && !inTeam)
-      return deny(
-        `${who} cannot ${VERB[input.action ?? "deploy"]} ${env.name}: it needs ${needed} permission on this repository` +
-          (teams.length ? ` or membership of ${teams.join(", ")}` : "") +
-          ` (${who} has ${input.permission}).`,
-      );
-  }
+  const permitted = authorizePermission(input);
+  if (!permitted.ok) return permitted;
 
   if ((input.action ?? "deploy") === "deploy") {
     if (!pr.planSha)
@@ -115,6 +98,37 @@ export function authorizeDeploy(input: AuthorizeInput): AuthorizeResult {
     if (approvedBy.length === 0)
       return deny(`${env.name} needs an approved pull request: it has no approval yet.`);
   }
+  return { ok: true };
+}
+
+export type PermissionInput = Pick<
+  AuthorizeInput,
+  "action" | "actor" | "botAllowlist" | "permission" | "teams" | "environment"
+>;
+
+/**
+ * The permission rules alone (bots, the environment's `permission` and `teams`): what every
+ * action needs, from a pull request or not (the web UI's Unlock has no pull request).
+ */
+export function authorizePermission(input: PermissionInput): AuthorizeResult {
+  const { actor, environment: env } = input;
+  const who = `@${actor.login}`;
+  const isBot = actor.type === "Bot" || actor.login.toLowerCase().endsWith("[bot]");
+  const allowedBot = isBot && botAllowed(actor.login, input.botAllowlist ?? []);
+  if (isBot && !allowedBot) return deny(`${who} is a bot and is not on the list of bots allowed to deploy.`);
+  // Allowlisted bots skip the permission check: the collaborator API has no answer for most apps.
+  if (allowedBot) return { ok: true };
+  const needed: Permission = env.permission ?? "write";
+  const teams = env.teams ?? [];
+  const hasPermission = RANK[input.permission] >= RANK[needed];
+  const mine = new Set((input.teams ?? []).map((t) => t.toLowerCase()));
+  const inTeam = teams.some((t) => mine.has(t.toLowerCase()));
+  if (!hasPermission && !inTeam)
+    return deny(
+      `${who} cannot ${VERB[input.action ?? "deploy"]} ${env.name}: it needs ${needed} permission on this repository` +
+        (teams.length ? ` or membership of ${teams.join(", ")}` : "") +
+        ` (${who} has ${input.permission}).`,
+    );
   return { ok: true };
 }
 

@@ -10,6 +10,7 @@ import {
   limitReachedMarker,
   MAX_COMMAND_TEXT_BYTES,
 } from "./logBounds.ts";
+import { type DeploymentSource, recordDeploymentSources } from "./sources.ts";
 
 export const DEPLOY_TRIGGERS = ["cli", "merge", "command", "rollback", "retry", "heal"] as const;
 export type DeployTrigger = (typeof DEPLOY_TRIGGERS)[number];
@@ -48,6 +49,14 @@ export interface NewDeployment extends DeployTarget {
   release?: string | null;
   /** The App rollout it belongs to (state/rollouts.ts). */
   rolloutId?: number | null;
+  /** The environment the plan put the stack in. */
+  environment?: string | null;
+  /** Why the plan deploys this target (shown with the deployment). */
+  reasons?: readonly string[] | null;
+  /** The commit's subject line, as its author wrote it (untrusted text). */
+  commitSubject?: string | null;
+  /** The source commits its release is made from (state/sources.ts). */
+  sources?: readonly DeploymentSource[];
 }
 
 export interface Deployment extends DeployTarget {
@@ -67,6 +76,10 @@ export interface Deployment extends DeployTarget {
   retryOf: number | null;
   /** The App rollout it belongs to; null for the CLI's. */
   rolloutId: number | null;
+  environment: string | null;
+  /** The plan's reasons; empty when none were recorded. */
+  reasons: string[];
+  commitSubject: string | null;
 }
 
 export interface CommandLog {
@@ -111,6 +124,9 @@ export interface DeploymentFilter {
   limit: number;
 }
 
+/** A commit subject is a line; a longer one is cut (it is shown, never parsed). */
+const MAX_SUBJECT_BYTES = 1024;
+
 /** The lock whoever runs a deployment of this target holds; recoverInterrupted() reads it. */
 export function deployLockKey(target: DeployTarget): string {
   return `deploy:${target.repo}:${target.stack}:${target.host}`;
@@ -122,8 +138,9 @@ const SAME_TARGET_NEWER = "n.repo = d.repo AND n.stack = d.stack AND n.host = d.
 
 export async function createDeployment(db: Queryable, input: NewDeployment): Promise<number> {
   const [row] = await db.query(
-    `INSERT INTO deployments (repo, stack, host, commit_sha, fingerprint, actor, trigger, release_id, rollout_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+    `INSERT INTO deployments (repo, stack, host, commit_sha, fingerprint, actor, trigger, release_id, rollout_id,
+                              environment, reasons, commit_subject)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::jsonb, $12) RETURNING id`,
     [
       input.repo,
       input.stack,
@@ -134,9 +151,14 @@ export async function createDeployment(db: Queryable, input: NewDeployment): Pro
       input.trigger,
       input.release ?? null,
       input.rolloutId ?? null,
+      input.environment ?? null,
+      input.reasons ? JSON.stringify(input.reasons) : null,
+      input.commitSubject ? boundText(input.commitSubject, MAX_SUBJECT_BYTES).text : null,
     ],
   );
-  return toNumber(row?.id);
+  const id = toNumber(row?.id);
+  if (input.sources?.length) await recordDeploymentSources(db, id, input.sources);
+  return id;
 }
 
 /** queued -> running. False when the deployment is not queued (already started, superseded...). */
@@ -216,15 +238,16 @@ export async function getDeployment(db: Queryable, id: number): Promise<Deployme
     "SELECT seq, command, exit_code, output, created_at FROM deployment_logs WHERE deployment_id = $1 ORDER BY seq",
     [id],
   );
+  return { ...toDeployment(row), logs: logs.map(toCommandLog) };
+}
+
+export function toCommandLog(l: Row): CommandLog {
   return {
-    ...toDeployment(row),
-    logs: logs.map((l) => ({
-      seq: toNumber(l.seq),
-      command: String(l.command),
-      code: l.exit_code === null ? null : toNumber(l.exit_code),
-      output: String(l.output),
-      createdAt: toDate(l.created_at),
-    })),
+    seq: toNumber(l.seq),
+    command: String(l.command),
+    code: l.exit_code === null ? null : toNumber(l.exit_code),
+    output: String(l.output),
+    createdAt: toDate(l.created_at),
   };
 }
 
@@ -302,7 +325,7 @@ export async function interruptOthers(
   return rows.map(toDeployment);
 }
 
-function toDeployment(row: Row): Deployment {
+export function toDeployment(row: Row): Deployment {
   return {
     id: toNumber(row.id),
     repo: String(row.repo),
@@ -321,5 +344,8 @@ function toDeployment(row: Row): Deployment {
     release: toStringOrNull(row.release_id),
     retryOf: row.retry_of === null || row.retry_of === undefined ? null : toNumber(row.retry_of),
     rolloutId: row.rollout_id === null || row.rollout_id === undefined ? null : toNumber(row.rollout_id),
+    environment: toStringOrNull(row.environment),
+    reasons: Array.isArray(row.reasons) ? row.reasons.map(String) : [],
+    commitSubject: toStringOrNull(row.commit_subject),
   };
 }

@@ -29,10 +29,16 @@ import { DEFAULT_LOG_LIMITS, type LogLimits } from "./logBounds.ts";
 import { migrate } from "./migrate.ts";
 import type { Episode, EpisodeKey } from "./notifyEpisodes.ts";
 import * as episodes from "./notifyEpisodes.ts";
+import type { DeploymentProgress, TargetOverview } from "./overview.ts";
+import * as overview from "./overview.ts";
 import { openPgliteDb } from "./pgliteDb.ts";
 import { openPostgresDb } from "./postgresDb.ts";
 import type { NewRollout, Rollout, RolloutStatus } from "./rollouts.ts";
 import * as rollouts from "./rollouts.ts";
+import type { NewUiSession, ReadableRepo, UiSession } from "./sessions.ts";
+import * as sessions from "./sessions.ts";
+import type { DeploymentSource, SourceDependent, SourceUse, SourceUser } from "./sources.ts";
+import * as sources from "./sources.ts";
 
 export interface OpenStoreOptions {
   /** A Postgres server (several replicas may share it); without it, PGlite in `<dataDir>/pglite`. */
@@ -133,6 +139,24 @@ export interface Store {
     key: EpisodeKey,
     decide: (prev: Episode, now: Date) => { next: Episode; result: T },
   ): Promise<T>;
+  // The web UI (overview.ts, sessions.ts).
+  targetsOverview(repo: string): Promise<TargetOverview[]>;
+  knownRepos(): Promise<string[]>;
+  deploymentProgress(id: number, afterSeq: number, limit: number): Promise<DeploymentProgress | undefined>;
+  activeDeployments(): Promise<Deployment[]>;
+  createSession(input: NewUiSession): Promise<void>;
+  getSession(idHash: string): Promise<UiSession | undefined>;
+  setSessionRepos(idHash: string, repos: ReadableRepo[]): Promise<void>;
+  deleteSession(idHash: string): Promise<void>;
+  pruneSessions(): Promise<number>;
+  /** The repository's sources, as its default branch's plan just read them (state/sources.ts). */
+  replaceSourceUses(user: SourceUser, uses: readonly SourceUse[]): Promise<void>;
+  /** Repositories using `branch` of a source repository. */
+  sourceDependents(sourceRepo: string, branch: string, isDefaultBranch: boolean): Promise<SourceDependent[]>;
+  /** Source name -> the commit the repository's last default-branch plan read. */
+  sourceCommits(repo: string): Promise<Map<string, string>>;
+  /** The source commits a deployment's release was made from. */
+  deploymentSources(id: number): Promise<DeploymentSource[]>;
 
   close(): Promise<void>;
 }
@@ -216,6 +240,19 @@ export function createStore(db: Db, options: StoreOptions = {}): Store {
     deployedInstallations: () => drift.deployedInstallations(db),
 
     updateEpisode: (key, decide) => episodes.updateEpisode(db, key, decide),
+    targetsOverview: (repo) => overview.targetsOverview(db, repo),
+    knownRepos: () => overview.knownRepos(db),
+    deploymentProgress: (id, afterSeq, limit) => overview.deploymentProgress(db, id, afterSeq, limit),
+    activeDeployments: () => overview.activeDeployments(db),
+    createSession: (input) => sessions.createSession(db, input),
+    getSession: (idHash) => sessions.getSession(db, idHash),
+    setSessionRepos: (idHash, repos) => sessions.setSessionRepos(db, idHash, repos),
+    deleteSession: (idHash) => sessions.deleteSession(db, idHash),
+    pruneSessions: () => sessions.pruneSessions(db),
+    replaceSourceUses: (user, uses) => sources.replaceSourceUses(db, user, uses),
+    sourceDependents: (repo, branch, isDefault) => sources.sourceDependents(db, repo, branch, isDefault),
+    sourceCommits: (repo) => sources.sourceCommits(db, repo),
+    deploymentSources: (id) => sources.deploymentSources(db, id),
 
     close: () => db.close(),
   };

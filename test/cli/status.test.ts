@@ -26,7 +26,13 @@ beforeAll(async () => {
     const repo = "acme/infra";
     /** One deployment that ran one command and ended so. */
     const recorded = async (
-      target: { stack: string; host: string; commit: string; actor: string },
+      target: {
+        stack: string;
+        host: string;
+        commit: string;
+        actor: string;
+        sources?: { name: string; repository: string; commit: string }[];
+      },
       command: { code: number; output: string },
       end: { status: "succeeded" | "rolled_back"; error?: string },
     ) => {
@@ -55,7 +61,10 @@ beforeAll(async () => {
       deploymentId: ok,
     });
     failedId = await recorded(
-      { stack: "web", host: "app2", commit: B, actor: "bob" },
+      {
+        ...{ stack: "web", host: "app2", commit: B, actor: "bob" },
+        sources: [{ name: "utils", repository: "acme/utils", commit: "c".repeat(40) }],
+      },
       { code: 1, output: "ERROR: no space left on device\n" },
       {
         status: "rolled_back",
@@ -120,6 +129,9 @@ describe("stackpilot status", () => {
     expect(r.code).toBe(0);
     expect(r.out).toContain(`Deployment #${failedId}: web on app2 at bbbbbbb: rolled_back`);
     expect(r.out).toContain("  by bob (cli), created");
+    expect(r.out).toContain("\n  source utils: acme/utils at ccccccc\n");
+    const json = JSON.parse((await status("--deployment", String(failedId), "--json")).out);
+    expect(json.sources).toEqual([{ name: "utils", repository: "acme/utils", commit: "c".repeat(40) }]);
     expect(r.out).toContain(
       "  error: app2: `docker-compose up -d` exited with 1:\n         ERROR: no space left on device",
     );

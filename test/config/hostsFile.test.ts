@@ -115,6 +115,15 @@ describe("hosts file secrets", () => {
     expect(errorsOf(yaml("[a]"))).toEqual([
       "hosts.yml:5:10: error: a secret is referenced as { file: PATH } or { env: VAR } (at hosts[0].key)",
     ]);
+    expect(errorsOf(yaml("{fiel: ~/.ssh/id}"))).toEqual([
+      'hosts.yml:5:11: error: unknown key "fiel"; did you mean "file"? a secret is referenced as { file: PATH } or { env: VAR } (at hosts[0].key.fiel)',
+    ]);
+    expect(errorsOf(yaml("{file: a, env: B}"))).toEqual([
+      "hosts.yml:5:10: error: a secret is referenced as { file: PATH } or { env: VAR }, not both (at hosts[0].key)",
+    ]);
+    expect(errorsOf(yaml("{file: ''}"))).toEqual([
+      "hosts.yml:5:17: error: file: a non-empty path (at hosts[0].key.file)",
+    ]);
     expect(errorsOf(yaml("{file: ~/.ssh/id}"))).toEqual([]);
     expect(parseHostsFile(yaml("{env: SSH_KEY}"), "hosts.yml").hosts[0]?.key).toEqual({ env: "SSH_KEY" });
   });

@@ -203,6 +203,25 @@ describe("bind mounts interpolated from the stack's own .env", () => {
     );
   });
 
+  it("polices an env_file outside the repository like a bind mount: /etc/shadow and ${X}/app.env are refused where no root admits them", async () => {
+    const t = repo({
+      "stacks/a/compose.yaml":
+        "services:\n  web:\n    image: nginx\n    env_file:\n      - /etc/shadow\n      - ${CONF}/app.env\n      - /srv/data/app.env\n",
+    });
+    t.commit();
+    const { plan } = await planRange(new GitRepo(t.dir), { head: "HEAD", hosts });
+    const targets = plan.stacks.find((s) => s.name === "a")?.targets;
+    expect(targets?.map((x) => [x.host, x.action])).toEqual([
+      ["h1", "skip"],
+      ["h2", "skip"],
+    ]);
+    expect(errorsOf(plan.problems).map(formatProblem)).toEqual([
+      'stacks/a/compose.yaml:5:9: error: stack "a" is not deployed to h1: service web reads /etc/shadow as an env_file, outside the allowed mount roots of h1 (/srv/data)',
+      'stacks/a/compose.yaml:6:9: error: stack "a" is not deployed to h1: service web reads ${CONF}/app.env as an env_file: ${CONF} cannot be resolved from the repository (the stack\'s .env or env files), so no host, h1 included, accepts it',
+      'stacks/a/compose.yaml:6:9: error: stack "a" is not deployed to h2: service web reads ${CONF}/app.env as an env_file: ${CONF} cannot be resolved from the repository (the stack\'s .env or env files), so no host, h2 included, accepts it',
+    ]);
+  });
+
   it("uses the stack's env_files (compose --env-file) instead of its .env", async () => {
     const t = repo({
       ".github/stackpilot.yml": `${CONFIG}    env_files: [prod.env]\n`,

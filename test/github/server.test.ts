@@ -78,11 +78,13 @@ describe.each(backends)("the webhook endpoint on $name", (backend) => {
       expect(await services.jobs.deliveries()).toEqual(["delivery-1"]);
     });
 
-    it("queues a redelivered event once", async () => {
-      const payload = examplePayload("pull_request", "opened");
+    it("queues a redelivered event once, and a signed body replayed under a new delivery id never", async () => {
+      const payload = { ...examplePayload("pull_request", "opened"), number: 2 };
       expect(await deliver("delivery-2", "pull_request", payload)).toBeLessThan(300);
       expect(await deliver("delivery-2", "pull_request", payload)).toBeLessThan(300);
-      expect((await services.jobs.deliveries()).filter((d) => d === "delivery-2")).toHaveLength(1);
+      expect(await deliver("delivery-2-replayed", "pull_request", payload)).toBeLessThan(300);
+      const queued = await services.jobs.deliveries();
+      expect(queued.filter((d) => d.startsWith("delivery-2"))).toEqual(["delivery-2"]);
     });
 
     it("forgets deliveries older than the retention when it starts (GitHub redelivers for 3 days)", async () => {

@@ -36,6 +36,10 @@ export async function loadTestApp(opts: {
       },
       onLoad: async (app) => {
         opts.onLoad?.(app);
+        // Jobs a job queues (a source's push plans its users) run at once too.
+        opts.deps.enqueue ??= async (job) => {
+          opts.onJob((handle as (j: GithubJob) => Promise<void>)(job));
+        };
         handle = createWorker(opts.deps, app);
       },
     }),

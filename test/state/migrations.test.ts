@@ -44,12 +44,15 @@ describe.each(backends)("migrations on $name", (backend) => {
       "builds",
       "deployed",
       "deployment_logs",
+      "deployment_sources",
       "deployments",
       "drift_checks",
       "locks",
       "notify_episodes",
       "rollouts",
+      "source_uses",
       "stackpilot_migrations",
+      "ui_sessions",
       "webhook_deliveries",
     ]);
     expect(await appliedMigrations(store.db)).toEqual(

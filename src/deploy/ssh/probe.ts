@@ -4,7 +4,7 @@
  */
 import type { HostConfig } from "../../config/hostsFile.ts";
 import { commandLine } from "../shell.ts";
-import { HostKeyMismatchError, HostKeyUnknownError, SshError, UnreachableError } from "./errors.ts";
+import { AuthError, HostKeyMismatchError, HostKeyUnknownError, SshError } from "./errors.ts";
 import type { ConnectionInfo, SshPool } from "./pool.ts";
 
 export interface HostCheck {
@@ -13,6 +13,7 @@ export interface HostCheck {
   address: string;
   via?: string;
   ok: boolean;
+  /** An SSH server answered (a refused key or host key still counts; silence or garbage does not). */
   reachable: boolean;
   connectMs?: number;
   hostKey:
@@ -45,7 +46,7 @@ export async function checkHost(pool: SshPool, host: HostConfig): Promise<HostCh
     return {
       ...base,
       ok: false,
-      reachable: !(err instanceof UnreachableError),
+      reachable: answeredSsh(err),
       hostKey: hostKeyFailure(err),
       error: (err as Error).message,
     };
@@ -65,6 +66,13 @@ export async function checkHost(pool: SshPool, host: HostConfig): Promise<HostCh
     compose,
     disk,
   };
+}
+
+/** Errors only an SSH server that completed its key exchange can cause. */
+function answeredSsh(err: unknown): boolean {
+  return (
+    err instanceof AuthError || err instanceof HostKeyMismatchError || err instanceof HostKeyUnknownError
+  );
 }
 
 function hostKeyFailure(err: unknown): HostCheck["hostKey"] {

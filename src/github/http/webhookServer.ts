@@ -50,6 +50,8 @@ export const DEFAULT_BUFFER_BUDGET_BYTES = 64 * 1024 * 1024;
  */
 export interface HttpRoute {
   handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> | boolean;
+  /** Ends the route's long-lived responses (streams) when the server stops. */
+  close?(): void;
 }
 
 function limitsWith(given: Partial<WebhookLimits> = {}): WebhookLimits {

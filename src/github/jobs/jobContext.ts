@@ -9,13 +9,16 @@ import type { EngineOptions } from "../../deploy/hostDeploy.ts";
 import type { RemoteExec } from "../../deploy/runner.ts";
 import type { ParseLimits } from "../../detect/blobReader.ts";
 import type { ParseCache } from "../../detect/snapshot.ts";
+import { MirrorMountOpener } from "../../git/mountOpeners.ts";
 import type { GitRepo } from "../../git/repo.ts";
 import type { Notifier } from "../../notify/notifier.ts";
 import type { DeployedRecord, HostRef } from "../../plan/plan.ts";
+import { resolvePlanMounts } from "../../plan/planMounts.ts";
 import type { Planner } from "../../plan/planner.ts";
+import type { PlanMounts } from "../../plan/planRange.ts";
 import { type PlanRequest, type PlanResponse, runPlanRequest } from "../../plan/planRequest.ts";
 import type { Store } from "../../state/store.ts";
-import type { RepoRef } from "../events.ts";
+import type { GithubJob, RepoRef } from "../events.ts";
 
 export type Octokit = InstanceType<typeof ProbotOctokit>;
 
@@ -43,6 +46,11 @@ export interface WorkerDeps {
   botAllowlist?: string[];
   /** Plans off the main thread within a budget; without it, plans run in this thread. */
   planner?: Planner;
+  /**
+   * Queues a job (the durable queue: one job per repository a source push plans); without it, a
+   * push to a source repository plans nothing else.
+   */
+  enqueue?(job: GithubJob, deliveryId: string): Promise<void>;
   /** Server-side bounds on the files planning reads (STACKPILOT_MAX_FILE_BYTES). */
   limits?: ParseLimits;
   /** Deploy results and rollbacks are told here (src/notify); without it, nowhere. */
@@ -103,23 +111,26 @@ export function inventory(ctx: JobContext): HostRef[] {
   return hostRefs(ctx.deps.hosts);
 }
 
-export type PlannedWithImages = PlanResponse;
+/** A job's plan, with the mounts (submodules, sources) its ends were planned with. */
+export type PlannedWithImages = PlanResponse & { mounts: PlanMounts };
 
 /**
  * The plan of a job: the range held against the default branch's rules, with the image plan
  * (builders, registries, reusable builds) every job's plan carries (plan/planRequest.ts); made by
- * the planner thread within its budget when the App has one (plan/planner.ts).
+ * the planner thread within its budget when the App has one (plan/planner.ts). Submodules and
+ * sources are fetched here first, with the installation token, so the thread only reads mirrors.
  */
 export async function planJob(
   ctx: JobContext,
   repo: GitRepo,
-  opts: PlanRequest["range"] & { pulls?: boolean },
-): Promise<PlanResponse> {
+  opts: Omit<PlanRequest["range"], "mounts"> & { pulls?: boolean },
+): Promise<PlannedWithImages> {
   const { pulls, ...range } = opts;
+  const mounts = await jobMounts(ctx, repo, range);
   const request: PlanRequest = {
     repoDir: repo.dir,
     defaultBranch: ctx.ref.defaultBranch,
-    range,
+    range: { ...range, mounts },
     hosts: inventory(ctx),
     deployed: await deployedState(ctx),
     inventory: { hosts: ctx.deps.hosts, registries: ctx.deps.registries ?? [] },
@@ -128,5 +139,29 @@ export async function planJob(
     pulls: pulls ?? true,
     ...(ctx.deps.limits ? { limits: ctx.deps.limits } : {}),
   };
-  return ctx.deps.planner ? ctx.deps.planner.plan(request) : runPlanRequest(repo, request, ctx.deps.cache);
+  const planned = ctx.deps.planner
+    ? await ctx.deps.planner.plan(request)
+    : await runPlanRequest(repo, request, ctx.deps.cache);
+  return { ...planned, mounts };
+}
+
+/**
+ * The submodules and sources of both ends, in mirrors of their own fetched from the configured
+ * GitHub (the planned repository's origin) with this installation's token; a source at the base
+ * is the commit the default branch's last plan read (state/sources.ts).
+ */
+async function jobMounts(
+  ctx: JobContext,
+  repo: GitRepo,
+  range: { base?: string; head: string; defaultBranch?: string },
+): Promise<PlanMounts> {
+  const opener = new MirrorMountOpener(ctx.deps.mirrors, {
+    token: () => installationToken(ctx.octokit),
+    origin: new URL(ctx.ref.cloneUrl).origin,
+  });
+  return resolvePlanMounts(repo, range, opener, {
+    url: ctx.ref.cloneUrl,
+    baseSources: await ctx.deps.store.sourceCommits(ctx.ref.fullName),
+    mergeBases: ctx.deps.cache.mergeBases,
+  });
 }

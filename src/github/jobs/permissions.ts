@@ -13,7 +13,7 @@ import {
 } from "../../policy/authorize.ts";
 import { loadPolicy } from "../../policy/load.ts";
 import { type EnvironmentRules, type Policy, policySource, stackEnvironment } from "../../policy/policy.ts";
-import { type JobContext, mirrorAt } from "./jobContext.ts";
+import { type JobContext, mirrorAt, type Octokit } from "./jobContext.ts";
 import type { PullRequestFacts } from "./planPr.ts";
 import { readPullRequest } from "./planPr.ts";
 import { reply } from "./replies.ts";
@@ -78,7 +78,7 @@ export async function authorizeCommand(
     actor: input.actor,
     botAllowlist: ctx.deps.botAllowlist ?? [],
     permission: input.facts.permission,
-    teams: await teamsOf(ctx, input.actor.login, rules.teams),
+    teams: await teamsOf(ctx.octokit, input.actor.login, rules.teams),
     environment: rules,
     pr: {
       headRepo: input.pr.headRepo,
@@ -91,13 +91,13 @@ export async function authorizeCommand(
   return verdict.ok ? verdict : { ok: false, reason: `${verdict.reason} (rules of ${source})` };
 }
 
-/** The actor's memberships among the given `org/team` slugs. */
-async function teamsOf(ctx: JobContext, login: string, teams: readonly string[]): Promise<string[]> {
+/** The actor's memberships among the given `org/team` slugs (asked with the installation's token). */
+export async function teamsOf(octokit: Octokit, login: string, teams: readonly string[]): Promise<string[]> {
   const member: string[] = [];
   for (const slug of teams) {
     const [org, team_slug] = slug.split("/") as [string, string];
     try {
-      const { data } = await ctx.octokit.rest.teams.getMembershipForUserInOrg({
+      const { data } = await octokit.rest.teams.getMembershipForUserInOrg({
         org,
         team_slug,
         username: login,

@@ -15,7 +15,7 @@ import type { JobContext, Octokit, WorkerDeps } from "./jobContext.ts";
 import { isPermanent, shortReason } from "./jobErrors.ts";
 import { RETRY_LIMIT } from "./jobQueue.ts";
 import { planPullRequest } from "./planPr.ts";
-import { onPush } from "./push.ts";
+import { onPush, onSourcePush } from "./push.ts";
 import { reply } from "./replies.ts";
 
 /** A queued job's delivery and attempt (0 for the first run). */
@@ -92,6 +92,9 @@ async function runJob(ctx: JobContext, job: GithubJob): Promise<void> {
       return;
     case "push":
       await onPush(ctx, job);
+      return;
+    case "source-push":
+      await onSourcePush(ctx, job);
       return;
     case "comment":
       await onComment(ctx, job);

@@ -7,7 +7,7 @@ import { short } from "../../git/range.ts";
 import { errorAt } from "../broken.ts";
 import type { Plan, StackPlan } from "../plan.ts";
 import { codeSpan, escapeMarkdown, htmlCode } from "./escape.ts";
-import { interesting } from "./text.ts";
+import { interesting, mountLine } from "./text.ts";
 
 export const PLAN_MARKER = "<!-- stackpilot:plan -->";
 export const GITHUB_TEXT_LIMIT = 65_535;
@@ -33,6 +33,7 @@ export function renderMarkdown(plan: Plan, opts: { limit?: number; title?: strin
   const broken = plan.stacks.filter((s) => s.broken);
   if (broken.length) head.push(...brokenNotice(broken), "");
   if (plan.baseNote) head.push(`_${escapeMarkdown(plan.baseNote)}_`, "");
+  if (plan.mounts?.length) head.push(...plan.mounts.map((m) => `- ${escapeMarkdown(mountLine(m))}`), "");
   head.push(
     `**${m.changed}** of ${m.stacks} stacks changed${m.broken ? `, **${m.broken}** broken` : ""}: **${m.deploy}** deploy, **${m.remove}** remove, ${m.skip} skip.`,
     "",

@@ -4,7 +4,7 @@
  */
 import { formatProblem } from "../../config/problems.ts";
 import { short } from "../../git/range.ts";
-import type { Plan, StackPlan } from "../plan.ts";
+import type { Plan, PlanMount, StackPlan } from "../plan.ts";
 
 export function renderText(plan: Plan, opts: { verbose?: boolean } = {}): string {
   const lines: string[] = [];
@@ -12,6 +12,7 @@ export function renderText(plan: Plan, opts: { verbose?: boolean } = {}): string
     `Plan ${short(plan.base)}..${short(plan.head)}${plan.deployable ? "" : "  (INVALID CONFIG: nothing will be deployed)"}`,
   );
   if (plan.baseNote) lines.push(`  note: ${plan.baseNote}`);
+  for (const m of plan.mounts ?? []) lines.push(`  ${mountLine(m)}`);
   const shown = plan.stacks.filter((s) => opts.verbose || interesting(s));
   const width = Math.max(5, ...shown.map((s) => s.name.length));
   for (const s of shown) {
@@ -47,6 +48,14 @@ export function renderText(plan: Plan, opts: { verbose?: boolean } = {}): string
     `${m.changed} of ${m.stacks} stacks changed${m.broken ? `, ${m.broken} broken` : ""}; ${m.deploy} deploy, ${m.remove} remove, ${m.skip} skip.`,
   );
   return `${lines.join("\n")}\n`;
+}
+
+/** `source utils: a1b2c3d -> d4e5f6a (3 files)`; an added or removed one says so. */
+export function mountLine(m: PlanMount): string {
+  const what = m.kind === "source" ? `source ${m.name}` : `submodule ${m.path}`;
+  const move =
+    m.from && m.to ? `${short(m.from)} -> ${short(m.to)}` : m.to ? `added at ${short(m.to)}` : "removed";
+  return `${what}: ${move} (${m.files} file${m.files === 1 ? "" : "s"})`;
 }
 
 /** A stack worth a line: it changed, it is broken, or something will happen to it. */

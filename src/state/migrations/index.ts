@@ -3,6 +3,8 @@ import { initial } from "./0001_initial.ts";
 import { builds } from "./0002_builds.ts";
 import { rollouts } from "./0003_rollouts.ts";
 import { driftNotify } from "./0004_drift_notify.ts";
+import { sources } from "./0006_sources.ts";
+import { ui } from "./0008_ui.ts";
 
 export interface Migration {
   /** Applied in ascending order; recorded in stackpilot_migrations once applied. */
@@ -11,4 +13,4 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [initial, builds, rollouts, driftNotify];
+export const MIGRATIONS: readonly Migration[] = [initial, builds, rollouts, driftNotify, sources, ui];

@@ -13,6 +13,7 @@ import {
 } from "../../../src/deploy/ssh/errors.ts";
 import { fingerprintOf } from "../../../src/deploy/ssh/hostKeys.ts";
 import { SshPool, type SshPoolOptions } from "../../../src/deploy/ssh/pool.ts";
+import { checkHost } from "../../../src/deploy/ssh/probe.ts";
 
 const hostKey = ssh2.utils.generateKeyPairSync("ed25519");
 const clientKey = ssh2.utils.generateKeyPairSync("ed25519");
@@ -268,6 +269,34 @@ describe("SshPool (in-process servers)", () => {
       expect(e).toBeInstanceOf(SshError);
       expect(e).toMatchObject({ host: `s${i}` });
     }
+  });
+
+  it("checks a host as reachable only when an SSH server answered: a refused key yes; silence, garbage, a closed port no", async () => {
+    const refusing = await fakeSsh({ acceptAuth: false });
+    const sockets = new Set<Socket>();
+    const silent = createServer((s) => sockets.add(s));
+    const garbage = createServer((s) => {
+      sockets.add(s);
+      s.end("HTTP/1.1 400 Bad Request\r\n\r\n");
+    });
+    const closed = createServer();
+    const ports = [refusing.port, await listen(silent), await listen(garbage), await listen(closed)];
+    await new Promise((r) => closed.close(r));
+    closers.push(async () => {
+      for (const s of sockets) s.destroy();
+      silent.close();
+      garbage.close();
+    });
+    const hosts = ports.map((port, i) => host(port, { name: `c${i}` }));
+    const p = pool(hosts, { readyTimeoutMs: 800 });
+    const checks = await Promise.all(hosts.map((h) => checkHost(p, h)));
+    expect(checks.map((c) => [c.host, c.ok, c.reachable])).toEqual([
+      ["c0", false, true],
+      ["c1", false, false],
+      ["c2", false, false],
+      ["c3", false, false],
+    ]);
+    expect(checks[0]?.error).toBe("c0 refused the key for user deploy");
   });
 
   it("rejects unknown hosts and use after close", async () => {

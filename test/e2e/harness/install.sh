@@ -24,6 +24,9 @@ declare -A wanted=(
   [coreutils]=/usr/bin/env
   [python3]=/usr/bin/python3
   [iptables]=/usr/sbin/iptables
+  # The web UI's browser tests (test/e2e/ui.test.ts): Debian's Chromium driven by playwright-core.
+  [chromium]=/usr/bin/chromium
+  [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 )
 
 missing=()

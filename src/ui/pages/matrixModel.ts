@@ -1,0 +1,158 @@
+/**
+ * The stacks x hosts matrix as data for its template: per repository and environment, a row per
+ * stack and a column per host, each cell what is deployed there (commit, age), how the last
+ * deployment went, drift when known, the lock holder and the rollback pin. Pure.
+ *
+ * Neighbouring cells of a row that read the same (the usual case: a stack at one commit on all
+ * its hosts) are one cell spanning those columns: the page stays small for 1,000 stacks. A
+ * successful last deployment is therefore not linked from its cell; the stack's name links to its
+ * deployments, every host's.
+ */
+import type { LockInfo } from "../../state/locks.ts";
+import type { TargetOverview } from "../../state/overview.ts";
+import { compileGlob } from "../../util/glob.ts";
+import { age, commitUrl, deploymentPath, FAILED, resultOf, short } from "./format.ts";
+
+/** A drift state as the drift checks record it (src/deploy drift); absent: unknown. */
+export interface DriftState {
+  /** e.g. `in_sync`, `drifted`, `unreachable`. */
+  state: string;
+}
+
+export interface RepoFacts {
+  repo: string;
+  targets: readonly TargetOverview[];
+  /** Held deploy locks of this repository by `stack\0host`. */
+  locks: ReadonlyMap<string, LockInfo>;
+  /** Drift by `stack\0host`; undefined when drift is not known for this repository. */
+  drift?: ReadonlyMap<string, DriftState> | undefined;
+}
+
+export interface CellView {
+  span: number;
+  /** Nothing recorded for this stack on this host. */
+  empty: boolean;
+  commit?: { short: string; url: string | undefined };
+  age?: string;
+  /** The last deployment's result; linked to it unless it is plain success (those read alike). */
+  result?: { word: string; href: string | undefined };
+  tone: string;
+  drift?: string;
+  lock?: string;
+  pinned: boolean;
+}
+
+export interface EnvironmentView {
+  name: string;
+  hosts: string[];
+  rows: { stack: string; cells: CellView[] }[];
+}
+
+export interface RepoView {
+  repo: string;
+  environments: EnvironmentView[];
+}
+
+export interface MatrixView {
+  repos: RepoView[];
+  counts: { deployed: number; failed: number; drifted: number | "unknown"; locked: number };
+}
+
+export const targetKey = (stack: string, host: string) => `${stack}\0${host}`;
+
+export function matrixModel(
+  facts: readonly RepoFacts[],
+  opts: { stack?: string | undefined; host?: string | undefined; origin: string; now: number },
+): MatrixView {
+  const stackOk = opts.stack ? compileGlob(opts.stack) : () => true;
+  const hostOk = opts.host ? compileGlob(opts.host) : () => true;
+  const counts = { deployed: 0, failed: 0, drifted: 0, locked: 0 };
+  let driftKnown = false;
+  const repos: RepoView[] = [];
+  for (const f of facts) {
+    if (f.drift) driftKnown = true;
+    const byEnv = new Map<string, TargetOverview[]>();
+    for (const t of f.targets) {
+      if (!stackOk(t.stack) || !hostOk(t.host)) continue;
+      const env = t.environment ?? "(environment not recorded)";
+      const list = byEnv.get(env);
+      if (list) list.push(t);
+      else byEnv.set(env, [t]);
+    }
+    const environments: EnvironmentView[] = [];
+    for (const [name, targets] of [...byEnv].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const hosts = [...new Set(targets.map((t) => t.host))].sort();
+      const stacks = new Map<string, Map<string, TargetOverview>>();
+      for (const t of targets) {
+        const row = stacks.get(t.stack) ?? new Map<string, TargetOverview>();
+        row.set(t.host, t);
+        stacks.set(t.stack, row);
+      }
+      const rows = [...stacks.keys()].sort().map((stack) => {
+        const row = stacks.get(stack) as Map<string, TargetOverview>;
+        const cells = hosts.map((host) => {
+          const t = row.get(host);
+          if (!t) return emptyCell();
+          const key = targetKey(t.stack, t.host);
+          const cell = cellOf(f.repo, t, f.locks.get(key), f.drift?.get(key), opts);
+          if (cell.commit) counts.deployed++;
+          if (t.last && FAILED.has(t.last.status)) counts.failed++;
+          if (cell.lock) counts.locked++;
+          if (cell.drift === "drifted") counts.drifted++;
+          return cell;
+        });
+        return { stack, cells: mergeSame(cells) };
+      });
+      environments.push({ name, hosts, rows });
+    }
+    repos.push({ repo: f.repo, environments });
+  }
+  return { repos, counts: { ...counts, drifted: driftKnown ? counts.drifted : "unknown" } };
+}
+
+function emptyCell(): CellView {
+  return { span: 1, empty: true, tone: "", pinned: false };
+}
+
+function cellOf(
+  repo: string,
+  t: TargetOverview,
+  lock: LockInfo | undefined,
+  drift: DriftState | undefined,
+  opts: { origin: string; now: number },
+): CellView {
+  const result = t.last ? resultOf(t.last.status) : undefined;
+  return {
+    span: 1,
+    empty: false,
+    ...(t.deployed
+      ? {
+          commit: { short: short(t.deployed.commit), url: commitUrl(opts.origin, repo, t.deployed.commit) },
+          age: age(t.deployed.deployedAt, opts.now),
+        }
+      : {}),
+    ...(t.last && result
+      ? { result: { word: result.word, href: result.tone === "ok" ? undefined : deploymentPath(t.last.id) } }
+      : {}),
+    tone: result?.tone ?? "",
+    ...(drift ? { drift: drift.state } : {}),
+    ...(lock && !lock.expired ? { lock: lock.holder } : {}),
+    pinned: t.deployed?.pinned ?? false,
+  };
+}
+
+/** Neighbours that would render the same become one cell with a colspan. */
+function mergeSame(cells: CellView[]): CellView[] {
+  const out: CellView[] = [];
+  let lastKey: string | undefined;
+  for (const c of cells) {
+    const key = JSON.stringify({ ...c, span: 0 });
+    const prev = out[out.length - 1];
+    if (prev && key === lastKey) prev.span++;
+    else {
+      out.push({ ...c });
+      lastKey = key;
+    }
+  }
+  return out;
+}
