@@ -7,6 +7,7 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import type { HostRef } from "../plan/plan.ts";
 import { compileGlob } from "../util/glob.ts";
+import { type NotificationChannel, NotificationSchema, nameChannels } from "./notifications.ts";
 import { type Problem, ProblemsError } from "./problems.ts";
 import { SAFE_NAME, validGlob } from "./repoConfigSchema.ts";
 import { SecretRef } from "./secretRef.ts";
@@ -112,12 +113,16 @@ export const HostsFileSchema = z.strictObject({
   hosts: z.array(HostSchema).default([]),
   /** Image registries builders push to and deploy hosts pull from. */
   registries: z.array(RegistrySchema).default([]),
+  /** Where failures, drift and heals are told (config/notifications.ts). */
+  notifications: z.array(NotificationSchema).default([]),
 });
 
 /** Everything the hosts file describes. */
 export interface Inventory {
   hosts: HostConfig[];
   registries: RegistryConfig[];
+  /** Notification channels (the App sends; absent: none). */
+  notifications?: NotificationChannel[];
 }
 export type HostsFile = z.output<typeof HostsFileSchema>;
 
@@ -189,7 +194,14 @@ export function parseHostsFile(text: string, file: string): Inventory & { proble
   });
   for (const { index, message } of jumpLoops(data.hosts))
     error(["hosts", index, "jump"], `hosts[${index}].jump`, message);
-  return { hosts: data.hosts, registries: data.registries, problems: all };
+  const { channels, duplicates } = nameChannels(data.notifications);
+  for (const { index, name } of duplicates)
+    error(
+      ["notifications", index, "name"],
+      `notifications[${index}].name`,
+      `duplicate notification channel "${name}"`,
+    );
+  return { hosts: data.hosts, registries: data.registries, notifications: channels, problems: all };
 }
 
 /**
@@ -228,9 +240,9 @@ function jumpLoops(hosts: readonly HostConfig[]): { index: number; message: stri
 
 /** Read and validate; throws ProblemsError on errors. */
 export async function loadInventory(file: string): Promise<Inventory> {
-  const { hosts, registries, problems } = parseHostsFile(await readFile(file, "utf8"), file);
+  const { hosts, registries, notifications, problems } = parseHostsFile(await readFile(file, "utf8"), file);
   if (problems.some((p) => p.severity === "error")) throw new ProblemsError(problems);
-  return { hosts, registries };
+  return { hosts, registries, ...(notifications?.length ? { notifications } : {}) };
 }
 
 /** The hosts alone (commands that never touch images). */

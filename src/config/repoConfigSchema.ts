@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { globProblem } from "../util/glob.ts";
+import { Duration } from "./duration.ts";
 
 export const CONFIG_PATH = ".github/stackpilot.yml";
 
@@ -137,6 +138,27 @@ export type HooksConfig = z.output<typeof HooksSchema>;
 export const Permission = z.enum(["read", "triage", "write", "maintain", "admin"]);
 export type Permission = z.infer<typeof Permission>;
 
+const DAY_MS = 86_400_000;
+
+/**
+ * Drift detection (`drift: { every: 10m, heal: false }`): a rule, read from the default branch
+ * only, since healing deploys. `false` on a stack turns off what its environment sets.
+ */
+export const DriftSchema = z.union([
+  z.literal(false),
+  z.strictObject({
+    /** How often each (stack, host) is compared with its record: from 30s (the App's round) to 7d. */
+    every: Duration({ min: 30_000, max: 7 * DAY_MS }).default(600_000),
+    /** Redeploy the recorded release (never the newest commit) where a target drifted. */
+    heal: z.boolean().default(false),
+    /** Heals per target within `heal_window`; past it, healing gives up until the window allows one. */
+    max_heals: z.number().int().min(1).max(100).default(3),
+    heal_window: Duration({ min: 60_000, max: 7 * DAY_MS }).default(3_600_000),
+  }),
+]);
+export type DriftConfig = z.output<typeof DriftSchema>;
+export type DriftSettings = Exclude<DriftConfig, false>;
+
 export const EnvironmentSchema = z.strictObject({
   /** Hosts this environment deploys to, by name or label selector. */
   hosts: z.array(HostSelector).default([]),
@@ -152,6 +174,8 @@ export const EnvironmentSchema = z.strictObject({
   branch: z.string().optional(),
   /** Shown as the deployment's environment_url. */
   url: z.url().optional(),
+  /** Drift detection and self-heal for this environment's stacks (see DriftSchema). */
+  drift: DriftSchema.optional(),
 });
 export type EnvironmentConfig = z.output<typeof EnvironmentSchema>;
 
@@ -180,6 +204,8 @@ export const StackEntrySchema = z.strictObject({
   enabled: z.boolean().optional(),
   /** Commands run on the target host around its deploys; each replaces the default of its name. */
   hooks: HooksSchema.optional(),
+  /** Drift detection for this stack, over its environment's (a rule: read from the default branch). */
+  drift: DriftSchema.optional(),
 });
 export type StackEntry = z.output<typeof StackEntrySchema>;
 

@@ -101,6 +101,7 @@ export async function recordOutcome(
       commit: input.head.commit,
       release: result.release,
       deploymentId,
+      expected: result.expected ?? null,
       ...(EXPLICIT.has(input.trigger) ? { pinned: false } : {}),
     });
   }

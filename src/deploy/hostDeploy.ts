@@ -11,6 +11,7 @@
  * the caller's signal: a deploy whose database lock was lost stops before its next change.
  */
 import type { StackSnapshot } from "../detect/snapshot.ts";
+import type { ExpectedContainers } from "../state/deployed.ts";
 import { stepTimer } from "../util/timings.ts";
 import { type ComposeFlavor, composeDown, composePull, composeUp } from "./commands/compose.ts";
 import { type StackPaths, stackPaths } from "./commands/paths.ts";
@@ -94,6 +95,8 @@ export interface DeployResult {
   hooks?: HookRun[];
   /** Hooks that failed without being required. */
   warnings?: string[];
+  /** What the release runs once healthy (succeeded only), for drift detection to compare with. */
+  expected?: ExpectedContainers;
 }
 
 export class DeployRefused extends Error {
@@ -185,10 +188,10 @@ export class HostDeployer {
     });
     const refused = await this.#prepare(at, { inPlace, switchLater }, uploaded);
     if (refused !== undefined) return result("failed", { error: refused });
-    const failed = await this.#activate(at, switchLater);
-    if (failed) return result(failed.status, failed);
+    const activated = await this.#activate(at, switchLater);
+    if ("failed" in activated) return result(activated.failed.status, activated.failed);
     await time("prune", () => step(pruneReleases(paths, this.#opts.keepReleases, release)));
-    return result("succeeded");
+    return result("succeeded", { expected: activated.expected });
   }
 
   /**
@@ -226,14 +229,16 @@ export class HostDeployer {
   }
 
   /**
-   * Switch (when it waited for the hooks) and `up`, health, `post_deploy`. On failure, undefined
-   * is not returned: the previous release is brought back (or, with none, the broken one taken
-   * down), and the outcome says so.
+   * Switch (when it waited for the hooks) and `up`, health, `post_deploy`: what then runs. On
+   * failure the previous release is brought back (or, with none, the broken one taken down), and
+   * the outcome says so.
    */
   async #activate(
     at: Attempt,
     switchLater: boolean,
-  ): Promise<Pick<DeployResult, "status" | "error" | "failureLogs"> | undefined> {
+  ): Promise<
+    { failed: Pick<DeployResult, "status" | "error" | "failureLogs"> } | { expected: ExpectedContainers }
+  > {
     const { req, paths, previous, release, releaseDir, manifest, step, time } = at;
     const { host } = req;
     try {
@@ -247,9 +252,11 @@ export class HostDeployer {
           switchLater ? at : undefined,
         ),
       );
-      await time("health", () => waitHealthy(this.#runner, host.name, manifest, this.#opts, req.signal));
+      const expected = await time("health", () =>
+        waitHealthy(this.#runner, host.name, manifest, this.#opts, req.signal),
+      );
       await timedHook(at, "post_deploy");
-      return undefined;
+      return { expected };
     } catch (err) {
       req.signal?.throwIfAborted();
       const failureLogs = await readFailureLogs(this.#runner, host, releaseDir, manifest);
@@ -263,7 +270,7 @@ export class HostDeployer {
         await step(removeTree(paths.current), { allowFailure: true });
       }
       // (A redeploy of what runs: its containers were running before; they are left as they are.)
-      return { status, error: `${errorText(err)}${await at.hooks.onFailure()}`, failureLogs };
+      return { failed: { status, error: `${errorText(err)}${await at.hooks.onFailure()}`, failureLogs } };
     }
   }
 
@@ -286,7 +293,7 @@ export class HostDeployer {
     holder: string,
     to?: string,
     signal?: AbortSignal,
-  ): Promise<{ from?: string; to: string; manifest: ReleaseManifest }> {
+  ): Promise<{ from?: string; to: string; manifest: ReleaseManifest; expected: ExpectedContainers }> {
     const paths = stackPaths(host.root, stack);
     const lock = await acquireHostLock(
       this.#runner,
@@ -309,8 +316,8 @@ export class HostDeployer {
             : `no earlier release of ${stack} on ${host.name} to roll back to`,
         );
       }
-      const manifest = await this.reactivate(host, paths, target, step);
-      return { ...(current ? { from: current } : {}), to: target, manifest };
+      const { manifest, expected } = await this.reactivate(host, paths, target, step);
+      return { ...(current ? { from: current } : {}), to: target, manifest, expected };
     } finally {
       await lock.release();
     }
@@ -356,7 +363,7 @@ export class HostDeployer {
     paths: StackPaths,
     release: string,
     step: Step,
-  ): Promise<ReleaseManifest> {
+  ): Promise<{ manifest: ReleaseManifest; expected: ExpectedContainers }> {
     const exists = await this.#runner.run(host.name, isDir(paths.release(release)), { allowFailure: true });
     if (exists.code !== 0)
       throw new DeployRefused(
@@ -365,8 +372,7 @@ export class HostDeployer {
     const manifest = await readManifest(this.#runner, host.name, paths.release(release));
     await step(switchTo(paths, release));
     await this.up(host, paths.release(release), manifest, [], step);
-    await waitHealthy(this.#runner, host.name, manifest, this.#opts);
-    return manifest;
+    return { manifest, expected: await waitHealthy(this.#runner, host.name, manifest, this.#opts) };
   }
 
   /** Pull, then `up`; with `switchFirst`, `current` is switched to that release in the same round trip. */

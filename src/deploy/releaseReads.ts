@@ -1,8 +1,10 @@
 /** What the deployer reads from a release on a host: its manifest, its fingerprint, its health, its logs. */
+
+import type { ExpectedContainers } from "../state/deployed.ts";
 import { composeLogs } from "./commands/compose.ts";
 import { parseInspect, projectContainerStates } from "./commands/docker.ts";
 import { manifestPath, readFile } from "./commands/release.ts";
-import { judgeHealth } from "./health.ts";
+import { expectedOf, judgeHealth } from "./health.ts";
 import { DeployRefused, type EngineOptions, type HostTarget } from "./hostDeploy.ts";
 import { projectOf, ReleaseManifest } from "./release.ts";
 import type { Runner } from "./runner.ts";
@@ -54,14 +56,17 @@ export async function readFailureLogs(
   }
 }
 
-/** Polls until every service of the release is healthy; throws when one degrades or time is up. */
+/**
+ * Polls until every service of the release is healthy and returns what then runs (health.ts
+ * `expectedOf`, for drift detection); throws when one degrades, time is up or the signal aborts.
+ */
 export async function waitHealthy(
   runner: Runner,
   host: string,
   manifest: ReleaseManifest,
   opts: Pick<EngineOptions, "healthTimeoutMs" | "healthPollMs">,
   signal?: AbortSignal,
-): Promise<void> {
+): Promise<ExpectedContainers> {
   const deadline = Date.now() + opts.healthTimeoutMs;
   for (;;) {
     signal?.throwIfAborted();
@@ -70,7 +75,7 @@ export async function waitHealthy(
       (await runner.run(host, projectContainerStates(manifest.projectName))).stdout,
     );
     const verdict = judgeHealth(states, manifest.services);
-    if (verdict.state === "healthy") return;
+    if (verdict.state === "healthy") return expectedOf(manifest.projectName, manifest.services, states);
     if (verdict.state === "degraded") throw new Error(`unhealthy: ${verdict.reason}`);
     if (Date.now() >= deadline) {
       throw new Error(

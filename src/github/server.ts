@@ -20,6 +20,7 @@ import { ParseCache } from "../detect/snapshot.ts";
 import { MirrorCache } from "../git/mirror.ts";
 import { reportingHostUp } from "../metrics/hostUp.ts";
 import { StackpilotMetrics } from "../metrics/metrics.ts";
+import { startNotifications } from "../notify/queue.ts";
 import { Planner } from "../plan/planner.ts";
 import type { Store } from "../state/store.ts";
 import { createUi } from "../ui/router.ts";
@@ -37,6 +38,7 @@ import {
   WEBHOOK_PATH,
   type WebhookLimits,
 } from "./http/webhookServer.ts";
+import { startDrift } from "./jobs/drift.ts";
 import type { Octokit, WorkerDeps } from "./jobs/jobContext.ts";
 import type { JobQueue } from "./jobs/jobQueue.ts";
 import { startRecovery } from "./jobs/recovery.ts";
@@ -116,7 +118,11 @@ export interface ServicesOptions {
 export async function createServices(env: StackpilotEnv, opts: ServicesOptions = {}): Promise<Services> {
   const readiness = opts.readiness ?? new Readiness();
   // The hosts file first: a mistake in it stops the start at once, before any database work.
-  const { hosts, registries }: Inventory = env.STACKPILOT_HOSTS_FILE
+  const {
+    hosts,
+    registries,
+    notifications = [],
+  }: Inventory = env.STACKPILOT_HOSTS_FILE
     ? await loadInventory(env.STACKPILOT_HOSTS_FILE)
     : { hosts: [], registries: [] };
   readiness.loaded("hosts");
@@ -144,6 +150,8 @@ export async function createServices(env: StackpilotEnv, opts: ServicesOptions =
   // Plans run off the main thread, within a budget: webhooks are answered whatever a plan meets.
   const planner = new Planner({ budgetMs: env.STACKPILOT_PLAN_BUDGET_S * 1000 });
   let recovery: { stop(): Promise<void> } | undefined;
+  let drift: { stop(): Promise<void> } | undefined;
+  let notify: { stop(): Promise<void> } | undefined;
   let loaded: Probot | undefined;
   const ui = createUi({
     store,
@@ -184,12 +192,25 @@ export async function createServices(env: StackpilotEnv, opts: ServicesOptions =
         enqueue: (job, deliveryId) => jobs.send(job, deliveryId),
         limits: { maxFileBytes: env.STACKPILOT_MAX_FILE_BYTES },
       };
+      const log = {
+        info: (m: string) => app.log.info(m),
+        warn: (m: string) => app.log.warn(m),
+        error: (m: string) => app.log.error(m),
+      };
+      // Deploy failures, rollbacks, drift and heals are told to the hosts file's channels (src/notify).
+      const told = await startNotifications(boss, store, notifications, log);
+      notify = told;
+      deps.notifier = told.notifier;
       const handle = createWorker(deps, app);
+      const octokitFor = async (id: number) => (await app.auth(id)) as Octokit;
       // Deploys of a process that died are found, recorded and shown as ended (recovery.ts).
-      recovery = startRecovery({
-        store,
-        octokitFor: async (id) => (await app.auth(id)) as Octokit,
-        log: { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m), error: (m) => app.log.error(m) },
+      recovery = startRecovery({ store, octokitFor, log, holder: `${installationId}:${process.pid}` });
+      // What hosts run is compared with the records where the default branch asks (jobs/drift.ts).
+      drift = startDrift({
+        worker: deps,
+        octokitFor,
+        notifier: told.notifier,
+        log,
         holder: `${installationId}:${process.pid}`,
       });
       // The worker logs and reports failures itself; what it throws is retried by the queue.
@@ -224,9 +245,12 @@ export async function createServices(env: StackpilotEnv, opts: ServicesOptions =
       readiness.shuttingDown();
       clearInterval(pruner);
       await pruning;
+      await drift?.stop();
       await recovery?.stop();
       await planner.close();
       await jobs.stop();
+      // Whatever the last jobs told is queued before the queue stops.
+      await notify?.stop();
       await boss.stop({ graceful: true, close: true });
       await pool.close();
       await store.close();

@@ -11,7 +11,7 @@
  * Pure: a Policy is made from a parsed config; src/policy/load.ts reads it from git.
  */
 import type { Problem } from "../config/problems.ts";
-import type { EnvironmentConfig, HostSelector, RepoConfig } from "../config/repoConfigSchema.ts";
+import type { DriftConfig, EnvironmentConfig, HostSelector, RepoConfig } from "../config/repoConfigSchema.ts";
 import { EnvironmentSchema } from "../config/repoConfigSchema.ts";
 
 /** The environment of stacks that name none. */
@@ -38,6 +38,8 @@ export interface Policy {
   /** Environment of each stack with an entry on the default branch; others get `defaultEnvironment`. */
   stackEnvironments: ReadonlyMap<string, string>;
   defaultEnvironment: string;
+  /** `drift` of the stack entries that set it, over their environment's (policy/drift.ts). */
+  stackDrift: ReadonlyMap<string, DriftConfig>;
 }
 
 /** `main at 1a2b3c4`, for messages that cite a rule. */
@@ -71,6 +73,7 @@ export function policyFromConfig(
     problems,
     stackEnvironments: new Map(config.stacks.map((s) => [s.name, s.environment ?? defaultEnvironment])),
     defaultEnvironment,
+    stackDrift: new Map(config.stacks.flatMap((s) => (s.drift === undefined ? [] : [[s.name, s.drift]]))),
   };
 }
 

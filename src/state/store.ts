@@ -21,12 +21,16 @@ import type {
   NewDeployment,
 } from "./deployments.ts";
 import * as deployments from "./deployments.ts";
+import type { DriftCheck, HealAttempt, HealState, NewDriftCheck } from "./drift.ts";
+import * as drift from "./drift.ts";
 import type { HookRunEnd, HookRunRecord, HookRunStart, HookStat } from "./hookRuns.ts";
 import * as hookRuns from "./hookRuns.ts";
 import type { LockDetails, LockInfo } from "./locks.ts";
 import * as locks from "./locks.ts";
 import { DEFAULT_LOG_LIMITS, type LogLimits } from "./logBounds.ts";
 import { migrate } from "./migrate.ts";
+import type { Episode, EpisodeKey } from "./notifyEpisodes.ts";
+import * as episodes from "./notifyEpisodes.ts";
 import type { DeploymentProgress, TargetOverview } from "./overview.ts";
 import * as overview from "./overview.ts";
 import { openPgliteDb } from "./pgliteDb.ts";
@@ -129,6 +133,21 @@ export interface Store {
   // The orchestrator: of several deployments waiting for one target, only the newest runs.
   supersedeIfStale(id: number): Promise<boolean>;
 
+  // Drift detection (src/drift): last checks, heal history, repositories' installations.
+  recordDriftCheck(input: NewDriftCheck): Promise<{ previous: DriftCheck["state"] | undefined }>;
+  setHealState(target: DeployTarget, heal: HealState): Promise<void>;
+  listDriftChecks(repo?: string): Promise<DriftCheck[]>;
+  pruneDriftChecks(): Promise<number>;
+  healAttempts(target: DeployTarget, sinceMs: number): Promise<HealAttempt[]>;
+  /** queued -> superseded, saying why; false when it was not queued. */
+  supersedeDeployment(id: number, reason: string): Promise<boolean>;
+  deployedInstallations(): Promise<{ repo: string; installationId: number }[]>;
+
+  // Notifications (src/notify): one episode per (topic, target), decided under a row lock.
+  updateEpisode<T>(
+    key: EpisodeKey,
+    decide: (prev: Episode, now: Date) => { next: Episode; result: T },
+  ): Promise<T>;
   // The web UI (overview.ts, sessions.ts).
   targetsOverview(repo: string): Promise<TargetOverview[]>;
   knownRepos(): Promise<string[]>;
@@ -227,6 +246,15 @@ export function createStore(db: Db, options: StoreOptions = {}): Store {
 
     supersedeIfStale: (id) => deployments.supersedeIfStale(db, id),
 
+    recordDriftCheck: (input) => drift.recordDriftCheck(db, input),
+    setHealState: (target, heal) => drift.setHealState(db, target, heal),
+    listDriftChecks: (repo) => drift.listDriftChecks(db, repo),
+    pruneDriftChecks: () => drift.pruneDriftChecks(db),
+    healAttempts: (target, sinceMs) => drift.healAttempts(db, target, sinceMs),
+    supersedeDeployment: (id, reason) => drift.supersedeDeployment(db, id, reason),
+    deployedInstallations: () => drift.deployedInstallations(db),
+
+    updateEpisode: (key, decide) => episodes.updateEpisode(db, key, decide),
     targetsOverview: (repo) => overview.targetsOverview(db, repo),
     knownRepos: () => overview.knownRepos(db),
     deploymentProgress: (id, afterSeq, limit) => overview.deploymentProgress(db, id, afterSeq, limit),

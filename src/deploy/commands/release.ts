@@ -22,13 +22,6 @@ export const removeTree = (dir: string): Argv => ["rm", "-rf", "--", dir];
 /** Prints the release `current` points at (exit 1 when there is none). */
 export const readCurrent = (p: StackPaths): Argv => ["readlink", "--", p.current];
 
-/**
- * One line per `current` link given: the link, a tab, and where it points (empty when there is no
- * release). All of a host's stacks in one round trip; a missing link is an answer, not a failure.
- */
-export const readCurrents = (links: readonly string[]): Argv =>
-  script('for l in "$@"; do printf \'%s\\t%s\\n\' "$l" "$(readlink -- "$l" 2>/dev/null)"; done', ...links);
-
 /** Releases, newest first (by modification time of their directories: activation marks them). */
 export const listReleases = (p: StackPaths): Argv => ["ls", "-1t", "--", p.releasesDir];
 

@@ -12,6 +12,7 @@ import type { ParseCache } from "../../detect/snapshot.ts";
 import { MirrorMountOpener } from "../../git/mountOpeners.ts";
 import type { GitRepo } from "../../git/repo.ts";
 import type { StackpilotMetrics } from "../../metrics/metrics.ts";
+import type { Notifier } from "../../notify/notifier.ts";
 import type { DeployedRecord, HostRef } from "../../plan/plan.ts";
 import { resolvePlanMounts } from "../../plan/planMounts.ts";
 import type { Planner } from "../../plan/planner.ts";
@@ -55,6 +56,8 @@ export interface WorkerDeps {
   enqueue?(job: GithubJob, deliveryId: string): Promise<void>;
   /** Server-side bounds on the files planning reads (STACKPILOT_MAX_FILE_BYTES). */
   limits?: ParseLimits;
+  /** Deploy results and rollbacks are told here (src/notify); without it, nowhere. */
+  notifier?: Pick<Notifier, "emit">;
 }
 
 export interface JobContext {

@@ -2,6 +2,7 @@
 import { initial } from "./0001_initial.ts";
 import { builds } from "./0002_builds.ts";
 import { rollouts } from "./0003_rollouts.ts";
+import { driftNotify } from "./0004_drift_notify.ts";
 import { sources } from "./0006_sources.ts";
 import { hookRuns } from "./0007_hook_runs.ts";
 import { ui } from "./0008_ui.ts";
@@ -13,4 +14,12 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [initial, builds, rollouts, sources, hookRuns, ui];
+export const MIGRATIONS: readonly Migration[] = [
+  initial,
+  builds,
+  rollouts,
+  driftNotify,
+  sources,
+  hookRuns,
+  ui,
+];
