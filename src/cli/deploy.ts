@@ -165,6 +165,8 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
       },
     });
     io.out(`\n${summaryTable(results)}`);
+    for (const r of results)
+      for (const w of r.warnings ?? []) io.err(`warning: ${r.stack} on ${r.host}: ${w}\n`);
     for (const p of plan.problems) if (p.severity === "warning") io.err(`${formatProblem(p)}\n`);
     return finish(results.every(isSuccess));
   } finally {

@@ -2,18 +2,21 @@
  * `stackpilot status`: what the state store knows, without touching a host: which commit of each
  * stack runs where (and whether a rollback pinned it), the latest deployments with their results,
  * the locks held; `--deployment ID` prints one deployment whole, with every command it ran and the
- * command's stored output (bounded and redacted when it was recorded). `--live` also asks each
- * host which release it runs (one command per host) and reports where that differs.
+ * command's stored output (bounded and redacted when it was recorded), and the App's last drift
+ * check of each target. `--live` compares every record with its host now (one command per host,
+ * deploy/liveState.ts) and says what differs.
  */
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadInventory } from "../config/hostsFile.ts";
-import { compareLive, type LiveVerdict, readLiveReleases } from "../deploy/liveState.ts";
+import { checkLive, type LiveVerdict } from "../deploy/liveState.ts";
 import { Runner } from "../deploy/runner.ts";
 import { SshPool } from "../deploy/ssh/pool.ts";
 import { GitRepo } from "../git/repo.ts";
 import type { DeployedState } from "../state/deployed.ts";
 import type { Deployment, DeploymentWithLogs } from "../state/deployments.ts";
+import type { DriftCheck } from "../state/drift.ts";
+import type { HookRunRecord, HookStat } from "../state/hookRuns.ts";
 import type { LockInfo } from "../state/locks.ts";
 import type { DeploymentSource } from "../state/sources.ts";
 import { compileGlob } from "../util/glob.ts";
@@ -25,8 +28,8 @@ import { table } from "./table.ts";
 
 export const STATUS_HELP = `Usage: stackpilot status [options]
 
-What is deployed where, the latest deployments and the locks held, from the state store (no host
-is contacted).
+What is deployed where (with the App's last drift check of each target), the latest deployments
+and the locks held, from the state store (no host is contacted).
 
 Options:
   --repo DIR        repository checkout, for its identity (default: .)
@@ -34,8 +37,9 @@ Options:
   --host GLOB       only hosts matching (repeatable)
   --limit N         latest deployments shown (default: 10)
   --deployment ID   one deployment in full: its result and every command it ran, with output
-  --live            also ask each host which release it runs, and report where that differs
-                    from the record (needs --hosts; exit status 1 when anything differs)
+  --live            also compare each record with its host now: \`current\`, the containers (running,
+                    images, config) and nothing extra, one command per host (needs --hosts;
+                    exit status 1 when anything differs or a host cannot be read)
   --hosts FILE      hosts file (for --live)
   --json            print JSON instead of tables
   --data DIR        state directory (default: $STACKPILOT_DATA_DIR or .stackpilot; DATABASE_URL
@@ -48,11 +52,16 @@ host differs or cannot be read, 2 usage error.
 
 export interface StatusView {
   repo: string;
-  /** With `--live`: each record against what its host runs. */
-  deployed: (DeployedState & { live?: LiveVerdict })[];
+  /** `lastCheck`: the App's last drift check; `live` (with `--live`): the record against its host now. */
+  deployed: (DeployedState & { lastCheck?: DriftCheck; live?: LiveVerdict })[];
   deployments: Deployment[];
   locks: LockInfo[];
+  /** Hook runs by hook and result over the repository's deployments, with the time they took. */
+  hooks: HookStat[];
 }
+
+/** One deployment whole: its commands, its hook attempts, the source commits its release used. */
+export type DeploymentView = DeploymentWithLogs & { hooks: HookRunRecord[]; sources: DeploymentSource[] };
 
 export async function statusCommand(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, {
@@ -86,22 +95,28 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
   const store = await openStateStore(dataDir);
   try {
     if (deploymentId !== undefined) {
-      const d = await store.getDeployment(deploymentId);
-      if (!d || d.repo !== repo) {
+      const found = await store.getDeployment(deploymentId);
+      if (!found || found.repo !== repo) {
         io.err(`stackpilot status: no deployment ${deploymentId} of ${repo}\n`);
         return 1;
       }
-      const sources = await store.deploymentSources(d.id);
-      io.out(values.json ? `${JSON.stringify({ ...d, sources }, null, 2)}\n` : renderDeployment(d, sources));
+      const hooks = await store.listHookRuns(deploymentId);
+      const sources = await store.deploymentSources(found.id);
+      const d: DeploymentView = { ...found, hooks, sources };
+      io.out(values.json ? `${JSON.stringify(d, null, 2)}\n` : renderDeployment(d, sources));
       return 0;
     }
     const stackOk = values.stack?.length ? compileGlob(values.stack) : () => true;
     const hostOk = values.host?.length ? compileGlob(values.host) : () => true;
     const wanted = (t: { stack: string; host: string }) => stackOk(t.stack) && hostOk(t.host);
     const filtered = Boolean(values.stack?.length || values.host?.length);
+    const checks = new Map((await store.listDriftChecks(repo)).map((c) => [`${c.stack}\0${c.host}`, c]));
     const view: StatusView = {
       repo,
-      deployed: (await store.getDeployed(repo)).filter(wanted),
+      deployed: (await store.getDeployed(repo)).filter(wanted).map((d) => {
+        const lastCheck = checks.get(`${d.stack}\0${d.host}`);
+        return lastCheck ? { ...d, lastCheck } : d;
+      }),
       // Globs are matched here, so read enough rows to find `limit` matching ones.
       deployments: (await store.listDeployments({ repo, limit: filtered ? 1000 : limit }))
         .filter(wanted)
@@ -110,6 +125,7 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
         const guards = lockTarget(l.key, repo);
         return guards === "build" ? !filtered : guards !== undefined && wanted(guards);
       }),
+      hooks: await store.hookStats(repo),
     };
     if (values.live && values.hosts) view.deployed = await withLive(view.deployed, values.hosts, dataDir);
     io.out(values.json ? `${JSON.stringify(view, null, 2)}\n` : renderStatus(view));
@@ -119,36 +135,17 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
   }
 }
 
-/** Each record with what its host runs: one command per host, all hosts at once. */
+/** Each record against what its host runs now: one command per host, all hosts at once. */
 async function withLive(
-  deployed: readonly DeployedState[],
+  deployed: StatusView["deployed"],
   hostsFile: string,
   dataDir: string,
 ): Promise<StatusView["deployed"]> {
   const { hosts } = await loadInventory(hostsFile);
   const pool = new SshPool(hosts, { dataDir });
   try {
-    const runner = new Runner(pool);
-    const live = new Map<string, LiveVerdict>();
-    await Promise.all(
-      [...new Set(deployed.map((d) => d.host))].map(async (name) => {
-        const here = deployed.filter((d) => d.host === name);
-        const host = hosts.find((h) => h.name === name);
-        const releases = host
-          ? await readLiveReleases(
-              runner,
-              host,
-              here.map((d) => d.stack),
-            )
-          : undefined;
-        for (const d of here)
-          live.set(
-            `${d.stack}\0${name}`,
-            compareLive(d, releases?.get(d.stack) ?? { error: `${name} is not in ${hostsFile}` }),
-          );
-      }),
-    );
-    return deployed.map((d) => ({ ...d, live: live.get(`${d.stack}\0${d.host}`) as LiveVerdict }));
+    const verdicts = await checkLive(new Runner(pool), hosts, deployed, { hostsFile });
+    return deployed.map((d, i) => ({ ...d, live: verdicts[i] as LiveVerdict }));
   } finally {
     await pool.close();
   }
@@ -172,6 +169,7 @@ function lockTarget(key: string, repo: string): { stack: string; host: string } 
 export function renderStatus(view: StatusView): string {
   let out = `Deployed (${view.repo}):\n`;
   const live = view.deployed.some((d) => d.live);
+  const checked = view.deployed.some((d) => d.lastCheck);
   out += view.deployed.length
     ? table(
         [
@@ -181,6 +179,7 @@ export function renderStatus(view: StatusView): string {
           "DEPLOYED (UTC)",
           "DEPLOYMENT",
           "PINNED",
+          ...(checked ? ["LAST DRIFT CHECK (UTC)"] : []),
           ...(live ? ["ON THE HOST"] : []),
         ],
         view.deployed.map((d) => [
@@ -190,6 +189,7 @@ export function renderStatus(view: StatusView): string {
           when(d.deployedAt),
           d.deploymentId === null ? "" : `#${d.deploymentId}`,
           d.pinned ? "pinned (rollback)" : "",
+          ...(checked ? [d.lastCheck ? checkCell(d.lastCheck) : ""] : []),
           ...(live ? [d.live ? liveCell(d.live) : ""] : []),
         ]),
       )
@@ -211,6 +211,13 @@ export function renderStatus(view: StatusView): string {
         ]),
       )
     : "  none\n";
+  if (view.hooks.length) {
+    out += "\nHook runs (all deployments of the repository):\n";
+    out += table(
+      ["HOOK", "RESULT", "RUNS", "TOTAL TIME"],
+      view.hooks.map((h) => [h.hook, h.status.replace("_", " "), String(h.runs), seconds(h.totalMs)]),
+    );
+  }
   out += "\nLocks held:\n";
   out += view.locks.length
     ? table(
@@ -226,8 +233,14 @@ export function renderStatus(view: StatusView): string {
   return out;
 }
 
-/** One deployment with the source commits its release used, its commands and their output. Pure. */
-export function renderDeployment(d: DeploymentWithLogs, sources: readonly DeploymentSource[] = []): string {
+/**
+ * One deployment with the source commits its release used, its hook attempts, then its commands
+ * and their output. Pure.
+ */
+export function renderDeployment(
+  d: DeploymentWithLogs & { hooks?: HookRunRecord[] },
+  sources: readonly DeploymentSource[] = [],
+): string {
   let out = `Deployment #${d.id}: ${d.stack} on ${d.host} at ${d.commit.slice(0, 7)}: ${d.status}\n`;
   out += `  by ${d.actor} (${d.trigger}), created ${when(d.createdAt)} UTC`;
   out += d.startedAt ? `, ran ${duration(d) || "until now"}` : "";
@@ -240,6 +253,7 @@ export function renderDeployment(d: DeploymentWithLogs, sources: readonly Deploy
       .map(([step, ms]) => `${step} ${(ms / 1000).toFixed(1)} s`)
       .join(", ")}\n`;
   if (d.error) out += `  error: ${d.error.trim().split("\n").join("\n         ")}\n`;
+  if (d.hooks?.length) out += renderHookRuns(d.hooks, d.status);
   out += d.logs.length ? `\nCommands (${d.logs.length}):\n` : "\nNo commands recorded.\n";
   for (const log of d.logs) {
     out += `\n$ ${log.command}\n`;
@@ -249,17 +263,65 @@ export function renderDeployment(d: DeploymentWithLogs, sources: readonly Deploy
   return out;
 }
 
+/** A deployment's hook attempts, each with its verdict and output (bounded when recorded). */
+function renderHookRuns(runs: readonly HookRunRecord[], deployment: Deployment["status"]): string {
+  let out = `\nHooks (${runs.length} attempt${runs.length === 1 ? "" : "s"}):\n`;
+  for (const r of runs) {
+    const result = hookResult(r, deployment);
+    out += `\n- ${r.hook}, attempt ${r.attempt}${r.required ? "" : " (not required)"}: ${result}`;
+    out += r.durationMs === null ? "\n" : `, ${seconds(r.durationMs)}\n`;
+    if (r.output) out += `${r.output.replace(/^/gm, "    ").replace(/\s+$/, "")}\n`;
+  }
+  return out;
+}
+
+function hookResult(r: HookRunRecord, deployment: Deployment["status"]): string {
+  switch (r.status) {
+    case "running":
+      return deployment === "running" ? "running" : "cut off (the deployer stopped)";
+    case "timed_out":
+      return "timed out (process group killed)";
+    case "failed":
+      return `failed${r.exitCode === null ? "" : ` (exit status ${r.exitCode})`}`;
+    default:
+      return r.status;
+  }
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
 function liveCell(v: LiveVerdict): string {
   switch (v.state) {
     case "in_sync":
       return "in sync";
-    case "drift":
-      return `DIFFERS: runs ${v.runs.slice(0, 7)}`;
-    case "missing":
-      return "MISSING: no current release";
-    case "unknown":
-      return `UNKNOWN: ${lastLine(v.error, 100)}`;
+    case "drifted":
+      return cut(`DRIFTED: ${v.differences.join("; ")}`, 200);
+    case "unreachable":
+      return `UNREACHABLE: ${lastLine(v.error, 100)}`;
   }
+}
+
+/** The App's last check: its state and time, what differed, and what healing did. */
+function checkCell(c: DriftCheck): string {
+  const at = when(c.checkedAt).slice(11);
+  const state =
+    c.state === "in_sync"
+      ? `in sync (${at})`
+      : c.state === "drifted"
+        ? cut(`DRIFTED (${at}): ${c.details.join("; ")}`, 160)
+        : `UNREACHABLE (${at}): ${lastLine(c.details[0] ?? "", 80)}`;
+  if (!c.heal) return state;
+  const heal =
+    c.heal.outcome === "given_up" && c.heal.until
+      ? `heal given up until ${when(c.heal.until)}`
+      : `heal ${c.heal.outcome.replace("_", " ")}`;
+  return `${state}; ${heal}`;
+}
+
+function cut(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 function positiveInt(flag: string, text: string, max = Number.MAX_SAFE_INTEGER): number {

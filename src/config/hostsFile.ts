@@ -7,6 +7,7 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import type { HostRef } from "../plan/plan.ts";
 import { compileGlob } from "../util/glob.ts";
+import { type NotificationChannel, NotificationSchema, nameChannels } from "./notifications.ts";
 import { type Problem, ProblemsError } from "./problems.ts";
 import { SAFE_NAME, validGlob } from "./repoConfigSchema.ts";
 import { SecretRef } from "./secretRef.ts";
@@ -115,6 +116,8 @@ export const HostsFileSchema = z.strictObject({
   registries: z.array(RegistrySchema).default([]),
   /** Endpoints that run a repository's procedure (`POST /triggers/<name>`, config/triggers.ts). */
   triggers: z.array(TriggerSchema).default([]),
+  /** Where failures, drift and heals are told (config/notifications.ts). */
+  notifications: z.array(NotificationSchema).default([]),
 });
 
 /** Everything the hosts file describes. */
@@ -122,6 +125,8 @@ export interface Inventory {
   hosts: HostConfig[];
   registries: RegistryConfig[];
   triggers?: TriggerConfig[];
+  /** Notification channels (the App sends; absent: none). */
+  notifications?: NotificationChannel[];
 }
 export type HostsFile = z.output<typeof HostsFileSchema>;
 
@@ -199,7 +204,20 @@ export function parseHostsFile(text: string, file: string): Inventory & { proble
       error(["triggers", i, "name"], `triggers[${i}].name`, `duplicate trigger "${t.name}"`);
     triggers.add(t.name);
   });
-  return { hosts: data.hosts, registries: data.registries, triggers: data.triggers, problems: all };
+  const { channels, duplicates } = nameChannels(data.notifications);
+  for (const { index, name } of duplicates)
+    error(
+      ["notifications", index, "name"],
+      `notifications[${index}].name`,
+      `duplicate notification channel "${name}"`,
+    );
+  return {
+    hosts: data.hosts,
+    registries: data.registries,
+    triggers: data.triggers,
+    notifications: channels,
+    problems: all,
+  };
 }
 
 /**
@@ -238,9 +256,12 @@ function jumpLoops(hosts: readonly HostConfig[]): { index: number; message: stri
 
 /** Read and validate; throws ProblemsError on errors. */
 export async function loadInventory(file: string): Promise<Inventory> {
-  const { hosts, registries, triggers, problems } = parseHostsFile(await readFile(file, "utf8"), file);
+  const { hosts, registries, triggers, notifications, problems } = parseHostsFile(
+    await readFile(file, "utf8"),
+    file,
+  );
   if (problems.some((p) => p.severity === "error")) throw new ProblemsError(problems);
-  return { hosts, registries, triggers: triggers ?? [] };
+  return { hosts, registries, triggers: triggers ?? [], ...(notifications?.length ? { notifications } : {}) };
 }
 
 /** The hosts alone (commands that never touch images). */

@@ -5,7 +5,13 @@
 import { posix } from "node:path";
 import { formatKeyPath, type Problem } from "./problems.ts";
 import { procedureProblems } from "./procedureChecks.ts";
-import { CONFIG_PATH, type RepoConfig, RepoConfigSchema, sourcePath } from "./repoConfigSchema.ts";
+import {
+  CONFIG_PATH,
+  type HooksConfig,
+  type RepoConfig,
+  RepoConfigSchema,
+  sourcePath,
+} from "./repoConfigSchema.ts";
 import { knownKeysOf, parseYamlSource, validateYaml, type YamlSource } from "./yamlSource.ts";
 
 export interface LoadedRepoConfig {
@@ -53,6 +59,7 @@ function checkSemantics(config: RepoConfig, src: YamlSource): Problem[] {
     }
     if (stack.path !== undefined) checkPath(stack.path, ["stacks", i, "path"]);
     for (const [j, p] of (stack.watch ?? []).entries()) checkPath(p, ["stacks", i, "watch", j]);
+    checkHookScripts(stack.hooks, ["stacks", i, "hooks"]);
     // compose_files/env_files are stack-relative and may use `..` to reach shared files; whether
     // they escape the repo is checked once the stack directory is known (see detect/stacks.ts).
     for (const key of ["compose_files", "env_files"] as const) {
@@ -63,6 +70,7 @@ function checkSemantics(config: RepoConfig, src: YamlSource): Problem[] {
     }
   });
   for (const [i, r] of config.discover.roots.entries()) checkPath(r, ["discover", "roots", i]);
+  checkHookScripts(config.defaults.hooks, ["defaults", "hooks"]);
   if (config.defaults.environment && !config.environments[config.defaults.environment]) {
     error(["defaults", "environment"], unknownEnv(config.defaults.environment, config));
   }
@@ -73,6 +81,12 @@ function checkSemantics(config: RepoConfig, src: YamlSource): Problem[] {
   function checkPath(p: string, path: PropertyKey[]) {
     const why = unsafePathReason(p);
     if (why) error(path, why);
+  }
+
+  /** A hook script is a repo-relative path; detect/hooks.ts checks it is a file, no symlink, executable. */
+  function checkHookScripts(hooks: HooksConfig | undefined, at: PropertyKey[]) {
+    for (const [name, hook] of Object.entries(hooks ?? {}))
+      if (hook?.script !== undefined) checkPath(hook.script, [...at, name, "script"]);
   }
 }
 

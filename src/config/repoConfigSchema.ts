@@ -8,6 +8,9 @@ import { HostSelector, SAFE_NAME, validGlob } from "./selectors.ts";
 
 export { HostSelector, SAFE_NAME, validGlob };
 
+import { globProblem } from "../util/glob.ts";
+import { Duration } from "./duration.ts";
+
 export const CONFIG_PATH = ".github/stackpilot.yml";
 
 /** Compose project names: lowercase letters, digits, `_` and `-`, starting with a letter or digit. */
@@ -28,8 +31,117 @@ const ImageTag = z
     "an image tag: letters, digits, _ . - (not first), up to 128",
   );
 
+/** When a hook runs in a deploy (src/deploy/hookSteps.ts). */
+export const HOOK_NAMES = ["post_sync", "pre_deploy", "post_deploy", "on_failure"] as const;
+export type HookName = (typeof HOOK_NAMES)[number];
+
+/** Bounds of a hook's settings: a hook runs on production hosts, so nothing unbounded. */
+export const HOOK_LIMITS = {
+  timeoutS: { min: 1, max: 3600 },
+  retries: { max: 10 },
+  backoffS: { max: 600 },
+  /** Elements of a `run` argv, and characters of all of them together. */
+  argvItems: 256,
+  argvChars: 16_384,
+} as const;
+
+/** Whole seconds: `30s`, `5m`, `1h`, or a number of seconds. */
+const seconds = (what: string, min: number, max: number) =>
+  z
+    .union([
+      z.number().int(`${what} must be whole seconds`),
+      z.string().regex(/^\d{1,7}[smh]$/, `${what} must look like 30s, 5m or 1h`),
+    ])
+    .transform((v) =>
+      typeof v === "number" ? v : Number(v.slice(0, -1)) * { s: 1, m: 60, h: 3600 }[v.slice(-1) as "s"],
+    )
+    .pipe(
+      z
+        .number()
+        .min(min, `${what} must be at least ${min} s`)
+        .max(max, `${what} must be at most ${max} s (${max / 60} min)`),
+    );
+
+/**
+ * One hook: a command run on the target host in the new release (src/deploy/hookSteps.ts). Either
+ * `run`, an argv run as it is (no shell: use `[sh, -c, "..."]` for one), or `script`, a file of
+ * the repository (repo-relative, committed executable) run as itself; it ships with the release.
+ */
+export const HookSchema = z
+  .strictObject({
+    /** The command as an argv, run verbatim in the stack's directory of the release. */
+    run: z
+      .array(
+        z
+          .string()
+          .min(1, "an argv element may not be empty")
+          .refine((a) => !a.includes("\0"), "an argv element may not contain a NUL character"),
+      )
+      .min(1)
+      .max(HOOK_LIMITS.argvItems)
+      .refine(
+        (argv) => argv.join("").length <= HOOK_LIMITS.argvChars,
+        `run may hold at most ${HOOK_LIMITS.argvChars} characters in all`,
+      )
+      .optional(),
+    /** A repo-relative path of an executable file (mode 100755 in git), run as itself. */
+    script: z.string().min(1).max(1024).optional(),
+    /** Killed (its whole process group on the host) after this long; per attempt. */
+    timeout: seconds("timeout", HOOK_LIMITS.timeoutS.min, HOOK_LIMITS.timeoutS.max).default(30),
+    /** Further attempts after a failure or a timeout. */
+    retries: z.number().int().min(0).max(HOOK_LIMITS.retries.max).default(0),
+    /** Wait between attempts. */
+    backoff: seconds("backoff", 0, HOOK_LIMITS.backoffS.max).default(3),
+    /** `false`: a failure is a warning and the deploy goes on (on_failure never fails a deploy). */
+    required: z.boolean().default(true),
+  })
+  .superRefine((h, ctx) => {
+    if (h.run === undefined && h.script === undefined)
+      ctx.addIssue({
+        code: "custom",
+        message: "a hook needs `run` (an argv) or `script` (a path in the repository)",
+      });
+    else if (h.run !== undefined && h.script !== undefined)
+      ctx.addIssue({ code: "custom", path: ["script"], message: "a hook has `run` or `script`, not both" });
+  });
+export type HookConfig = z.output<typeof HookSchema>;
+
+/** Commands run on the target host around a deploy, by when they run. */
+export const HooksSchema = z.strictObject({
+  /** After the release is uploaded, before `current` is switched to it. */
+  post_sync: HookSchema.optional(),
+  /** Before `compose up` (and before the switch): a failure leaves the running release alone. */
+  pre_deploy: HookSchema.optional(),
+  /** After the new release is healthy: a failure rolls back, as a failed health check does. */
+  post_deploy: HookSchema.optional(),
+  /** After a deploy failed (and was rolled back); never changes the deploy's outcome. */
+  on_failure: HookSchema.optional(),
+});
+export type HooksConfig = z.output<typeof HooksSchema>;
+
 export const Permission = z.enum(["read", "triage", "write", "maintain", "admin"]);
 export type Permission = z.infer<typeof Permission>;
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Drift detection (`drift: { every: 10m, heal: false }`): a rule, read from the default branch
+ * only, since healing deploys. `false` on a stack turns off what its environment sets.
+ */
+export const DriftSchema = z.union([
+  z.literal(false),
+  z.strictObject({
+    /** How often each (stack, host) is compared with its record: from 30s (the App's round) to 7d. */
+    every: Duration({ min: 30_000, max: 7 * DAY_MS }).default(600_000),
+    /** Redeploy the recorded release (never the newest commit) where a target drifted. */
+    heal: z.boolean().default(false),
+    /** Heals per target within `heal_window`; past it, healing gives up until the window allows one. */
+    max_heals: z.number().int().min(1).max(100).default(3),
+    heal_window: Duration({ min: 60_000, max: 7 * DAY_MS }).default(3_600_000),
+  }),
+]);
+export type DriftConfig = z.output<typeof DriftSchema>;
+export type DriftSettings = Exclude<DriftConfig, false>;
 
 export const EnvironmentSchema = z.strictObject({
   /** Hosts this environment deploys to, by name or label selector. */
@@ -46,6 +158,8 @@ export const EnvironmentSchema = z.strictObject({
   branch: z.string().optional(),
   /** Shown as the deployment's environment_url. */
   url: z.url().optional(),
+  /** Drift detection and self-heal for this environment's stacks (see DriftSchema). */
+  drift: DriftSchema.optional(),
 });
 export type EnvironmentConfig = z.output<typeof EnvironmentSchema>;
 
@@ -74,6 +188,10 @@ export const StackEntrySchema = z.strictObject({
   enabled: z.boolean().optional(),
   /** Labels procedures and triggers choose stacks by (`stacks: [{ tier: data }]`); read from the default branch. */
   labels: z.record(z.string().regex(SAFE_NAME), z.string()).optional(),
+  /** Commands run on the target host around its deploys; each replaces the default of its name. */
+  hooks: HooksSchema.optional(),
+  /** Drift detection for this stack, over its environment's (a rule: read from the default branch). */
+  drift: DriftSchema.optional(),
 });
 export type StackEntry = z.output<typeof StackEntrySchema>;
 
@@ -121,6 +239,8 @@ export const RepoConfigSchema = z.strictObject({
       hosts: z.array(HostSelector).optional(),
       prune: z.boolean().default(false),
       image_tags: z.array(ImageTag).optional(),
+      /** Hooks of every stack that does not set a hook of the same name. */
+      hooks: HooksSchema.optional(),
     })
     .default({ prune: false }),
   environments: z.record(name("environment name"), EnvironmentSchema).default({}),

@@ -7,9 +7,10 @@ import type { StackSnapshot } from "../detect/snapshot.ts";
 import type { GitRepo } from "../git/repo.ts";
 import { LockBusyError, LockLostError } from "../state/locks.ts";
 import { ImageStepError } from "./build.ts";
+import { HookFailed, type HookJournal, type HookRun } from "./hookSteps.ts";
 import { DeployRefused, type DeployResult } from "./hostDeploy.ts";
 import { LockedError } from "./hostLock.ts";
-import { EXPLICIT, type OrchestrateInput } from "./orchestrate.ts";
+import { type DeployLedger, EXPLICIT, type OrchestrateInput } from "./orchestrate.ts";
 import { type CommandRecord, RemoteCommandError, Runner } from "./runner.ts";
 import { SshError } from "./ssh/errors.ts";
 
@@ -36,6 +37,24 @@ export function commandLog(
     runner,
     flushed: () => Promise.all(logs),
     settled: () => Promise.allSettled(logs),
+  };
+}
+
+/**
+ * The deployment's hook attempts in the ledger (when it keeps them: the state store does), and in
+ * `runs` for the result. A ledger that fails to record never fails the hook.
+ */
+export function hookJournal(ledger: DeployLedger, deploymentId: number): HookJournal & { runs: HookRun[] } {
+  const runs: HookRun[] = [];
+  return {
+    runs,
+    priorAttempts: async () => (await ledger.priorHookAttempts?.(deploymentId)) ?? {},
+    started: async (hook, attempt, required) =>
+      ledger.startHookRun?.(deploymentId, { hook, attempt, required }),
+    finished: async (token, run) => {
+      runs.push(run);
+      if (token !== undefined) await ledger.finishHookRun?.(token, run);
+    },
   };
 }
 
@@ -82,6 +101,7 @@ export async function recordOutcome(
       commit: input.head.commit,
       release: result.release,
       deploymentId,
+      expected: result.expected ?? null,
       ...(EXPLICIT.has(input.trigger) ? { pinned: false } : {}),
     });
   }
@@ -103,6 +123,7 @@ export function expected(err: unknown): boolean {
     err instanceof LockBusyError ||
     err instanceof SshError ||
     err instanceof ImageStepError ||
+    err instanceof HookFailed ||
     (err instanceof Error && err.name === "AbortError")
   );
 }

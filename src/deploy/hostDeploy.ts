@@ -3,37 +3,35 @@
  * 1. lock (stack, host) on the host, 2. upload exactly the stack's files into a new release,
  * 3. switch `current` atomically, 4. pull changed images and `compose up`, 5. wait for health,
  * 6. on failure switch back and bring the previous release up again, 7. prune old releases.
+ * With hooks (hookSteps.ts): `post_sync` after the upload and `pre_deploy` before `up`, both
+ * before the switch (upload and switch are then two steps: a failing hook leaves `current`
+ * alone); `post_deploy` once healthy (a failure rolls back); `on_failure` after a failure.
  * Every remote command is a pure argv from commands/, executed by the Runner. Commands that change
  * the target run fenced by the host lock's nonce (hostLock.ts), and each such step first checks
  * the caller's signal: a deploy whose database lock was lost stops before its next change.
  */
-import { randomBytes } from "node:crypto";
-import { Readable } from "node:stream";
 import type { StackSnapshot } from "../detect/snapshot.ts";
+import type { ExpectedContainers } from "../state/deployed.ts";
 import { stepTimer } from "../util/timings.ts";
-import { releaseArchives } from "./archiveCache.ts";
-import { type ComposeFlavor, composeDown, composeLogs, composePull, composeUp } from "./commands/compose.ts";
-import { parseInspect, projectContainerStates } from "./commands/docker.ts";
+import { type ComposeFlavor, composeDown, composePull, composeUp } from "./commands/compose.ts";
 import { type StackPaths, stackPaths } from "./commands/paths.ts";
 import {
   isDir,
   listReleases,
-  manifestPath,
   pruneReleases,
   readCurrent,
-  readFile,
   removeTree,
-  stagingDir,
+  switchAndRun,
   switchTo,
-  uploadAndSwitch,
 } from "./commands/release.ts";
-import { judgeHealth } from "./health.ts";
+import { HookFailed, type HookJournal, type HookRun, HookRunner, hookEnvironment } from "./hookSteps.ts";
 import { acquireHostLock, type HeldLock, releaseOfLink } from "./hostLock.ts";
-import { IMAGES_OVERRIDE, imagesOverride, projectOf, ReleaseManifest, releaseIdOf } from "./release.ts";
-import { checkComposeFeatures, checkMounts, manifestOf, metaName } from "./releasePreflight.ts";
+import { projectOf, type ReleaseManifest, releaseIdOf } from "./release.ts";
+import { checkComposeFeatures, checkMounts, manifestOf } from "./releasePreflight.ts";
+import { readFailureLogs, readManifest, releaseFingerprint, waitHealthy } from "./releaseReads.ts";
+import { uploadReleaseTo } from "./releaseUpload.ts";
 import { RemoteCommandError, type RemoteExecOptions, type Runner } from "./runner.ts";
 import type { Argv } from "./shell.ts";
-import { archiveFiles, type TarStream } from "./upload.ts";
 
 export interface HostTarget {
   name: string;
@@ -76,6 +74,10 @@ export interface DeployRequest {
   images?: Readonly<Record<string, string>>;
   /** Aborted when the caller loses its database lock of the target: no further change is made. */
   signal?: AbortSignal;
+  /** Who and why, for the hooks' environment (default: `holder`, no trigger, no deployment id). */
+  origin?: { actor: string; trigger: string; deploymentId?: number };
+  /** Where hook attempts are recorded (the state store), if anywhere. */
+  hookJournal?: HookJournal;
 }
 
 export type DeployStatus = "succeeded" | "failed" | "rolled_back";
@@ -89,6 +91,12 @@ export interface DeployResult {
   failureLogs?: string;
   uploadBytes: number;
   timings: Record<string, number>;
+  /** Every hook attempt made, in order (absent when the stack has no hooks). */
+  hooks?: HookRun[];
+  /** Hooks that failed without being required. */
+  warnings?: string[];
+  /** What the release runs once healthy (succeeded only), for drift detection to compare with. */
+  expected?: ExpectedContainers;
 }
 
 export class DeployRefused extends Error {
@@ -113,10 +121,10 @@ export class HostDeployer {
     checkMounts(stack, host);
     checkComposeFeatures(stack, host);
     const paths = stackPaths(host.root, stack.def.name);
-    const { timings, time } = stepTimer();
+    const timer = stepTimer();
 
     signal?.throwIfAborted();
-    const lock = await time("lock", () =>
+    const lock = await timer.time("lock", () =>
       acquireHostLock(
         this.#runner,
         host.name,
@@ -127,54 +135,142 @@ export class HostDeployer {
         signal ? { signal } : {},
       ),
     );
-    const step = this.#stepper(host.name, lock, signal);
     try {
-      // Which release runs now was read with the lock, in the same round trip.
-      const previous = lock.current;
-      const release = releaseIdOf(req.commit, stack);
-      const manifest = manifestOf(req);
-      // A redeploy of the release that runs, unchanged, is not uploaded again: replacing its
-      // directory under running containers would empty their bind mounts.
-      const inPlace =
-        previous === release &&
-        (await this.fingerprintOf(host.name, paths.release(release))) === stack.fingerprint;
-      const uploadBytes = inPlace
-        ? 0
-        : await time("upload+switch", () => this.upload(req, paths, release, manifest, lock, step));
-      try {
-        await time("up", () => this.up(host, paths.release(release), manifest, req.pullServices, step));
-        await time("health", () => this.waitHealthy(host, manifest, signal));
-      } catch (err) {
-        // A deploy that lost its lock changes nothing more: the target is someone else's now.
-        signal?.throwIfAborted();
-        const failureLogs = await this.logs(host, paths.release(release), manifest);
-        const error = errorText(err);
-        const base = { release, error, failureLogs, uploadBytes, timings };
-        if (previous && previous !== release) {
-          await time("rollback", () => this.reactivate(host, paths, previous, step));
-          return { status: "rolled_back", previousRelease: previous, ...base };
-        }
-        if (previous === release) {
-          // A redeploy of what runs: its containers were running before; leave them as they are.
-          return { status: "failed", previousRelease: previous, ...base };
-        }
-        // Nothing ran before: stop the broken release rather than leave it half up.
-        await step(composeDown(projectOf(manifest, paths.release(release), host.compose)), {
-          allowFailure: true,
-        });
-        await step(removeTree(paths.current), { allowFailure: true });
-        return { status: "failed", ...base };
-      }
-      await time("prune", () => step(pruneReleases(paths, this.#opts.keepReleases, release)));
-      return {
-        status: "succeeded",
-        release,
-        ...(previous ? { previousRelease: previous } : {}),
-        uploadBytes,
-        timings,
-      };
+      return await this.#deployLocked(req, paths, lock, timer);
     } finally {
       await lock.release();
+    }
+  }
+
+  /**
+   * Under the host lock: 1. upload (and switch, unless a hook runs first), 2. `post_sync`, then
+   * `pre_deploy` (a failure ends the deploy with `current` untouched), 3. switch and `up`,
+   * health, `post_deploy` (a failure rolls back), 4. prune.
+   */
+  async #deployLocked(
+    req: DeployRequest,
+    paths: StackPaths,
+    lock: HeldLock,
+    { timings, time }: ReturnType<typeof stepTimer>,
+  ): Promise<DeployResult> {
+    const { host, stack, signal } = req;
+    const step = this.#stepper(host.name, lock, signal);
+    // Which release runs now was read with the lock, in the same round trip.
+    const previous = lock.current;
+    const release = releaseIdOf(req.commit, stack);
+    const releaseDir = paths.release(release);
+    const manifest = manifestOf(req);
+    const hooks = new HookRunner(
+      stack.def.hooks,
+      hookEnvironment(req, previous, releaseDir),
+      step,
+      req.hookJournal,
+      signal,
+    );
+    const at: Attempt = { req, paths, lock, step, previous, release, releaseDir, manifest, hooks, time };
+    // A redeploy of the release that runs, unchanged, is not uploaded again: replacing its
+    // directory under running containers would empty their bind mounts.
+    const inPlace =
+      previous === release &&
+      (await releaseFingerprint(this.#runner, host.name, releaseDir)) === stack.fingerprint;
+    // With a hook before the switch, the upload leaves `current` alone and `up` switches first.
+    const switchLater = !inPlace && hooks.beforeSwitch();
+    const uploaded = { bytes: 0 };
+    const result = (status: DeployStatus, extra: Partial<DeployResult> = {}): DeployResult => ({
+      status,
+      release,
+      ...(previous ? { previousRelease: previous } : {}),
+      uploadBytes: uploaded.bytes,
+      timings,
+      ...(hooks.runs.length ? { hooks: hooks.runs } : {}),
+      ...(hooks.warnings.length ? { warnings: hooks.warnings } : {}),
+      ...extra,
+    });
+    const refused = await this.#prepare(at, { inPlace, switchLater }, uploaded);
+    if (refused !== undefined) return result("failed", { error: refused });
+    const activated = await this.#activate(at, switchLater);
+    if ("failed" in activated) return result(activated.failed.status, activated.failed);
+    await time("prune", () => step(pruneReleases(paths, this.#opts.keepReleases, release)));
+    return result("succeeded", { expected: activated.expected });
+  }
+
+  /**
+   * Everything before `current` switches: upload, `post_sync`, pulls (when the switch waits),
+   * `pre_deploy`. A required hook failing ends the deploy here: the error (the never-activated
+   * release is removed); anything else is thrown.
+   */
+  async #prepare(
+    at: Attempt,
+    how: { inPlace: boolean; switchLater: boolean },
+    uploaded: { bytes: number },
+  ): Promise<string | undefined> {
+    const { req, hooks, time, step } = at;
+    try {
+      if (!how.inPlace)
+        uploaded.bytes = await time(how.switchLater ? "upload" : "upload+switch", () =>
+          uploadReleaseTo(this.#runner, req, at, { switch: !how.switchLater }),
+        );
+      // Nothing was synced to a release that runs unchanged.
+      if (!how.inPlace) await timedHook(at, "post_sync");
+      if (how.switchLater && req.pullServices.length)
+        await step(composePull(projectOf(at.manifest, at.releaseDir, req.host.compose), req.pullServices));
+      await timedHook(at, "pre_deploy");
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof HookFailed)) throw err;
+      // A deploy that lost its lock changes nothing more: the target is someone else's now.
+      req.signal?.throwIfAborted();
+      const error = `${err.message}${await hooks.onFailure()}`;
+      // Never activated: rollbacks must not take it for the release that ran before.
+      if (how.switchLater && at.previous !== at.release)
+        await step(removeTree(at.releaseDir), { allowFailure: true });
+      return error;
+    }
+  }
+
+  /**
+   * Switch (when it waited for the hooks) and `up`, health, `post_deploy`: what then runs. On
+   * failure the previous release is brought back (or, with none, the broken one taken down), and
+   * the outcome says so.
+   */
+  async #activate(
+    at: Attempt,
+    switchLater: boolean,
+  ): Promise<
+    { failed: Pick<DeployResult, "status" | "error" | "failureLogs"> } | { expected: ExpectedContainers }
+  > {
+    const { req, paths, previous, release, releaseDir, manifest, step, time } = at;
+    const { host } = req;
+    try {
+      await time("up", () =>
+        this.up(
+          host,
+          releaseDir,
+          manifest,
+          switchLater ? [] : req.pullServices,
+          step,
+          switchLater ? at : undefined,
+        ),
+      );
+      const expected = await time("health", () =>
+        waitHealthy(this.#runner, host.name, manifest, this.#opts, req.signal),
+      );
+      await timedHook(at, "post_deploy");
+      return { expected };
+    } catch (err) {
+      req.signal?.throwIfAborted();
+      const failureLogs = await readFailureLogs(this.#runner, host, releaseDir, manifest);
+      let status: DeployStatus = "failed";
+      if (previous && previous !== release) {
+        await time("rollback", () => this.reactivate(host, paths, previous, step));
+        status = "rolled_back";
+      } else if (!previous) {
+        // Nothing ran before: stop the broken release rather than leave it half up.
+        await step(composeDown(projectOf(manifest, releaseDir, host.compose)), { allowFailure: true });
+        await step(removeTree(paths.current), { allowFailure: true });
+      }
+      // (A redeploy of what runs: its containers were running before; they are left as they are.)
+      return { failed: { status, error: `${errorText(err)}${await at.hooks.onFailure()}`, failureLogs } };
     }
   }
 
@@ -197,7 +293,7 @@ export class HostDeployer {
     holder: string,
     to?: string,
     signal?: AbortSignal,
-  ): Promise<{ from?: string; to: string; manifest: ReleaseManifest }> {
+  ): Promise<{ from?: string; to: string; manifest: ReleaseManifest; expected: ExpectedContainers }> {
     const paths = stackPaths(host.root, stack);
     const lock = await acquireHostLock(
       this.#runner,
@@ -220,8 +316,8 @@ export class HostDeployer {
             : `no earlier release of ${stack} on ${host.name} to roll back to`,
         );
       }
-      const manifest = await this.reactivate(host, paths, target, step);
-      return { ...(current ? { from: current } : {}), to: target, manifest };
+      const { manifest, expected } = await this.reactivate(host, paths, target, step);
+      return { ...(current ? { from: current } : {}), to: target, manifest, expected };
     } finally {
       await lock.release();
     }
@@ -243,7 +339,7 @@ export class HostDeployer {
     );
     const step = this.#stepper(host.name, lock, signal);
     try {
-      const manifest = await this.manifest(host.name, paths.release(current));
+      const manifest = await readManifest(this.#runner, host.name, paths.release(current));
       await step(composeDown(projectOf(manifest, paths.release(current), host.compose)));
       await step(removeTree(paths.releasesDir));
       await step(removeTree(paths.current));
@@ -262,168 +358,66 @@ export class HostDeployer {
     return rec.code === 0 ? rec.stdout.split("\n").filter((l) => l && !l.startsWith(".")) : [];
   }
 
-  /**
-   * One round trip (commands/release.ts `uploadAndSwitch`): the manifest (and the images override)
-   * then the tar of the stack's files stream into a staging dir, which is published as the
-   * release, and `current` is switched to it.
-   */
-  private async upload(
-    req: DeployRequest,
-    paths: StackPaths,
-    release: string,
-    manifest: ReleaseManifest,
-    lock: HeldLock,
-    step: Step,
-  ): Promise<number> {
-    const host = req.host.name;
-    const staging = stagingDir(paths, release, randomBytes(4).toString("hex"));
-    const files = [...req.stack.inputs.files].filter(([, e]) => e !== null).map(([p]) => p);
-    const meta: [path: string, content: Buffer][] = [
-      [manifestPath(""), Buffer.from(JSON.stringify(manifest, null, 2))],
-    ];
-    if (manifest.overrideFiles && req.images)
-      meta.push([IMAGES_OVERRIDE, Buffer.from(imagesOverride(req.images))]);
-    const argv = uploadAndSwitch(
-      paths,
-      staging,
-      release,
-      meta.map(([path, content]) => ({ name: metaName(path), bytes: content.length })),
-      { nonce: lock.nonce },
-    );
-    // The same archive for every host deploying this commit: one `git archive` for all of them
-    // (archiveCache.ts); one too big to keep in memory streams from its own `git archive`.
-    const shared = releaseArchives.get(req.repoDir, req.commit, files, req.stack.mounts);
-    let streamed: TarStream | undefined;
-    let bytes = 0;
-    try {
-      const stdin = Readable.from(
-        (async function* () {
-          const whole = await shared;
-          if (whole) {
-            bytes = whole.length;
-            // Small: one chunk, one SSH data packet.
-            yield Buffer.concat([...meta.map(([, content]) => content), whole]);
-          } else {
-            for (const [, content] of meta) yield content;
-            streamed = archiveFiles(req.repoDir, req.commit, files, { mounts: req.stack.mounts });
-            yield* streamed.stream;
-          }
-        })(),
-      );
-      const uploaded = await step(argv, { stdin }).then(
-        () => undefined,
-        (err: unknown) => ({ err }),
-      );
-      const archiveFailed = await (streamed?.done ?? shared).then(
-        () => undefined,
-        (err: unknown) => ({ err }),
-      );
-      // The host checked the gzip stream's length and CRC before publishing: when the script
-      // succeeded, the release is complete and `current` names it, whatever git said after.
-      if (uploaded) throw (archiveFailed ?? uploaded).err;
-      return streamed ? streamed.bytes() : bytes;
-    } catch (err) {
-      await this.#runner.run(host, removeTree(staging), { allowFailure: true }).catch(() => {});
-      throw err;
-    }
-  }
-
   private async reactivate(
     host: HostTarget,
     paths: StackPaths,
     release: string,
     step: Step,
-  ): Promise<ReleaseManifest> {
+  ): Promise<{ manifest: ReleaseManifest; expected: ExpectedContainers }> {
     const exists = await this.#runner.run(host.name, isDir(paths.release(release)), { allowFailure: true });
     if (exists.code !== 0)
       throw new DeployRefused(
         `release ${release.slice(0, 7)} of ${paths.stackDir} is gone from ${host.name}`,
       );
-    const manifest = await this.manifest(host.name, paths.release(release));
+    const manifest = await readManifest(this.#runner, host.name, paths.release(release));
     await step(switchTo(paths, release));
     await this.up(host, paths.release(release), manifest, [], step);
-    await this.waitHealthy(host, manifest);
-    return manifest;
+    return { manifest, expected: await waitHealthy(this.#runner, host.name, manifest, this.#opts) };
   }
 
+  /** Pull, then `up`; with `switchFirst`, `current` is switched to that release in the same round trip. */
   private async up(
     host: HostTarget,
     releaseDir: string,
     manifest: ReleaseManifest,
     pull: readonly string[],
     step: Step,
+    switchFirst?: { paths: StackPaths; release: string },
   ): Promise<void> {
     const project = projectOf(manifest, releaseDir, host.compose);
     if (pull.length) await step(composePull(project, pull));
-    await step(
-      composeUp(project, {
-        waitSeconds: Math.ceil(this.#opts.healthTimeoutMs / 1000),
-        noBuild: Boolean(manifest.overrideFiles?.length),
-      }),
-    );
-  }
-
-  /** Polls until healthy; stops polling as soon as the caller's lock is lost (nothing is left to decide). */
-  private async waitHealthy(
-    host: HostTarget,
-    manifest: ReleaseManifest,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    const deadline = Date.now() + this.#opts.healthTimeoutMs;
-    for (;;) {
-      signal?.throwIfAborted();
-      // One round trip per poll: `docker ps` and `docker inspect` in one script.
-      const states = parseInspect(
-        (await this.#runner.run(host.name, projectContainerStates(manifest.projectName))).stdout,
-      );
-      const verdict = judgeHealth(states, manifest.services);
-      if (verdict.state === "healthy") return;
-      if (verdict.state === "degraded") throw new Error(`unhealthy: ${verdict.reason}`);
-      if (Date.now() >= deadline) {
-        throw new Error(
-          `not healthy after ${Math.round(this.#opts.healthTimeoutMs / 1000)} s: waiting for ${verdict.waitingFor.join(", ")}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, this.#opts.healthPollMs));
-    }
-  }
-
-  private async logs(host: HostTarget, releaseDir: string, manifest: ReleaseManifest): Promise<string> {
-    try {
-      const rec = await this.#runner.run(
-        host.name,
-        composeLogs(projectOf(manifest, releaseDir, host.compose)),
-        { allowFailure: true },
-      );
-      return `${rec.stdout}${rec.stderr}`;
-    } catch (err) {
-      return `(could not read logs: ${errorText(err)})`;
-    }
-  }
-
-  /** The fingerprint a release on the host was made from; undefined when it cannot be read. */
-  private async fingerprintOf(host: string, releaseDir: string): Promise<string | undefined> {
-    try {
-      return (await this.manifest(host, releaseDir)).fingerprint;
-    } catch {
-      return undefined;
-    }
-  }
-
-  private async manifest(host: string, releaseDir: string): Promise<ReleaseManifest> {
-    const rec = await this.#runner.run(host, readFile(manifestPath(releaseDir)));
-    try {
-      return ReleaseManifest.parse(JSON.parse(rec.stdout));
-    } catch (err) {
-      throw new DeployRefused(
-        `release manifest ${manifestPath(releaseDir)} on ${host} is unreadable: ${errorText(err)}`,
-      );
-    }
+    const up = composeUp(project, {
+      waitSeconds: Math.ceil(this.#opts.healthTimeoutMs / 1000),
+      noBuild: Boolean(manifest.overrideFiles?.length),
+    });
+    await step(switchFirst ? switchAndRun(switchFirst.paths, switchFirst.release, up) : up);
   }
 }
 
+/** One deploy under its host lock: what its steps share. */
+interface Attempt {
+  req: DeployRequest;
+  paths: StackPaths;
+  lock: HeldLock;
+  step: Step;
+  /** The release `current` named when the lock was taken. */
+  previous: string | undefined;
+  release: string;
+  releaseDir: string;
+  manifest: ReleaseManifest;
+  hooks: HookRunner;
+  time: ReturnType<typeof stepTimer>["time"];
+}
+
+/** The hook, timed as a step of its own, when the stack has it. */
+const timedHook = (at: Attempt, name: "post_sync" | "pre_deploy" | "post_deploy") =>
+  at.hooks.has(name) ? at.time(name, () => at.hooks.run(name)) : Promise.resolve();
+
 /** A command that changes the target (HostDeployer `#stepper`). */
-type Step = (argv: Argv, opts?: RemoteExecOptions & { allowFailure?: boolean }) => ReturnType<Runner["run"]>;
+export type Step = (
+  argv: Argv,
+  opts?: RemoteExecOptions & { allowFailure?: boolean },
+) => ReturnType<Runner["run"]>;
 
 export function errorText(err: unknown): string {
   if (err instanceof RemoteCommandError) return err.message;

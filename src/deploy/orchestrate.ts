@@ -16,7 +16,8 @@ import type { Store } from "../state/store.ts";
 import { Limiter } from "../util/limiter.ts";
 import { imagePreflight } from "./build.ts";
 import type { ComposeFlavor } from "./commands/compose.ts";
-import { commandLog, commitSubject, expected, recordOutcome } from "./deploymentRecord.ts";
+import { commandLog, commitSubject, expected, hookJournal, recordOutcome } from "./deploymentRecord.ts";
+import type { HookJournal, HookRun } from "./hookSteps.ts";
 import {
   DeployRefused,
   type DeployResult,
@@ -38,7 +39,18 @@ export type DeployLedger = Pick<
   | "setDeployed"
   | "withLock"
 > &
-  Partial<Pick<Store, "startBuild" | "finishBuild" | "supersedeIfStale" | "interruptOthers">> & {
+  Partial<
+    Pick<
+      Store,
+      | "startBuild"
+      | "finishBuild"
+      | "supersedeIfStale"
+      | "interruptOthers"
+      | "startHookRun"
+      | "finishHookRun"
+      | "priorHookAttempts"
+    >
+  > & {
     removeDeployed?(target: DeployTarget): Promise<void>;
   };
 
@@ -55,6 +67,10 @@ export interface HostJobResult {
   error?: string;
   durationMs: number;
   uploadBytes?: number;
+  /** Every hook attempt the deploy made, in order. */
+  hooks?: HookRun[];
+  /** What went wrong without failing the deploy (a hook that is not required failed). */
+  warnings?: string[];
 }
 
 export type ProgressEvent =
@@ -264,6 +280,8 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
     ...sourcesOf(stack),
   });
   const log = commandLog(input, ctx.images.redact, deploymentId);
+  const journal = hookJournal(input.ledger, deploymentId);
+  const hooks = () => (journal.runs.length ? { hooks: journal.runs } : {});
   const key = deployLockKey({ repo: input.repoId, stack: job.stack, host: job.host });
   const superseded = async () => {
     if (!(await input.ledger.supersedeIfStale?.(deploymentId))) return undefined;
@@ -299,6 +317,7 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
         ctx,
         job,
         { stack, target, deployer, runner: log.runner, signal },
+        { deploymentId, journal },
         buildError,
       );
       await log.flushed();
@@ -308,6 +327,8 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
         deploymentId,
         uploadBytes: result.uploadBytes,
         ...(result.error ? { error: result.error } : {}),
+        ...(result.warnings?.length ? { warnings: result.warnings } : {}),
+        ...hooks(),
       });
     });
   } catch (err) {
@@ -318,7 +339,7 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
         `deployment #${deploymentId} (${job.stack} on ${job.host}) failed unexpectedly: ${err instanceof Error ? (err.stack ?? error) : error}`,
       );
     await input.ledger.finishDeployment(deploymentId, { status: "failed", error }).catch(() => {});
-    return done({ status: "failed", deploymentId, error });
+    return done({ status: "failed", deploymentId, error, ...hooks() });
   }
 }
 
@@ -333,6 +354,7 @@ async function deployTarget(
     runner: Runner;
     signal: AbortSignal;
   },
+  record: { deploymentId: number; journal: HookJournal },
   buildError: string | undefined,
 ): Promise<DeployResult> {
   const ops = ctx.images.opsOf(job.stack, job.host);
@@ -355,6 +377,8 @@ async function deployTarget(
     pullServices: job.pull,
     ...(ops ? { images: ops.images } : {}),
     signal: on.signal,
+    origin: { actor: ctx.input.actor, trigger: ctx.input.trigger, deploymentId: record.deploymentId },
+    hookJournal: record.journal,
   });
 }
 

@@ -76,6 +76,7 @@ export async function rollbackHost(input: RollbackHostInput): Promise<RollbackHo
           commit: r.manifest.commit,
           release: r.to,
           deploymentId: id,
+          expected: r.expected,
           pinned: true,
         });
         await store.finishDeployment(id, { status: "succeeded", release: r.to });

@@ -2,6 +2,7 @@
  * The one executor of remote commands: quotes argv, runs it on a host, records what ran and what
  * it printed (bounded, secrets redacted). Every deploy step goes through `run`.
  */
+import { boundText } from "../state/logBounds.ts";
 import { type Argv, commandLine } from "./shell.ts";
 import type { RemoteExecOptions, RemoteResult } from "./ssh/exec.ts";
 
@@ -34,7 +35,10 @@ export class RemoteCommandError extends Error {
   }
 }
 
-/** Output kept per command; the rest is cut with a marker (the full output is not stored anywhere). */
+/**
+ * Output kept per stream of a command: its start and (mostly) its end, where errors and a hook's
+ * verdict are, with a marker where the rest was cut (the full output is not stored anywhere).
+ */
 export const MAX_OUTPUT = 64 * 1024;
 
 export interface RunnerOptions {
@@ -78,9 +82,7 @@ export class Runner {
 }
 
 function bound(text: string): string {
-  return text.length <= MAX_OUTPUT
-    ? text
-    : `${text.slice(0, MAX_OUTPUT)}\n[... ${text.length - MAX_OUTPUT} characters cut]`;
+  return boundText(text, MAX_OUTPUT).text;
 }
 
 /** A redactor for a set of secret strings (tokens, passwords): each occurrence becomes `***`. */

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import type { Problem } from "../config/problems.ts";
 import { MODE_SYMLINK, type TreeEntry } from "../git/repo.ts";
 import type { ComposeFileInfo, ComposeRef, RefKind } from "./compose.ts";
+import { hookScripts } from "./hooks.ts";
 import { globHas, isBelow, type PathIndex } from "./pathIndex.ts";
 import type { StackDef } from "./stacks.ts";
 import { isSymlink, type LinkTargets, resolvePath } from "./symlinks.ts";
@@ -37,6 +38,11 @@ export function collectInputs(
   for (const ref of compose.refs) collector.addPath(ref.path, ref);
   for (const f of def.composeFiles) collector.addFile(f);
   for (const f of def.envFiles) collector.addFile(f);
+  // A hook script runs from the release: it ships with it (a symlinked one is refused in stacks.ts).
+  for (const f of hookScripts(def.hooks)) {
+    const mode = index.tree.get(f)?.mode;
+    if (mode !== undefined && mode !== MODE_SYMLINK) collector.addFile(f);
+  }
   for (const p of index.under(def.path)) collector.addFile(p);
   for (const pattern of def.watch) for (const p of index.glob(pattern)) collector.addFile(p);
   const { files, links, problems, pending } = collector;
@@ -162,6 +168,8 @@ export function inputReason(
   if (entry === undefined) return undefined;
   if (def.composeFiles.includes(path)) return "compose file";
   if (def.envFiles.includes(path)) return "env file of the stack";
+  for (const [name, h] of Object.entries(def.hooks ?? {}))
+    if (h.script === path) return `${name} hook script`;
   // A present file below a referenced path was added for it: the reference is a directory.
   const below = (dir: string) => entry !== null && isBelow(path, dir);
   for (const ref of compose.refs)
@@ -197,6 +205,8 @@ export function deployConfigOf(def: StackDef): Record<string, unknown> {
     envFiles: def.envFiles,
     watch: def.watch,
     projectName: def.projectName,
+    // Only when set, so that the fingerprints of stacks without hooks stay what they were.
+    ...(def.hooks ? { hooks: def.hooks } : {}),
   };
 }
 

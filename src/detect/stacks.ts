@@ -16,6 +16,7 @@ import {
 import type { YamlSource } from "../config/yamlSource.ts";
 import { MODE_SYMLINK } from "../git/repo.ts";
 import { compileGlob } from "../util/glob.ts";
+import { resolveHooks, type StackHooks } from "./hooks.ts";
 import type { PathIndex } from "./pathIndex.ts";
 
 export interface StackDef {
@@ -33,6 +34,8 @@ export interface StackDef {
   prune: boolean;
   /** Extra tags pushed with built images, besides the commit. */
   imageTags: string[];
+  /** Commands run on the target host around a deploy (detect/hooks.ts); absent when none. */
+  hooks?: StackHooks;
   /**
    * Why this stack cannot deploy, when its definition is refused (no compose file, a symlinked
    * path, a directory or project name another stack has...); then `composeFiles` may be empty.
@@ -58,8 +61,11 @@ interface Candidate {
   also?: string[];
 }
 
-/** Where the problems of one candidate are reported. */
-type ProblemOf = (c: Candidate, key: PropertyKey[], message: string) => Problem;
+/**
+ * Where the problems of one candidate are reported: at `key` of its config entry, or with
+ * `inConfig` at `key` of the whole config (a default it uses).
+ */
+type ProblemOf = (c: Candidate, key: PropertyKey[], message: string, inConfig?: boolean) => Problem;
 
 /**
  * Every stack at a commit. A stack whose definition is refused is still returned, with its
@@ -73,9 +79,9 @@ export function resolveStacks(
   configFile = CONFIG_PATH,
 ): { stacks: StackDef[]; problems: Problem[] } {
   const problems: Problem[] = [];
-  const problemOf: ProblemOf = (c, key, message) => {
-    if (c.entryIndex !== undefined) {
-      const at = ["stacks", c.entryIndex, ...key];
+  const problemOf: ProblemOf = (c, key, message, inConfig) => {
+    if (c.entryIndex !== undefined || inConfig) {
+      const at = inConfig ? key : ["stacks", c.entryIndex as number, ...key];
       const pos = source?.positionOf(at) ?? { line: 0, col: 0 };
       return { file: configFile, ...pos, key: formatKeyPath(at), message, severity: "error" };
     }
@@ -185,6 +191,11 @@ function define(c: Candidate, config: RepoConfig, index: PathIndex, problemOf: P
       );
   }
   const environment = entry?.environment ?? config.defaults.environment;
+  const hooks = resolveHooks(entry?.hooks, config.defaults.hooks, index, (origin, key, message) =>
+    origin === "stack"
+      ? fail(["hooks", ...key], message)
+      : errors.push(problemOf(c, ["defaults", "hooks", ...key], message, true)),
+  );
   return {
     name,
     path,
@@ -200,6 +211,7 @@ function define(c: Candidate, config: RepoConfig, index: PathIndex, problemOf: P
     projectName,
     prune: entry?.prune ?? config.defaults.prune,
     imageTags: entry?.image_tags ?? config.defaults.image_tags ?? [],
+    ...(hooks ? { hooks } : {}),
     ...(errors.length ? { errors } : {}),
   };
 }

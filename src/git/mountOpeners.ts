@@ -4,7 +4,7 @@
  * only: any other URL is refused first, submoduleTarget.ts). The CLI's: the checkout's own git
  * data (`.git/modules/<name>`, as `git submodule update` left it) and `--source NAME=DIR` clones.
  */
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { SourceConfig } from "../config/repoConfigSchema.ts";
 import { MirrorError } from "./mirrorErrors.ts";
@@ -142,7 +142,8 @@ export class CheckoutMountOpener implements MountOpener {
     // What an earlier plan (or the other end) read, when the clone has it: HEAD is not asked again.
     if (repo && pinned && (await this.#has(repo, pinned)))
       return { repo, commit: pinned, repository: source.repository };
-    const commit = await checkout.resolveCommit("HEAD").catch(() => undefined);
+    const commit =
+      (await checkedOutCommit(dir)) ?? (await checkout.resolveCommit("HEAD").catch(() => undefined));
     if (!commit || !repo)
       throw new MountUnavailable(`--source ${name}=${dir}: not a git repository with a commit checked out`);
     this.#present.add(`${repo.dir}\0${commit}`);
@@ -166,4 +167,30 @@ export class CheckoutMountOpener implements MountOpener {
     }
     return dir;
   }
+}
+
+const SHA = /^[0-9a-f]{40}$/;
+
+/**
+ * The commit a plain clone has checked out, read from its files (`.git/HEAD`, the branch's loose
+ * ref or `packed-refs`) without spawning git: a source clone is asked on every plan, and a spawn
+ * is most of a warm plan's cost. Undefined for anything less plain (a worktree's `.git` file,
+ * reftable, a symbolic chain): the caller asks git then.
+ */
+export async function checkedOutCommit(dir: string): Promise<string | undefined> {
+  const gitDir = join(dir, ".git");
+  const read = (path: string) => readFile(join(gitDir, path), "utf8").catch(() => undefined);
+  const head = (await read("HEAD"))?.trim();
+  if (!head) return undefined;
+  if (SHA.test(head)) return head;
+  const ref = /^ref: (refs\/heads\/[^\s]+)$/.exec(head)?.[1];
+  if (!ref || ref.includes("..")) return undefined;
+  const loose = (await read(ref))?.trim();
+  if (loose !== undefined) return SHA.test(loose) ? loose : undefined;
+  const packed = await read("packed-refs");
+  for (const line of packed?.split("\n") ?? []) {
+    const [sha, name] = line.split(" ");
+    if (name === ref && sha && SHA.test(sha)) return sha;
+  }
+  return undefined;
 }

@@ -1,44 +1,54 @@
 /**
  * `npm start`: the GitHub App with embedded defaults.
- * 1. read and check the environment, 2. open the state store (PGlite under the data dir, made
- * ready in a child process first, or DATABASE_URL), 3. start the shared queue, 4. serve Probot
- * with the app (webhooks -> queue) and its worker (queue -> plans, deploys). Without
- * APP_ID/PRIVATE_KEY, Probot serves its registration flow from app.yml instead (`run` below).
+ * 1. read and check the environment (secrets may come from `NAME_FILE` files), 2. listen at once:
+ * `/healthz` answers, `/readyz` says what start-up waits for, 3. load the hosts file, 4. open the
+ * state store (PGlite under the data dir, or DATABASE_URL, waited for while it does not answer),
+ * 5. start the shared queue, 6. serve Probot with the app (webhooks -> queue) and its worker
+ * (queue -> plans, deploys): ready. Without APP_ID/PRIVATE_KEY, Probot serves its registration
+ * flow from app.yml instead (`run` below).
  */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, realpathSync } from "node:fs";
-import { extname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { createServer, type RequestListener, type Server } from "node:http";
+import { join } from "node:path";
 import { type ApplicationFunction, createProbot, type Probot, run } from "probot";
 import { z } from "zod";
 import { type Inventory, loadInventory } from "../config/hostsFile.ts";
+import { withSecretFiles } from "../config/secretEnv.ts";
 import { SshPool } from "../deploy/ssh/pool.ts";
 import { ParseCache } from "../detect/snapshot.ts";
 import { MirrorCache } from "../git/mirror.ts";
+import { reportingHostUp } from "../metrics/hostUp.ts";
+import { StackpilotMetrics } from "../metrics/metrics.ts";
+import { startNotifications } from "../notify/queue.ts";
 import { Planner } from "../plan/planner.ts";
-import { startBoss } from "../state/boss.ts";
-import { openStore, type Store } from "../state/store.ts";
+import type { Store } from "../state/store.ts";
 import { createUi } from "../ui/router.ts";
 import { uiSettings } from "../ui/settings.ts";
 import { githubHost } from "./api/githubHost.ts";
 import { StackpilotOctokit } from "./api/octokit.ts";
 import { stackpilotApp } from "./app.ts";
+import { healthRoute, Readiness } from "./http/health.ts";
+import { metricsRoute } from "./http/metrics.ts";
 import { runsApiRoute } from "./http/runsApi.ts";
 import { triggerRoute } from "./http/triggers.ts";
 import {
+  createWebhookHandler,
   createWebhookServer,
   type HttpRoute,
+  httpServerOptions,
   WEBHOOK_PATH,
   type WebhookLimits,
 } from "./http/webhookServer.ts";
+import { startDrift } from "./jobs/drift.ts";
 import type { Octokit, WorkerDeps } from "./jobs/jobContext.ts";
-import { createJobQueue, type JobQueue } from "./jobs/jobQueue.ts";
+import type { JobQueue } from "./jobs/jobQueue.ts";
 import { createProcedureQueue, type ProcedureQueue } from "./jobs/procedureQueue.ts";
 import { runProcedureJob } from "./jobs/procedureRun.ts";
 import { startRecovery } from "./jobs/recovery.ts";
 import { startScheduler } from "./jobs/scheduler.ts";
 import { createWorker } from "./jobs/worker.ts";
+import { deployLocksHeld, openQueue } from "./startup.ts";
 
 const Env = z.object({
   NODE_ENV: z.string().optional(),
@@ -71,6 +81,8 @@ const Env = z.object({
   /** GitHub Enterprise Server (Probot's variables): API calls and git clones go there only. */
   GHE_HOST: z.string().optional(),
   GHE_PROTOCOL: z.string().optional(),
+  /** When set, `/metrics` wants `Authorization: Bearer <token>`. */
+  STACKPILOT_METRICS_TOKEN: z.string().min(1).optional(),
   /** The web UI (src/ui/settings.ts): GitHub sign-in, the static token, cookies. */
   STACKPILOT_UI_URL: z.string().optional(),
   GITHUB_CLIENT_ID: z.string().optional(),
@@ -99,27 +111,44 @@ export interface Services {
   appFn: ApplicationFunction;
   /** Endpoints besides the webhook (http/): health, metrics, triggers, pages as they are added. */
   routes: HttpRoute[];
+  metrics: StackpilotMetrics;
+  readiness: Readiness;
   stop(): Promise<void>;
 }
 
-/** Everything behind the webhook endpoint; `worker: false` only queues (for benchmarks and tests). */
-export async function createServices(env: StackpilotEnv, opts: { worker?: boolean } = {}): Promise<Services> {
-  mkdirSync(env.STACKPILOT_DATA_DIR, { recursive: true });
-  if (!env.DATABASE_URL) await prepareEmbeddedDb(env.STACKPILOT_DATA_DIR);
-  const store = await openStore({
-    dataDir: env.STACKPILOT_DATA_DIR,
-    ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
-  });
-  const boss = await startBoss(store);
-  const jobs = await createJobQueue(boss, { concurrency: env.STACKPILOT_WORKERS });
-  const procedureJobs = await createProcedureQueue(boss, { concurrency: env.STACKPILOT_WORKERS });
+export interface ServicesOptions {
+  /** `false` only queues (for benchmarks and tests). */
+  worker?: boolean;
+  /** Told what is loaded, for `/readyz` (start() shares it with the server listening meanwhile). */
+  readiness?: Readiness;
+  /** Wait for a database that does not answer yet, saying so here (npm start); else fail at once. */
+  waitForDatabase?: (problem: string) => void;
+}
+
+/** Everything behind the webhook endpoint. */
+export async function createServices(env: StackpilotEnv, opts: ServicesOptions = {}): Promise<Services> {
+  const readiness = opts.readiness ?? new Readiness();
+  // The hosts file first: a mistake in it stops the start at once, before any database work.
   const {
     hosts,
     registries,
+    notifications = [],
     triggers = [],
   }: Inventory = env.STACKPILOT_HOSTS_FILE
     ? await loadInventory(env.STACKPILOT_HOSTS_FILE)
     : { hosts: [], registries: [] };
+  readiness.loaded("hosts");
+  mkdirSync(env.STACKPILOT_DATA_DIR, { recursive: true });
+  const { store, boss, jobs } = await openQueue(env, readiness, opts.waitForDatabase);
+  const procedureJobs = await createProcedureQueue(boss, { concurrency: env.STACKPILOT_WORKERS });
+  const metrics = new StackpilotMetrics();
+  metrics.readFromDatabase(
+    { queueJobs: () => jobs.counts(), locksHeld: async () => deployLocksHeld(await store.listLocks()) },
+    {
+      onError: (err) =>
+        console.error(`stackpilot: reading metrics from the database: ${(err as Error).message}`),
+    },
+  );
   const pool = new SshPool(hosts, { dataDir: env.STACKPILOT_DATA_DIR });
   const mirrors = new MirrorCache({
     dir: join(env.STACKPILOT_DATA_DIR, "mirrors"),
@@ -134,7 +163,9 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
   // Plans run off the main thread, within a budget: webhooks are answered whatever a plan meets.
   const planner = new Planner({ budgetMs: env.STACKPILOT_PLAN_BUDGET_S * 1000 });
   let recovery: { stop(): Promise<void> } | undefined;
+  let drift: { stop(): Promise<void> } | undefined;
   let scheduler: { stop(): Promise<void> } | undefined;
+  let notify: { stop(): Promise<void> } | undefined;
   let loaded: Probot | undefined;
   const ui = createUi({
     store,
@@ -165,22 +196,36 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
         mirrors,
         hosts,
         registries,
-        remote: pool,
+        remote: reportingHostUp(pool, metrics),
         cache: new ParseCache(),
         appSlug: env.STACKPILOT_APP_SLUG ?? "",
         installationId,
         botAllowlist: env.STACKPILOT_BOT_ALLOWLIST.split(",").filter(Boolean),
         planner,
-        procedureQueue: procedureJobs,
+        metrics,
         enqueue: (job, deliveryId) => jobs.send(job, deliveryId),
+        procedureQueue: procedureJobs,
         limits: { maxFileBytes: env.STACKPILOT_MAX_FILE_BYTES },
       };
+      const log = {
+        info: (m: string) => app.log.info(m),
+        warn: (m: string) => app.log.warn(m),
+        error: (m: string) => app.log.error(m),
+      };
+      // Deploy failures, rollbacks, drift and heals are told to the hosts file's channels (src/notify).
+      const told = await startNotifications(boss, store, notifications, log);
+      notify = told;
+      deps.notifier = told.notifier;
       const handle = createWorker(deps, app);
+      const octokitFor = async (id: number) => (await app.auth(id)) as Octokit;
       // Deploys of a process that died are found, recorded and shown as ended (recovery.ts).
-      recovery = startRecovery({
-        store,
-        octokitFor: async (id) => (await app.auth(id)) as Octokit,
-        log: { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m), error: (m) => app.log.error(m) },
+      recovery = startRecovery({ store, octokitFor, log, holder: `${installationId}:${process.pid}` });
+      // What hosts run is compared with the records where the default branch asks (jobs/drift.ts).
+      drift = startDrift({
+        worker: deps,
+        octokitFor,
+        notifier: told.notifier,
+        log,
         holder: `${installationId}:${process.pid}`,
       });
       // The worker logs and reports failures itself; what it throws is retried by the queue.
@@ -212,30 +257,39 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
     prune();
     void store.pruneSessions().catch(() => 0);
   }, 60 * 60_000).unref();
-  const routes = [
-    triggerRoute({
-      triggers,
-      store,
-      queue: procedureJobs,
-      ...(env.STACKPILOT_PUBLIC_URL ? { publicUrl: env.STACKPILOT_PUBLIC_URL } : {}),
-      log: { error: (m) => console.error(`stackpilot: ${m}`) },
-    }),
-    runsApiRoute({ store, triggers, apiToken: env.STACKPILOT_API_TOKEN }),
-  ];
   return {
     store,
     jobs,
-    procedureJobs,
     appFn,
-    routes: [ui, ...routes],
+    // Health and metrics first: the UI's routes never shadow them.
+    routes: [
+      healthRoute(readiness),
+      metricsRoute(metrics, { token: env.STACKPILOT_METRICS_TOKEN }),
+      triggerRoute({
+        triggers,
+        store,
+        queue: procedureJobs,
+        ...(env.STACKPILOT_PUBLIC_URL ? { publicUrl: env.STACKPILOT_PUBLIC_URL } : {}),
+        log: { error: (m) => console.error(`stackpilot: ${m}`) },
+      }),
+      runsApiRoute({ store, triggers, apiToken: env.STACKPILOT_API_TOKEN }),
+      ui,
+    ],
+    procedureJobs,
+    metrics,
+    readiness,
     async stop() {
+      readiness.shuttingDown();
       clearInterval(pruner);
       await pruning;
+      await drift?.stop();
       await scheduler?.stop();
       await recovery?.stop();
       await planner.close();
       await jobs.stop();
       await procedureJobs.stop();
+      // Whatever the last jobs told is queued before the queue stops.
+      await notify?.stop();
       await boss.stop({ graceful: true, close: true });
       await pool.close();
       await store.close();
@@ -245,32 +299,6 @@ export async function createServices(env: StackpilotEnv, opts: { worker?: boolea
 
 /** How long a delivery id is remembered (GitHub's redelivery window is 3 days). */
 export const DELIVERY_RETENTION_MS = 7 * 24 * 60 * 60_000;
-
-/**
- * Open the embedded database once in a short-lived child (prepareDb.ts): initdb on first use,
- * migrations, the queue's schema. Done in this process, that one-off work peaked at 1.1 GB and
- * left ~140 MB more resident for good (webhook benchmark); the server now opens a ready database.
- */
-async function prepareEmbeddedDb(dataDir: string): Promise<void> {
-  const here = fileURLToPath(import.meta.url);
-  const script = join(here, "..", `prepareDb${extname(here)}`);
-  const stderr: Buffer[] = [];
-  const code = await new Promise<number | null>((resolve, reject) => {
-    // initdb in WASM takes seconds; ten minutes means it hangs, and the start should say so.
-    const child = spawn(process.execPath, [script, dataDir], {
-      stdio: ["ignore", "inherit", "pipe"],
-      timeout: 10 * 60_000,
-      killSignal: "SIGKILL",
-    });
-    child.stderr.on("data", (d: Buffer) => stderr.push(d));
-    child.on("error", reject);
-    child.on("close", resolve);
-  });
-  if (code !== 0) {
-    const why = Buffer.concat(stderr).toString("utf8").trim().split("\n").slice(-10).join("\n");
-    throw new Error(`preparing the database in ${dataDir} failed (exit ${code}):\n${why}`);
-  }
-}
 
 async function appSlugOf(app: Probot): Promise<string> {
   const octokit = await app.auth();
@@ -300,6 +328,7 @@ export async function startServer(
     probot: opts.probot,
     secret: opts.secret,
     routes: services.routes,
+    observe: (event, status) => services.metrics.webhook(event, status),
     ...(opts.limits ? { limits: opts.limits } : {}),
   });
   await new Promise<void>((resolve, reject) => {
@@ -333,7 +362,8 @@ export function webhookSecret(env: StackpilotEnv, warn: (msg: string) => void): 
   return "development";
 }
 
-export async function start(rawEnv: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function start(given: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const rawEnv = withSecretFiles(given);
   const env = parseEnv(rawEnv);
   if (!env.APP_ID || !(env.PRIVATE_KEY || env.PRIVATE_KEY_PATH)) {
     // No credentials yet: Probot's registration flow (app.yml) writes them to .env.
@@ -347,14 +377,19 @@ export async function start(rawEnv: NodeJS.ProcessEnv = process.env): Promise<vo
     overrides: { Octokit: StackpilotOctokit, baseUrl: githubHost(env).apiUrl },
   });
   const secret = webhookSecret(env, (m) => probot.log.warn(m));
-  const services = await createServices(env);
-  const server = await startServer(services, { probot, secret, port: env.PORT, host: env.HOST });
-  probot.log.info(`Stackpilot listening on http://${env.HOST}:${server.port} (webhooks at ${WEBHOOK_PATH})`);
+
+  // Listening before anything is opened: health checks answer during start-up, and /readyz says
+  // what it waits for; every other request gets 503 until the App is ready.
+  const readiness = new Readiness();
+  let serve: RequestListener = startingAnswer(healthRoute(readiness));
+  const server = createServer(httpServerOptions(), (req, res) => serve(req, res));
+  const port = await listen(server, env.PORT, env.HOST);
+  let services: Services | undefined;
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.once(signal, () => {
-      void server
-        .close()
-        .then(() => services.stop())
+      readiness.shuttingDown();
+      void new Promise<void>((resolve) => server.close(() => resolve()))
+        .then(() => services?.stop())
         .then(
           () => process.exit(0),
           (err: unknown) => {
@@ -365,6 +400,43 @@ export async function start(rawEnv: NodeJS.ProcessEnv = process.env): Promise<vo
         );
     });
   }
+  probot.log.info(`Stackpilot starting on http://${env.HOST}:${port} (/healthz, /readyz)`);
+  services = await createServices(env, {
+    readiness,
+    waitForDatabase: (problem) => probot.log.warn(`waiting for the database: ${problem}`),
+  });
+  const { metrics } = services;
+  serve = await createWebhookHandler({
+    appFn: services.appFn,
+    probot,
+    secret,
+    routes: services.routes,
+    observe: (event, status) => metrics.webhook(event, status),
+  });
+  probot.log.info(`Stackpilot listening on http://${env.HOST}:${port} (webhooks at ${WEBHOOK_PATH})`);
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      const address = server.address();
+      resolve(typeof address === "object" && address ? address.port : port);
+    });
+  });
+}
+
+/** Until the App is ready: health and readiness answer, anything else is told to come back. */
+function startingAnswer(health: HttpRoute): RequestListener {
+  return (req, res) => {
+    const path = (req.url ?? "").split("?")[0] ?? "";
+    void Promise.resolve(health.handle(req, res, path)).then((handled) => {
+      if (handled) return;
+      res
+        .writeHead(503, { "content-type": "application/json", "retry-after": "5", connection: "close" })
+        .end(JSON.stringify({ error: "Stackpilot is starting" }));
+    });
+  };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -3,8 +3,10 @@
  * A pure function of (snapshots, changes, host inventory, deployed state): same input, same plan.
  */
 import type { Problem } from "../config/problems.ts";
-import type { HostSelector } from "../config/repoConfigSchema.ts";
+import type { HookName, HostSelector } from "../config/repoConfigSchema.ts";
+import { commandLine } from "../deploy/shell.ts";
 import type { StackChange } from "../detect/changes.ts";
+import type { StackHooks } from "../detect/hooks.ts";
 import type { Snapshot } from "../detect/snapshot.ts";
 import type { StackDef } from "../detect/stacks.ts";
 import { type CommitRange, short } from "../git/range.ts";
@@ -63,6 +65,16 @@ export interface BuildPlan {
   reason: string;
 }
 
+/** A hook the stack's deploys run on each target host (detect/hooks.ts, deploy/hookSteps.ts). */
+export interface PlannedHook {
+  hook: HookName;
+  /** The script's repo-relative path, or the argv as a POSIX shell would read it. */
+  command: string;
+  timeoutS: number;
+  retries: number;
+  required: boolean;
+}
+
 export interface StackPlan {
   name: string;
   path: string;
@@ -74,6 +86,8 @@ export interface StackPlan {
   reasons: string[];
   files: StackChange["files"];
   targets: TargetPlan[];
+  /** The hooks each of its deploys runs (content of the head, like its compose files). */
+  hooks?: PlannedHook[];
   /**
    * Set when the stack is broken (its compose project or its definition has errors, or its images
    * cannot be planned): those errors. It is not deployed: every target is `skip`, its reason
@@ -259,6 +273,7 @@ export function buildPlan(input: PlanInput): Plan {
       reasons,
       files: change?.files ?? [],
       targets,
+      ...(h?.def.hooks ? { hooks: plannedHooks(h.def.hooks) } : {}),
     };
     const errors = h?.problems.filter((p) => p.severity === "error") ?? [];
     if (h) owned.push({ stack: name, changed: stack.changed, problems: h.problems });
@@ -277,6 +292,17 @@ export function buildPlan(input: PlanInput): Plan {
     stacks,
     summary: summarize(stacks),
   };
+}
+
+/** A stack's hooks as the plan shows them, in the order they run. */
+export function plannedHooks(hooks: StackHooks): PlannedHook[] {
+  return Object.entries(hooks).map(([hook, h]) => ({
+    hook: hook as HookName,
+    command: h.script ?? commandLine(h.run ?? []),
+    timeoutS: h.timeoutS,
+    retries: h.retries,
+    required: h.required,
+  }));
 }
 
 /** Totals of a plan's stacks (also for a plan cut down to some of them). */

@@ -13,7 +13,7 @@
 
 import type { Problem } from "../config/problems.ts";
 import type { Procedure } from "../config/procedureSchema.ts";
-import type { EnvironmentConfig, HostSelector, RepoConfig } from "../config/repoConfigSchema.ts";
+import type { DriftConfig, EnvironmentConfig, HostSelector, RepoConfig } from "../config/repoConfigSchema.ts";
 import { EnvironmentSchema } from "../config/repoConfigSchema.ts";
 
 /** The environment of stacks that name none. */
@@ -44,6 +44,8 @@ export interface Policy {
   procedures: ReadonlyMap<string, Procedure>;
   /** Labels of the stack entries on the default branch: procedures and triggers choose stacks by them. */
   stackLabels: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /** `drift` of the stack entries that set it, over their environment's (policy/drift.ts). */
+  stackDrift: ReadonlyMap<string, DriftConfig>;
 }
 
 /** `main at 1a2b3c4`, for messages that cite a rule. */
@@ -79,6 +81,7 @@ export function policyFromConfig(
     defaultEnvironment,
     procedures: new Map(Object.entries(config.procedures)),
     stackLabels: new Map(config.stacks.flatMap((s) => (s.labels ? [[s.name, s.labels] as const] : []))),
+    stackDrift: new Map(config.stacks.flatMap((s) => (s.drift === undefined ? [] : [[s.name, s.drift]]))),
   };
 }
 

@@ -6,6 +6,16 @@
 import { type Queryable, type Row, toDate, toNumber, toStringOrNull } from "./db.ts";
 import type { DeployTarget } from "./deployments.ts";
 
+/**
+ * What a deploy left running, read from its final health poll: per service of the release, the
+ * compose config hash and image id of its containers and how many there were. Drift detection
+ * (deploy/liveState.ts) compares what runs later against it.
+ */
+export interface ExpectedContainers {
+  project: string;
+  services: Record<string, { configHash: string; image: string; containers: number }>;
+}
+
 export interface DeployedState {
   stack: string;
   host: string;
@@ -15,6 +25,8 @@ export interface DeployedState {
   release: string | null;
   deployedAt: Date;
   deploymentId: number | null;
+  /** null: recorded by a version that did not keep it (only `current` is compared then). */
+  expected: ExpectedContainers | null;
 }
 
 export interface SetDeployedInput extends DeployTarget {
@@ -22,6 +34,8 @@ export interface SetDeployedInput extends DeployTarget {
   commit: string;
   release?: string | null;
   deploymentId?: number | null;
+  /** What the deploy left running; a record without it replaces an older one's. */
+  expected?: ExpectedContainers | null;
   /**
    * true for a rollback, false for an explicit deploy (which clears a pin); left out, an
    * existing pin stays as it is.
@@ -36,12 +50,12 @@ export async function getDeployed(db: Queryable, repo: string): Promise<Deployed
 
 export async function setDeployed(db: Queryable, input: SetDeployedInput): Promise<void> {
   await db.query(
-    `INSERT INTO deployed (repo, stack, host, fingerprint, commit_sha, release_id, deployment_id, pinned, deployed_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, false), now())
+    `INSERT INTO deployed (repo, stack, host, fingerprint, commit_sha, release_id, deployment_id, pinned, deployed_at, expected)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, false), now(), $9::text::jsonb)
      ON CONFLICT (repo, stack, host) DO UPDATE
        SET fingerprint = excluded.fingerprint, commit_sha = excluded.commit_sha, release_id = excluded.release_id,
            deployment_id = excluded.deployment_id, deployed_at = excluded.deployed_at,
-           pinned = COALESCE($8, deployed.pinned)`,
+           pinned = COALESCE($8, deployed.pinned), expected = excluded.expected`,
     [
       input.repo,
       input.stack,
@@ -51,6 +65,7 @@ export async function setDeployed(db: Queryable, input: SetDeployedInput): Promi
       input.release ?? null,
       input.deploymentId ?? null,
       input.pinned ?? null,
+      input.expected ? JSON.stringify(input.expected) : null,
     ],
   );
 }
@@ -75,5 +90,6 @@ function toDeployedState(row: Row): DeployedState {
     deployedAt: toDate(row.deployed_at),
     deploymentId:
       row.deployment_id === null || row.deployment_id === undefined ? null : toNumber(row.deployment_id),
+    expected: (row.expected ?? null) as ExpectedContainers | null,
   };
 }

@@ -12,7 +12,7 @@ import {
 } from "./logBounds.ts";
 import { type DeploymentSource, recordDeploymentSources } from "./sources.ts";
 
-export const DEPLOY_TRIGGERS = ["cli", "merge", "command", "rollback", "retry"] as const;
+export const DEPLOY_TRIGGERS = ["cli", "merge", "command", "rollback", "retry", "heal"] as const;
 export type DeployTrigger = (typeof DEPLOY_TRIGGERS)[number];
 
 export const DEPLOYMENT_STATUSES = [
@@ -276,13 +276,15 @@ export async function listDeployments(db: Queryable, filter: DeploymentFilter): 
 
 /**
  * queued -> superseded when a newer deployment of the same target exists: of several commits
- * waiting for one target, only the newest is worth deploying. True when it was superseded.
+ * waiting for one target, only the newest is worth deploying. A heal (drift/) never supersedes
+ * anything: it redeploys what was recorded, and must not take the place of a deploy waiting to
+ * change it. True when it was superseded.
  */
 export async function supersedeIfStale(db: Queryable, id: number): Promise<boolean> {
   const rows = await db.query(
     `UPDATE deployments d SET status = 'superseded', finished_at = now()
       WHERE d.id = $1 AND d.status = 'queued'
-        AND EXISTS (SELECT 1 FROM deployments n WHERE ${SAME_TARGET_NEWER})
+        AND EXISTS (SELECT 1 FROM deployments n WHERE ${SAME_TARGET_NEWER} AND n.trigger <> 'heal')
       RETURNING d.id`,
     [id],
   );

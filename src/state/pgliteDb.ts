@@ -3,13 +3,23 @@
  */
 import { mkdir, open, readFile, rm } from "node:fs/promises";
 import { dirname } from "node:path";
+import { setFlagsFromString } from "node:v8";
 import { PGlite, type Transaction } from "@electric-sql/pglite";
 import type { PgliteDb, Queryable, Row } from "./db.ts";
+import { DEFAULT_TEMPLATE, seedFromTemplate, usableTemplate } from "./pgliteTemplate.ts";
 
 /** Data directories this process has open: a second open would corrupt them just as another process would. */
 const openDirs = new Set<string>();
 
-export async function openPgliteDb(dataDir: string): Promise<PgliteDb> {
+export interface PgliteOptions {
+  /**
+   * A packed, initialized cluster a new data dir is unpacked from instead of running initdb
+   * (pgliteTemplate.ts); `false` runs initdb. Default: the build's, when it was made by this PGlite.
+   */
+  template?: string | false;
+}
+
+export async function openPgliteDb(dataDir: string, options: PgliteOptions = {}): Promise<PgliteDb> {
   await mkdir(dirname(dataDir), { recursive: true });
   const lockFile = `${dataDir}.lock`;
   if (openDirs.has(dataDir))
@@ -18,6 +28,10 @@ export async function openPgliteDb(dataDir: string): Promise<PgliteDb> {
   openDirs.add(dataDir);
   let opened: PGlite | undefined;
   try {
+    const template =
+      options.template === false ? undefined : await usableTemplate(options.template ?? DEFAULT_TEMPLATE);
+    if (template) await seedFromTemplate(dataDir, template);
+    baselineWasmOnly();
     opened = await PGlite.create(dataDir);
     await tuneMemory(opened);
   } catch (err) {
@@ -50,6 +64,19 @@ export async function openPgliteDb(dataDir: string): Promise<PgliteDb> {
       }
     },
   };
+}
+
+/**
+ * V8 compiles WebAssembly twice: a quick baseline (Liftoff) and then, in the background, optimized
+ * code (TurboFan). For PGlite's 9 MB of WASM the second pass cost a CLI process ~500 MB of peak
+ * RSS and 2-3 s of CPU, mostly after its work was done (its exit waits for the compiler), for
+ * queries over a few small tables. Baseline code only: `stackpilot status` peaked at 145 MB instead
+ * of 650 MB (bench/footprint.bench.ts). Both flags are needed (either alone still tiers up); they
+ * apply to WASM compiled after this, which PGlite's is.
+ */
+function baselineWasmOnly(): void {
+  setFlagsFromString("--no-wasm-tier-up");
+  setFlagsFromString("--no-wasm-dynamic-tiering");
 }
 
 /**

@@ -21,10 +21,16 @@ import type {
   NewDeployment,
 } from "./deployments.ts";
 import * as deployments from "./deployments.ts";
+import type { DriftCheck, HealAttempt, HealState, NewDriftCheck } from "./drift.ts";
+import * as drift from "./drift.ts";
+import type { HookRunEnd, HookRunRecord, HookRunStart, HookStat } from "./hookRuns.ts";
+import * as hookRuns from "./hookRuns.ts";
 import type { LockDetails, LockInfo } from "./locks.ts";
 import * as locks from "./locks.ts";
 import { DEFAULT_LOG_LIMITS, type LogLimits } from "./logBounds.ts";
 import { migrate } from "./migrate.ts";
+import type { Episode, EpisodeKey } from "./notifyEpisodes.ts";
+import * as episodes from "./notifyEpisodes.ts";
 import type { DeploymentProgress, TargetOverview } from "./overview.ts";
 import * as overview from "./overview.ts";
 import { openPgliteDb } from "./pgliteDb.ts";
@@ -67,6 +73,13 @@ export interface Store {
   recoverInterrupted(): Promise<Deployment[]>;
   /** The target's other running deployments, when `self` holds its lock: interrupted (see deployments.ts). */
   interruptOthers(target: DeployTarget, self: number): Promise<Deployment[]>;
+
+  // Hook attempts (hookRuns.ts): recorded as they start and end, counted by `stackpilot status`.
+  startHookRun(deploymentId: number, run: HookRunStart): Promise<number>;
+  finishHookRun(id: number, end: HookRunEnd): Promise<void>;
+  priorHookAttempts(deploymentId: number): Promise<Record<string, number>>;
+  listHookRuns(deploymentId: number): Promise<HookRunRecord[]>;
+  hookStats(repo: string): Promise<HookStat[]>;
 
   createRollout(input: NewRollout): Promise<number>;
   setRolloutGithub(id: number, ids: { githubDeploymentId?: number; checkRunId?: number }): Promise<void>;
@@ -132,6 +145,22 @@ export interface Store {
 
   /** Procedure runs, their steps, trigger deliveries and schedules (procedureRuns.ts, schedules.ts). */
   readonly procedures: ProcedureStore;
+
+  // Drift detection (src/drift): last checks, heal history, repositories' installations.
+  recordDriftCheck(input: NewDriftCheck): Promise<{ previous: DriftCheck["state"] | undefined }>;
+  setHealState(target: DeployTarget, heal: HealState): Promise<void>;
+  listDriftChecks(repo?: string): Promise<DriftCheck[]>;
+  pruneDriftChecks(): Promise<number>;
+  healAttempts(target: DeployTarget, sinceMs: number): Promise<HealAttempt[]>;
+  /** queued -> superseded, saying why; false when it was not queued. */
+  supersedeDeployment(id: number, reason: string): Promise<boolean>;
+  deployedInstallations(): Promise<{ repo: string; installationId: number }[]>;
+
+  // Notifications (src/notify): one episode per (topic, target), decided under a row lock.
+  updateEpisode<T>(
+    key: EpisodeKey,
+    decide: (prev: Episode, now: Date) => { next: Episode; result: T },
+  ): Promise<T>;
   // The web UI (overview.ts, sessions.ts).
   targetsOverview(repo: string): Promise<TargetOverview[]>;
   knownRepos(): Promise<string[]>;
@@ -208,6 +237,12 @@ export function createStore(db: Db, options: StoreOptions = {}): Store {
     recoverInterrupted: () => deployments.recoverInterrupted(db),
     interruptOthers: (target, self) => deployments.interruptOthers(db, target, self),
 
+    startHookRun: (deploymentId, run) => hookRuns.startHookRun(db, deploymentId, run),
+    finishHookRun: (id, end) => hookRuns.finishHookRun(db, id, end),
+    priorHookAttempts: (deploymentId) => hookRuns.priorHookAttempts(db, deploymentId),
+    listHookRuns: (deploymentId) => hookRuns.listHookRuns(db, deploymentId),
+    hookStats: (repo) => hookRuns.hookStats(db, repo),
+
     createRollout: (input) => rollouts.createRollout(db, input),
     setRolloutGithub: (id, ids) => rollouts.setRolloutGithub(db, id, ids),
     finishRollout: (id, result) => rollouts.finishRollout(db, id, result),
@@ -250,6 +285,15 @@ export function createStore(db: Db, options: StoreOptions = {}): Store {
     isStopped: (target) => stopped.isStopped(db, target),
     listStopped: (repo) => stopped.listStopped(db, repo),
     procedures: bindProcedureStore(db),
+    recordDriftCheck: (input) => drift.recordDriftCheck(db, input),
+    setHealState: (target, heal) => drift.setHealState(db, target, heal),
+    listDriftChecks: (repo) => drift.listDriftChecks(db, repo),
+    pruneDriftChecks: () => drift.pruneDriftChecks(db),
+    healAttempts: (target, sinceMs) => drift.healAttempts(db, target, sinceMs),
+    supersedeDeployment: (id, reason) => drift.supersedeDeployment(db, id, reason),
+    deployedInstallations: () => drift.deployedInstallations(db),
+
+    updateEpisode: (key, decide) => episodes.updateEpisode(db, key, decide),
     targetsOverview: (repo) => overview.targetsOverview(db, repo),
     knownRepos: () => overview.knownRepos(db),
     deploymentProgress: (id, afterSeq, limit) => overview.deploymentProgress(db, id, afterSeq, limit),

@@ -153,4 +153,42 @@ describe("stackpilot status", () => {
     expect(bad.code).toBe(2);
     expect(bad.err).toContain('--limit must be a whole number from 1 to 1000, got "0"');
   });
+
+  it("shows the App's last drift check of each target and what healing did, without asking a host", async () => {
+    const store = await openStore({ dataDir });
+    try {
+      const repo = "acme/infra";
+      await store.recordDriftCheck({
+        repo,
+        stack: "web",
+        host: "app1",
+        state: "in_sync",
+        details: [],
+        commit: A,
+      });
+      await store.recordDriftCheck({
+        repo,
+        stack: "db",
+        host: "app2",
+        state: "drifted",
+        details: ["db: not running (exited 1)", "extra container x"],
+        commit: A,
+      });
+      await store.setHealState(
+        { repo, stack: "db", host: "app2" },
+        { outcome: "given_up", detail: "3 heals", until: new Date("2026-12-01T13:05:00Z") },
+      );
+    } finally {
+      await store.close();
+    }
+    const r = await status();
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/LAST DRIFT CHECK \(UTC\)$/m);
+    expect(r.out).toMatch(/^web\s+app1\s+.*#1\s+in sync \(\d\d:\d\d\)$/m);
+    expect(r.out).toMatch(
+      /^db\s+app2\s+.*pinned \(rollback\)\s+DRIFTED \(\d\d:\d\d\): db: not running \(exited 1\); extra container x; heal given up until 2026-12-01 13:05$/m,
+    );
+    const view = JSON.parse((await status("--json", "--stack", "db")).out);
+    expect(view.deployed[0].lastCheck).toMatchObject({ state: "drifted", heal: { outcome: "given_up" } });
+  });
 });

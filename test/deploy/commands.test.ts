@@ -13,13 +13,7 @@ import {
 } from "../../src/deploy/commands/docker.ts";
 import { fenced, takeLockDir, writeLockDetails } from "../../src/deploy/commands/lock.ts";
 import { stackPaths } from "../../src/deploy/commands/paths.ts";
-import {
-  pruneReleases,
-  readCurrents,
-  switchTo,
-  untar,
-  uploadAndSwitch,
-} from "../../src/deploy/commands/release.ts";
+import { pruneReleases, switchTo, untar, uploadAndSwitch } from "../../src/deploy/commands/release.ts";
 import { judgeHealth } from "../../src/deploy/health.ts";
 import { commandLine, quote, script } from "../../src/deploy/shell.ts";
 
@@ -97,12 +91,6 @@ describe("remote command builders", () => {
     );
   });
 
-  it("reads every stack's current link of a host in one command, the links as arguments", () => {
-    expect(commandLine(readCurrents([p.current, "/srv/sp/api/current"]))).toBe(
-      `sh -c 'for l in "$@"; do printf '\\''%s\\t%s\\n'\\'' "$l" "$(readlink -- "$l" 2>/dev/null)"; done' sh /srv/sp/web/current /srv/sp/api/current`,
-    );
-  });
-
   it("locks with an atomic rename, details from stdin and the nonce beside them, not in argv but the nonce", () => {
     expect(commandLine(takeLockDir(p, "0123abcd"))).toBe(
       `sh -c 'mkdir -p -- "$1" || exit 1; t="$2.new.$$"; mkdir -- "$t" || exit 1; dd of="$t/details.json" status=none && printf '\\''%s'\\'' "$4" > "$t/nonce" || { rm -rf -- "$t"; exit 1; }; mv -T -- "$t" "$2" 2>/dev/null || { rm -rf -- "$t"; exit 75; }; readlink -- "$3" || :' sh /srv/sp/web/releases /srv/sp/web/.lock /srv/sp/web/current 0123abcd`,
@@ -172,7 +160,9 @@ describe("remote command builders", () => {
     expect(commandLine(projectContainerStates("web"))).toBe(
       `sh -c 'ids=$(docker ps --all --quiet --no-trunc --filter "label=com.docker.compose.project=$1") || exit; ` +
         `[ -z "$ids" ] || { set -f; exec docker inspect --format "$2" -- $ids; }' sh web ` +
-        `'{{.Id}}\t{{.Name}}\t{{index .Config.Labels "com.docker.compose.service"}}\t{{json .State}}'`,
+        `'{{.Id}}\t{{.Name}}\t{{index .Config.Labels "com.docker.compose.service"}}\t{{json .State}}` +
+        `\t{{with index .Config.Labels "com.docker.compose.config-hash"}}{{.}}{{end}}\t{{.Image}}` +
+        `\t{{with index .Config.Labels "com.docker.compose.oneoff"}}{{.}}{{end}}'`,
     );
   });
 });
@@ -180,6 +170,21 @@ describe("remote command builders", () => {
 describe("host replies", () => {
   const line = (status: string, health = "", code = 0) =>
     `${"a".repeat(64)}\t/web-web-1\tweb\t${JSON.stringify({ Status: status, ExitCode: code, Running: true, ...(health ? { Health: { Status: health, FailingStreak: 0 } } : {}) })}`;
+
+  it("parses the config hash and image id a deploy records, and docker inspect lines without them", () => {
+    const image = `sha256:${"b".repeat(64)}`;
+    expect(parseInspect(`${line("running")}\t${"c".repeat(64)}\t${image}\n`)[0]).toMatchObject({
+      configHash: "c".repeat(64),
+      image,
+    });
+    expect(parseInspect(line("running"))[0]).not.toHaveProperty("image");
+    // A `compose run` container has no config hash label: `with` prints nothing for it.
+    expect(parseInspect(`${line("running")}\t\t${image}\tTrue`)[0]).toMatchObject({ oneoff: true, image });
+    expect(parseInspect(`${line("running")}\t\t${image}\tTrue`)[0]).not.toHaveProperty("configHash");
+    expect(() => parseInspect(`${line("running")}\t${"c".repeat(64)}\tnginx:latest`)).toThrow(
+      "unexpected docker inspect output",
+    );
+  });
 
   it("parses docker inspect lines and rejects garbage", () => {
     expect(parseInspect(`${line("running", "healthy")}\n`)).toEqual([

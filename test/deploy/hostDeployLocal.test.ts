@@ -4,7 +4,7 @@
  * (as sshd would run it), with fake `docker` and `docker-compose` on the PATH. Checks which round
  * trips a deploy makes and what they leave on disk; the real thing is test/e2e/hostDeploy.test.ts.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import {
   chmodSync,
@@ -19,15 +19,15 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { releaseArchives } from "../../src/deploy/archiveCache.ts";
 import { stackPaths } from "../../src/deploy/commands/paths.ts";
 import { HostDeployer, type HostTarget } from "../../src/deploy/hostDeploy.ts";
 import { ReleaseManifest } from "../../src/deploy/release.ts";
-import { type CommandRecord, type RemoteExec, type RemoteResult, Runner } from "../../src/deploy/runner.ts";
+import { type CommandRecord, Runner } from "../../src/deploy/runner.ts";
 import { buildSnapshot, ParseCache } from "../../src/detect/snapshot.ts";
 import { GitRepo } from "../../src/git/repo.ts";
+import { localExec } from "../helpers/localExec.ts";
 
 let tmp: string;
 let repoDir: string;
@@ -42,31 +42,7 @@ const git = (...args: string[]) =>
   }).trim();
 
 /** Runs command lines here, as the SSH server would on a host. */
-const local: RemoteExec = {
-  exec(_host, line, opts = {}) {
-    return new Promise<RemoteResult>((resolve, reject) => {
-      const t0 = performance.now();
-      const child = spawn("sh", ["-c", line], { env, stdio: ["pipe", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (c: Buffer) => {
-        stdout += c;
-      });
-      child.stderr.on("data", (c: Buffer) => {
-        stderr += c;
-      });
-      child.stdin.on("error", () => {});
-      child.on("error", reject);
-      child.on("close", (code) =>
-        resolve({ code, stdout, stderr, durationMs: Math.round(performance.now() - t0) }),
-      );
-      const stdin = opts.stdin;
-      if (stdin === undefined || typeof stdin === "string" || Buffer.isBuffer(stdin))
-        child.stdin.end(stdin ?? "");
-      else (stdin as Readable).pipe(child.stdin);
-    });
-  },
-};
+const local = localExec(() => env);
 
 function deployer(records: CommandRecord[]) {
   return new HostDeployer(new Runner(local, { onRecord: (r) => records.push(r) }), {
@@ -299,5 +275,53 @@ describe("host paths in a release", () => {
     );
     expect(records).toEqual([]);
     git("revert", "--no-edit", "HEAD");
+  });
+});
+
+describe("a deploy's hooks", () => {
+  it("each `true` hook adds one round trip per target; with one before the switch, upload and switch part", async () => {
+    const config = join(repoDir, ".github/stackpilot.yml");
+    const before = readFileSync(config, "utf8");
+    writeFileSync(
+      config,
+      before.replace(
+        "defaults:\n",
+        'defaults:\n  hooks:\n    post_sync: { run: ["true"] }\n    pre_deploy: { run: ["true"] }\n    post_deploy: { run: ["true"] }\n',
+      ),
+    );
+    git("add", "-A");
+    git("commit", "-qm", "hooks");
+    const root = join(tmp, "h5");
+    const { result, records, paths, commit } = await deploy(root);
+    expect(result.status, result.error).toBe("succeeded");
+    const hookKinds = kinds(records).map((k, i) => {
+      if (k.startsWith("sh -c 'd=$1 t=$2 k=$3 n=$4")) return "hook";
+      // The switch and `up` in one round trip (commands/release.ts switchAndRun).
+      if (k === "switch" && / docker-compose .* up /.test(records[i]?.line ?? "")) return "switch+up";
+      return k;
+    });
+    // Without hooks: lock, upload (+switch), compose up, health, prune, unlock.
+    expect(hookKinds).toEqual([
+      "lock",
+      "upload",
+      "hook",
+      "hook",
+      "switch+up",
+      "health",
+      "hook",
+      "prune",
+      "unlock",
+    ]);
+    expect(unfenced(records)).toEqual([]);
+    expect(records.filter((r) => r.line.includes("'d=$1 t=$2")).every((r) => FENCE.test(r.line))).toBe(true);
+    expect(result.hooks?.map((h) => [h.hook, h.status])).toEqual([
+      ["post_sync", "succeeded"],
+      ["pre_deploy", "succeeded"],
+      ["post_deploy", "succeeded"],
+    ]);
+    expect(readlinkSync(paths.current)).toBe(`releases/${commit}`);
+    writeFileSync(config, before);
+    git("add", "-A");
+    git("commit", "-qm", "no hooks");
   });
 });

@@ -12,7 +12,6 @@ import {
   readFileSync,
   readlinkSync,
   rmSync,
-  symlinkSync,
   utimesSync,
   writeFileSync,
 } from "node:fs";
@@ -22,14 +21,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { inspectContainers, projectContainerStates } from "../../src/deploy/commands/docker.ts";
 import { fenced, LOCK_HELD, LOCK_LOST, removeLockDir, takeLockDir } from "../../src/deploy/commands/lock.ts";
 import { type StackPaths, stackPaths } from "../../src/deploy/commands/paths.ts";
-import {
-  pruneReleases,
-  readCurrents,
-  stagingDir,
-  switchTo,
-  uploadAndSwitch,
-} from "../../src/deploy/commands/release.ts";
-import { compareLive, parseCurrents } from "../../src/deploy/liveState.ts";
+import { pruneReleases, stagingDir, switchTo, uploadAndSwitch } from "../../src/deploy/commands/release.ts";
 import { type Argv, commandLine } from "../../src/deploy/shell.ts";
 
 let dir: string;
@@ -247,50 +239,5 @@ describe("health poll in one script", () => {
     rmSync(join(dir, "bin"), { recursive: true });
     rmSync(join(dir, "docker.log"));
     expect(sh(projectContainerStates("web"), "", fakeDocker("", 3).env).code).toBe(3);
-  });
-});
-
-describe("readCurrents", () => {
-  it("prints each link with its release, or nothing for a stack without one; parsed back per stack", () => {
-    const released = (stack: string, id: string) => {
-      const q = stackPaths(dir, stack);
-      mkdirSync(q.release(id), { recursive: true });
-      symlinkSync(`releases/${id}`, q.current);
-      return q;
-    };
-    const web = released("web", "a".repeat(40));
-    const api = released("api", "b".repeat(40));
-    const none = stackPaths(dir, "gone");
-    const r = sh(readCurrents([web.current, none.current, api.current]));
-    expect(r.code).toBe(0);
-    expect(r.stdout).toBe(
-      `${web.current}\treleases/${"a".repeat(40)}\n${none.current}\t\n${api.current}\treleases/${"b".repeat(40)}\n`,
-    );
-    expect(parseCurrents(r.stdout)).toEqual(
-      new Map([
-        [web.current, "a".repeat(40)],
-        [api.current, "b".repeat(40)],
-      ]),
-    );
-  });
-});
-
-describe("compareLive", () => {
-  const recorded = { commit: "a".repeat(40), release: "a".repeat(40) };
-  it("is in sync only when the host runs the recorded release", () => {
-    expect(compareLive(recorded, { release: "a".repeat(40) })).toEqual({ state: "in_sync" });
-    expect(compareLive(recorded, { release: "b".repeat(40) })).toEqual({
-      state: "drift",
-      runs: "b".repeat(40),
-    });
-    expect(compareLive(recorded, { release: null })).toEqual({ state: "missing" });
-    expect(compareLive(recorded, { error: "h1 is unreachable" })).toEqual({
-      state: "unknown",
-      error: "h1 is unreachable",
-    });
-    // A record from before releases were stored: the release is its commit.
-    expect(compareLive({ commit: "c".repeat(40), release: null }, { release: "c".repeat(40) })).toEqual({
-      state: "in_sync",
-    });
   });
 });

@@ -285,11 +285,21 @@ describe("stackpilot status --live", () => {
       const drifted = await status("--live", "--hosts", hostsFile, "--stack", "authelia", "--json");
       expect(drifted.code).toBe(1);
       const view = JSON.parse(drifted.out) as { deployed: { host: string; live: unknown }[] };
-      expect(view.deployed.find((d) => d.host === "h1")?.live).toEqual({ state: "drift", runs: older });
+      const recorded = was.replace("releases/", "").slice(0, 7);
+      expect(view.deployed.find((d) => d.host === "h1")?.live).toEqual({
+        state: "drifted",
+        healable: true,
+        differences: [`current points at ${older.slice(0, 7)}, recorded ${recorded}`],
+      });
       for (const d of view.deployed.filter((x) => x.host !== "h1"))
         expect(d.live).toEqual({ state: "in_sync" });
       const text = await status("--live", "--hosts", hostsFile, "--stack", "authelia", "--host", "h1");
-      expect(text.out).toMatch(new RegExp(`^authelia +h1 .*DIFFERS: runs ${older.slice(0, 7)}$`, "m"));
+      expect(text.out).toMatch(
+        new RegExp(
+          `^authelia +h1 .*DRIFTED: current points at ${older.slice(0, 7)}, recorded ${recorded}$`,
+          "m",
+        ),
+      );
     } finally {
       await h.exec("h1", ["ln", "-sfn", was, current]);
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Problem } from "../../src/config/problems.ts";
+import type { HookRun } from "../../src/deploy/hookSteps.ts";
 import {
   bound,
   type DeployResult,
@@ -329,6 +330,67 @@ describe("deployCheckRun", () => {
     expect(text).toMatch(/_…\d+ more failures did not fit\._\n$/);
     // Each error shows its end (the cause), cut to 4,000 characters.
     expect(text).toContain(`\`\`\`text\n…${"e".repeat(4000)}\n\`\`\`\n`);
+  });
+
+  it("lists each target's hook attempts with the end of their output, fenced so nothing in it renders", () => {
+    const run = (over: Partial<HookRun>): HookRun => ({
+      hook: "pre_deploy",
+      attempt: 1,
+      required: true,
+      status: "succeeded",
+      exitCode: 0,
+      durationMs: 1500,
+      output: "",
+      ...over,
+    });
+    const output = `${"x".repeat(3000)}\n\`\`\`\n<script>@team</script>\n`;
+    const { params } = deployCheckRun(
+      "staging",
+      [
+        {
+          ...done("web", "a", "failure", "pre_deploy hook failed"),
+          hooks: [
+            run({ status: "failed", exitCode: 3, output }),
+            run({ attempt: 2, status: "timed_out", exitCode: null, durationMs: 35_000 }),
+            run({ hook: "on_failure", required: false, output: "notified\n" }),
+          ],
+        },
+      ],
+      { headSha: HEAD },
+    );
+    const text = params.output.text ?? "";
+    const hooks = text.slice(text.indexOf("### Hooks"));
+    expect(hooks).toContain("#### `web` on `a`");
+    expect(hooks).toContain("- `pre_deploy` attempt 1: failed (exit status 3), 1.5 s\n");
+    expect(hooks).toContain("- `pre_deploy` attempt 2: timed out after 35 s, 35.0 s\n");
+    expect(hooks).toContain(
+      "- `on_failure` attempt 1: succeeded (not required), 1.5 s\n\n```text\nnotified\n```",
+    );
+    // The end of the output (1,500 characters), in a fence longer than any run of backticks in it.
+    expect(hooks).toContain(
+      `\`\`\`\`text\n…${"x".repeat(1500 - 27)}\n\`\`\`\n<script>@team</script>\n\`\`\`\`\n`,
+    );
+  });
+
+  it("keeps the hooks of thousands of targets within the limit and counts the targets left out", () => {
+    const hooks: HookRun[] = [
+      {
+        hook: "post_deploy",
+        attempt: 1,
+        required: true,
+        status: "succeeded",
+        exitCode: 0,
+        durationMs: 10,
+        output: "y".repeat(5000),
+      },
+    ];
+    const results = Array.from({ length: 3000 }, (_, i) => ({ ...done(`s-${i}`, "h", "success"), hooks }));
+    const { params } = deployCheckRun("production", results, { headSha: HEAD });
+    const text = params.output.text ?? "";
+    expect(text.length).toBeLessThanOrEqual(65_535);
+    expect(text).toMatch(
+      /_…hooks of \d+ more targets did not fit; `stackpilot status --deployment ID` shows them\._\n$/,
+    );
   });
 
   it("maps orchestrator results: rolled back is a failure, removed is a success", () => {

@@ -12,12 +12,12 @@ afterAll(async () => {
 });
 
 describe("openPgliteDb", () => {
-  it("sets the small shared buffers on first open; they are in force from the next open", async () => {
+  it("without a template (initdb) sets the small shared buffers on first open; they are in force from the next open", async () => {
     const dir = await mkdtemp(join(tmpdir(), "sp-pglite-"));
     dirs.push(dir);
     const dataDir = join(dir, "pglite");
     const shared = async () => {
-      const db = await openPgliteDb(dataDir);
+      const db = await openPgliteDb(dataDir, { template: false });
       try {
         const [row] = await db.query<{ shared_buffers: string }>("SHOW shared_buffers");
         return row?.shared_buffers;

@@ -16,9 +16,15 @@ export const projectContainers = (project: string): Argv => [
 /**
  * One tab-separated line per container. `.State` as JSON: depending on the docker CLI version the
  * template sees a struct or a map, and only `json` reads an absent `Health` the same in both.
+ * The compose config hash, the image id and whether `compose run` made it come last: a deploy
+ * records the first two of its service containers from its final health poll, and drift
+ * detection compares what runs later against them (deploy/liveState.ts). `with` prints nothing
+ * for a missing label (a bare `index` prints `<no value>`).
  */
 const LINE_FORMAT =
-  '{{.Id}}\t{{.Name}}\t{{index .Config.Labels "com.docker.compose.service"}}\t{{json .State}}';
+  '{{.Id}}\t{{.Name}}\t{{index .Config.Labels "com.docker.compose.service"}}\t{{json .State}}' +
+  '\t{{with index .Config.Labels "com.docker.compose.config-hash"}}{{.}}{{end}}\t{{.Image}}' +
+  '\t{{with index .Config.Labels "com.docker.compose.oneoff"}}{{.}}{{end}}';
 
 const RawState = z.object({
   Status: z.string(),
@@ -56,6 +62,18 @@ export const ContainerState = z.object({
   exitCode: z.coerce.number().int(),
   /** "" when the container has no healthcheck. */
   health: z.enum(["", "starting", "healthy", "unhealthy"]),
+  /** Compose's `com.docker.compose.config-hash` label (both versions set it). */
+  configHash: z
+    .string()
+    .regex(/^[0-9a-f]{0,128}$/)
+    .optional(),
+  /** The image id the container was created from (`sha256:...`). */
+  image: z
+    .string()
+    .regex(/^sha256:[0-9a-f]{64}$/)
+    .optional(),
+  /** Made by `compose run`, not by the project's services. */
+  oneoff: z.boolean().optional(),
 });
 export type ContainerState = z.infer<typeof ContainerState>;
 
@@ -65,7 +83,7 @@ export function parseInspect(stdout: string): ContainerState[] {
     .split("\n")
     .filter((l) => l.trim())
     .map((line, i) => {
-      const [id, name, service, stateJson] = line.split("\t");
+      const [id, name, service, stateJson, configHash, image, oneoff] = line.split("\t");
       const state = RawState.safeParse(safeJson(stateJson));
       const parsed = ContainerState.safeParse({
         id,
@@ -74,6 +92,9 @@ export function parseInspect(stdout: string): ContainerState[] {
         status: state.data?.Status,
         exitCode: state.data?.ExitCode,
         health: state.data?.Health?.Status ?? "",
+        ...(configHash ? { configHash } : {}),
+        ...(image ? { image } : {}),
+        ...(oneoff ? { oneoff: oneoff === "True" } : {}),
       });
       if (!parsed.success)
         throw new Error(

@@ -22,13 +22,6 @@ export const removeTree = (dir: string): Argv => ["rm", "-rf", "--", dir];
 /** Prints the release `current` points at (exit 1 when there is none). */
 export const readCurrent = (p: StackPaths): Argv => ["readlink", "--", p.current];
 
-/**
- * One line per `current` link given: the link, a tab, and where it points (empty when there is no
- * release). All of a host's stacks in one round trip; a missing link is an answer, not a failure.
- */
-export const readCurrents = (links: readonly string[]): Argv =>
-  script('for l in "$@"; do printf \'%s\\t%s\\n\' "$l" "$(readlink -- "$l" 2>/dev/null)"; done', ...links);
-
 /** Releases, newest first (by modification time of their directories: activation marks them). */
 export const listReleases = (p: StackPaths): Argv => ["ls", "-1t", "--", p.releasesDir];
 
@@ -65,13 +58,27 @@ const META_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
  * upload is in, before anything is published: a deploy that lost its lock meanwhile publishes
  * nothing (commands/lock.ts `fenced` checks it when the command starts).
  */
-export function uploadAndSwitch(
+export const uploadAndSwitch = (
   p: StackPaths,
   staging: string,
   id: string,
   meta: readonly MetaFile[],
   fence?: { nonce: string },
+): Argv => uploadRelease(p, staging, id, meta, { ...(fence ? { fence } : {}), switch: true });
+
+/**
+ * `uploadAndSwitch`, or with `switch: false` the upload and publication alone: the release
+ * directory exists, `current` still names the old release (hooks run between the two, see
+ * hostDeploy.ts; `switchAndRun` switches later).
+ */
+export function uploadRelease(
+  p: StackPaths,
+  staging: string,
+  id: string,
+  meta: readonly MetaFile[],
+  opts: { fence?: { nonce: string }; switch: boolean },
 ): Argv {
+  const fence = opts.fence;
   const pairs: string[] = [];
   for (const f of meta) {
     if (!META_NAME.test(f.name) || !Number.isSafeInteger(f.bytes) || f.bytes < 0)
@@ -89,8 +96,8 @@ export function uploadAndSwitch(
       `if [ -e "$t/${META_DIR}" ] || [ -L "$t/${META_DIR}" ]; then rm -rf -- "$t/${META_DIR}" || fail; fi; ` +
       `mv -T -- "$m" "$t/${META_DIR}" || fail; ` +
       'if [ -e "$r" ] || [ -L "$r" ]; then rm -rf -- "$r" || fail; fi; ' +
-      'mv -T -- "$t" "$r" || fail; rmdir -- "$s"; ' +
-      'touch -c -- "$r" && ln -sfn -- "$l" "$n" && mv -T -- "$n" "$c"',
+      'mv -T -- "$t" "$r" || fail; rmdir -- "$s"' +
+      (opts.switch ? '; touch -c -- "$r" && ln -sfn -- "$l" "$n" && mv -T -- "$n" "$c"' : ""),
     staging,
     p.release(id),
     posix.join("releases", id),
@@ -102,18 +109,24 @@ export function uploadAndSwitch(
   );
 }
 
+/** Marks the release newest, links `current.next` to it, renames that over `current` (atomic). */
+const SWITCH = 'touch -c -- "$1" && ln -sfn -- "$2" "$3" && mv -T -- "$3" "$4"';
+const switchArgs = (p: StackPaths, id: string) => [
+  p.release(id),
+  posix.join("releases", id),
+  `${p.current}.next`,
+  p.current,
+];
+
+/** Switch `current` to a retained release in one round trip. */
+export const switchTo = (p: StackPaths, id: string): Argv => script(SWITCH, ...switchArgs(p, id));
+
 /**
- * Switch `current` to a retained release in one round trip: mark it newest, link `current.next`
- * to it, rename that over `current` (the atomic step).
+ * `switchTo`, then `then` (e.g. `compose up` of the release) in the same round trip, only once the
+ * switch is done.
  */
-export const switchTo = (p: StackPaths, id: string): Argv =>
-  script(
-    'touch -c -- "$1" && ln -sfn -- "$2" "$3" && mv -T -- "$3" "$4"',
-    p.release(id),
-    posix.join("releases", id),
-    `${p.current}.next`,
-    p.current,
-  );
+export const switchAndRun = (p: StackPaths, id: string, then: Argv): Argv =>
+  script(`${SWITCH} && shift 4 && exec "$@"`, ...switchArgs(p, id), ...then);
 
 /**
  * Prune in one round trip: of the releases newest first (`ls -1t`, which skips dot entries such as

@@ -12,7 +12,14 @@
  * over that, refusing correctly signed bodies with the wrong reason and answering 500 to a
  * `null` payload or a `__proto__` event.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from "node:http";
 import type { ApplicationFunction, Probot } from "probot";
 import {
   ByteBudget,
@@ -65,14 +72,34 @@ function limitsWith(given: Partial<WebhookLimits> = {}): WebhookLimits {
   };
 }
 
-export async function createWebhookServer(opts: {
+export interface WebhookServerOptions {
   appFn: ApplicationFunction;
   probot: Probot;
   secret: string;
   limits?: Partial<WebhookLimits>;
   /** Tried in order before the webhook path. */
   routes?: readonly HttpRoute[];
-}): Promise<Server> {
+  /** Told how each webhook request was answered (metrics); `event` is the sender's header. */
+  observe?: (event: string | undefined, status: number) => void;
+}
+
+export async function createWebhookServer(opts: WebhookServerOptions): Promise<Server> {
+  return createServer(httpServerOptions(opts.limits), await createWebhookHandler(opts));
+}
+
+/** The server's own limits: how long headers and a whole request may take to arrive. */
+export function httpServerOptions(given?: Partial<WebhookLimits>): ServerOptions {
+  const limits = limitsWith(given);
+  return {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    // How often Node looks for requests past those timeouts (its default is 30 s).
+    connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+  };
+}
+
+/** The app loaded into Probot, and the request handler serving it (for a server already listening). */
+export async function createWebhookHandler(opts: WebhookServerOptions): Promise<RequestListener> {
   const limits = limitsWith(opts.limits);
   await opts.probot.load(opts.appFn, {
     cwd: process.cwd(),
@@ -80,27 +107,18 @@ export async function createWebhookServer(opts: {
       throw new Error("Stackpilot serves no routes of its own from the app");
     },
   });
-  const server = createServer(
-    {
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      // How often Node looks for requests past those timeouts (its default is 30 s).
-      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
-    },
-    (req, res) => {
-      route(req, res, opts, limits).catch((err: unknown) => {
-        opts.probot.log.error({ err }, "webhook request failed");
-        send(req, res, 500, { error: "internal error" });
-      });
-    },
-  );
-  return server;
+  return (req, res) => {
+    route(req, res, opts, limits).catch((err: unknown) => {
+      opts.probot.log.error({ err }, "webhook request failed");
+      send(req, res, 500, { error: "internal error" });
+    });
+  };
 }
 
 async function route(
   req: IncomingMessage,
   res: ServerResponse,
-  opts: { probot: Probot; secret: string; routes?: readonly HttpRoute[] },
+  opts: WebhookServerOptions,
   limits: WebhookLimits,
 ): Promise<void> {
   const path = (req.url ?? "").split("?")[0] ?? "";
@@ -113,6 +131,9 @@ async function route(
     send(req, res, 404, { error: "not found" });
     return;
   }
+  const { observe } = opts;
+  if (observe)
+    res.once("finish", () => observe(req.headers["x-github-event"] as string | undefined, res.statusCode));
   const headers = deliveryHeaders(req.headers, limits.maxBodyBytes);
   if (isRefusal(headers)) return refuse(req, res, headers);
   if (headers.length !== undefined && headers.length > limits.budget.free) return refuse(req, res, busy());

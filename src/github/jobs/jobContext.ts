@@ -11,6 +11,8 @@ import type { ParseLimits } from "../../detect/blobReader.ts";
 import type { ParseCache } from "../../detect/snapshot.ts";
 import { MirrorMountOpener } from "../../git/mountOpeners.ts";
 import type { GitRepo } from "../../git/repo.ts";
+import type { StackpilotMetrics } from "../../metrics/metrics.ts";
+import type { Notifier } from "../../notify/notifier.ts";
 import type { DeployedRecord, HostRef } from "../../plan/plan.ts";
 import { resolvePlanMounts } from "../../plan/planMounts.ts";
 import type { Planner } from "../../plan/planner.ts";
@@ -47,6 +49,8 @@ export interface WorkerDeps {
   planner?: Planner;
   /** Where procedure runs are queued (`/run`, `on: push`); without it, none are. */
   procedureQueue?: { send(runId: number): Promise<void> };
+  /** The App's metrics (plan and deployment durations, results). */
+  metrics?: StackpilotMetrics;
   /**
    * Queues a job (the durable queue: one job per repository a source push plans); without it, a
    * push to a source repository plans nothing else.
@@ -54,6 +58,8 @@ export interface WorkerDeps {
   enqueue?(job: GithubJob, deliveryId: string): Promise<void>;
   /** Server-side bounds on the files planning reads (STACKPILOT_MAX_FILE_BYTES). */
   limits?: ParseLimits;
+  /** Deploy results and rollbacks are told here (src/notify); without it, nowhere. */
+  notifier?: Pick<Notifier, "emit">;
 }
 
 export interface JobContext {
@@ -139,9 +145,9 @@ export async function planJob(
     pulls: pulls ?? true,
     ...(ctx.deps.limits ? { limits: ctx.deps.limits } : {}),
   };
-  const planned = ctx.deps.planner
-    ? await ctx.deps.planner.plan(request)
-    : await runPlanRequest(repo, request, ctx.deps.cache);
+  const plan = () =>
+    ctx.deps.planner ? ctx.deps.planner.plan(request) : runPlanRequest(repo, request, ctx.deps.cache);
+  const planned = await (ctx.deps.metrics ? ctx.deps.metrics.timePlan(plan) : plan());
   return { ...planned, mounts };
 }
 

@@ -6,6 +6,7 @@
  * its monitor interval, and the job is retried by whichever replica (or restart) is alive.
  */
 import type { PgBoss } from "pg-boss";
+import type { QueueCounts } from "../../metrics/metrics.ts";
 import type { GithubJob } from "../events.ts";
 
 export const GITHUB_QUEUE = "stackpilot-github";
@@ -23,6 +24,8 @@ export interface JobQueue {
   ): Promise<void>;
   /** The delivery id of every job in the queue, whatever its state (for audits: lost or doubled work). */
   deliveries(): Promise<string[]>;
+  /** Jobs by state, as pg-boss' monitor last counted them (one row read; for metrics). */
+  counts(): Promise<QueueCounts>;
   stop(): Promise<void>;
 }
 
@@ -69,6 +72,15 @@ export async function createJobQueue(
     },
     async deliveries() {
       return (await boss.findJobs<Envelope>(GITHUB_QUEUE)).map((j) => j.data.deliveryId);
+    },
+    async counts() {
+      const q = await boss.getQueue(GITHUB_QUEUE);
+      return {
+        ready: q?.readyCount ?? 0,
+        deferred: q?.deferredCount ?? 0,
+        active: q?.activeCount ?? 0,
+        failed: q?.failedCount ?? 0,
+      };
     },
     async stop() {
       await boss.offWork(GITHUB_QUEUE, { wait: true });

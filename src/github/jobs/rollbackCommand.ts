@@ -50,6 +50,14 @@ export async function rollbackFromPullRequest(
       actor: actor.login,
       engine: { ...ctx.deps.engine, lockOwner: ctx.deps.installationId },
     });
+    ctx.deps.notifier?.emit({
+      type: "rollback",
+      repo: ctx.ref.fullName,
+      stack: d.stack,
+      host: d.host,
+      actor: actor.login,
+      ...(r.ok ? { ok: true, to: r.to, ...(r.from ? { from: r.from } : {}) } : { ok: false, error: r.error }),
+    });
     if (r.ok) {
       lines.push(
         `- ${codeSpan(d.host)}: \`${r.from?.slice(0, 7) ?? "none"}\` → \`${r.to.slice(0, 7)}\` (pinned until the next explicit deploy)`,

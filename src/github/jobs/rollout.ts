@@ -11,6 +11,7 @@
 import { errorText, HostDeployer } from "../../deploy/hostDeploy.ts";
 import { type HostJobResult, isSuccess, runPlan } from "../../deploy/orchestrate.ts";
 import type { GitRepo } from "../../git/repo.ts";
+import { deployEvent } from "../../notify/events.ts";
 import type { ImagePlan } from "../../plan/images.ts";
 import { type Plan, summarize } from "../../plan/plan.ts";
 import type { DeploySnapshot } from "../../plan/planRequest.ts";
@@ -176,6 +177,11 @@ async function runRollout(
     },
   });
   await progress.finish();
+  for (const r of done) ctx.deps.metrics?.deployment(input.environment, r.status, r.durationMs);
+  for (const r of done) {
+    const event = deployEvent(ctx.ref.fullName, sha, r);
+    if (event) ctx.deps.notifier?.emit(event);
+  }
 
   const failed = done.filter((r) => !isSuccess(r));
   await setDeploymentStatus(ctx.octokit, {

@@ -6,6 +6,7 @@
  * updates append), ≤ 3 actions with label ≤ 20, description ≤ 40, identifier ≤ 20 characters.
  */
 import type { Problem } from "../../config/problems.ts";
+import { type HookRun, verdictText } from "../../deploy/hookSteps.ts";
 import { type HostJobResult, isSuccess } from "../../deploy/orchestrate.ts";
 import { short } from "../../git/range.ts";
 import type { Plan } from "../../plan/plan.ts";
@@ -173,6 +174,8 @@ export interface DeployResult {
   /** Shown for failures; bounded. */
   error?: string;
   durationMs?: number;
+  /** Its hook attempts, shown in the details with the end of their output. */
+  hooks?: HookRun[];
 }
 
 export interface DeployCheckOptions {
@@ -233,7 +236,8 @@ export function deployCheckRun(
   const head = `### Deploy to ${escapeMarkdown(env)} \`${short(opts.headSha)}\`\n`;
   const summary = `${head}\n${deployTable(results, GITHUB_TEXT_LIMIT - 200 - head.length)}`;
 
-  const details = failures(results);
+  const failedText = failures(results);
+  const details = failedText + hookDetails(results, GITHUB_TEXT_LIMIT - 200 - failedText.length);
   return {
     params: {
       name: `stackpilot/deploy: ${env}`,
@@ -282,6 +286,35 @@ function failures(results: readonly DeployResult[]): string {
   return out;
 }
 
+/** Characters of one hook attempt's output shown in the details (its end). */
+const HOOK_OUTPUT_TAIL = 1_500;
+
+/**
+ * The check run's hook runs: per (stack, host), each attempt's verdict and the end of its output,
+ * within `room` characters (what does not fit is counted).
+ */
+function hookDetails(results: readonly DeployResult[], room: number): string {
+  const withHooks = results.filter((r) => r.hooks?.length);
+  if (withHooks.length === 0) return "";
+  let out = "\n### Hooks\n";
+  for (const [i, r] of withHooks.entries()) {
+    let section = `\n#### ${codeSpan(r.stack)} on ${codeSpan(r.host)}\n`;
+    for (const run of r.hooks ?? []) {
+      const output = run.output.trim();
+      const tail = output.length > HOOK_OUTPUT_TAIL ? `…${output.slice(-HOOK_OUTPUT_TAIL)}` : output;
+      section += `\n- ${codeSpan(run.hook)} attempt ${run.attempt}: ${verdictText(run)}${run.required ? "" : " (not required)"}, ${(run.durationMs / 1000).toFixed(1)} s\n`;
+      if (tail) section += `\n${codeBlock(tail)}\n`;
+    }
+    const rest = withHooks.length - i;
+    if (out.length + section.length > room - 100) {
+      out += `\n_…hooks of ${rest} more ${rest === 1 ? "target" : "targets"} did not fit; \`stackpilot status --deployment ID\` shows them._\n`;
+      break;
+    }
+    out += section;
+  }
+  return out;
+}
+
 /**
  * The (stack, host) rows as a markdown table of at most `room` characters; rows that do not fit
  * are counted. Shared by the deploy check run and the PR comment's last-deploy section.
@@ -311,6 +344,7 @@ export function fromHostJobResult(r: HostJobResult): DeployResult {
     conclusion: r.status === "superseded" ? "skipped" : isSuccess(r) ? "success" : "failure",
     durationMs: r.durationMs,
     ...(r.error ? { error: r.error } : r.status === "rolled_back" ? { error: "rolled back" } : {}),
+    ...(r.hooks?.length ? { hooks: r.hooks } : {}),
   };
 }
 

@@ -7,7 +7,7 @@ import { short } from "../../git/range.ts";
 import { errorAt } from "../broken.ts";
 import type { Plan, StackPlan } from "../plan.ts";
 import { codeSpan, escapeMarkdown, htmlCode } from "./escape.ts";
-import { interesting, mountLine } from "./text.ts";
+import { hookLine, hooksToRun, interesting, mountLine } from "./text.ts";
 
 export const PLAN_MARKER = "<!-- stackpilot:plan -->";
 export const GITHUB_TEXT_LIMIT = 65_535;
@@ -50,6 +50,8 @@ export function renderMarkdown(plan: Plan, opts: { limit?: number; title?: strin
     );
     sections.push(...changed.filter((s) => s.reasons.length > 0).map(stackDetails));
   }
+  const hooks = hooksSection(changed);
+  if (hooks) sections.push(hooks);
   if (plan.builds?.length) sections.push(imagesSection(plan));
   const unchanged = plan.stacks.length - changed.length;
   if (unchanged > 0) sections.push(`_${unchanged} stack${unchanged === 1 ? "" : "s"} unchanged._`);
@@ -114,6 +116,13 @@ function imagesSection(plan: Plan): string {
     ops.length ? `${body}\n\nImage operations per host:\n\n${ops.join("\n")}` : body,
     true,
   );
+}
+
+/** The hooks each deploying stack will run on its hosts; empty when none will. */
+function hooksSection(stacks: readonly StackPlan[]): string {
+  const fmt = { command: (c: string) => codeSpan(c, { max: 200 }), text: escapeMarkdown };
+  const lines = stacks.flatMap((s) => hooksToRun(s).map((h) => `- ${codeSpan(s.name)}: ${hookLine(h, fmt)}`));
+  return lines.length ? folded(`Hooks (${lines.length})`, lines.join("\n"), true) : "";
 }
 
 function stackDetails(s: StackPlan): string {

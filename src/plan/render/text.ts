@@ -4,7 +4,7 @@
  */
 import { formatProblem } from "../../config/problems.ts";
 import { short } from "../../git/range.ts";
-import type { Plan, PlanMount, StackPlan } from "../plan.ts";
+import type { Plan, PlanMount, PlannedHook, StackPlan } from "../plan.ts";
 
 export function renderText(plan: Plan, opts: { verbose?: boolean } = {}): string {
   const lines: string[] = [];
@@ -26,6 +26,7 @@ export function renderText(plan: Plan, opts: { verbose?: boolean } = {}): string
       lines.push(`  ${" ".repeat(width)}  ${t.action.padEnd(6)} ${t.host}: ${t.reasons.join("; ")}`);
       for (const op of t.imageOps ?? []) lines.push(`  ${" ".repeat(width)}         image: ${op}`);
     }
+    for (const h of hooksToRun(s)) lines.push(`  ${" ".repeat(width)}  ${hookLine(h)}`);
   }
   if (plan.builds?.length) {
     lines.push("", "Images:");
@@ -48,6 +49,27 @@ export function renderText(plan: Plan, opts: { verbose?: boolean } = {}): string
     `${m.changed} of ${m.stacks} stacks changed${m.broken ? `, ${m.broken} broken` : ""}; ${m.deploy} deploy, ${m.remove} remove, ${m.skip} skip.`,
   );
   return `${lines.join("\n")}\n`;
+}
+
+/** The hooks a stack's deploys in this plan will run: none when nothing of it deploys. */
+export function hooksToRun(s: StackPlan): PlannedHook[] {
+  return s.targets.some((t) => t.action === "deploy") ? (s.hooks ?? []) : [];
+}
+
+/**
+ * `will run pre_deploy: stacks/web/migrate.sh (timeout 30 s, 2 retries)`; `fmt` formats the
+ * command and the words around it (markdown: a code span, escaped text).
+ */
+export function hookLine(
+  h: PlannedHook,
+  fmt: { command(c: string): string; text(t: string): string } = { command: (c) => c, text: (t) => t },
+): string {
+  const notes = [
+    `timeout ${h.timeoutS} s`,
+    ...(h.retries ? [`${h.retries} ${h.retries === 1 ? "retry" : "retries"}`] : []),
+    ...(h.required || h.hook === "on_failure" ? [] : ["not required"]),
+  ];
+  return `${fmt.text(`will run ${h.hook}: `)}${fmt.command(h.command)}${fmt.text(` (${notes.join(", ")})`)}`;
 }
 
 /** `source utils: a1b2c3d -> d4e5f6a (3 files)`; an added or removed one says so. */

@@ -2,8 +2,10 @@
 import { initial } from "./0001_initial.ts";
 import { builds } from "./0002_builds.ts";
 import { rollouts } from "./0003_rollouts.ts";
+import { driftNotify } from "./0004_drift_notify.ts";
 import { procedures } from "./0005_procedures.ts";
 import { sources } from "./0006_sources.ts";
+import { hookRuns } from "./0007_hook_runs.ts";
 import { ui } from "./0008_ui.ts";
 
 export interface Migration {
@@ -13,4 +15,13 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [initial, builds, rollouts, procedures, sources, ui];
+export const MIGRATIONS: readonly Migration[] = [
+  initial,
+  builds,
+  rollouts,
+  driftNotify,
+  procedures,
+  sources,
+  hookRuns,
+  ui,
+];
