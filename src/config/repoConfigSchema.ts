@@ -3,13 +3,11 @@
  * Hosts appear here only by name or labels; addresses and credentials live server-side.
  */
 import { z } from "zod";
+import { Duration } from "./duration.ts";
 import { ProceduresSchema } from "./procedureSchema.ts";
 import { HostSelector, SAFE_NAME, validGlob } from "./selectors.ts";
 
 export { HostSelector, SAFE_NAME, validGlob };
-
-import { globProblem } from "../util/glob.ts";
-import { Duration } from "./duration.ts";
 
 export const CONFIG_PATH = ".github/stackpilot.yml";
 
