@@ -16,12 +16,13 @@
  * BENCH_KEEP=1 keeps .tmp/bench/footprint.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { type PostgresServer, startPostgres } from "../test/helpers/postgresServer.ts";
 import { APP_SECRET, startApp } from "./footprintLib/appProcess.ts";
 import { type Measured, measure } from "./footprintLib/measure.ts";
+import { inScratchDir } from "./lib/scratch.ts";
 import { fmtMs, fmtRatio, fmtS, summarize, table } from "./lib/stats.ts";
 import { buildStream, quantile, runOpenLoop } from "./webhooksLib/load.ts";
 
@@ -40,13 +41,7 @@ interface Code {
   root: string;
 }
 
-rmSync(TMP, { recursive: true, force: true });
-mkdirSync(TMP, { recursive: true });
-try {
-  await main();
-} finally {
-  if (process.env.BENCH_KEEP !== "1") rmSync(TMP, { recursive: true, force: true });
-}
+await inScratchDir(TMP, main);
 
 async function main(): Promise<void> {
   const repo = join(TMP, "repo");

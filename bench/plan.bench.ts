@@ -27,6 +27,7 @@ import { planRange } from "../src/plan/planRange.ts";
 import { makeBaselineA } from "./lib/baselineA.js";
 import { type PerStackResult, perStackCheck } from "./lib/perStack.ts";
 import { timePhases } from "./lib/planPhases.ts";
+import { inScratchDir } from "./lib/scratch.ts";
 import { diskUsage, fmtBytes, fmtMs, fmtRatio, fmtS, type Summary, summarize, table } from "./lib/stats.ts";
 import { generateSynthRepo } from "./lib/synthRepo.ts";
 
@@ -47,13 +48,7 @@ const TARGET_RSS_MB = 150;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const started = performance.now();
 
-rmSync(TMP, { recursive: true, force: true });
-mkdirSync(TMP, { recursive: true });
-try {
-  await main();
-} finally {
-  if (process.env.BENCH_KEEP !== "1") rmSync(TMP, { recursive: true, force: true });
-}
+await inScratchDir(TMP, main);
 
 async function main(): Promise<void> {
   // 1. The synthetic repository.

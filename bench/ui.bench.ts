@@ -20,7 +20,6 @@
  * Targets are reported, not asserted (exit 0). BENCH_KEEP=1 keeps .tmp/bench/ui.
  */
 
-import { mkdirSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
@@ -33,6 +32,7 @@ import { matrixModel, type RepoFacts, targetKey } from "../src/ui/pages/matrixMo
 import { renderPage } from "../src/ui/render.ts";
 import { createUi } from "../src/ui/router.ts";
 import { uiSettings } from "../src/ui/settings.ts";
+import { inScratchDir } from "./lib/scratch.ts";
 import { fmtBytes, fmtMs, summarize, table } from "./lib/stats.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -45,13 +45,7 @@ const TARGET_BYTES = 500 * 1024;
 const TOKEN = "b".repeat(40);
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-rmSync(TMP, { recursive: true, force: true });
-mkdirSync(TMP, { recursive: true });
-try {
-  await main();
-} finally {
-  if (process.env.BENCH_KEEP !== "1") rmSync(TMP, { recursive: true, force: true });
-}
+await inScratchDir(TMP, main);
 
 async function main(): Promise<void> {
   (await openStore({ dataDir: TMP })).close(); // the schema

@@ -19,9 +19,10 @@
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
+import { inScratchDir } from "./lib/scratch.ts";
 import { fmtBytes, fmtMs, fmtRatio, fmtS, table } from "./lib/stats.ts";
 import {
   buildStream,
@@ -56,13 +57,7 @@ interface Target {
   memory: MemorySample[];
 }
 
-rmSync(TMP, { recursive: true, force: true });
-mkdirSync(TMP, { recursive: true });
-try {
-  await main();
-} finally {
-  if (process.env.BENCH_KEEP !== "1") rmSync(TMP, { recursive: true, force: true });
-}
+await inScratchDir(TMP, main);
 
 async function main(): Promise<void> {
   const count = Math.round(SECONDS * RATE);

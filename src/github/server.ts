@@ -227,6 +227,8 @@ export async function createServices(env: StackpilotEnv, opts: ServicesOptions =
         notifier: told.notifier,
         log,
         holder: `${installationId}:${process.pid}`,
+        // stackpilot_drift{stack,host}; host_up comes from the remote runner every command uses.
+        onCheck: (checked) => metrics.drift(checked.stack, checked.host, checked.verdict.state),
       });
       // The worker logs and reports failures itself; what it throws is retried by the queue.
       await jobs.work(async (job, meta) => {

@@ -262,6 +262,11 @@ describe("drift on real hosts", () => {
     );
     expect(after.h1?.commit).toBe(head);
     expect(after.h2?.heal).toBeNull();
+    // Prometheus sees the last round: both in sync (0), both hosts up.
+    const scraped = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    expect(scraped).toMatch(/^stackpilot_drift\{stack="web",host="h1"\} 0$/m);
+    expect(scraped).toMatch(/^stackpilot_drift\{stack="web",host="h2"\} 0$/m);
+    expect(scraped).toMatch(/^stackpilot_host_up\{host="h1"\} 1$/m);
     expect((await webContainer("h1"))?.status).toBe("running");
     expect((await webContainer("h2"))?.status).toBe("running");
 
