@@ -273,6 +273,7 @@ export async function createServices(env: StackpilotEnv, opts: ServicesOptions =
         queue: procedureJobs,
         ...(env.STACKPILOT_PUBLIC_URL ? { publicUrl: env.STACKPILOT_PUBLIC_URL } : {}),
         log: { error: (m) => console.error(`stackpilot: ${m}`) },
+        onAnswer: (trigger, status) => metrics.triggerRequest(trigger, status),
       }),
       runsApiRoute({ store, triggers, apiToken: env.STACKPILOT_API_TOKEN }),
       ui,

@@ -60,6 +60,9 @@ export class StackpilotMetrics {
   readonly #deploymentDuration: Histogram<"environment">;
   readonly #hostUp: Gauge<"host">;
   readonly #drift: Gauge<"stack" | "host">;
+  readonly #triggers: Counter<"trigger" | "status">;
+  readonly #runs: Counter<"procedure" | "result">;
+  readonly #runDuration: Histogram<"procedure">;
   #queue: CachedReading<QueueCounts> | undefined;
   #locks: CachedReading<{ stack: string; host: string }[]> | undefined;
 
@@ -109,6 +112,25 @@ export class StackpilotMetrics {
       name: "stackpilot_drift",
       help: "What drift detection last found for a stack on a host: 0 in sync, 1 drifted, 2 host unreachable",
       labelNames: ["stack", "host"],
+      registers,
+    });
+    this.#triggers = new Counter({
+      name: "stackpilot_trigger_requests_total",
+      help: "Requests to POST /triggers/NAME by trigger (unknown names: (unknown)) and HTTP status",
+      labelNames: ["trigger", "status"],
+      registers,
+    });
+    this.#runs = new Counter({
+      name: "stackpilot_procedure_runs_total",
+      help: "Procedure runs that ended, by procedure (deploy-changed without one) and result",
+      labelNames: ["procedure", "result"],
+      registers,
+    });
+    this.#runDuration = new Histogram({
+      name: "stackpilot_procedure_run_duration_seconds",
+      help: "Time from a procedure run's start to its end, by procedure",
+      labelNames: ["procedure"],
+      buckets: [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
       registers,
     });
     const self = this;
@@ -184,6 +206,20 @@ export class StackpilotMetrics {
     if (!this.#cap.admit("stackpilot_deployments_total", [environment, result])) return;
     this.#deployments.inc({ environment, result });
     this.#deploymentDuration.observe({ environment }, durationMs / 1000);
+  }
+
+  /** How `POST /triggers/NAME` was answered; names come from the hosts file, else `(unknown)`. */
+  triggerRequest(trigger: string, status: number): void {
+    const name = trigger === "(unknown)" ? "unknown" : trigger;
+    if (this.#cap.admit("stackpilot_trigger_requests_total", [name, String(status)]))
+      this.#triggers.inc({ trigger: name, status: String(status) });
+  }
+
+  /** A procedure run ended (`failed`, `succeeded`, `skipped`...). */
+  procedureRun(procedure: string, result: string, durationMs: number): void {
+    if (!this.#cap.admit("stackpilot_procedure_runs_total", [procedure, result])) return;
+    this.#runs.inc({ procedure, result });
+    this.#runDuration.observe({ procedure }, durationMs / 1000);
   }
 
   /** The last SSH contact with a host connected (up) or could not (down). */

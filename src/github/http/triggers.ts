@@ -62,6 +62,8 @@ export interface TriggerRouteDeps {
   /** `https://stackpilot.example.com`: runs' URLs are absolute under it (else from the Host header). */
   publicUrl?: string;
   log?: { error(msg: string): void };
+  /** Told how each request was answered (metrics). */
+  onAnswer?(trigger: string, status: number): void;
 }
 
 const TRIGGER_PATH = /^\/triggers\/([A-Za-z0-9._-]{1,100})$/;
@@ -93,6 +95,7 @@ export function triggerRoute(deps: TriggerRouteDeps): HttpRoute {
       const trigger = byName.get(m[1] ?? "");
       if (!trigger) {
         count("(unknown)", "404");
+        deps.onAnswer?.("(unknown)", 404);
         reply(req, res, 404, { error: "no such trigger" });
         return true;
       }
@@ -102,6 +105,7 @@ export function triggerRoute(deps: TriggerRouteDeps): HttpRoute {
       }
       const answer = await accept(req, res, trigger);
       count(trigger.name, String(answer));
+      deps.onAnswer?.(trigger.name, answer);
       return true;
     },
   };

@@ -84,6 +84,7 @@ export async function runProcedureJob(
 
 async function execute(w: ProcedureWorker, runId: number, signal: AbortSignal): Promise<void> {
   const { store } = w.deps;
+  const t0 = Date.now();
   // Of several runs of one procedure waiting, only the newest goes on.
   if (await store.procedures.supersedeRunIfStale(runId)) return;
   const run = (await store.procedures.getRun(runId)) as Run;
@@ -144,6 +145,11 @@ async function execute(w: ProcedureWorker, runId: number, signal: AbortSignal): 
   });
   signal.throwIfAborted();
   await store.procedures.finishRun(runId, { status: result.failed ? "failed" : "succeeded" });
+  w.deps.metrics?.procedureRun(
+    run.procedure ?? "deploy-changed",
+    result.failed ? "failed" : "succeeded",
+    Date.now() - t0,
+  );
   progress.changed();
   await progress.finish();
   ctx.log.info(
