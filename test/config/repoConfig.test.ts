@@ -43,7 +43,8 @@ stacks:
     const [p] = errorsOf("stacks:\n  - name: web\n    compose_file: [a.yaml]\n");
     expect(p).toMatchObject({ line: 3, col: 5, key: "stacks[0].compose_file" });
     expect(p?.message).toContain('did you mean "compose_files"');
-    expect(formatProblem(p!)).toMatch(/^\.github\/stackpilot\.yml:3:5: error: unknown key "compose_file"/);
+    if (!p) throw new Error("no problem reported");
+    expect(formatProblem(p)).toMatch(/^\.github\/stackpilot\.yml:3:5: error: unknown key "compose_file"/);
   });
 
   it("suggests the key a typo swapped two letters of", () => {

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MergeBaseMemo, resolveRange } from "../../src/git/range.ts";
 import { EMPTY_TREE, GitRepo, treeBeforeChanges } from "../../src/git/repo.ts";
 import { testRepos } from "../helpers/gitRepo.ts";
@@ -67,7 +67,11 @@ describe("git diff between commits", () => {
     const head = t.write({ "a.txt": "alpha\n", "b.txt": "beta\n" }).commit();
     const repo = new GitRepo(t.dir);
     const tree = await repo.lsTree(head);
-    const ids = [tree.get("a.txt")!.oid, tree.get("b.txt")!.oid, "0123456789012345678901234567890123456789"];
+    const ids = [
+      tree.get("a.txt")?.oid ?? "",
+      tree.get("b.txt")?.oid ?? "",
+      "0123456789012345678901234567890123456789",
+    ];
     const blobs = await repo.readBlobs(ids);
     expect([...blobs.values()].map((b) => b.toString())).toEqual(["alpha\n", "beta\n"]);
   });

@@ -96,7 +96,7 @@ describe("deploy-if-changed against deployed state", () => {
     const t = setup();
     const c1 = t.commit();
     const { head: first } = await planRange(new GitRepo(t.dir), { head: c1 });
-    const fp = first.stacks.get("web")!.fingerprint;
+    const fp = first.stacks.get("web")?.fingerprint ?? "";
     t.write({ "stacks/web/compose.yaml": "services:\n  web:\n    image: nginx:2\n" }).commit();
     t.write({ "stacks/web/compose.yaml": "services:\n  web:\n    image: nginx:1\n" }).commit("revert");
     const deployed: DeployedRecord[] = [{ stack: "web", host: "h1", fingerprint: fp, commit: c1 }];
@@ -116,7 +116,7 @@ describe("deploy-if-changed against deployed state", () => {
     t.write({ "stacks/web/compose.yaml": "services:\n  web:\n    image: nginx:2\n" }).commit();
     t.write({ "README.md": "docs\n" }).commit();
     const deployed: DeployedRecord[] = [
-      { stack: "web", host: "h1", fingerprint: first.stacks.get("web")!.fingerprint, commit: c1 },
+      { stack: "web", host: "h1", fingerprint: first.stacks.get("web")?.fingerprint ?? "", commit: c1 },
     ];
     const { plan } = await planRange(new GitRepo(t.dir), {
       base: "HEAD~1",

@@ -13,7 +13,7 @@ import { expect } from "vitest";
 import { stackPaths } from "../../../src/deploy/commands/paths.ts";
 import type { Deployment } from "../../../src/state/deployments.ts";
 import type { Store } from "../../../src/state/store.ts";
-import { type AppProcess, startAppProcess } from "../../helpers/appProcess.ts";
+import type { AppProcess } from "../../helpers/appProcess.ts";
 import { type FakeGitHub, fakeGitHub } from "../../helpers/fakeGitHub.ts";
 import { type GitHttpServer, type RemoteRepo, startGitHttpServer } from "../../helpers/gitHttpServer.ts";
 import { aboutRepo, examplePayload, prCommentPayload } from "../../helpers/webhooks.ts";
