@@ -61,6 +61,8 @@ export class StackpilotMetrics {
   readonly #hostUp: Gauge<"host">;
   readonly #drift: Gauge<"stack" | "host">;
   readonly #triggers: Counter<"trigger" | "status">;
+  readonly #hookRuns: Counter<"hook" | "result">;
+  readonly #hookDuration: Histogram<"hook">;
   readonly #runs: Counter<"procedure" | "result">;
   readonly #runDuration: Histogram<"procedure">;
   #queue: CachedReading<QueueCounts> | undefined;
@@ -112,6 +114,19 @@ export class StackpilotMetrics {
       name: "stackpilot_drift",
       help: "What drift detection last found for a stack on a host: 0 in sync, 1 drifted, 2 host unreachable",
       labelNames: ["stack", "host"],
+      registers,
+    });
+    this.#hookRuns = new Counter({
+      name: "stackpilot_hook_runs_total",
+      help: "Hook attempts in the App's deploys, by hook (post_sync, pre_deploy, post_deploy, on_failure) and result",
+      labelNames: ["hook", "result"],
+      registers,
+    });
+    this.#hookDuration = new Histogram({
+      name: "stackpilot_hook_duration_seconds",
+      help: "Time of one hook attempt on its host, by hook",
+      labelNames: ["hook"],
+      buckets: [0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600],
       registers,
     });
     this.#triggers = new Counter({
@@ -206,6 +221,13 @@ export class StackpilotMetrics {
     if (!this.#cap.admit("stackpilot_deployments_total", [environment, result])) return;
     this.#deployments.inc({ environment, result });
     this.#deploymentDuration.observe({ environment }, durationMs / 1000);
+  }
+
+  /** One hook attempt ended (`succeeded`, `failed`, `timed_out`...). */
+  hookRun(hook: string, result: string, durationMs: number): void {
+    if (!this.#cap.admit("stackpilot_hook_runs_total", [hook, result])) return;
+    this.#hookRuns.inc({ hook, result });
+    this.#hookDuration.observe({ hook }, durationMs / 1000);
   }
 
   /** How `POST /triggers/NAME` was answered; names come from the hosts file, else `(unknown)`. */

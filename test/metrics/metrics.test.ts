@@ -118,19 +118,23 @@ describe("StackpilotMetrics", () => {
     expect(sample(t, 'stackpilot_deployment_duration_seconds_count{environment="production"}')).toBe(2);
   });
 
-  it("counts trigger requests by trigger and status, and procedure runs by result with their time", async () => {
+  it("counts trigger requests by trigger and status, procedure runs and hook attempts by result with their time", async () => {
     const m = new StackpilotMetrics({ defaultMetrics: false });
     m.triggerRequest("fleet", 202);
     m.triggerRequest("fleet", 401);
     m.triggerRequest("(unknown)", 404);
     m.procedureRun("rollout", "succeeded", 90_000);
     m.procedureRun("rollout", "failed", 30_000);
+    m.hookRun("pre_deploy", "succeeded", 1_500);
+    m.hookRun("pre_deploy", "timed_out", 60_000);
     const t = await text(m);
     expect(sample(t, 'stackpilot_trigger_requests_total{trigger="fleet",status="202"}')).toBe(1);
     expect(sample(t, 'stackpilot_trigger_requests_total{trigger="fleet",status="401"}')).toBe(1);
     expect(sample(t, 'stackpilot_trigger_requests_total{trigger="unknown",status="404"}')).toBe(1);
     expect(sample(t, 'stackpilot_procedure_runs_total{procedure="rollout",result="failed"}')).toBe(1);
     expect(sample(t, 'stackpilot_procedure_run_duration_seconds_sum{procedure="rollout"}')).toBe(120);
+    expect(sample(t, 'stackpilot_hook_runs_total{hook="pre_deploy",result="timed_out"}')).toBe(1);
+    expect(sample(t, 'stackpilot_hook_duration_seconds_sum{hook="pre_deploy"}')).toBe(61.5);
   });
 
   it("times plans whether they succeed or throw", async () => {

@@ -177,7 +177,10 @@ async function runRollout(
     },
   });
   await progress.finish();
-  for (const r of done) ctx.deps.metrics?.deployment(input.environment, r.status, r.durationMs);
+  for (const r of done) {
+    ctx.deps.metrics?.deployment(input.environment, r.status, r.durationMs);
+    for (const h of r.hooks ?? []) ctx.deps.metrics?.hookRun(h.hook, h.status, h.durationMs);
+  }
   for (const r of done) {
     const event = deployEvent(ctx.ref.fullName, sha, r);
     if (event) ctx.deps.notifier?.emit(event);
