@@ -30,12 +30,14 @@ export function dueTargets(
   now: Date,
   /** Every target with drift settings, due or not (a check asked for now). */
   all = false,
+  /** `stack\0host` of targets stopped on purpose: not running is what they should do. */
+  stopped: ReadonlySet<string> = new Set(),
 ): DueTarget[] {
   const last = new Map(checks.map((c) => [`${c.stack}\0${c.host}`, c]));
   const out: DueTarget[] = [];
   for (const record of records) {
     const settings = driftSettingsOf(policy, record.stack);
-    if (!settings) continue;
+    if (!settings || stopped.has(`${record.stack}\0${record.host}`)) continue;
     const check = last.get(`${record.stack}\0${record.host}`);
     const due =
       all ||

@@ -56,14 +56,6 @@ export function healDecision(attempts: readonly HealAttempt[], now: Date, limits
 }
 
 /**
- * HOOK (stop, from the procedures issue): a target stopped on purpose is never healed back up.
- * Nothing can be stopped on purpose yet; when `stop` lands, answer from its record here.
- */
-export function stoppedOnPurpose(_record: Pick<DeployedState, "pinned">): boolean {
-  return false;
-}
-
-/**
  * Why a drifted target is never healed, whatever its heals so far; undefined when it may be.
  * `healable`: whether a redeploy can repair what differs (liveState.ts). Pure.
  */
@@ -76,7 +68,6 @@ export function healRefusal(
       outcome: "refused",
       detail: "pinned by a rollback: never healed away from it (deploy it explicitly to unpin)",
     };
-  if (stoppedOnPurpose(record)) return { outcome: "refused", detail: "stopped on purpose" };
   if (!healable)
     return {
       outcome: "not_healable",

@@ -2,8 +2,8 @@
  * Step 4 of a drift round: drifted targets whose rules say `heal: true` get their RECORDED release
  * deployed again (the commit in the record, never the newest one), through the normal path (the
  * Healer: a plan of that commit, forced for those targets, run by runPlan). Never healed: a target
- * pinned by a rollback, one stopped on purpose, and one where only what a redeploy cannot repair
- * differs. Within the limits of heal.ts; giving up is loud (an error log line, a notification, the
+ * pinned by a rollback, and one where only what a redeploy cannot repair differs (a target stopped
+ * on purpose is not even checked: due.ts). Within the limits of heal.ts; giving up is loud (an error log line, a notification, the
  * state `given_up` until the window allows another heal).
  */
 import type { HealOutcome } from "../state/drift.ts";

@@ -81,8 +81,13 @@ export async function driftRound(
     const now = new Date();
     const due: DueTarget[] = [];
     for (const { repo, policy } of await deps.repos()) {
-      const [records, checks] = await Promise.all([store.getDeployed(repo), store.listDriftChecks(repo)]);
-      due.push(...dueTargets(repo, policy, records, checks, now, opts.all));
+      const [records, checks, stopped] = await Promise.all([
+        store.getDeployed(repo),
+        store.listDriftChecks(repo),
+        store.listStopped(repo),
+      ]);
+      const stoppedKeys = new Set(stopped.map((t) => `${t.stack}\0${t.host}`));
+      due.push(...dueTargets(repo, policy, records, checks, now, opts.all, stoppedKeys));
     }
     if (due.length === 0) return { checked: [], healed: [] };
     const checked = await checkAndRecord(deps, due);

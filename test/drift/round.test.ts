@@ -296,6 +296,18 @@ describe.each(backends)("drift rounds on $name", (backend: StateBackend) => {
     expect(logged.filter((l) => l.includes("could not be checked"))).toHaveLength(2);
   });
 
+  it("leaves a stack stopped on purpose alone: not checked, not told, not healed", async () => {
+    await driftRound(deps());
+    told.length = 0;
+    await store.markStopped({ repo, stack: "web", host: "h1" }, "alice");
+    stop("h1", "web");
+    const round = await driftRound(deps(), { all: true });
+    expect(round?.checked.some((c) => c.stack === "web" && c.host === "h1")).toBe(false);
+    expect(round?.checked.filter((c) => c.verdict.state !== "in_sync")).toEqual([]);
+    expect(heals).toEqual([]);
+    expect(told.filter((t) => t.type === "drift")).toEqual([]);
+  });
+
   it("retries a failed heal at a later round after its backoff, and gives up loudly at the limit", async () => {
     await driftRound(deps());
     healer = async (req) => recordHeals(req, "failed", () => {});
