@@ -307,6 +307,27 @@ export async function recoverInterrupted(db: Queryable): Promise<Deployment[]> {
 }
 
 /**
+ * `/unlock` and the UI's Unlock: frees the target's database lock and, in the same statement, ends
+ * the deployment that held it as `failed`, saying who unlocked it. Its deployer stops before its
+ * next change (it lost the lock) and cannot overwrite this record; a deployer that takes the lock
+ * next finds nothing running to mark interrupted. One statement, so no deployment that starts
+ * after the unlock is touched. False when no lock was held.
+ */
+export async function unlockTarget(db: Queryable, target: DeployTarget, by: string): Promise<boolean> {
+  const key = deployLockKey(target);
+  const rows = await db.query(
+    `WITH freed AS (DELETE FROM locks WHERE key = $1 RETURNING key),
+          cut AS (UPDATE deployments SET status = 'failed', error = $5, finished_at = now()
+                   WHERE repo = $2 AND stack = $3 AND host = $4 AND status = 'running'
+                     AND EXISTS (SELECT 1 FROM freed)
+                   RETURNING id)
+     SELECT (SELECT count(*) FROM freed) AS freed, (SELECT count(*) FROM cut) AS cut`,
+    [key, target.repo, target.stack, target.host, `lost the lock ${key}: unlocked by ${by}`],
+  );
+  return Number(rows[0]?.freed ?? 0) > 0;
+}
+
+/**
  * Called by the deployer that now holds the target's lock: any other deployment of the target
  * still `running` lost its deployer (whoever held the lock before it lapsed), so it is marked
  * interrupted at once rather than at the next recovery round. Returns them.

@@ -121,6 +121,8 @@ export interface Store {
   getLock(key: string): Promise<LockInfo | undefined>;
   listLocks(): Promise<LockInfo[]>;
   forceUnlock(key: string): Promise<boolean>;
+  /** A deploy lock freed by a person, its running deployment ended as failed (deployments.ts). */
+  unlockTarget(target: DeployTarget, by: string): Promise<boolean>;
 
   startBuild(input: NewBuild): Promise<number>;
   finishBuild(
@@ -268,6 +270,7 @@ export function createStore(db: Db, options: StoreOptions = {}): Store {
     getLock: (key) => locks.getLock(db, key),
     listLocks: () => locks.listLocks(db),
     forceUnlock: (key) => locks.forceUnlock(db, key),
+    unlockTarget: (target, by) => deployments.unlockTarget(db, target, by),
 
     startBuild: (input) => builds.startBuild(db, input),
     finishBuild: (id, result) => builds.finishBuild(db, id, result),

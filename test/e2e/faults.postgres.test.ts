@@ -113,8 +113,9 @@ describe("faults, shared PostgreSQL", () => {
     await waitFor("the newer deploy", () => succeededOnGitHub(sha));
     const deployments = await store.listDeployments({ repo: REPO, limit: 100 });
     const cut = deployments.filter((d) => d.commit === first.sha && d.host === "h1");
+    // Ended by the unlock itself, saying who: not "interrupted" by the next deployer.
     expect(cut.map((d) => [d.status, d.error])).toEqual([
-      ["failed", "lost the lock deploy:acme/faults:slow:h1"],
+      ["failed", "lost the lock deploy:acme/faults:slow:h1: unlocked by @octocat with /unlock"],
     ]);
     // Nothing of the first deploy changed h1 after the unlock but its own lock's release, and the
     // newer deploy's first change on h1 came after the first deploy's last command there.

@@ -190,6 +190,31 @@ describe.each(backends)("deployments on $name", (backend) => {
     await store.releaseLock(deployLockKey(alive), "live-worker");
   });
 
+  it("unlocks a target by hand: its lock freed and its running deployment failed with who unlocked it, in one step", async () => {
+    const repo = `acme/${Math.random().toString(36).slice(2)}`;
+    const base = { repo, commit: "c".repeat(40), fingerprint: "f", actor: "a", trigger: "merge" as const };
+    const held = { repo, stack: "web", host: "h1" };
+    const running = await store.createDeployment({ ...base, ...held });
+    await store.startDeployment(running);
+    const elsewhere = await store.createDeployment({ ...base, stack: "web", host: "h2" });
+    await store.startDeployment(elsewhere);
+    const waiting = await store.createDeployment({ ...base, ...held });
+    expect(await store.acquireLock(deployLockKey(held), "deployer-1", 60_000)).toBe(true);
+    expect(await store.unlockTarget(held, "@alice with /unlock")).toBe(true);
+    expect(await store.getLock(deployLockKey(held))).toBeUndefined();
+    expect(await store.getDeployment(running)).toMatchObject({
+      status: "failed",
+      error: `lost the lock ${deployLockKey(held)}: unlocked by @alice with /unlock`,
+    });
+    // The deployer's own late finish changes nothing; other targets and queued ones are untouched.
+    expect(await store.finishDeployment(running, { status: "succeeded" })).toBe(false);
+    expect((await store.getDeployment(elsewhere))?.status).toBe("running");
+    expect((await store.getDeployment(waiting))?.status).toBe("queued");
+    // No lock held: nothing is touched.
+    expect(await store.unlockTarget({ repo, stack: "web", host: "h2" }, "bob")).toBe(false);
+    expect((await store.getDeployment(elsewhere))?.status).toBe("running");
+  });
+
   it("interrupts the target's other running deployments when one holds its lock, and no other target's", async () => {
     const repo = `acme/${Math.random().toString(36).slice(2)}`;
     const base = { repo, commit: "c".repeat(40), fingerprint: "f", actor: "a", trigger: "merge" as const };

@@ -2,7 +2,6 @@
  * `/unlock`: the database locks of a stack freed, where the rules allow it.
  */
 import { codeSpan } from "../../plan/render/escape.ts";
-import { deployLockKey } from "../../state/deployments.ts";
 import { compileGlob } from "../../util/glob.ts";
 import type { ParsedCommand } from "../commands.ts";
 import type { JobContext } from "./jobContext.ts";
@@ -23,12 +22,8 @@ export async function unlockFromPullRequest(
   const hostOk = command.host ? compileGlob(command.host) : () => true;
   const freed: string[] = [];
   for (const h of ctx.deps.hosts.filter((x) => hostOk(x.name))) {
-    if (
-      await ctx.deps.store.forceUnlock(
-        deployLockKey({ repo: ctx.ref.fullName, stack: command.stack, host: h.name }),
-      )
-    )
-      freed.push(h.name);
+    const target = { repo: ctx.ref.fullName, stack: command.stack, host: h.name };
+    if (await ctx.deps.store.unlockTarget(target, `@${actor.login} with /unlock`)) freed.push(h.name);
   }
   await reply(
     ctx,

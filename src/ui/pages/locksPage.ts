@@ -90,7 +90,7 @@ export async function unlock(r: Authed): Promise<void> {
     );
     return sendHtml(r.res, 403, html);
   }
-  const freed = await r.deps.store.forceUnlock(deployLockKey({ repo, stack, host }));
+  const freed = await r.deps.store.unlockTarget({ repo, stack, host }, `${r.principal.login} in the web UI`);
   r.deps.log.info(
     `ui: ${r.principal.login} unlocked ${repo} ${stack} on ${host} (${freed ? "freed" : "was not locked"})`,
   );
