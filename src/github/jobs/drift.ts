@@ -9,6 +9,7 @@
  * - a heal: the recorded commit fetched into the mirror, planned by the planner thread with force
  *   for those targets (jobContext.planJob), deployed by runPlan with the trigger `heal`.
  */
+
 import { HostDeployer } from "../../deploy/hostDeploy.ts";
 import { runPlan } from "../../deploy/orchestrate.ts";
 import { Runner } from "../../deploy/runner.ts";
@@ -19,6 +20,7 @@ import { type CheckedTarget, type DriftRepo, type DriftRoundResult, driftRound }
 import type { Notifier } from "../../notify/notifier.ts";
 import { loadPolicy } from "../../policy/load.ts";
 import type { Policy } from "../../policy/policy.ts";
+import { startRounds } from "../../util/rounds.ts";
 import type { RepoRef } from "../events.ts";
 import {
   installationToken,
@@ -77,32 +79,12 @@ export function startDrift(deps: DriftLoopDeps): DriftLoop {
       },
       opts,
     );
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  const round = (opts: { all?: boolean } = {}): Promise<DriftRoundResult | undefined> => {
-    const next = running.then(() =>
-      stopped
-        ? undefined
-        : roundOnce(opts).catch((err: unknown) => {
-            deps.log.error(`drift round failed: ${(err as Error).message}`);
-            return undefined;
-          }),
-    );
-    running = next;
-    return next;
-  };
   if (deps.worker.hosts.length === 0) return { stop: async () => {}, round: async () => undefined };
-  void round();
-  const timer = setInterval(() => void round(), deps.intervalMs ?? ROUND_MS);
-  timer.unref();
-  return {
-    round,
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startRounds<{ all?: boolean }, DriftRoundResult | undefined>(
+    (opts) => roundOnce(opts ?? {}),
+    deps.intervalMs ?? ROUND_MS,
+    (err) => deps.log.error(`drift round failed: ${(err as Error).message}`),
+  );
 }
 
 /** Every repository the App deployed, with its default branch's rules (read again after the TTL). */

@@ -11,10 +11,12 @@
  * time (a database lock), every few seconds, so a restart or another replica on the same database
  * finds an interrupted deploy within a minute.
  */
+
 import { errorText } from "../../deploy/hostDeploy.ts";
 import type { Deployment } from "../../state/deployments.ts";
 import type { Rollout } from "../../state/rollouts.ts";
 import type { Store } from "../../state/store.ts";
+import { startRounds } from "../../util/rounds.ts";
 import { type DeploymentState, setDeploymentStatus } from "../api/deployments.ts";
 import { type DeployResult, deployCheckRun } from "../render/checkRun.ts";
 import type { Octokit } from "./jobContext.ts";
@@ -67,27 +69,12 @@ export async function recoverOnce(deps: RecoveryDeps): Promise<RecoveryRound | u
 
 /** Rounds every `intervalMs`, the first at once; a round never overlaps the one before. */
 export function startRecovery(deps: RecoveryDeps & { intervalMs?: number }): { stop(): Promise<void> } {
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  const round = () => {
-    running = running.then(() =>
-      stopped
-        ? undefined
-        : recoverOnce(deps).catch((err: unknown) =>
-            deps.log.error(`recovery round failed: ${errorText(err)}`),
-          ),
-    );
-  };
-  round();
-  const timer = setInterval(round, deps.intervalMs ?? 15_000);
-  timer.unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
+  const { stop } = startRounds(
+    () => recoverOnce(deps),
+    deps.intervalMs ?? 15_000,
+    (err) => deps.log.error(`recovery round failed: ${errorText(err)}`),
+  );
+  return { stop };
 }
 
 /** The rollout's final Deployment status and check run, from its deployments as recorded. */

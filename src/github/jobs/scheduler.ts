@@ -6,9 +6,11 @@
  * becomes a run on the procedure queue. A slot missed by more than MAX_LATE_MS (the App was down)
  * is not run late.
  */
+
 import { Cron } from "croner";
 import { errorText } from "../../deploy/hostDeploy.ts";
 import type { Store } from "../../state/store.ts";
+import { startRounds } from "../../util/rounds.ts";
 import type { ProcedureQueue } from "./procedureQueue.ts";
 
 export const MAX_LATE_MS = 3 * 60_000;
@@ -53,25 +55,10 @@ export async function fireDueSchedules(deps: SchedulerDeps): Promise<number[]> {
 }
 
 export function startScheduler(deps: SchedulerDeps & { intervalMs?: number }): { stop(): Promise<void> } {
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  const round = () => {
-    running = running.then(() =>
-      stopped
-        ? undefined
-        : fireDueSchedules(deps).catch((err: unknown) =>
-            deps.log.warn(`schedule round failed: ${errorText(err)}`),
-          ),
-    );
-  };
-  round();
-  const timer = setInterval(round, deps.intervalMs ?? 20_000);
-  timer.unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
+  const { stop } = startRounds(
+    () => fireDueSchedules(deps),
+    deps.intervalMs ?? 20_000,
+    (err) => deps.log.warn(`schedule round failed: ${errorText(err)}`),
+  );
+  return { stop };
 }
