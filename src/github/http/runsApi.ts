@@ -9,8 +9,9 @@ import { readSecret as readSecretRef } from "../../config/secretRef.ts";
 import type { TriggerConfig } from "../../config/triggers.ts";
 import { runView } from "../../procedures/view.ts";
 import type { Store } from "../../state/store.ts";
-import { reply, sameSecret } from "./triggers.ts";
+import { sameSecret } from "./triggers.ts";
 import type { HttpRoute } from "./webhookServer.ts";
+import { sendJson } from "./webhookServer.ts";
 
 const RUN_PATH = /^\/api\/runs\/([0-9]{1,15})$/;
 
@@ -26,12 +27,12 @@ export function runsApiRoute(deps: {
       const m = RUN_PATH.exec(path);
       if (!m) return false;
       if (req.method !== "GET") {
-        reply(req, res, 405, { error: "GET only" });
+        sendJson(req, res, 405, { error: "GET only" });
         return true;
       }
       const token = /^Bearer (\S{1,4096})$/i.exec(String(req.headers.authorization ?? ""))?.[1];
       if (!token) {
-        reply(req, res, 401, { error: "Authorization: Bearer is required" });
+        sendJson(req, res, 401, { error: "Authorization: Bearer is required" });
         return true;
       }
       const id = Number(m[1]);
@@ -47,14 +48,14 @@ export function runsApiRoute(deps: {
           );
       }
       if (!allowed) {
-        reply(req, res, 401, { error: "this token does not open this run" });
+        sendJson(req, res, 401, { error: "this token does not open this run" });
         return true;
       }
       if (!run) {
-        reply(req, res, 404, { error: `no run ${id}` });
+        sendJson(req, res, 404, { error: `no run ${id}` });
         return true;
       }
-      reply(req, res, 200, runView(run, await deps.store.procedures.listSteps(id)));
+      sendJson(req, res, 200, runView(run, await deps.store.procedures.listSteps(id)));
       return true;
     },
   };

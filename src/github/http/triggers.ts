@@ -25,7 +25,7 @@ import type { Store } from "../../state/store.ts";
 import { compileGlob } from "../../util/glob.ts";
 import type { ProcedureQueue } from "../jobs/procedureQueue.ts";
 import { ByteBudget, busy, isRefusal, type Refusal, readBody, signatureMatches } from "./webhookRequest.ts";
-import type { HttpRoute } from "./webhookServer.ts";
+import { type HttpRoute, sendJson } from "./webhookServer.ts";
 
 export interface TriggerLimits {
   /** A body over this is refused (413). Push payloads are far smaller; GitHub caps them at 25 MB. */
@@ -96,11 +96,11 @@ export function triggerRoute(deps: TriggerRouteDeps): HttpRoute {
       if (!trigger) {
         count("(unknown)", "404");
         deps.onAnswer?.("(unknown)", 404);
-        reply(req, res, 404, { error: "no such trigger" });
+        sendJson(req, res, 404, { error: "no such trigger" });
         return true;
       }
       if (req.method !== "POST") {
-        reply(req, res, 405, { error: "triggers take POST" });
+        sendJson(req, res, 405, { error: "triggers take POST" });
         return true;
       }
       const answer = await accept(req, res, trigger);
@@ -217,15 +217,15 @@ export function triggerRoute(deps: TriggerRouteDeps): HttpRoute {
     const url = runUrl(req, id);
     const wait = new URL(req.url ?? "/", "http://x").searchParams.get("wait") === "true";
     if (!wait) {
-      reply(req, res, 202, { id, url, status: "queued", ...(duplicate ? { duplicate: true } : {}) });
+      sendJson(req, res, 202, { id, url, status: "queued", ...(duplicate ? { duplicate: true } : {}) });
       return 202;
     }
     const view = await waitForEnd(id, limits.waitMs, () => req.socket.destroyed);
     if (!view) {
-      reply(req, res, 202, { id, url, status: "running", waited: "gave up waiting" });
+      sendJson(req, res, 202, { id, url, status: "running", waited: "gave up waiting" });
       return 202;
     }
-    reply(req, res, 200, { id, url, ...(duplicate ? { duplicate: true } : {}), result: view });
+    sendJson(req, res, 200, { id, url, ...(duplicate ? { duplicate: true } : {}), result: view });
     return 200;
   }
 
@@ -245,7 +245,7 @@ export function triggerRoute(deps: TriggerRouteDeps): HttpRoute {
   }
 
   function refuse(req: IncomingMessage, res: ServerResponse, r: Refusal): number {
-    reply(req, res, r.status, { error: r.error }, r.retryAfterS);
+    sendJson(req, res, r.status, { error: r.error }, r.retryAfterS);
     return r.status;
   }
 
@@ -273,23 +273,6 @@ function parseBody(raw: Buffer): Record<string, unknown> | Refusal {
   if (typeof value !== "object" || value === null || Array.isArray(value))
     return { status: 400, error: "the body is JSON but not an object" };
   return value as Record<string, unknown>;
-}
-
-export function reply(
-  req: IncomingMessage,
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  retryAfterS?: number,
-): void {
-  if (res.headersSent || req.socket.destroyed) return;
-  res
-    .writeHead(status, {
-      "content-type": "application/json",
-      ...(retryAfterS === undefined ? {} : { "retry-after": String(retryAfterS) }),
-      ...(req.complete ? {} : { connection: "close" }),
-    })
-    .end(JSON.stringify(body));
 }
 
 function tooLarge(max: number): Refusal {

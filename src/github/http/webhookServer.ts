@@ -110,7 +110,7 @@ export async function createWebhookHandler(opts: WebhookServerOptions): Promise<
   return (req, res) => {
     route(req, res, opts, limits).catch((err: unknown) => {
       opts.probot.log.error({ err }, "webhook request failed");
-      send(req, res, 500, { error: "internal error" });
+      sendJson(req, res, 500, { error: "internal error" });
     });
   };
 }
@@ -128,7 +128,7 @@ async function route(
   }
   for (const r of opts.routes ?? []) if (await r.handle(req, res, path)) return;
   if (req.method !== "POST" || path !== WEBHOOK_PATH) {
-    send(req, res, 404, { error: "not found" });
+    sendJson(req, res, 404, { error: "not found" });
     return;
   }
   const { observe } = opts;
@@ -153,7 +153,7 @@ async function route(
       await opts.probot.receive(event as Parameters<Probot["receive"]>[0]);
     } catch {
       // Probot's error handler has logged it; GitHub shows the delivery as failed (redeliverable).
-      return send(req, res, 500, { error: "the app failed to handle the event; see its log" });
+      return sendJson(req, res, 500, { error: "the app failed to handle the event; see its log" });
     }
     res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
   } finally {
@@ -162,14 +162,15 @@ async function route(
 }
 
 function refuse(req: IncomingMessage, res: ServerResponse, r: Refusal): void {
-  send(req, res, r.status, { error: r.error }, r.retryAfterS);
+  sendJson(req, res, r.status, { error: r.error }, r.retryAfterS);
 }
 
-function send(
+/** A JSON answer (webhooks, triggers, the runs API); nothing once the answer or the socket is gone. */
+export function sendJson(
   req: IncomingMessage,
   res: ServerResponse,
   status: number,
-  body: { error: string },
+  body: unknown,
   retryAfterS?: number,
 ): void {
   if (res.headersSent || req.socket.destroyed) return;
