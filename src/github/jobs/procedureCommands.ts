@@ -6,14 +6,15 @@
  * - `/stop`, `/start`: allowed as `/rollback` is in the stack's environment; on every host the
  *   stack is deployed to (or those `--host` matches), through deploy/stackPower.ts.
  */
+
 import type { Procedure } from "../../config/procedureSchema.ts";
 import { type PowerResult, startStack, stopStack } from "../../deploy/stackPower.ts";
 import { codeSpan, escapeMarkdown, mention } from "../../plan/render/escape.ts";
 import { definitionOf } from "../../procedures/definition.ts";
 import { narrowPlan } from "../../procedures/narrow.ts";
-import { compileGlob } from "../../util/glob.ts";
 import type { ParsedCommand } from "../commands.ts";
 import { procedureCheckName } from "../render/procedureCheckRun.ts";
+import { deployedTargetsOrReply } from "./commandTargets.ts";
 import { inventory, type JobContext } from "./jobContext.ts";
 import { type Actor, authorizeCommand, commandFacts, mayActOn } from "./permissions.ts";
 import { plannedSha, planPullRequest } from "./planPr.ts";
@@ -104,18 +105,8 @@ export async function powerFromPullRequest(
   command: Extract<ParsedCommand, { kind: "stop" | "start" }>,
 ): Promise<boolean> {
   if (!(await mayActOn(ctx, prNumber, actor, command.kind, command.stack))) return false;
-  const hostOk = command.host ? compileGlob(command.host) : () => true;
-  const targets = (await ctx.deps.store.getDeployed(ctx.ref.fullName)).filter(
-    (d) => d.stack === command.stack && hostOk(d.host),
-  );
-  if (targets.length === 0) {
-    await reply(
-      ctx,
-      prNumber,
-      `${codeSpan(command.stack)} is not deployed on any${command.host ? " matching" : ""} host.`,
-    );
-    return false;
-  }
+  const targets = await deployedTargetsOrReply(ctx, prNumber, command);
+  if (!targets) return false;
   const act = command.kind === "stop" ? stopStack : startStack;
   const results: PowerResult[] = await Promise.all(
     targets.flatMap((d) => {

@@ -1,11 +1,12 @@
 /**
  * `/rollback`: a stack re-activated at a retained release, where the rules allow it.
  */
+
 import { rollbackHost } from "../../deploy/rollbackHost.ts";
 import { codeSpan, escapeMarkdown } from "../../plan/render/escape.ts";
-import { compileGlob } from "../../util/glob.ts";
 import type { RollbackOutcome } from "../api/prComment.ts";
 import type { ParsedCommand } from "../commands.ts";
+import { deployedTargetsOrReply } from "./commandTargets.ts";
 import type { JobContext } from "./jobContext.ts";
 import { type Actor, mayActOn } from "./permissions.ts";
 import { reply, showResults } from "./replies.ts";
@@ -21,18 +22,8 @@ export async function rollbackFromPullRequest(
   command: Extract<ParsedCommand, { kind: "rollback" }>,
 ): Promise<boolean> {
   if (!(await mayActOn(ctx, prNumber, actor, "rollback", command.stack))) return false;
-  const hostOk = command.host ? compileGlob(command.host) : () => true;
-  const targets = (await ctx.deps.store.getDeployed(ctx.ref.fullName)).filter(
-    (d) => d.stack === command.stack && hostOk(d.host),
-  );
-  if (targets.length === 0) {
-    await reply(
-      ctx,
-      prNumber,
-      `${codeSpan(command.stack)} is not deployed on any${command.host ? " matching" : ""} host.`,
-    );
-    return false;
-  }
+  const targets = await deployedTargetsOrReply(ctx, prNumber, command);
+  if (!targets) return false;
   const lines: string[] = [];
   const hosts: RollbackOutcome[] = [];
   let ok = true;
