@@ -1,5 +1,5 @@
 /**
- * A real git smart-HTTP server on loopback: a Node `http` server that demands
+ * A real git smart-HTTP server (on loopback unless told otherwise): a Node `http` server that demands
  * `Authorization: Basic base64(x-access-token:TOKEN)` (401 otherwise) and runs `git http-backend`
  * as a CGI program for everything else. Repositories are bare repos under `root/<owner>/<name>.git`.
  * Counts requests, so tests can prove how many fetches reached the server, and can hold fetches at
@@ -89,6 +89,8 @@ export async function startGitHttpServer(opts: {
    * Enterprise serves both: see fakeGitHub.ts).
    */
   api?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** The address to listen on (default loopback; a harness bridge address for containers on test hosts). */
+  host?: string;
 }): Promise<GitHttpServer> {
   const root = mkdtempSync(join(tmpdir(), "sp-githttp-"));
   const requests: RecordedRequest[] = [];
@@ -288,7 +290,8 @@ export async function startGitHttpServer(opts: {
     });
   }
 
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  (api as { url: string }).url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const host = opts.host ?? "127.0.0.1";
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  (api as { url: string }).url = `http://${host}:${(server.address() as AddressInfo).port}`;
   return api;
 }
