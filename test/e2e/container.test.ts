@@ -25,6 +25,8 @@ const CONTAINER = "stackpilot-e2e";
 const REPO = "acme/container";
 const CONFIG = [
   "version: 1",
+  "defaults:",
+  "  environment: production",
   "environments:",
   "  production:",
   '    hosts: ["h2"]',
@@ -63,7 +65,7 @@ async function waitFor<T>(
 }
 
 beforeAll(async () => {
-  h = await startHarness({ hosts: 1 });
+  h = await startHarness({ hosts: 2 }); // h1 runs the container, h2 is its deploy target
   tmp = mkdtempSync(join(tmpdir(), "sp-e2e-container-"));
   chmodSync(tmp, 0o755);
   const rootfs = join(tmp, "rootfs.tar");
@@ -255,7 +257,9 @@ describe("the container image", () => {
     expect(res.status).toBe(200);
 
     const seen = async () =>
-      `GitHub saw ${JSON.stringify(github.requests.map((r) => `${r.method} ${r.path}`))}; logs:\n${await logs()}`;
+      `GitHub saw ${JSON.stringify(github.requests.map((r) => `${r.method} ${r.path}`))}, check runs ${JSON.stringify(
+        github.checkRuns.map((c) => c.state),
+      ).slice(0, 4000)}; logs:\n${await logs()}`;
     const final = await waitFor(
       async () => {
         const states = github.deployments.flatMap((d) => d.statuses.map((s) => s.state));
@@ -295,8 +299,14 @@ describe("the container image", () => {
     );
     expect(env).toMatch(/^VERSION=2$/m);
     // Nothing of Docker in the image: the deploy ran compose on h2, over SSH.
-    const docker = await h.docker("h1", ["exec", CONTAINER, "sh", "-c", "command -v docker docker-compose"]);
-    expect(docker.stdout.trim()).toBe("");
+    const docker = await h.docker("h1", [
+      "exec",
+      CONTAINER,
+      "sh",
+      "-c",
+      "command -v docker docker-compose; echo looked",
+    ]);
+    expect(docker.stdout.trim()).toBe("looked");
   }, 240_000);
 
   it("is reported healthy by Docker's HEALTHCHECK", async () => {
