@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stackPaths } from "../../src/deploy/commands/paths.ts";
 import { type FakeGitHub, fakeGitHub } from "../helpers/fakeGitHub.ts";
 import { type GitHttpServer, type RemoteRepo, startGitHttpServer } from "../helpers/gitHttpServer.ts";
-import { aboutRepo, examplePayload, sign, testAppPrivateKey } from "../helpers/webhooks.ts";
+import { aboutRepo, deliverWebhook, examplePayload, testAppPrivateKey } from "../helpers/webhooks.ts";
 import { startNpmMirror } from "./container/npmMirror.ts";
 import { type Harness, hostEntry, run, sleeperCompose, startHarness } from "./harness/harness.ts";
 
@@ -221,18 +221,9 @@ describe("the container image", () => {
   });
 
   it("takes a webhook signed with the secret read from its file, and refuses another signature", async () => {
-    const body = JSON.stringify(examplePayload("ping"));
-    const deliver = (secret: string, id: string) =>
-      fetch(`${base}/api/github/webhooks`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "x-github-event": "ping",
-          "x-github-delivery": id,
-          "x-hub-signature-256": sign(body, secret),
-        },
-        body,
-      }).then((r) => r.status);
+    const hooks = `${base}/api/github/webhooks`;
+    const deliver = (secret: string, delivery: string) =>
+      deliverWebhook(hooks, "ping", examplePayload("ping"), { secret, delivery });
     expect(await deliver(SECRET, "c-1")).toBe(200);
     expect(await deliver("another secret", "c-2")).toBe(401);
     expect(await logs()).not.toContain(SECRET);
@@ -243,18 +234,11 @@ describe("the container image", () => {
     const after = repo.commit({ "stacks/web/compose.yaml": webCompose(h.image, "2") }, "web 2");
     const payload = aboutRepo(examplePayload("push"), { fullName: REPO, cloneUrl: git.cloneUrl(REPO) });
     Object.assign(payload, { ref: "refs/heads/main", before, after, deleted: false, forced: false });
-    const body = JSON.stringify(payload);
-    const res = await fetch(`${base}/api/github/webhooks`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "x-github-event": "push",
-        "x-github-delivery": "c-push-1",
-        "x-hub-signature-256": sign(body, SECRET),
-      },
-      body,
+    const status = await deliverWebhook(`${base}/api/github/webhooks`, "push", payload, {
+      secret: SECRET,
+      delivery: "c-push-1",
     });
-    expect(res.status).toBe(200);
+    expect(status).toBe(200);
 
     const seen = async () =>
       `GitHub saw ${JSON.stringify(github.requests.map((r) => `${r.method} ${r.path}`))}, check runs ${JSON.stringify(

@@ -79,3 +79,25 @@ export function prCommentPayload(opts: {
   Object.assign(payload.sender as object, opts.user);
   return payload;
 }
+
+/** POSTs `payload` as a delivery of `event` signed with `secret` to a webhook URL; the HTTP status. */
+export async function deliverWebhook(
+  url: string,
+  event: string,
+  payload: unknown,
+  opts: { secret: string; delivery: string },
+): Promise<number> {
+  const body = JSON.stringify(payload);
+  const res = await fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-github-event": event,
+      "x-github-delivery": opts.delivery,
+      "x-hub-signature-256": sign(body, opts.secret),
+    },
+    body,
+  });
+  await res.text();
+  return res.status;
+}
