@@ -7,10 +7,11 @@
  * way the App mounts it, and is asked with the static token (`Authorization: Bearer`). Two
  * repositories of 1,000 x 10 targets each, written with one SQL statement per table:
  * - `acme/typical`: each stack at one commit on all its hosts (how a fleet usually looks), 1% of
- *   last deploys failed, 0.5% of targets locked;
+ *   last deploys failed, 0.5% of targets locked, every target drift-checked (1% drifted, with what
+ *   differs);
  * - `acme/distinct`: every target at its own commit (the worst case: no two cells alike).
  * Each is timed as a whole request (10 runs after 2 warm-ups; median, p90), split into the store's
- * query and the pure render (matrixModel + Eta), next to a baseline: the same store query answered
+ * query, the shaping (matrixModel) and the template (Eta), next to a baseline: the same store query answered
  * as JSON (what `stackpilot status --json`-style output costs, no HTML).
  *
  * The deployment page: one running deployment with 200 commands of ~2 KB output while a writer in
@@ -108,6 +109,14 @@ async function seed(): Promise<void> {
         [repo],
       );
       await db.query(
+        `INSERT INTO drift_checks (repo, stack, host, state, details, commit_sha, checked_at, since)
+         SELECT repo, stack, host, CASE WHEN deployment_id % 100 = 42 THEN 'drifted' ELSE 'in_sync' END,
+                CASE WHEN deployment_id % 100 = 42 THEN '["web: container missing", "db: image differs"]'::jsonb ELSE '[]'::jsonb END,
+                commit_sha, now(), now()
+           FROM deployed WHERE repo = $1`,
+        [repo],
+      );
+      await db.query(
         `INSERT INTO locks (key, holder, acquired_at, heartbeat_at, expires_at)
          SELECT 'deploy:' || repo || ':' || stack || ':' || host, 'deploy ' || id, now(), now(), now() + interval '1 hour'
            FROM deployments WHERE repo = $1 AND id % 200 = 3`,
@@ -159,7 +168,8 @@ async function matrixBench(store: Store, base: string, origin: string): Promise<
       bytes = r.bytes;
     }
     const query: number[] = [];
-    const render: number[] = [];
+    const shaping: number[] = [];
+    const template: number[] = [];
     const baseline: number[] = [];
     let lockedCells = 0;
     for (let i = 0; i < RUNS; i++) {
@@ -173,17 +183,18 @@ async function matrixBench(store: Store, base: string, origin: string): Promise<
         if (lock) held.set(targetKey(t.stack, t.host), lock);
       }
       lockedCells = held.size;
-      render.push(
+      const facts: RepoFacts[] = [{ repo, targets: q.value, locks: held }];
+      const view = await timed(() => matrixModel(facts, { origin, now: Date.now() }));
+      shaping.push(view.ms);
+      template.push(
         (
-          await timed(() => {
-            const facts: RepoFacts[] = [{ repo, targets: q.value, locks: held }];
-            const view = matrixModel(facts, { origin, now: Date.now() });
-            return renderPage(
+          await timed(() =>
+            renderPage(
               "matrix",
-              { ...view, filters: { stack: "", host: "", repo }, repoChoices: [repo] },
+              { ...view.value, filters: { stack: "", host: "", repo }, repoChoices: [repo] },
               { title: "Stacks", who: "token holder" },
-            );
-          })
+            ),
+          )
         ).ms,
       );
       baseline.push((await timed(async () => JSON.stringify(await store.targetsOverview(repo)))).ms);
@@ -195,7 +206,8 @@ async function matrixBench(store: Store, base: string, origin: string): Promise<
       fmtMs(h.p50),
       fmtMs(h.p90),
       fmtMs(quantiles(query).p50),
-      fmtMs(quantiles(render).p50),
+      fmtMs(quantiles(shaping).p50),
+      fmtMs(quantiles(template).p50),
       fmtMs(quantiles(baseline).p50),
       fmtBytes(bytes),
       `${h.p50 <= TARGET_MS ? "ok" : "MISSED"} / ${bytes <= TARGET_BYTES ? "ok" : "MISSED"}`,
@@ -209,7 +221,8 @@ async function matrixBench(store: Store, base: string, origin: string): Promise<
         "request p50",
         "request p90",
         "store query p50",
-        "model + Eta p50",
+        "shaping (model) p50",
+        "template (Eta) p50",
         "baseline: query as JSON p50",
         "page size",
         `target ${TARGET_MS} ms / ${fmtBytes(TARGET_BYTES)}`,
