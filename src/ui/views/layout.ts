@@ -32,7 +32,7 @@ export const layout = `<!doctype html>
 <body>
 <a class="skip" href="#main">Skip to content</a>
 <header>
-<nav aria-label="Stackpilot"><a href="/ui">Stacks</a><a href="/ui/deployments">Deployments</a><a href="/ui/locks">Locks</a></nav>
+<nav aria-label="Stackpilot"><a href="/ui">Stacks</a><a href="/ui/deployments">Deployments</a><a href="/ui/locks">Locks</a><a href="/ui/runs">Runs</a></nav>
 <% if (it.who) { %><form method="post" action="/ui/auth/signout"><span class="muted">Signed in as <%= it.who %></span>
 <% if (it.csrf) { %><input type="hidden" name="csrf" value="<%= it.csrf %>"><button type="submit">Sign out</button><% } %>
 </form>
