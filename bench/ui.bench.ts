@@ -3,8 +3,9 @@
  * most 200 ms (median of 10) and weighs at most 500 KB; time to first byte of a deployment page
  * under a running deploy, reported.
  *
- * The UI runs on a loopback node:http server over a real store (PGlite under .tmp/bench/ui), the
- * way the App mounts it, and is asked with the static token (`Authorization: Bearer`). Two
+ * The UI runs on a loopback node:http server over a real store, the
+ * way the App mounts it (PGlite under .tmp/bench/ui, then a throwaway Postgres server, each
+ * timed the same way), and is asked with the static token (`Authorization: Bearer`). Two
  * repositories of 1,000 x 10 targets each, written with one SQL statement per table:
  * - `acme/typical`: each stack at one commit on all its hosts (how a fleet usually looks), 1% of
  *   last deploys failed, 0.5% of targets locked, every target drift-checked (1% drifted, with what
@@ -28,11 +29,12 @@ import { performance } from "node:perf_hooks";
 import { githubHost } from "../src/github/api/githubHost.ts";
 import { deployLockKey } from "../src/state/deployments.ts";
 import type { LockInfo } from "../src/state/locks.ts";
-import { openDatabase, openStore, type Store } from "../src/state/store.ts";
+import { type OpenStoreOptions, openDatabase, openStore, type Store } from "../src/state/store.ts";
 import { matrixModel, type RepoFacts, targetKey } from "../src/ui/pages/matrixModel.ts";
 import { renderPage } from "../src/ui/render.ts";
 import { createUi } from "../src/ui/router.ts";
 import { uiSettings } from "../src/ui/settings.ts";
+import { startPostgres } from "../test/helpers/postgresServer.ts";
 import { inScratchDir } from "./lib/scratch.ts";
 import { fmtBytes, fmtMs, summarize, table } from "./lib/stats.ts";
 
@@ -45,13 +47,25 @@ const TARGET_MS = 200;
 const TARGET_BYTES = 500 * 1024;
 const TOKEN = "b".repeat(40);
 const log = (s: string) => process.stderr.write(`${s}\n`);
+type Location = Pick<OpenStoreOptions, "dataDir" | "databaseUrl">;
 
 await inScratchDir(TMP, main);
 
 async function main(): Promise<void> {
-  (await openStore({ dataDir: TMP })).close(); // the schema
-  await seed();
-  const store = await openStore({ dataDir: TMP });
+  await onBackend("PGlite", { dataDir: TMP });
+  const pg = await startPostgres();
+  try {
+    await onBackend("Postgres", { dataDir: TMP, databaseUrl: await pg.createDatabase() });
+  } finally {
+    await pg.stop();
+  }
+}
+
+async function onBackend(name: string, location: Location): Promise<void> {
+  log(`${name}...`);
+  (await openStore(location)).close(); // the schema
+  await seed(location);
+  const store = await openStore(location);
   const github = githubHost({});
   const ui = createUi({
     store,
@@ -72,8 +86,8 @@ async function main(): Promise<void> {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
-    await matrixBench(store, base, github.origin);
-    await deploymentBench(store, base);
+    await matrixBench(name, store, base, github.origin);
+    await deploymentBench(name, store, base);
   } finally {
     ui.close();
     server.closeAllConnections();
@@ -83,9 +97,9 @@ async function main(): Promise<void> {
 }
 
 /** 1,000 x 10 targets per repository: a last deployment each, what is deployed, a few locks. */
-async function seed(): Promise<void> {
+async function seed(location: Location): Promise<void> {
   const t = performance.now();
-  const db = await openDatabase({ dataDir: TMP });
+  const db = await openDatabase(location);
   try {
     // typical: a stack's hosts got its commit in one rollout (one age); distinct: each its own.
     for (const [repo, commit, age] of [
@@ -100,6 +114,12 @@ async function seed(): Promise<void> {
                 CASE WHEN s % 4 = 0 THEN 'staging' ELSE 'production' END, now(), now(), 'Bump images'
            FROM generate_series(1, $2::int) s, generate_series(1, $3::int) h`,
         [repo, STACKS, HOSTS],
+      );
+      // What createDeployment writes with each deployment.
+      await db.query(
+        `INSERT INTO target_last (repo, stack, host, deployment_id)
+         SELECT repo, stack, host, max(id) FROM deployments WHERE repo = $1 GROUP BY repo, stack, host`,
+        [repo],
       );
       await db.query(
         `INSERT INTO deployed (repo, stack, host, fingerprint, commit_sha, deployment_id, deployed_at, pinned)
@@ -153,7 +173,7 @@ async function timed<T>(fn: () => Promise<T> | T): Promise<{ ms: number; value: 
   return { ms: performance.now() - t, value };
 }
 
-async function matrixBench(store: Store, base: string, origin: string): Promise<void> {
+async function matrixBench(backend: string, store: Store, base: string, origin: string): Promise<void> {
   const rows: string[][] = [];
   for (const repo of ["acme/typical", "acme/distinct"]) {
     const url = `${base}/ui?repo=${encodeURIComponent(repo)}`;
@@ -213,7 +233,7 @@ async function matrixBench(store: Store, base: string, origin: string): Promise<
       `${h.p50 <= TARGET_MS ? "ok" : "MISSED"} / ${bytes <= TARGET_BYTES ? "ok" : "MISSED"}`,
     ]);
   }
-  console.log(`### Matrix, ${STACKS} stacks x ${HOSTS} hosts (GET /ui, median of ${RUNS})\n`);
+  console.log(`### ${backend}: matrix, ${STACKS} stacks x ${HOSTS} hosts (GET /ui, median of ${RUNS})\n`);
   console.log(
     table(
       [
@@ -233,7 +253,7 @@ async function matrixBench(store: Store, base: string, origin: string): Promise<
 }
 
 /** TTFB of a running deployment's page and its event stream while its deployer writes. */
-async function deploymentBench(store: Store, base: string): Promise<void> {
+async function deploymentBench(backend: string, store: Store, base: string): Promise<void> {
   const id = await store.createDeployment({
     repo: "acme/typical",
     stack: "stack-0001",
@@ -288,7 +308,7 @@ async function deploymentBench(store: Store, base: string): Promise<void> {
   const p = quantiles(page);
   const e = quantiles(events);
   console.log(
-    `\n### A running deployment (200 commands of ${fmtBytes(output.length)} output, one more every 20 ms; ${appended} appended during the runs)\n`,
+    `\n### ${backend}: a running deployment (200 commands of ${fmtBytes(output.length)} output, one more every 20 ms; ${appended} appended during the runs)\n`,
   );
   console.log(
     table(

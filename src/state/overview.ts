@@ -41,7 +41,8 @@ export async function knownRepos(db: Queryable): Promise<string[]> {
 
 /**
  * Every target of a repository that has a deployed record or a deployment, by stack and host.
- * The last deployment per target comes from the (repo, stack, host, id DESC) index.
+ * The last deployment per target comes from target_last (migration 0009), written with each
+ * deployment: the query reads one deployment per target, not the repository's history.
  *
  * The targets come back as one JSON array, not a row each: PGlite decodes every result row in
  * JavaScript, which for 10,000 targets cost more than the query itself (bench/ui.bench.ts).
@@ -49,9 +50,9 @@ export async function knownRepos(db: Queryable): Promise<string[]> {
 export async function targetsOverview(db: Queryable, repo: string): Promise<TargetOverview[]> {
   const [row] = await db.query<{ targets: string | null }>(
     `WITH last AS (
-       SELECT DISTINCT ON (stack, host) id, stack, host, status, commit_sha, created_at, environment
-         FROM deployments WHERE repo = $1
-        ORDER BY stack, host, id DESC
+       SELECT x.id, x.stack, x.host, x.status, x.commit_sha, x.created_at, x.environment
+         FROM target_last n JOIN deployments x ON x.id = n.deployment_id
+        WHERE n.repo = $1
      ), t AS (
        SELECT COALESCE(l.stack, d.stack) AS stack, COALESCE(l.host, d.host) AS host,
               COALESCE(l.environment, e.environment) AS environment,
