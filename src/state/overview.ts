@@ -12,16 +12,20 @@ import {
 } from "./deployments.ts";
 import type { DriftState } from "./drift.ts";
 
-/** One (stack, host) of a repository: what is deployed there and how its last deployment went. */
+/**
+ * One (stack, host) of a repository as the web UI's matrix shows it: what is deployed there, how
+ * its last deployment went, its last drift check. Only what the matrix shows: it is read for
+ * every target of a repository on every page view.
+ */
 export interface TargetOverview {
   stack: string;
   host: string;
   /** The environment of its last deployment (or of the deployment that put it there). */
   environment: string | null;
-  deployed: { commit: string; deployedAt: Date; pinned: boolean; deploymentId: number | null } | null;
-  last: { id: number; status: DeploymentStatus; commit: string; createdAt: Date } | null;
+  deployed: { commit: string; deployedAt: Date; pinned: boolean } | null;
+  last: { id: number; status: DeploymentStatus } | null;
   /** Its last drift check (drift.ts), while it is recorded as deployed; null: never checked. */
-  drift: { state: DriftState; details: string[]; since: Date } | null;
+  drift: { state: DriftState; details: string[] } | null;
 }
 
 /** Every known repository, in order: a skip scan of the indexes that lead with `repo`. */
@@ -50,23 +54,20 @@ export async function knownRepos(db: Queryable): Promise<string[]> {
 export async function targetsOverview(db: Queryable, repo: string): Promise<TargetOverview[]> {
   const [row] = await db.query<{ targets: string | null }>(
     `WITH last AS (
-       SELECT x.id, x.stack, x.host, x.status, x.commit_sha, x.created_at, x.environment
+       SELECT x.id, x.stack, x.host, x.status, x.environment
          FROM target_last n JOIN deployments x ON x.id = n.deployment_id
         WHERE n.repo = $1
      ), t AS (
        SELECT COALESCE(l.stack, d.stack) AS stack, COALESCE(l.host, d.host) AS host,
               COALESCE(l.environment, e.environment) AS environment,
-              d.commit_sha AS deployed_commit, d.deployed_at, d.pinned, d.deployment_id,
-              l.id AS last_id, l.status AS last_status, l.commit_sha AS last_commit, l.created_at AS last_at,
-              c.state AS drift_state, c.details AS drift_details, c.since AS drift_since
+              d.commit_sha, d.deployed_at, d.pinned, l.id, l.status, c.state, c.details
          FROM last l
          FULL JOIN (SELECT * FROM deployed WHERE repo = $1) d ON d.stack = l.stack AND d.host = l.host
          LEFT JOIN deployments e ON e.id = d.deployment_id
          LEFT JOIN drift_checks c ON c.repo = $1 AND c.stack = d.stack AND c.host = d.host
      )
-     SELECT json_agg(json_build_array(stack, host, environment, deployed_commit, deployed_at, pinned,
-                                      deployment_id, last_id, last_status, last_commit, last_at,
-                                      drift_state, drift_details, drift_since)
+     SELECT json_agg(json_build_array(stack, host, environment, commit_sha, deployed_at, pinned, id, status,
+                                      state, details)
                      ORDER BY stack, host)::text AS targets
        FROM t`,
     [repo],
@@ -83,19 +84,25 @@ type OverviewTuple = [
   deployedCommit: string | null,
   deployedAt: string | null,
   pinned: boolean | null,
-  deploymentId: number | null,
   lastId: number | null,
   lastStatus: DeploymentStatus | null,
-  lastCommit: string | null,
-  lastAt: string | null,
   driftState: DriftState | null,
   driftDetails: unknown,
-  driftSince: string | null,
 ];
 
 function toTargetOverview(t: OverviewTuple): TargetOverview {
-  const [stack, host, environment, deployedCommit, deployedAt, pinned, deploymentId, ...rest] = t;
-  const [lastId, lastStatus, lastCommit, lastAt, driftState, driftDetails, driftSince] = rest;
+  const [
+    stack,
+    host,
+    environment,
+    deployedCommit,
+    deployedAt,
+    pinned,
+    lastId,
+    lastStatus,
+    driftState,
+    details,
+  ] = t;
   return {
     stack: String(stack),
     host: String(host),
@@ -103,29 +110,12 @@ function toTargetOverview(t: OverviewTuple): TargetOverview {
     deployed:
       deployedCommit === null
         ? null
-        : {
-            commit: deployedCommit,
-            deployedAt: toDate(deployedAt),
-            pinned: pinned === true,
-            deploymentId: deploymentId === null ? null : toNumber(deploymentId),
-          },
-    last:
-      lastId === null
-        ? null
-        : {
-            id: toNumber(lastId),
-            status: lastStatus as DeploymentStatus,
-            commit: String(lastCommit),
-            createdAt: toDate(lastAt),
-          },
+        : { commit: deployedCommit, deployedAt: toDate(deployedAt), pinned: pinned === true },
+    last: lastId === null ? null : { id: toNumber(lastId), status: lastStatus as DeploymentStatus },
     drift:
       driftState === null
         ? null
-        : {
-            state: driftState,
-            details: Array.isArray(driftDetails) ? driftDetails.map(String) : [],
-            since: toDate(driftSince),
-          },
+        : { state: driftState, details: Array.isArray(details) ? details.map(String) : [] },
   };
 }
 

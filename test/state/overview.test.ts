@@ -41,7 +41,7 @@ describe.each(backends)("the matrix's reads on $name", (backend) => {
       await insert("api", SHA(3));
       expect(await migrate(db)).toEqual([9]);
       const web = (await targetsOverview(db, "acme/infra")).find((t) => t.stack === "web");
-      expect(web?.last).toMatchObject({ id: Number(newest?.id), commit: SHA(2) });
+      expect(web?.last).toEqual({ id: Number(newest?.id), status: "queued" });
     } finally {
       await db.close();
     }
@@ -51,13 +51,13 @@ describe.each(backends)("the matrix's reads on $name", (backend) => {
     const store = await backend.openStore();
     const first = await createDeployment(store.db, target("web", "h1", SHA(1)));
     const second = await createDeployment(store.db, target("web", "h1", SHA(2)));
-    await createDeployment(store.db, target("web", "h2", SHA(3)));
+    const third = await createDeployment(store.db, target("web", "h2", SHA(3)));
     await store.finishDeployment(second, { status: "failed", error: "x" });
     await store.finishDeployment(first, { status: "succeeded" });
     const rows = await targetsOverview(store.db, "acme/infra");
-    expect(rows.map((t) => [t.stack, t.host, t.last?.commit, t.last?.status])).toEqual([
-      ["web", "h1", SHA(2), "failed"],
-      ["web", "h2", SHA(3), "queued"],
+    expect(rows.map((t) => [t.stack, t.host, t.last?.id, t.last?.status])).toEqual([
+      ["web", "h1", second, "failed"],
+      ["web", "h2", third, "queued"],
     ]);
     expect(await knownRepos(store.db)).toEqual(["acme/infra"]);
   });
@@ -80,11 +80,10 @@ describe.each(backends)("the matrix's reads on $name", (backend) => {
     expect(rows[0]).toMatchObject({
       stack: "db",
       host: "h1",
-      deployed: { commit: SHA(4), pinned: false, deploymentId: null },
+      deployed: { commit: SHA(4), pinned: false },
       last: null,
       drift: { state: "drifted", details: ["db-1 is missing", `"quoted" \\ and <b>`] },
     });
-    expect(rows[0]?.drift?.since).toBeInstanceOf(Date);
     expect(rows[0]?.deployed?.deployedAt.getTime()).toBeGreaterThan(Date.now() - 60_000);
     expect(rows[1]).toMatchObject({ stack: "web", deployed: null, last: { status: "queued" }, drift: null });
     expect(await store.knownRepos()).toEqual(["acme/infra", "other/repo"]);

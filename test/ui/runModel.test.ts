@@ -1,6 +1,8 @@
-// The pure pieces the pages format with: run durations, drift in words, a run's rows.
+// The pure pieces the pages format with: run durations, drift in words, a run's rows, the
+// matrix's merged cells.
 import { describe, expect, it } from "vitest";
-import { driftOf } from "../../src/ui/pages/matrixModel.ts";
+import type { TargetOverview } from "../../src/state/overview.ts";
+import { driftOf, matrixModel } from "../../src/ui/pages/matrixModel.ts";
 import { duration, runRows } from "../../src/ui/pages/runModel.ts";
 
 describe("duration", () => {
@@ -13,14 +15,13 @@ describe("duration", () => {
 });
 
 describe("driftOf", () => {
-  const since = new Date(0);
   it("says in sync without details, and what differs when drifted", () => {
-    expect(driftOf({ state: "in_sync", details: ["note"], since })).toEqual({
+    expect(driftOf({ state: "in_sync", details: ["note"] })).toEqual({
       word: "in sync",
       tone: "",
       details: "",
     });
-    expect(driftOf({ state: "drifted", details: ["a", "b"], since })).toEqual({
+    expect(driftOf({ state: "drifted", details: ["a", "b"] })).toEqual({
       word: "drifted",
       tone: "bad",
       details: "a; b",
@@ -28,7 +29,7 @@ describe("driftOf", () => {
   });
 
   it("bounds what a cell shows: three findings, each cut, and how many more there are", () => {
-    const d = driftOf({ state: "unreachable", details: ["x".repeat(500), "b", "c", "d", "e"], since });
+    const d = driftOf({ state: "unreachable", details: ["x".repeat(500), "b", "c", "d", "e"] });
     expect(d.details).toBe(`${"x".repeat(119)}…; b; c (and 2 more)`);
   });
 });
@@ -92,5 +93,51 @@ describe("runRows", () => {
       { stack: "web", host: "h1", status: "succeeded", href: "/ui/deployments/7" },
       { stack: "db", host: "h1", status: "skipped", href: undefined },
     ]);
+  });
+});
+
+describe("matrixModel", () => {
+  const at = new Date("2026-12-01T00:00:00Z");
+  const t = (host: string, drift: TargetOverview["drift"]): TargetOverview => ({
+    stack: "web",
+    host,
+    environment: "production",
+    deployed: { commit: "a".repeat(40), deployedAt: at, pinned: false },
+    last: { id: 1, status: "succeeded" },
+    drift,
+  });
+  const inSync = { state: "in_sync" as const, details: [] };
+
+  it("merges neighbouring cells that read the same, not one whose drift differs, and counts drift", () => {
+    const view = matrixModel(
+      [
+        {
+          repo: "acme/infra",
+          targets: [
+            t("h1", inSync),
+            t("h2", inSync),
+            t("h3", { state: "drifted", details: ["x"] }),
+            t("h4", inSync),
+          ],
+          locks: new Map(),
+        },
+      ],
+      { origin: "https://github.com", now: at.getTime() },
+    );
+    const cells = view.repos[0]?.environments[0]?.rows[0]?.cells ?? [];
+    expect(cells.map((c) => [c.span, c.drift?.word])).toEqual([
+      [2, "in sync"],
+      [1, "drifted"],
+      [1, "in sync"],
+    ]);
+    expect(view.counts).toEqual({ deployed: 4, failed: 0, drifted: 1, locked: 0 });
+  });
+
+  it("says drift is unknown when no target shown was ever checked", () => {
+    const view = matrixModel([{ repo: "acme/infra", targets: [t("h1", null)], locks: new Map() }], {
+      origin: "https://github.com",
+      now: at.getTime(),
+    });
+    expect(view.counts.drifted).toBe("unknown");
   });
 });
