@@ -11,7 +11,7 @@ import { renderPage } from "../render.ts";
 import type { RunsData } from "../views/runs.ts";
 import { commitUrl, short, when } from "./format.ts";
 import { duration, runRows, runStateOf, whenIso } from "./runModel.ts";
-import { frameOf } from "./visible.ts";
+import { frameOf, readable } from "./visible.ts";
 
 const LIMIT = 100;
 /** Without JavaScript, a running run's page reloads itself this often. */
@@ -26,8 +26,7 @@ export async function runsPage(r: Authed): Promise<void> {
       ...(repo ? { repo } : {}),
       limit: repo ? LIMIT : 1000,
     });
-    for (const run of found) {
-      if (!canRead(r.principal, run.repo)) continue;
+    for (const run of readable(found, r.principal, LIMIT)) {
       const state = runStateOf(run.status);
       rows.push({
         href: runPath(run.id),
@@ -40,7 +39,6 @@ export async function runsPage(r: Authed): Promise<void> {
         started: when(run.startedAt ?? run.createdAt),
         duration: run.startedAt && run.finishedAt ? duration(+run.finishedAt - +run.startedAt) : "",
       });
-      if (rows.length >= LIMIT) break;
     }
   }
   const html = renderPage(
