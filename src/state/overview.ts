@@ -59,11 +59,12 @@ export async function targetsOverview(db: Queryable, repo: string): Promise<Targ
         WHERE n.repo = $1
      ), t AS (
        SELECT COALESCE(l.stack, d.stack) AS stack, COALESCE(l.host, d.host) AS host,
-              COALESCE(l.environment, e.environment) AS environment,
+              -- Asked only of targets whose last deployment has none (COALESCE stops at the first).
+              COALESCE(l.environment, (SELECT e.environment FROM deployments e WHERE e.id = d.deployment_id))
+                AS environment,
               d.commit_sha, d.deployed_at, d.pinned, l.id, l.status, c.state, c.details
          FROM last l
          FULL JOIN (SELECT * FROM deployed WHERE repo = $1) d ON d.stack = l.stack AND d.host = l.host
-         LEFT JOIN deployments e ON e.id = d.deployment_id
          LEFT JOIN drift_checks c ON c.repo = $1 AND c.stack = d.stack AND c.host = d.host
      )
      SELECT json_agg(json_build_array(stack, host, environment, commit_sha, deployed_at, pinned, id, status,
