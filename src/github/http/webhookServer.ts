@@ -28,9 +28,9 @@ import {
   isRefusal,
   MAX_BODY_BYTES,
   parsePayload,
-  rememberBodyDigest,
   type Refusal,
   readBody,
+  rememberBodyDigest,
   signatureMatches,
 } from "./webhookRequest.ts";
 
