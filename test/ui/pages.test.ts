@@ -239,6 +239,17 @@ describe.each(backends)("the web UI's pages on $name", (backend) => {
     );
   });
 
+  it("reloads a running run's page, and not an ended one's", async () => {
+    const { id } = await store.procedures.createRun({
+      repo: REPO,
+      procedure: "later",
+      source: "cli",
+      actor: "me",
+    });
+    expect((await page(`/ui/runs/${id}`)).html).toContain('<meta http-equiv="refresh" content="10">');
+    expect((await page(`/ui/runs/${ids.run}`)).html).not.toContain("http-equiv");
+  });
+
   it("shows a GitHub user only the runs of repositories they can read", async () => {
     const list = await page("/ui/runs", { cookie: reader, accept: "text/html" });
     expect(list.status).toBe(200);

@@ -14,7 +14,7 @@ import { duration, runRows, runStateOf, whenIso } from "./runModel.ts";
 import { frameOf, readable } from "./visible.ts";
 
 const LIMIT = 100;
-/** Without JavaScript, a running run's page reloads itself this often. */
+/** A running run's page reloads itself this often (no live script follows runs). */
 const REFRESH_S = 10;
 
 export async function runsPage(r: Authed): Promise<void> {
