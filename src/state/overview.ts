@@ -2,7 +2,7 @@
  * Reads for the web UI (src/ui): what runs where per repository, the commands a deployment has
  * recorded since a point (its live log), the deployments running now. Read-only.
  */
-import { type Queryable, toDate, toDateOrNull, toNumber, toStringOrNull } from "./db.ts";
+import { type Db, type Queryable, toDate, toDateOrNull, toNumber, toStringOrNull } from "./db.ts";
 import {
   type CommandLog,
   type Deployment,
@@ -43,17 +43,8 @@ export async function knownRepos(db: Queryable): Promise<string[]> {
   return rows.map((r) => String(r.repo));
 }
 
-/**
- * Every target of a repository that has a deployed record or a deployment, by stack and host.
- * The last deployment per target comes from target_last (migration 0009), written with each
- * deployment: the query reads one deployment per target, not the repository's history.
- *
- * The targets come back as one JSON array, not a row each: PGlite decodes every result row in
- * JavaScript, which for 10,000 targets cost more than the query itself (bench/ui.bench.ts).
- */
-export async function targetsOverview(db: Queryable, repo: string): Promise<TargetOverview[]> {
-  const [row] = await db.query<{ targets: string | null }>(
-    `WITH last AS (
+/** Every target of a repository (`t`), with what the matrix shows of it. */
+const TARGETS = `WITH last AS (
        SELECT x.id, x.stack, x.host, x.status, x.environment
          FROM target_last n JOIN deployments x ON x.id = n.deployment_id
         WHERE n.repo = $1
@@ -66,7 +57,37 @@ export async function targetsOverview(db: Queryable, repo: string): Promise<Targ
          FROM last l
          FULL JOIN (SELECT * FROM deployed WHERE repo = $1) d ON d.stack = l.stack AND d.host = l.host
          LEFT JOIN drift_checks c ON c.repo = $1 AND c.stack = d.stack AND c.host = d.host
-     )
+     )`;
+
+/**
+ * Every target of a repository that has a deployed record or a deployment, by stack and host.
+ * The last deployment per target comes from target_last (migration 0009), written with each
+ * deployment: the query reads one deployment per target, not the repository's history.
+ *
+ * On PGlite the targets come back as one JSON array, not a row each: PGlite decodes every result
+ * row in JavaScript, which for 10,000 targets cost more than the query itself; Postgres sends
+ * rows cheaply and building the JSON would only add work there (bench/ui.bench.ts).
+ */
+export async function targetsOverview(db: Db, repo: string): Promise<TargetOverview[]> {
+  if (db.kind === "postgres") {
+    const rows = await db.query(`${TARGETS} SELECT * FROM t ORDER BY stack, host`, [repo]);
+    return rows.map((r) =>
+      toTargetOverview([
+        r.stack as string,
+        r.host as string,
+        r.environment as string | null,
+        r.commit_sha as string | null,
+        r.deployed_at as Date | null,
+        r.pinned as boolean | null,
+        r.id as string | null,
+        r.status as DeploymentStatus | null,
+        r.state as DriftState | null,
+        r.details,
+      ]),
+    );
+  }
+  const [row] = await db.query<{ targets: string | null }>(
+    `${TARGETS}
      SELECT json_agg(json_build_array(stack, host, environment, commit_sha, deployed_at, pinned, id, status,
                                       state, details)
                      ORDER BY stack, host)::text AS targets
@@ -83,9 +104,9 @@ type OverviewTuple = [
   host: string,
   environment: string | null,
   deployedCommit: string | null,
-  deployedAt: string | null,
+  deployedAt: string | Date | null,
   pinned: boolean | null,
-  lastId: number | null,
+  lastId: number | string | null,
   lastStatus: DeploymentStatus | null,
   driftState: DriftState | null,
   driftDetails: unknown,
