@@ -230,7 +230,9 @@ ${hooks}
     expect(text).toContain("will run pre_deploy: ./default-pre.sh (timeout 30 s)\n");
     const md = renderMarkdown(plan);
     expect(md).toContain("Hooks (5, 4 new or changed)");
-    expect(md).toContain("- **new** `web`: will run post\\_sync: `./fetch.sh` (timeout 30 s, new in this range)\n");
+    expect(md).toContain(
+      "- **new** `web`: will run post\\_sync: `./fetch.sh` (timeout 30 s, new in this range)\n",
+    );
     expect(md).toContain("- `db`: will run pre\\_deploy: `./default-pre.sh` (timeout 30 s)\n");
     expect(md).toContain("hooks changed: post\\_sync added, pre\\_deploy modified");
   });
