@@ -164,6 +164,20 @@ try {
     };
     const bare: number[] = [];
     const bareToStart: number[] = [];
+    // The App's own account of each run's start (stackpilot_procedure_start_phase_seconds), measured triggers only.
+    const phaseSums = async () => {
+      const m = await services.metrics.registry.getSingleMetric("stackpilot_procedure_start_phase_seconds")?.get();
+      const sums = new Map<string, { sum: number; count: number }>();
+      for (const v of m?.values ?? []) {
+        const phase = String(v.labels.phase);
+        const e = sums.get(phase) ?? { sum: 0, count: 0 };
+        if (v.metricName?.endsWith("_sum")) e.sum = v.value;
+        if (v.metricName?.endsWith("_count")) e.count = v.value;
+        sums.set(phase, e);
+      }
+      return sums;
+    };
+    const phasesBefore = await phaseSums();
     for (let i = 1; i <= TRIGGERS; i++) {
       // Alternate which side goes first, so neither always runs on a quieter machine.
       const measureBare = async () => {
@@ -216,6 +230,15 @@ try {
         "-",
         "-",
       ],
+    );
+    const phasesAfter = await phaseSums();
+    console.log(
+      `part 1, the App's start phases (mean ms over the measured triggers): ${[...phasesAfter]
+        .map(([phase, a]) => {
+          const b = phasesBefore.get(phase) ?? { sum: 0, count: 0 };
+          return `${phase} ${(((a.sum - b.sum) / Math.max(1, a.count - b.count)) * 1000).toFixed(1)}`;
+        })
+        .join(", ")}`,
     );
     console.log(
       `part 1, medians: request -> run stored ${fmtMs(median(phases.created))}; -> run started (queue pickup, run lock, GitHub lookups, git fetch, policy) ${fmtMs(median(phases.picked))}; ` +

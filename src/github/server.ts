@@ -44,6 +44,7 @@ import { startDrift } from "./jobs/drift.ts";
 import type { Octokit, WorkerDeps } from "./jobs/jobContext.ts";
 import type { JobQueue } from "./jobs/jobQueue.ts";
 import { createProcedureQueue, type ProcedureQueue } from "./jobs/procedureQueue.ts";
+import { repositoryDirectory } from "./api/repositoryDirectory.ts";
 import { runProcedureJob } from "./jobs/procedureRun.ts";
 import { startRecovery } from "./jobs/recovery.ts";
 import { startScheduler } from "./jobs/scheduler.ts";
@@ -235,7 +236,8 @@ export async function createServices(env: StackpilotEnv, opts: ServicesOptions =
         deps.appSlug = await slug();
         await handle(job, meta);
       });
-      await procedureJobs.work((runId, meta) => runProcedureJob({ deps, app }, runId, meta));
+      const repositories = repositoryDirectory(app);
+      await procedureJobs.work((runId, meta) => runProcedureJob({ deps, app, repositories }, runId, meta));
       scheduler = startScheduler({
         store,
         queue: procedureJobs,
