@@ -99,7 +99,7 @@ try {
     { ".github/stackpilot.yml": CONFIG, "stacks/app/compose.yaml": appCompose("0") },
     "init",
   );
-  github.setRepository(REPO, { cloneUrl: git.cloneUrl(REPO) });
+  github.setRepository(REPO, { cloneUrl: git.cloneUrl(REPO), bareDir: repo.bareDir });
   const hostsFile = join(tmp, "hosts.yml");
   const trigger = (name: string) => ({
     name,
@@ -166,13 +166,15 @@ try {
     const bareToStart: number[] = [];
     // The App's own account of each run's start (stackpilot_procedure_start_phase_seconds), measured triggers only.
     const phaseSums = async () => {
-      const m = await services.metrics.registry.getSingleMetric("stackpilot_procedure_start_phase_seconds")?.get();
+      const m = await services.metrics.registry
+        .getSingleMetric("stackpilot_procedure_start_phase_seconds")
+        ?.get();
       const sums = new Map<string, { sum: number; count: number }>();
       for (const v of m?.values ?? []) {
         const phase = String(v.labels.phase);
         const e = sums.get(phase) ?? { sum: 0, count: 0 };
-        if (v.metricName?.endsWith("_sum")) e.sum = v.value;
-        if (v.metricName?.endsWith("_count")) e.count = v.value;
+        if ((v as { metricName?: string }).metricName?.endsWith("_sum")) e.sum = v.value;
+        if ((v as { metricName?: string }).metricName?.endsWith("_count")) e.count = v.value;
         sums.set(phase, e);
       }
       return sums;

@@ -8,13 +8,15 @@ import { Probot, ProbotOctokit } from "probot";
 import { githubHost } from "../../src/github/api/githubHost.ts";
 import { createServices, parseEnv, type Services, startServer } from "../../src/github/server.ts";
 import type { GitHttpServer } from "./gitHttpServer.ts";
-import { testAppPrivateKey } from "./webhooks.ts";
+import { sign, testAppPrivateKey } from "./webhooks.ts";
 
 const WEBHOOK_SECRET = "webhook-secret";
 
 export interface AppInProcess {
   services: Services;
   server: Awaited<ReturnType<typeof startServer>>;
+  /** A webhook delivery signed with the App's secret; the HTTP status. */
+  deliver(event: string, payload: unknown, delivery: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -22,6 +24,8 @@ export async function startAppInProcess(opts: {
   git: Pick<GitHttpServer, "url">;
   dataDir: string;
   hostsFile: string;
+  /** More of the App's environment (DATABASE_URL, ...). */
+  env?: Record<string, string>;
 }): Promise<AppInProcess> {
   const gheEnv = { GHE_HOST: new URL(opts.git.url).host, GHE_PROTOCOL: "http" };
   const services = await createServices(
@@ -31,6 +35,7 @@ export async function startAppInProcess(opts: {
       STACKPILOT_APP_SLUG: "stackpilot",
       WEBHOOK_SECRET,
       ...gheEnv,
+      ...opts.env,
     }),
   );
   const probot = new Probot({
@@ -48,6 +53,21 @@ export async function startAppInProcess(opts: {
   return {
     services,
     server,
+    async deliver(event, payload, delivery) {
+      const body = JSON.stringify(payload);
+      const res = await fetch(`http://127.0.0.1:${server.port}/api/github/webhooks`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-github-event": event,
+          "x-github-delivery": delivery,
+          "x-hub-signature-256": sign(body, WEBHOOK_SECRET),
+        },
+        body,
+      });
+      await res.text();
+      return res.status;
+    },
     async close() {
       await server.close();
       await services.stop();

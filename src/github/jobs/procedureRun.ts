@@ -19,16 +19,17 @@ import { anyMatch } from "../../procedures/conditions.ts";
 import { definitionOf, deployChangedDefinition, type RunDefinition } from "../../procedures/definition.ts";
 import { runDefinition } from "../../procedures/engine.ts";
 import { runName, runView } from "../../procedures/view.ts";
-import { stepTimer } from "../../util/timings.ts";
 import { withLockWaiting } from "../../state/locks.ts";
 import { RUN_ENDED, type Run, type RunRepoRef } from "../../state/procedureRuns.ts";
 import type { Store } from "../../state/store.ts";
-import { type RepositoryDirectory, RepositoryNotInstalled } from "../api/repositoryDirectory.ts";
+import { stepTimer } from "../../util/timings.ts";
 import { checkRunProgress } from "../api/checkRunProgress.ts";
+import { type RepositoryDirectory, RepositoryNotInstalled } from "../api/repositoryDirectory.ts";
 import { procedureCheckRun } from "../render/procedureCheckRun.ts";
-import { type JobContext, mirrorAt, type Octokit, type WorkerDeps } from "./jobContext.ts";
+import type { JobContext, Octokit, WorkerDeps } from "./jobContext.ts";
 import { isPermanent, shortReason } from "./jobErrors.ts";
 import { appStepRunner, type RunScope } from "./procedureSteps.ts";
+import { runCheckout } from "./runCheckout.ts";
 
 export interface ProcedureWorker {
   deps: WorkerDeps;
@@ -87,7 +88,12 @@ export async function runProcedureJob(
   }
 }
 
-async function execute(w: ProcedureWorker, runId: number, signal: AbortSignal, pickedAt: number): Promise<void> {
+async function execute(
+  w: ProcedureWorker,
+  runId: number,
+  signal: AbortSignal,
+  pickedAt: number,
+): Promise<void> {
   const { store } = w.deps;
   const t0 = Date.now();
   // Of several runs of one procedure waiting, only the newest goes on.
@@ -105,18 +111,20 @@ async function execute(w: ProcedureWorker, runId: number, signal: AbortSignal, p
   const branch = run.branch ?? ref.defaultBranch;
   // A `/run` from a pull request runs at its head, which lives under refs/pull/.
   const pr = run.source === "command" ? /^pr#([0-9]+)$/.exec(run.triggerName ?? "")?.[1] : undefined;
-  const repo = await time("fetch", () =>
-    mirrorAt(ctx, [
-      `refs/heads/${branch}`,
-      `refs/heads/${ref.defaultBranch}`,
-      ...(pr ? [`refs/pull/${pr}/head`] : []),
-    ]),
+  const { repo, tips } = await time("fetch", () =>
+    runCheckout(
+      ctx,
+      [branch, ref.defaultBranch],
+      pr ? [`refs/pull/${pr}/head`] : run.head && /^[0-9a-f]{40}$/.test(run.head) ? [run.head] : [],
+    ),
   );
   const { head, policy } = await time("policy", async () => {
-    const head = run.head ?? (await repo.resolveCommit(`refs/heads/${branch}`));
-    if (!head || !(await repo.resolveCommit(head)))
+    const head = run.head ?? tips.get(branch);
+    if (!head || (run.head && !(await repo.resolveCommit(head))))
       throw new RunRefused(`${branch} has no commit ${run.head ?? ""} in ${ref.fullName}`);
-    const policy = await loadPolicy(repo, ref.defaultBranch, undefined, ctx.deps.limits);
+    // The default branch at the commit just checked (or fetched): its rules.
+    const rulesAt = tips.get(ref.defaultBranch) ?? `refs/heads/${ref.defaultBranch}`;
+    const policy = await loadPolicy(repo, ref.defaultBranch, rulesAt, ctx.deps.limits);
     if (policyBroken(policy))
       throw new RunRefused(
         `the default branch's .github/stackpilot.yml (${policySource(policy)}) has errors: nothing runs until they are fixed there`,
@@ -166,7 +174,11 @@ async function execute(w: ProcedureWorker, runId: number, signal: AbortSignal, p
       addStepDetail: (path, detail) => store.procedures.addStepDetail(runId, path, detail),
     },
     runner: appStepRunner(ctx, { run: { ...run, branch }, repo, head, branch, policy } satisfies RunScope),
-    onChange: () => void progressMade.then((p) => p.changed(), () => {}),
+    onChange: () =>
+      void progressMade.then(
+        (p) => p.changed(),
+        () => {},
+      ),
     signal,
   });
   signal.throwIfAborted();
