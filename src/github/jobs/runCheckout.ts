@@ -19,42 +19,67 @@ export interface RunCheckout {
   tips: Map<string, string>;
 }
 
+/** What a checkout needs from the App: GitHub's view of the branch tips, and the mirror. */
+export interface CheckoutIo {
+  /** The branches' tips as GitHub has them now; undefined when that cannot be had. */
+  remoteTips(branches: readonly string[]): Promise<Map<string, string> | undefined>;
+  /** The mirror holding these commit ids (fetched only if one is missing). */
+  ensureCommits(ids: readonly string[]): Promise<GitRepo>;
+  /** The mirror fetched for these refs. */
+  fetch(refs: readonly string[]): Promise<GitRepo>;
+}
+
 /**
  * @param branches branch names whose tips the run reads
  * @param extraRefs commit ids the run needs too (the pushed head), or refs outside the branches
  *   (`refs/pull/N/head`, which always fetch)
  */
-export async function runCheckout(
-  ctx: JobContext,
+export async function checkout(
+  io: CheckoutIo,
   branches: readonly string[],
   extraRefs: readonly string[] = [],
 ): Promise<RunCheckout> {
   const wanted = [...new Set(branches)];
-  const remote = extraRefs.every((r) => SHA.test(r)) ? await remoteTips(ctx, wanted) : undefined;
-  if (remote) {
-    const current = await ctx.deps.mirrors
-      .ensure(
-        { cloneUrl: ctx.ref.cloneUrl, fullName: ctx.ref.fullName },
-        // Commit ids only: the mirror fetches nothing when it has them all.
-        {
-          token: await installationToken(ctx.octokit),
-          refs: [...new Set([...remote.values(), ...extraRefs])],
-        },
-      )
+  const remote = extraRefs.every((r) => SHA.test(r)) ? await io.remoteTips(wanted) : undefined;
+  if (remote && wanted.every((b) => SHA.test(remote.get(b) ?? ""))) {
+    const current = await io
+      .ensureCommits([...new Set([...remote.values(), ...extraRefs])])
       .then(async (repo) => ({ repo, tips: await repo.branchTips(wanted) }))
       .catch(() => undefined);
     if (current && wanted.every((b) => current.tips.get(b) === remote.get(b))) return current;
   }
   // Commit ids are not fetched by name here: one the branches do not bring is the caller's to refuse.
-  const repo = await mirrorAt(ctx, [
+  const repo = await io.fetch([
     ...wanted.map((b) => `refs/heads/${b}`),
     ...extraRefs.filter((r) => !SHA.test(r)),
   ]);
   return { repo, tips: await repo.branchTips(wanted) };
 }
 
+/** `checkout` for a job: GitHub's API through the job's Octokit, the App's mirror cache. */
+export function runCheckout(
+  ctx: JobContext,
+  branches: readonly string[],
+  extraRefs: readonly string[] = [],
+): Promise<RunCheckout> {
+  const source = { cloneUrl: ctx.ref.cloneUrl, fullName: ctx.ref.fullName };
+  return checkout(
+    {
+      remoteTips: (wanted) => remoteTips(ctx, wanted),
+      ensureCommits: async (ids) =>
+        ctx.deps.mirrors.ensure(source, { token: await installationToken(ctx.octokit), refs: [...ids] }),
+      fetch: (refs) => mirrorAt(ctx, [...refs]),
+    },
+    branches,
+    extraRefs,
+  );
+}
+
 /** The branches' tips as GitHub's API has them now; undefined when one cannot be had. */
-async function remoteTips(ctx: JobContext, branches: string[]): Promise<Map<string, string> | undefined> {
+async function remoteTips(
+  ctx: JobContext,
+  branches: readonly string[],
+): Promise<Map<string, string> | undefined> {
   try {
     const shas = await Promise.all(
       branches.map(
@@ -63,7 +88,6 @@ async function remoteTips(ctx: JobContext, branches: string[]): Promise<Map<stri
             .object.sha,
       ),
     );
-    if (!shas.every((s) => SHA.test(s))) return undefined;
     return new Map(branches.map((b, i) => [b, shas[i] as string]));
   } catch {
     return undefined;
