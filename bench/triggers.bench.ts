@@ -288,6 +288,17 @@ try {
         throw new Error(`round ${r}: ${made.length} deployments of ${head}, not ${HOSTS} succeeded`);
       ours.push(run.endMs - run.t0);
       base.push(b);
+      // Where the round went: the run's start, then planning and GitHub until the first host starts,
+      // the hosts' deploys (first start to last end), then the run's end.
+      const stored = await store.procedures.getRun(run.id);
+      const ms = (d: Date | null | undefined) => d?.getTime() ?? Number.NaN;
+      const firstStart = Math.min(...made.map((d) => ms(d.startedAt)));
+      const lastEnd = Math.max(...made.map((d) => ms(d.finishedAt)));
+      const slowestHost = Math.max(...made.map((d) => ms(d.finishedAt) - ms(d.startedAt)));
+      log(
+        `part 2 round ${r} phases: request -> run started ${fmtMs(ms(stored?.startedAt) - run.t0)}; -> first host deploy started (plan, GitHub Deployment, check run, locks) ${fmtMs(firstStart - ms(stored?.startedAt))}; ` +
+          `hosts' deploys ${fmtMs(lastEnd - firstStart)} (slowest host ${fmtMs(slowestHost)}); -> run ended ${fmtMs(run.endMs - lastEnd)}`,
+      );
       ratios.push((run.endMs - run.t0) / b);
       log(
         `part 2 round ${r}: trigger to run end ${fmtMs(run.endMs - run.t0)}; baseline slowest of 10 ${fmtMs(b)}`,
