@@ -3,8 +3,8 @@
  * one job per run (singleton key `run:<id>`), heartbeated, so a run whose process died is failed
  * by pg-boss within a minute and retried by whichever replica (or restart) is alive; the retry
  * resumes the run at its next unfinished step (src/procedures/engine.ts). A run queued here is
- * picked up at once by this process's worker when it has one (pg-boss `notifyWorker`), not at
- * the next poll.
+ * picked up at once by an idle worker of this process when it has them (pg-boss `notifyWorker`
+ * to each), not at the next poll.
  */
 import type { PgBoss } from "pg-boss";
 import { HEARTBEAT_SECONDS } from "./jobQueue.ts";
