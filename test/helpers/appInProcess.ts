@@ -8,7 +8,7 @@ import { Probot, ProbotOctokit } from "probot";
 import { githubHost } from "../../src/github/api/githubHost.ts";
 import { createServices, parseEnv, type Services, startServer } from "../../src/github/server.ts";
 import type { GitHttpServer } from "./gitHttpServer.ts";
-import { sign, testAppPrivateKey } from "./webhooks.ts";
+import { deliverWebhook, testAppPrivateKey } from "./webhooks.ts";
 
 const WEBHOOK_SECRET = "webhook-secret";
 
@@ -53,21 +53,8 @@ export async function startAppInProcess(opts: {
   return {
     services,
     server,
-    async deliver(event, payload, delivery) {
-      const body = JSON.stringify(payload);
-      const res = await fetch(`http://127.0.0.1:${server.port}/api/github/webhooks`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "x-github-event": event,
-          "x-github-delivery": delivery,
-          "x-hub-signature-256": sign(body, WEBHOOK_SECRET),
-        },
-        body,
-      });
-      await res.text();
-      return res.status;
-    },
+    deliver: (event, payload, delivery) =>
+      deliverWebhook(server.port, WEBHOOK_SECRET, { event, payload, id: delivery }),
     async close() {
       await server.close();
       await services.stop();
