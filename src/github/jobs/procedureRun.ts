@@ -3,13 +3,15 @@
  * 1. wait for the run's coalescing lock (one run of a repository's procedure and branch at a
  *    time; while waiting, a newer run of it supersedes this one: the newest commit wins),
  * 2. find the repository (a trigger or the CLI names only `owner/name`: its installation is asked
- *    of GitHub), fetch the branch, read the rules and the procedure from the default branch (kept
+ *    of GitHub, kept a minute), bring the mirror up to date (runCheckout.ts: no fetch when it
+ *    already is), read the rules and the procedure from the default branch at that tip (kept
  *    with the run when it first starts, so a resumed run runs what it started with),
  * 3. a trigger's `paths` filter: a range touching none of them ends the run as skipped,
- * 4. the check run `stackpilot/procedure: NAME`, then the stages (engine.ts) with the App's steps
- *    (procedureSteps.ts), the check run following each change,
- * 5. the run's end. A lost lease or a transient error is thrown: the queue retries the job and the
- *    retry resumes at the next unfinished step; a permanent one ends the run as failed.
+ * 4. the stages (engine.ts) with the App's steps (procedureSteps.ts), the check run
+ *    `stackpilot/procedure: NAME` created meanwhile and following each change,
+ * 5. the run's end, then (the lease released) the check run's last update. A lost lease or a
+ *    transient error is thrown: the queue retries the job and the retry resumes at the next
+ *    unfinished step; a permanent one ends the run as failed.
  */
 import type { Probot } from "probot";
 import { errorText } from "../../deploy/hostDeploy.ts";
@@ -57,6 +59,9 @@ export async function runProcedureJob(
   if (!run || RUN_ENDED.has(run.status)) return;
   const pickedAt = Date.now();
   const holder = `run ${runId} (${w.deps.installationId}:${process.pid})`;
+  // The check run's last update, sent once the lease is released: the run's end is already stored,
+  // and the next run of the procedure need not wait for GitHub.
+  let showFinal: (() => Promise<void>) | undefined;
   try {
     await withLockWaiting(
       store,
@@ -67,7 +72,7 @@ export async function runProcedureJob(
         wait: { pollMs: 500, maxMs: 6 * 3600_000 },
       },
       async (signal) => {
-        await execute(w, runId, signal, pickedAt);
+        showFinal = await execute(w, runId, signal, pickedAt);
         return "done" as const;
       },
       // While waiting for the run before it: a newer run of the same procedure replaces this one.
@@ -85,7 +90,11 @@ export async function runProcedureJob(
       error: err instanceof RunRefused ? err.message : shortReason(err, `run ${runId}`),
     });
     await showEnd(w, runId).catch(() => {});
+    return;
   }
+  await showFinal?.().catch((err: unknown) =>
+    w.app.log.warn(`procedure run #${runId}: its check run's last update failed: ${errorText(err)}`),
+  );
 }
 
 async function execute(
@@ -93,7 +102,7 @@ async function execute(
   runId: number,
   signal: AbortSignal,
   pickedAt: number,
-): Promise<void> {
+): Promise<(() => Promise<void>) | undefined> {
   const { store } = w.deps;
   const t0 = Date.now();
   // Of several runs of one procedure waiting, only the newest goes on.
@@ -104,45 +113,9 @@ async function execute(
   const { timings, time } = stepTimer();
   timings.queued = Math.max(0, pickedAt - run.createdAt.getTime());
   timings.lock = t0 - pickedAt;
-  const { ref, ctx } = await time("repository", async () => {
-    const ref = run.repoRef ?? (await resolve(w, run.repo));
-    return { ref, ctx: await jobContext(w, ref, runId) };
-  });
-  const branch = run.branch ?? ref.defaultBranch;
-  // A `/run` from a pull request runs at its head, which lives under refs/pull/.
-  const pr = run.source === "command" ? /^pr#([0-9]+)$/.exec(run.triggerName ?? "")?.[1] : undefined;
-  const { repo, tips } = await time("fetch", () =>
-    runCheckout(
-      ctx,
-      [branch, ref.defaultBranch],
-      pr ? [`refs/pull/${pr}/head`] : run.head && /^[0-9a-f]{40}$/.test(run.head) ? [run.head] : [],
-    ),
-  );
-  const { head, policy } = await time("policy", async () => {
-    const head = run.head ?? tips.get(branch);
-    if (!head || (run.head && !(await repo.resolveCommit(head))))
-      throw new RunRefused(`${branch} has no commit ${run.head ?? ""} in ${ref.fullName}`);
-    // The default branch at the commit just checked (or fetched): its rules.
-    const rulesAt = tips.get(ref.defaultBranch) ?? `refs/heads/${ref.defaultBranch}`;
-    const policy = await loadPolicy(repo, ref.defaultBranch, rulesAt, ctx.deps.limits);
-    if (policyBroken(policy))
-      throw new RunRefused(
-        `the default branch's .github/stackpilot.yml (${policySource(policy)}) has errors: nothing runs until they are fixed there`,
-      );
-    await registerSchedules(store, ref, policy);
-    return { head, policy };
-  });
-  const definition = (run.definition as RunDefinition | null) ?? definitionFor(run, policy);
-  const started = await time("start", () =>
-    store.procedures.startRun(runId, {
-      repoRef: ref,
-      branch,
-      head,
-      definition,
-      policyCommit: policy.commit ?? null,
-    }),
-  );
-  if (!started) return;
+  const prepared = await prepare(w, run, time);
+  if (!prepared) return;
+  const { ctx, repo, head, branch, policy, definition } = prepared;
 
   const changed = await time("changes", async () =>
     run.base && (await repo.resolveCommit(run.base)) ? await changedFiles(repo, run.base, head) : undefined,
@@ -189,11 +162,60 @@ async function execute(
     result.failed ? "failed" : "succeeded",
     Date.now() - t0,
   );
-  progress.changed();
-  await progress.finish();
   ctx.log.info(
     `procedure run #${runId} (${runName(run)}) at ${head.slice(0, 7)}: ${result.failed ? "failed" : "succeeded"}`,
   );
+  return async () => {
+    await progress.finish();
+  };
+}
+
+/**
+ * The run's repository, checkout and rules, and the run marked started with them; undefined when
+ * another attempt started it meanwhile. Each phase timed by `time`.
+ */
+async function prepare(w: ProcedureWorker, run: Run, time: ReturnType<typeof stepTimer>["time"]) {
+  const { store } = w.deps;
+  const runId = run.id;
+  const { ref, ctx } = await time("repository", async () => {
+    const ref = run.repoRef ?? (await resolve(w, run.repo));
+    return { ref, ctx: await jobContext(w, ref, runId) };
+  });
+  const branch = run.branch ?? ref.defaultBranch;
+  // A `/run` from a pull request runs at its head, which lives under refs/pull/.
+  const pr = run.source === "command" ? /^pr#([0-9]+)$/.exec(run.triggerName ?? "")?.[1] : undefined;
+  const { repo, tips } = await time("fetch", () =>
+    runCheckout(
+      ctx,
+      [branch, ref.defaultBranch],
+      pr ? [`refs/pull/${pr}/head`] : run.head && /^[0-9a-f]{40}$/.test(run.head) ? [run.head] : [],
+    ),
+  );
+  const { head, policy } = await time("policy", async () => {
+    const head = run.head ?? tips.get(branch);
+    if (!head || (run.head && !(await repo.resolveCommit(head))))
+      throw new RunRefused(`${branch} has no commit ${run.head ?? ""} in ${ref.fullName}`);
+    // The default branch at the commit just checked (or fetched): its rules.
+    const rulesAt = tips.get(ref.defaultBranch) ?? `refs/heads/${ref.defaultBranch}`;
+    const policy = await loadPolicy(repo, ref.defaultBranch, rulesAt, ctx.deps.limits);
+    if (policyBroken(policy))
+      throw new RunRefused(
+        `the default branch's .github/stackpilot.yml (${policySource(policy)}) has errors: nothing runs until they are fixed there`,
+      );
+    await registerSchedules(store, ref, policy);
+    return { head, policy };
+  });
+  const definition = (run.definition as RunDefinition | null) ?? definitionFor(run, policy);
+  const started = await time("start", () =>
+    store.procedures.startRun(runId, {
+      repoRef: ref,
+      branch,
+      head,
+      definition,
+      policyCommit: policy.commit ?? null,
+    }),
+  );
+  return started ? { ctx, repo, head, branch, policy, definition } : undefined;
 }
 
 async function resolve(w: ProcedureWorker, fullName: string): Promise<RunRepoRef> {
