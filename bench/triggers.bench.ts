@@ -274,11 +274,20 @@ try {
     const ours: number[] = [];
     const base: number[] = [];
     const ratios: number[] = [];
+    /** Seconds the App spent planning so far (stackpilot_plan_duration_seconds). */
+    const planSeconds = async () =>
+      (
+        (await services.metrics.registry.getSingleMetric("stackpilot_plan_duration_seconds")?.get())
+          ?.values ?? []
+      )
+        .filter((v) => (v as { metricName?: string }).metricName?.endsWith("_sum"))
+        .reduce((a, v) => a + v.value, 0);
     for (let r = 1; r <= ROUNDS; r++) {
       const before = head;
       head = repo.commit({ "stacks/app/compose.yaml": appCompose(String(r)) }, `round ${r}`);
       let b = Number.NaN;
       if (r % 2) b = await baseline(String(r));
+      const planBefore = await planSeconds();
       const run = await fire("fleet", { before, after: head });
       if (!(r % 2)) b = await baseline(String(r));
       const made = (await store.listDeployments({ repo: REPO, limit: HOSTS })).filter(
@@ -295,8 +304,9 @@ try {
       const firstStart = Math.min(...made.map((d) => ms(d.startedAt)));
       const lastEnd = Math.max(...made.map((d) => ms(d.finishedAt)));
       const slowestHost = Math.max(...made.map((d) => ms(d.finishedAt) - ms(d.startedAt)));
+      const planned = ((await planSeconds()) - planBefore) * 1000;
       log(
-        `part 2 round ${r} phases: request -> run started ${fmtMs(ms(stored?.startedAt) - run.t0)}; -> first host deploy started (plan, GitHub Deployment, check run, locks) ${fmtMs(firstStart - ms(stored?.startedAt))}; ` +
+        `part 2 round ${r} phases: request -> run started ${fmtMs(ms(stored?.startedAt) - run.t0)}; -> first host deploy started (plan ${fmtMs(planned)}, GitHub Deployment, check run, locks) ${fmtMs(firstStart - ms(stored?.startedAt))}; ` +
           `hosts' deploys ${fmtMs(lastEnd - firstStart)} (slowest host ${fmtMs(slowestHost)}); -> run ended ${fmtMs(run.endMs - lastEnd)}`,
       );
       ratios.push((run.endMs - run.t0) / b);
