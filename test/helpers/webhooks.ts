@@ -79,3 +79,24 @@ export function prCommentPayload(opts: {
   Object.assign(payload.sender as object, opts.user);
   return payload;
 }
+
+/** POSTs a webhook delivery signed with `secret` to the App at `port`; the HTTP status. */
+export async function deliverWebhook(
+  port: number,
+  secret: string,
+  delivery: { event: string; payload: unknown; id: string },
+): Promise<number> {
+  const body = JSON.stringify(delivery.payload);
+  const res = await fetch(`http://127.0.0.1:${port}/api/github/webhooks`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-github-event": delivery.event,
+      "x-github-delivery": delivery.id,
+      "x-hub-signature-256": sign(body, secret),
+    },
+    body,
+  });
+  await res.text();
+  return res.status;
+}
