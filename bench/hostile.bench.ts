@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { parseComposeFile } from "../src/detect/compose.ts";
+import { collectComposeInputs, parseComposeFile } from "../src/detect/compose.ts";
 import { DEFAULT_PARSE_LIMITS, ParseCache } from "../src/detect/snapshot.ts";
 import { GitRepo } from "../src/git/repo.ts";
 import { planRange } from "../src/plan/planRange.ts";
@@ -43,6 +43,7 @@ import {
   oversize,
   PIECE_GLOB,
   STARS_GLOB,
+  serviceChain,
 } from "./lib/hostileRepo.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "sp-bench-hostile-"));
@@ -123,6 +124,8 @@ async function inputRows(
     aliases: await medianOf(() => parseComposeFile("stacks/aliases/compose.yaml", texts.aliases)),
     deep: await medianOf(() => parseComposeFile("stacks/deep/compose.yaml", texts.deep)),
     oversize: await medianOf(() => repo.readBlobsWithin([oversizeOid], DEFAULT_PARSE_LIMITS.maxFileBytes)),
+    chain: await medianOf(() => collectProject(serviceChain(8_000, true))),
+    flat: await medianOf(() => collectProject(serviceChain(8_000, false))),
   };
   const picomatch = (glob: string, name: string) =>
     before('import pm from "picomatch"; const m = pm(input.glob, { dot: true });', "m(input.name)", {
@@ -175,7 +178,22 @@ async function inputRows(
       "problem at file:1:1, never read",
       `yaml, uniqueKeys: ${yaml(oversize(), "parseDocument(input.text)")} (after reading it whole)`,
     ],
+    [
+      "compose project of 8,000 services in one `extends` chain",
+      `${fmtMs(ours.chain.median)} (${(ours.chain.median / ours.flat.median).toFixed(2)}x)`,
+      "parsed, every service inherits the far end",
+      `the same 8,000 services without extends: ${fmtMs(ours.flat.median)}`,
+    ],
   ];
+}
+
+/** A stack's whole compose project (parse, extends, env files), as planning collects it. */
+function collectProject(text: string): void {
+  const file = "stacks/chain/compose.yaml";
+  const files: Record<string, string> = { [file]: text, "stacks/chain/app.env": "A=1\n" };
+  const info = collectComposeInputs([file], (path) => files[path]);
+  if (info.problems.some((p) => p.severity === "error") || info.services.some((s) => s.image !== "far-end:1"))
+    throw new Error("the extends chain was not resolved");
 }
 
 /** Median of 5 timed calls after one untimed. */

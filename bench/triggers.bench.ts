@@ -99,7 +99,7 @@ try {
     { ".github/stackpilot.yml": CONFIG, "stacks/app/compose.yaml": appCompose("0") },
     "init",
   );
-  github.setRepository(REPO, { cloneUrl: git.cloneUrl(REPO) });
+  github.setRepository(REPO, { cloneUrl: git.cloneUrl(REPO), bareDir: repo.bareDir });
   const hostsFile = join(tmp, "hosts.yml");
   const trigger = (name: string) => ({
     name,
@@ -164,6 +164,22 @@ try {
     };
     const bare: number[] = [];
     const bareToStart: number[] = [];
+    // The App's own account of each run's start (stackpilot_procedure_start_phase_seconds), measured triggers only.
+    const phaseSums = async () => {
+      const m = await services.metrics.registry
+        .getSingleMetric("stackpilot_procedure_start_phase_seconds")
+        ?.get();
+      const sums = new Map<string, { sum: number; count: number }>();
+      for (const v of m?.values ?? []) {
+        const phase = String(v.labels.phase);
+        const e = sums.get(phase) ?? { sum: 0, count: 0 };
+        if ((v as { metricName?: string }).metricName?.endsWith("_sum")) e.sum = v.value;
+        if ((v as { metricName?: string }).metricName?.endsWith("_count")) e.count = v.value;
+        sums.set(phase, e);
+      }
+      return sums;
+    };
+    const phasesBefore = await phaseSums();
     for (let i = 1; i <= TRIGGERS; i++) {
       // Alternate which side goes first, so neither always runs on a quieter machine.
       const measureBare = async () => {
@@ -217,6 +233,15 @@ try {
         "-",
       ],
     );
+    const phasesAfter = await phaseSums();
+    console.log(
+      `part 1, the App's start phases (mean ms over the measured triggers): ${[...phasesAfter]
+        .map(([phase, a]) => {
+          const b = phasesBefore.get(phase) ?? { sum: 0, count: 0 };
+          return `${phase} ${(((a.sum - b.sum) / Math.max(1, a.count - b.count)) * 1000).toFixed(1)}`;
+        })
+        .join(", ")}`,
+    );
     console.log(
       `part 1, medians: request -> run stored ${fmtMs(median(phases.created))}; -> run started (queue pickup, run lock, GitHub lookups, git fetch, policy) ${fmtMs(median(phases.picked))}; ` +
         `-> first step started (changed files, check run) ${fmtMs(median(phases.prepared))}; -> remote command ${fmtMs(median(phases.remote))}`,
@@ -249,11 +274,20 @@ try {
     const ours: number[] = [];
     const base: number[] = [];
     const ratios: number[] = [];
+    /** Seconds the App spent planning so far (stackpilot_plan_duration_seconds). */
+    const planSeconds = async () =>
+      (
+        (await services.metrics.registry.getSingleMetric("stackpilot_plan_duration_seconds")?.get())
+          ?.values ?? []
+      )
+        .filter((v) => (v as { metricName?: string }).metricName?.endsWith("_sum"))
+        .reduce((a, v) => a + v.value, 0);
     for (let r = 1; r <= ROUNDS; r++) {
       const before = head;
       head = repo.commit({ "stacks/app/compose.yaml": appCompose(String(r)) }, `round ${r}`);
       let b = Number.NaN;
       if (r % 2) b = await baseline(String(r));
+      const planBefore = await planSeconds();
       const run = await fire("fleet", { before, after: head });
       if (!(r % 2)) b = await baseline(String(r));
       const made = (await store.listDeployments({ repo: REPO, limit: HOSTS })).filter(
@@ -263,6 +297,18 @@ try {
         throw new Error(`round ${r}: ${made.length} deployments of ${head}, not ${HOSTS} succeeded`);
       ours.push(run.endMs - run.t0);
       base.push(b);
+      // Where the round went: the run's start, then planning and GitHub until the first host starts,
+      // the hosts' deploys (first start to last end), then the run's end.
+      const stored = await store.procedures.getRun(run.id);
+      const ms = (d: Date | null | undefined) => d?.getTime() ?? Number.NaN;
+      const firstStart = Math.min(...made.map((d) => ms(d.startedAt)));
+      const lastEnd = Math.max(...made.map((d) => ms(d.finishedAt)));
+      const slowestHost = Math.max(...made.map((d) => ms(d.finishedAt) - ms(d.startedAt)));
+      const planned = ((await planSeconds()) - planBefore) * 1000;
+      log(
+        `part 2 round ${r} phases: request -> run started ${fmtMs(ms(stored?.startedAt) - run.t0)}; -> first host deploy started (plan ${fmtMs(planned)}, GitHub Deployment, check run, locks) ${fmtMs(firstStart - ms(stored?.startedAt))}; ` +
+          `hosts' deploys ${fmtMs(lastEnd - firstStart)} (slowest host ${fmtMs(slowestHost)}); -> run ended ${fmtMs(run.endMs - lastEnd)}`,
+      );
       ratios.push((run.endMs - run.t0) / b);
       log(
         `part 2 round ${r}: trigger to run end ${fmtMs(run.endMs - run.t0)}; baseline slowest of 10 ${fmtMs(b)}`,

@@ -3,14 +3,16 @@
  * most 200 ms (median of 10) and weighs at most 500 KB; time to first byte of a deployment page
  * under a running deploy, reported.
  *
- * The UI runs on a loopback node:http server over a real store (PGlite under .tmp/bench/ui), the
- * way the App mounts it, and is asked with the static token (`Authorization: Bearer`). Two
+ * The UI runs on a loopback node:http server over a real store, the
+ * way the App mounts it (PGlite under .tmp/bench/ui, then a throwaway Postgres server, each
+ * timed the same way), and is asked with the static token (`Authorization: Bearer`). Two
  * repositories of 1,000 x 10 targets each, written with one SQL statement per table:
  * - `acme/typical`: each stack at one commit on all its hosts (how a fleet usually looks), 1% of
- *   last deploys failed, 0.5% of targets locked;
+ *   last deploys failed, 0.5% of targets locked, every target drift-checked (1% drifted, with what
+ *   differs);
  * - `acme/distinct`: every target at its own commit (the worst case: no two cells alike).
  * Each is timed as a whole request (10 runs after 2 warm-ups; median, p90), split into the store's
- * query and the pure render (matrixModel + Eta), next to a baseline: the same store query answered
+ * query, the shaping (matrixModel) and the template (Eta), next to a baseline: the same store query answered
  * as JSON (what `stackpilot status --json`-style output costs, no HTML).
  *
  * The deployment page: one running deployment with 200 commands of ~2 KB output while a writer in
@@ -27,11 +29,12 @@ import { performance } from "node:perf_hooks";
 import { githubHost } from "../src/github/api/githubHost.ts";
 import { deployLockKey } from "../src/state/deployments.ts";
 import type { LockInfo } from "../src/state/locks.ts";
-import { openDatabase, openStore, type Store } from "../src/state/store.ts";
+import { type OpenStoreOptions, openDatabase, openStore, type Store } from "../src/state/store.ts";
 import { matrixModel, type RepoFacts, targetKey } from "../src/ui/pages/matrixModel.ts";
 import { renderPage } from "../src/ui/render.ts";
 import { createUi } from "../src/ui/router.ts";
 import { uiSettings } from "../src/ui/settings.ts";
+import { startPostgres } from "../test/helpers/postgresServer.ts";
 import { inScratchDir } from "./lib/scratch.ts";
 import { fmtBytes, fmtMs, summarize, table } from "./lib/stats.ts";
 
@@ -44,13 +47,25 @@ const TARGET_MS = 200;
 const TARGET_BYTES = 500 * 1024;
 const TOKEN = "b".repeat(40);
 const log = (s: string) => process.stderr.write(`${s}\n`);
+type Location = Pick<OpenStoreOptions, "dataDir" | "databaseUrl">;
 
 await inScratchDir(TMP, main);
 
 async function main(): Promise<void> {
-  (await openStore({ dataDir: TMP })).close(); // the schema
-  await seed();
-  const store = await openStore({ dataDir: TMP });
+  await onBackend("PGlite", { dataDir: TMP });
+  const pg = await startPostgres();
+  try {
+    await onBackend("Postgres", { dataDir: TMP, databaseUrl: await pg.createDatabase() });
+  } finally {
+    await pg.stop();
+  }
+}
+
+async function onBackend(name: string, location: Location): Promise<void> {
+  log(`${name}...`);
+  (await openStore(location)).close(); // the schema
+  await seed(location);
+  const store = await openStore(location);
   const github = githubHost({});
   const ui = createUi({
     store,
@@ -71,8 +86,8 @@ async function main(): Promise<void> {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
-    await matrixBench(store, base, github.origin);
-    await deploymentBench(store, base);
+    await matrixBench(name, store, base, github.origin);
+    await deploymentBench(name, store, base);
   } finally {
     ui.close();
     server.closeAllConnections();
@@ -82,9 +97,9 @@ async function main(): Promise<void> {
 }
 
 /** 1,000 x 10 targets per repository: a last deployment each, what is deployed, a few locks. */
-async function seed(): Promise<void> {
+async function seed(location: Location): Promise<void> {
   const t = performance.now();
-  const db = await openDatabase({ dataDir: TMP });
+  const db = await openDatabase(location);
   try {
     // typical: a stack's hosts got its commit in one rollout (one age); distinct: each its own.
     for (const [repo, commit, age] of [
@@ -100,11 +115,25 @@ async function seed(): Promise<void> {
            FROM generate_series(1, $2::int) s, generate_series(1, $3::int) h`,
         [repo, STACKS, HOSTS],
       );
+      // What createDeployment writes with each deployment.
+      await db.query(
+        `INSERT INTO target_last (repo, stack, host, deployment_id)
+         SELECT repo, stack, host, max(id) FROM deployments WHERE repo = $1 GROUP BY repo, stack, host`,
+        [repo],
+      );
       await db.query(
         `INSERT INTO deployed (repo, stack, host, fingerprint, commit_sha, deployment_id, deployed_at, pinned)
          SELECT repo, stack, host, fingerprint, commit_sha, id, now() - (${age}) * interval '1 minute',
                 id % 97 = 0
            FROM deployments WHERE repo = $1`,
+        [repo],
+      );
+      await db.query(
+        `INSERT INTO drift_checks (repo, stack, host, state, details, commit_sha, checked_at, since)
+         SELECT repo, stack, host, CASE WHEN deployment_id % 100 = 42 THEN 'drifted' ELSE 'in_sync' END,
+                CASE WHEN deployment_id % 100 = 42 THEN '["web: container missing", "db: image differs"]'::jsonb ELSE '[]'::jsonb END,
+                commit_sha, now(), now()
+           FROM deployed WHERE repo = $1`,
         [repo],
       );
       await db.query(
@@ -144,7 +173,7 @@ async function timed<T>(fn: () => Promise<T> | T): Promise<{ ms: number; value: 
   return { ms: performance.now() - t, value };
 }
 
-async function matrixBench(store: Store, base: string, origin: string): Promise<void> {
+async function matrixBench(backend: string, store: Store, base: string, origin: string): Promise<void> {
   const rows: string[][] = [];
   for (const repo of ["acme/typical", "acme/distinct"]) {
     const url = `${base}/ui?repo=${encodeURIComponent(repo)}`;
@@ -159,7 +188,8 @@ async function matrixBench(store: Store, base: string, origin: string): Promise<
       bytes = r.bytes;
     }
     const query: number[] = [];
-    const render: number[] = [];
+    const shaping: number[] = [];
+    const template: number[] = [];
     const baseline: number[] = [];
     let lockedCells = 0;
     for (let i = 0; i < RUNS; i++) {
@@ -173,17 +203,18 @@ async function matrixBench(store: Store, base: string, origin: string): Promise<
         if (lock) held.set(targetKey(t.stack, t.host), lock);
       }
       lockedCells = held.size;
-      render.push(
+      const facts: RepoFacts[] = [{ repo, targets: q.value, locks: held }];
+      const view = await timed(() => matrixModel(facts, { origin, now: Date.now() }));
+      shaping.push(view.ms);
+      template.push(
         (
-          await timed(() => {
-            const facts: RepoFacts[] = [{ repo, targets: q.value, locks: held }];
-            const view = matrixModel(facts, { origin, now: Date.now() });
-            return renderPage(
+          await timed(() =>
+            renderPage(
               "matrix",
-              { ...view, filters: { stack: "", host: "", repo }, repoChoices: [repo] },
+              { ...view.value, filters: { stack: "", host: "", repo }, repoChoices: [repo] },
               { title: "Stacks", who: "token holder" },
-            );
-          })
+            ),
+          )
         ).ms,
       );
       baseline.push((await timed(async () => JSON.stringify(await store.targetsOverview(repo)))).ms);
@@ -195,13 +226,14 @@ async function matrixBench(store: Store, base: string, origin: string): Promise<
       fmtMs(h.p50),
       fmtMs(h.p90),
       fmtMs(quantiles(query).p50),
-      fmtMs(quantiles(render).p50),
+      fmtMs(quantiles(shaping).p50),
+      fmtMs(quantiles(template).p50),
       fmtMs(quantiles(baseline).p50),
       fmtBytes(bytes),
       `${h.p50 <= TARGET_MS ? "ok" : "MISSED"} / ${bytes <= TARGET_BYTES ? "ok" : "MISSED"}`,
     ]);
   }
-  console.log(`### Matrix, ${STACKS} stacks x ${HOSTS} hosts (GET /ui, median of ${RUNS})\n`);
+  console.log(`### ${backend}: matrix, ${STACKS} stacks x ${HOSTS} hosts (GET /ui, median of ${RUNS})\n`);
   console.log(
     table(
       [
@@ -209,7 +241,8 @@ async function matrixBench(store: Store, base: string, origin: string): Promise<
         "request p50",
         "request p90",
         "store query p50",
-        "model + Eta p50",
+        "shaping (model) p50",
+        "template (Eta) p50",
         "baseline: query as JSON p50",
         "page size",
         `target ${TARGET_MS} ms / ${fmtBytes(TARGET_BYTES)}`,
@@ -220,7 +253,7 @@ async function matrixBench(store: Store, base: string, origin: string): Promise<
 }
 
 /** TTFB of a running deployment's page and its event stream while its deployer writes. */
-async function deploymentBench(store: Store, base: string): Promise<void> {
+async function deploymentBench(backend: string, store: Store, base: string): Promise<void> {
   const id = await store.createDeployment({
     repo: "acme/typical",
     stack: "stack-0001",
@@ -275,7 +308,7 @@ async function deploymentBench(store: Store, base: string): Promise<void> {
   const p = quantiles(page);
   const e = quantiles(events);
   console.log(
-    `\n### A running deployment (200 commands of ${fmtBytes(output.length)} output, one more every 20 ms; ${appended} appended during the runs)\n`,
+    `\n### ${backend}: a running deployment (200 commands of ${fmtBytes(output.length)} output, one more every 20 ms; ${appended} appended during the runs)\n`,
   );
   console.log(
     table(

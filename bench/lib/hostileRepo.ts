@@ -26,6 +26,18 @@ export const aliasHeavy = (): string => {
   const services = Array.from({ length: 1000 }, (_, i) => `  s${i}:\n    <<: *base\n    image: s${i}\n`);
   return `x-base: &base\n  env_file: [app.env]\n  restart: always\nservices:\n${services.join("")}`;
 };
+/** `services` of `n` entries, each extending the next (the last has the image), or all independent. */
+export const serviceChain = (n: number, chained: boolean): string => {
+  const lines = ["services:"];
+  for (let i = 0; i < n - 1; i++)
+    lines.push(
+      `  s${i}:`,
+      chained ? `    extends: s${i + 1}` : "    image: far-end:1",
+      "    env_file: app.env",
+    );
+  lines.push(`  s${n - 1}:`, "    image: far-end:1");
+  return `${lines.join("\n")}\n`;
+};
 export const deep = () => `services: ${"[".repeat(100_000)}${"]".repeat(100_000)}\n`;
 
 /** A bare repository: a root commit, `clean` (100 stacks) on it, and `hostile` (the same plus the hostile inputs). */

@@ -10,6 +10,7 @@ import { type HostJobResult, isSuccess, runPlan } from "../deploy/orchestrate.ts
 import { parseLimitsFrom } from "../detect/blobReader.ts";
 import { ParseCache } from "../detect/snapshot.ts";
 import { GitRepo } from "../git/repo.ts";
+import { deployEvent } from "../notify/events.ts";
 import { brokenReason } from "../plan/broken.ts";
 import { planDeploy } from "../plan/planDeploy.ts";
 import { planBudgetMs, watchBudget } from "../plan/planner.ts";
@@ -80,7 +81,11 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
   const repoId = await repoIdentity(repo);
   const sources = sourceFlags(values.source);
 
-  const session = await openSession({ hostsFile: values.hosts, dataDir: defaultDataDir(values.data) });
+  const session = await openSession({
+    hostsFile: values.hosts,
+    dataDir: defaultDataDir(values.data),
+    err: (line) => io.err(line),
+  });
   try {
     // A deployer that died mid-deploy left its deployment running: say so, and plan it again.
     for (const d of await session.store.recoverInterrupted()) {
@@ -164,6 +169,10 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
           );
       },
     });
+    for (const r of results) {
+      const event = deployEvent(repoId, head, r);
+      if (event) session.notifier.emit(event);
+    }
     io.out(`\n${summaryTable(results)}`);
     for (const r of results)
       for (const w of r.warnings ?? []) io.err(`warning: ${r.stack} on ${r.host}: ${w}\n`);

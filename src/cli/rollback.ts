@@ -53,7 +53,11 @@ export async function rollbackCommand(argv: string[], io: Io): Promise<number> {
     throw new UsageError(`--to must be a commit SHA, got "${values.to}"`);
   const repoId = await repoIdentity(new GitRepo(resolve(values.repo)));
 
-  const session = await openSession({ hostsFile: values.hosts, dataDir: defaultDataDir(values.data) });
+  const session = await openSession({
+    hostsFile: values.hosts,
+    dataDir: defaultDataDir(values.data),
+    err: (line) => io.err(line),
+  });
   try {
     const hostOk = values.host?.length ? compileGlob(values.host) : () => true;
     const targets = (await session.store.getDeployed(repoId)).filter(
@@ -86,6 +90,16 @@ export async function rollbackCommand(argv: string[], io: Io): Promise<number> {
           ...(values.to ? { to: values.to } : {}),
           actor: session.actor,
           engine: { lockOwner: session.installationId },
+        });
+        session.notifier.emit({
+          type: "rollback",
+          repo: repoId,
+          stack,
+          host: d.host,
+          actor: session.actor,
+          ...(r.ok
+            ? { ok: true, to: r.to, ...(r.from ? { from: r.from } : {}) }
+            : { ok: false, error: r.error }),
         });
         if (!r.ok) return done("failed", r.error);
         io.err(`[${d.host}] ${stack}: ${r.from?.slice(0, 7) ?? "(none)"} -> ${r.to.slice(0, 7)}, pinned\n`);

@@ -4,6 +4,7 @@
  * its deploy config changed. Pure.
  */
 import type { Change, ChangeStatus } from "../git/repo.ts";
+import { type HookChange, hookChanges } from "./hooks.ts";
 import { deployConfigOf, inputReason } from "./inputs.ts";
 import { ownersOf, type Snapshot, type StackSnapshot } from "./snapshot.ts";
 
@@ -24,8 +25,10 @@ export interface StackChange {
   added: boolean;
   removed: boolean;
   files: ChangedFile[];
-  /** Deploy-config keys that changed in `.github/stackpilot.yml`. */
+  /** Deploy-config keys that changed in `.github/stackpilot.yml`, hooks apart. */
   configKeys: string[];
+  /** Hooks added, removed or rewritten (in the stack's entry or the defaults it inherits). */
+  hooks: HookChange[];
 }
 
 export function mapChanges(
@@ -51,6 +54,7 @@ export function mapChanges(
         removed: false,
         files: [],
         configKeys: [],
+        hooks: [],
       };
       result.set(name, c);
     }
@@ -89,7 +93,8 @@ export function mapChanges(
     if (keys.length) {
       const c = entry(name);
       c.contentChanged = true;
-      c.configKeys = keys;
+      c.configKeys = keys.filter((k) => k !== "hooks");
+      c.hooks = hookChanges(b.def.hooks, h.def.hooks);
     }
     if (
       JSON.stringify([b.def.hosts, b.def.environment]) !== JSON.stringify([h.def.hosts, h.def.environment])

@@ -78,6 +78,12 @@ class Collector {
   readonly #visited = new Set<string>();
   /** Whole files (path + working directory) whose includes and extends were followed. */
   readonly #explored = new Set<string>();
+  /** Files whose findings were all taken (`#absorb` without a service). */
+  readonly #absorbedWhole = new WeakSet<ComposeFileInfo>();
+  /** Each file's `extends.file` references by service. */
+  readonly #extendsRefs = new WeakMap<ComposeFileInfo, Map<string, ComposeRef>>();
+  /** Extended services (service keys) with their own bases filled in. */
+  readonly #resolved = new Map<string, ComposeService>();
   #projectName: string | undefined;
 
   constructor(read: Read, parse: Parse) {
@@ -133,7 +139,7 @@ class Collector {
   }
 
   result(): ComposeFileInfo {
-    const services = [...this.#services.values()].map((s) => this.#resolveExtends(s, new Set()));
+    const services = [...this.#services.values()].map((s) => this.#resolveExtends(s));
     const info: ComposeFileInfo = {
       refs: [...this.#refs.values()],
       services,
@@ -210,7 +216,7 @@ class Collector {
       const start = serviceKey(file, service.name);
       if (!service.extends || this.#visited.has(start)) continue;
       this.#visited.add(start);
-      this.#followExtends(file, info, service, [start], env);
+      this.#followExtends(file, info, service, start, env);
     }
   }
 
@@ -265,47 +271,66 @@ class Collector {
     file: string,
     info: ComposeFileInfo,
     service: ComposeService,
-    chain: readonly string[],
+    start: string,
     env: ComposeEnv,
   ): void {
-    const base = service.extends;
-    if (!base) return;
-    // At `extends.file` when written (what a missing file is about), else at `extends`.
-    const ref =
-      base.file === file
-        ? undefined
-        : info.refs.find((r) => r.kind === "extends" && r.service === service.name);
-    const origin = {
-      file,
-      line: ref?.line ?? base.line,
-      col: ref?.col ?? base.col,
-      key: `services.${service.name}.extends`,
-    };
-    const node = serviceKey(base.file, base.service);
-    const loop = chain.indexOf(node);
-    if (loop >= 0) {
-      const path = [...chain.slice(loop), node].map(serviceLabel).join(" -> ");
-      this.#report(origin, `extends cycle: ${path}`);
-      return;
+    // A loop, not recursion: a chain of thousands of services must not overflow the stack.
+    const chain = [start];
+    const onChain = new Set(chain);
+    for (let at = { file, info, service }; ; ) {
+      const base = at.service.extends;
+      if (!base) return;
+      // At `extends.file` when written (what a missing file is about), else at `extends`.
+      const ref = base.file === at.file ? undefined : this.#extendsRef(at.info, at.service.name);
+      const origin = {
+        file: at.file,
+        line: ref?.line ?? base.line,
+        col: ref?.col ?? base.col,
+        key: `services.${at.service.name}.extends`,
+      };
+      const node = serviceKey(base.file, base.service);
+      if (onChain.has(node)) {
+        const path = [...chain.slice(chain.indexOf(node)), node].map(serviceLabel).join(" -> ");
+        this.#report(origin, `extends cycle: ${path}`);
+        return;
+      }
+      if (this.#visited.has(node)) return;
+      this.#visited.add(node);
+      const baseInfo = base.file === at.file ? at.info : this.#load(base.file, posix.dirname(base.file), env);
+      if (!baseInfo) {
+        this.#report(origin, `extended compose file ${base.file} not found`);
+        return;
+      }
+      this.#absorb(baseInfo, base.service);
+      const next = serviceIn(baseInfo, base.service);
+      if (!next) {
+        this.#report(origin, `service "${base.service}" not found in ${base.file}`);
+        return;
+      }
+      chain.push(node);
+      onChain.add(node);
+      at = { file: base.file, info: baseInfo, service: next };
     }
-    if (this.#visited.has(node)) return;
-    this.#visited.add(node);
-    const baseInfo = base.file === file ? info : this.#load(base.file, posix.dirname(base.file), env);
-    if (!baseInfo) {
-      this.#report(origin, `extended compose file ${base.file} not found`);
-      return;
+  }
+
+  /** The `extends.file` reference a service of `info` writes (indexed once per file). */
+  #extendsRef(info: ComposeFileInfo, service: string): ComposeRef | undefined {
+    let byService = this.#extendsRefs.get(info);
+    if (!byService) {
+      byService = new Map();
+      for (const r of info.refs)
+        if (r.kind === "extends" && r.service !== undefined && !byService.has(r.service))
+          byService.set(r.service, r);
+      this.#extendsRefs.set(info, byService);
     }
-    this.#absorb(baseInfo, base.service);
-    const next = baseInfo.services.find((s) => s.name === base.service);
-    if (!next) {
-      this.#report(origin, `service "${base.service}" not found in ${base.file}`);
-      return;
-    }
-    this.#followExtends(base.file, baseInfo, next, [...chain, node], env);
+    return byService.get(service);
   }
 
   /** Takes over a file's findings; with `service`, only that service's (plus file-level problems). */
   #absorb(info: ComposeFileInfo, service?: string): void {
+    // A file taken whole already holds every service's findings (same-file extends chains).
+    if (this.#absorbedWhole.has(info)) return;
+    if (service === undefined) this.#absorbedWhole.add(info);
     const mine = (s: string | undefined) => service === undefined || s === service;
     for (const ref of info.refs) if (mine(ref.service)) this.#addRef(ref);
     for (const mount of info.absoluteMounts) if (mine(mount.service)) this.#addMount(mount);
@@ -337,14 +362,59 @@ class Collector {
     this.#addProblem({ ...origin, message, severity });
   }
 
-  /** Fills what a service leaves out from the service it extends (which wins nothing it sets itself). */
-  #resolveExtends(service: ComposeService, seen: Set<string>): ComposeService {
-    const base = service.extends;
-    if (!base || seen.has(`${base.file}#${base.service}`)) return service;
-    seen.add(`${base.file}#${base.service}`);
-    const found = this.#byFile.get(base.file)?.services.find((s) => s.name === base.service);
-    return found ? mergeService(this.#resolveExtends(found, seen), service) : service;
+  /**
+   * Fills what a service leaves out from the services it extends, nearest first (each wins nothing
+   * it sets itself). A loop over the chain, with every base resolved once (`#resolved`): a chain of
+   * thousands of services is linear, not cubic, and cannot overflow the stack. A chain that runs
+   * into a cycle (an error reported by `#followExtends`) stops where it repeats and is not kept.
+   */
+  #resolveExtends(service: ComposeService): ComposeService {
+    const chain: { key: string; service: ComposeService }[] = [];
+    const seen = new Set<string>();
+    let tail: ComposeService | undefined;
+    let cyclic = false;
+    for (let at = service; at.extends; ) {
+      const key = serviceKey(at.extends.file, at.extends.service);
+      if (seen.has(key)) {
+        cyclic = true;
+        break;
+      }
+      seen.add(key);
+      tail = this.#resolved.get(key);
+      if (tail) break;
+      const info = this.#byFile.get(at.extends.file);
+      const found = info && serviceIn(info, at.extends.service);
+      if (!found) break;
+      chain.push({ key, service: found });
+      at = found;
+    }
+    let acc = tail;
+    if (acc === undefined) {
+      // The farthest base extends nothing that can be followed: it is resolved as it is.
+      const last = chain.pop();
+      if (!last) return service;
+      acc = last.service;
+      if (!cyclic) this.#resolved.set(last.key, acc);
+    }
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const link = chain[i] as { key: string; service: ComposeService };
+      acc = mergeService(acc, link.service);
+      if (!cyclic) this.#resolved.set(link.key, acc);
+    }
+    return mergeService(acc, service);
   }
+}
+
+/** The service named `name` in a parsed file (the first, as a lookup by name finds it); indexed once per file. */
+const serviceIndex = new WeakMap<ComposeFileInfo, Map<string, ComposeService>>();
+function serviceIn(info: ComposeFileInfo, name: string): ComposeService | undefined {
+  let byName = serviceIndex.get(info);
+  if (!byName) {
+    byName = new Map();
+    for (const s of info.services) if (!byName.has(s.name)) byName.set(s.name, s);
+    serviceIndex.set(info, byName);
+  }
+  return byName.get(name);
 }
 
 function fileKey(file: string, baseDir: string): string {

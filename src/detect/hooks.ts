@@ -84,3 +84,25 @@ function scriptProblem(script: string, index: PathIndex): string | undefined {
 export function hookScripts(hooks: StackHooks | undefined): string[] {
   return Object.values(hooks ?? {}).flatMap((h) => (h.script === undefined ? [] : [h.script]));
 }
+
+/** How one hook differs between two versions of a stack. */
+export interface HookChange {
+  hook: HookName;
+  change: "added" | "modified" | "removed";
+}
+
+/**
+ * The hooks that differ between a stack's base and head definitions, in the order hooks run: a
+ * hook another commit adds, drops or rewrites (command, timeout, retries, ...). A script's content
+ * is not compared here: it is an input of the stack and changes as a file does.
+ */
+export function hookChanges(base: StackHooks | undefined, head: StackHooks | undefined): HookChange[] {
+  return HOOK_NAMES.flatMap((hook): HookChange[] => {
+    const b = base?.[hook];
+    const h = head?.[hook];
+    if (!b && !h) return [];
+    if (!b) return [{ hook, change: "added" }];
+    if (!h) return [{ hook, change: "removed" }];
+    return JSON.stringify(b) === JSON.stringify(h) ? [] : [{ hook, change: "modified" }];
+  });
+}

@@ -68,6 +68,19 @@ export class GitRepo {
     return this.#line(args);
   }
 
+  /** The commit each branch (`main`, not `refs/heads/main`) points at; a missing one is left out. One process. */
+  async branchTips(branches: readonly string[]): Promise<Map<string, string>> {
+    const refs = branches.map((b) => `refs/heads/${b}`);
+    // Every argument starts with refs/heads/, so none can pass for an option.
+    const out = await this.#text(["for-each-ref", "--format=%(refname) %(objectname)", ...refs]);
+    const tips = new Map<string, string>();
+    for (const line of out.split("\n")) {
+      const [ref, sha] = line.split(" ");
+      if (ref && sha && refs.includes(ref)) tips.set(ref.slice("refs/heads/".length), sha);
+    }
+    return tips;
+  }
+
   /** `git merge-base --is-ancestor`: its exit status 1 means no. */
   async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
     const args = ["merge-base", "--is-ancestor", "--end-of-options", ancestor, descendant];

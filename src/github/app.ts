@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import type { ApplicationFunction, Probot } from "probot";
 import type { Store } from "../state/store.ts";
 import { type GithubJob, HANDLED_EVENTS, jobFor } from "./events.ts";
+import { bodyDigestOf } from "./http/webhookRequest.ts";
 import { PayloadError } from "./payloads.ts";
 
 export interface AppDeps {
@@ -36,8 +37,8 @@ export function stackpilotApp(deps: AppDeps): ApplicationFunction {
         return;
       }
       // The signature covers the body, not the delivery id: a signed body replayed under a new id
-      // is caught by the body's own hash (GitHub's redeliveries keep their id, caught above).
-      const bodyKey = `body:${createHash("sha256").update(JSON.stringify(context.payload)).digest("hex")}`;
+      // is caught by the body's own digest (GitHub's redeliveries keep their id, caught above).
+      const bodyKey = `body:${bodyDigest(context.payload)}`;
       if (!(await deps.store.recordDelivery(bodyKey, event))) {
         context.log.warn({ delivery: context.id }, `${event} replays a body already handled: ignored`);
         return;
@@ -52,4 +53,9 @@ export function stackpilotApp(deps: AppDeps): ApplicationFunction {
     });
     await deps.onLoad?.(app);
   };
+}
+
+/** The HMAC the webhook server computed over the raw body; a hash of the payload for events given to Probot directly. */
+function bodyDigest(payload: object): string {
+  return bodyDigestOf(payload) ?? createHash("sha256").update(JSON.stringify(payload)).digest("hex");
 }

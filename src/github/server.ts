@@ -27,6 +27,7 @@ import { createUi } from "../ui/router.ts";
 import { uiSettings } from "../ui/settings.ts";
 import { githubHost } from "./api/githubHost.ts";
 import { StackpilotOctokit } from "./api/octokit.ts";
+import { repositoryDirectory } from "./api/repositoryDirectory.ts";
 import { stackpilotApp } from "./app.ts";
 import { healthRoute, Readiness } from "./http/health.ts";
 import { metricsRoute } from "./http/metrics.ts";
@@ -235,7 +236,8 @@ export async function createServices(env: StackpilotEnv, opts: ServicesOptions =
         deps.appSlug = await slug();
         await handle(job, meta);
       });
-      await procedureJobs.work((runId, meta) => runProcedureJob({ deps, app }, runId, meta));
+      const repositories = repositoryDirectory(app);
+      await procedureJobs.work((runId, meta) => runProcedureJob({ deps, app, repositories }, runId, meta));
       scheduler = startScheduler({
         store,
         queue: procedureJobs,

@@ -65,6 +65,7 @@ export class StackpilotMetrics {
   readonly #hookDuration: Histogram<"hook">;
   readonly #runs: Counter<"procedure" | "result">;
   readonly #runDuration: Histogram<"procedure">;
+  readonly #runStart: Histogram<"phase">;
   #queue: CachedReading<QueueCounts> | undefined;
   #locks: CachedReading<{ stack: string; host: string }[]> | undefined;
 
@@ -146,6 +147,13 @@ export class StackpilotMetrics {
       help: "Time from a procedure run's start to its end, by procedure",
       labelNames: ["procedure"],
       buckets: [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+      registers,
+    });
+    this.#runStart = new Histogram({
+      name: "stackpilot_procedure_start_phase_seconds",
+      help: "Where a procedure run's start goes, from its request to its first step: queued, lock, repository, fetch, policy, start, changes, check_run",
+      labelNames: ["phase"],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
       registers,
     });
     const self = this;
@@ -242,6 +250,11 @@ export class StackpilotMetrics {
     if (!this.#cap.admit("stackpilot_procedure_runs_total", [procedure, result])) return;
     this.#runs.inc({ procedure, result });
     this.#runDuration.observe({ procedure }, durationMs / 1000);
+  }
+
+  /** The phases of a run's start (procedureRun.ts), in milliseconds by phase; the names are ours. */
+  procedureStart(phases: Record<string, number>): void {
+    for (const [phase, ms] of Object.entries(phases)) this.#runStart.observe({ phase }, ms / 1000);
   }
 
   /** The last SSH contact with a host connected (up) or could not (down). */

@@ -6,7 +6,7 @@ import type { Problem } from "../config/problems.ts";
 import type { HookName, HostSelector } from "../config/repoConfigSchema.ts";
 import { commandLine } from "../deploy/shell.ts";
 import type { StackChange } from "../detect/changes.ts";
-import type { StackHooks } from "../detect/hooks.ts";
+import type { HookChange, StackHooks } from "../detect/hooks.ts";
 import type { Snapshot } from "../detect/snapshot.ts";
 import type { StackDef } from "../detect/stacks.ts";
 import { type CommitRange, short } from "../git/range.ts";
@@ -73,6 +73,8 @@ export interface PlannedHook {
   timeoutS: number;
   retries: number;
   required: boolean;
+  /** Set when base..head adds or rewrites this hook of an existing stack: a reviewer's cue. */
+  change?: "added" | "modified";
 }
 
 export interface StackPlan {
@@ -273,7 +275,7 @@ export function buildPlan(input: PlanInput): Plan {
       reasons,
       files: change?.files ?? [],
       targets,
-      ...(h?.def.hooks ? { hooks: plannedHooks(h.def.hooks) } : {}),
+      ...(h?.def.hooks ? { hooks: plannedHooks(h.def.hooks, change?.hooks) } : {}),
     };
     const errors = h?.problems.filter((p) => p.severity === "error") ?? [];
     if (h) owned.push({ stack: name, changed: stack.changed, problems: h.problems });
@@ -294,15 +296,19 @@ export function buildPlan(input: PlanInput): Plan {
   };
 }
 
-/** A stack's hooks as the plan shows them, in the order they run. */
-export function plannedHooks(hooks: StackHooks): PlannedHook[] {
-  return Object.entries(hooks).map(([hook, h]) => ({
-    hook: hook as HookName,
-    command: h.script ?? commandLine(h.run ?? []),
-    timeoutS: h.timeoutS,
-    retries: h.retries,
-    required: h.required,
-  }));
+/** A stack's hooks as the plan shows them, in the order they run, marked where `changes` names them. */
+export function plannedHooks(hooks: StackHooks, changes: readonly HookChange[] = []): PlannedHook[] {
+  return Object.entries(hooks).map(([hook, h]) => {
+    const change = changes.find((c) => c.hook === hook)?.change;
+    return {
+      hook: hook as HookName,
+      command: h.script ?? commandLine(h.run ?? []),
+      timeoutS: h.timeoutS,
+      retries: h.retries,
+      required: h.required,
+      ...(change === "added" || change === "modified" ? { change } : {}),
+    };
+  });
 }
 
 /** Totals of a plan's stacks (also for a plan cut down to some of them). */
@@ -335,6 +341,8 @@ function stackReasons(change: StackChange | undefined): string[] {
     reasons.push(`${what} ${STATUS_WORD[f.status] ?? f.status}${f.via ? ` (${f.via})` : ""}`);
   }
   if (change.configKeys.length) reasons.push(`config changed: ${change.configKeys.join(", ")}`);
+  if (change.hooks.length)
+    reasons.push(`hooks changed: ${change.hooks.map((c) => `${c.hook} ${c.change}`).join(", ")}`);
   if (change.targetsChanged) reasons.push("targets changed");
   return reasons;
 }

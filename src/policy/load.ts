@@ -23,6 +23,9 @@ export async function loadPolicy(
   ref = `refs/heads/${branch}`,
   limits: ParseLimits = DEFAULT_PARSE_LIMITS,
 ): Promise<Policy> {
+  // A commit id read before needs no git process: a commit's config never changes.
+  const seen = /^[0-9a-f]{40}$/.test(ref) ? memo.get(ref) : undefined;
+  if (seen) return { ...seen, branch };
   const commit = await repo.resolveCommit(ref);
   if (!commit) return policyFromConfig(loadRepoConfig(undefined).config, { branch });
   const known = memo.get(commit);

@@ -2,7 +2,7 @@
  * Reads for the web UI (src/ui): what runs where per repository, the commands a deployment has
  * recorded since a point (its live log), the deployments running now. Read-only.
  */
-import { type Queryable, toDate, toDateOrNull, toNumber } from "./db.ts";
+import { type Db, type Queryable, toDate, toDateOrNull, toNumber, toStringOrNull } from "./db.ts";
 import {
   type CommandLog,
   type Deployment,
@@ -10,73 +10,142 @@ import {
   toCommandLog,
   toDeployment,
 } from "./deployments.ts";
+import type { DriftState } from "./drift.ts";
 
-/** One (stack, host) of a repository: what is deployed there and how its last deployment went. */
+/**
+ * One (stack, host) of a repository as the web UI's matrix shows it: what is deployed there, how
+ * its last deployment went, its last drift check. Only what the matrix shows: it is read for
+ * every target of a repository on every page view.
+ */
 export interface TargetOverview {
   stack: string;
   host: string;
   /** The environment of its last deployment (or of the deployment that put it there). */
   environment: string | null;
-  deployed: { commit: string; deployedAt: Date; pinned: boolean; deploymentId: number | null } | null;
-  last: { id: number; status: DeploymentStatus; commit: string; createdAt: Date } | null;
+  deployed: { commit: string; deployedAt: Date; pinned: boolean } | null;
+  last: { id: number; status: DeploymentStatus } | null;
+  /** Its last drift check (drift.ts), while it is recorded as deployed; null: never checked. */
+  drift: { state: DriftState; details: string[] } | null;
 }
+
+/** Every known repository, in order: a skip scan of the indexes that lead with `repo`. */
+export async function knownRepos(db: Queryable): Promise<string[]> {
+  const rows = await db.query(
+    `WITH RECURSIVE d(repo) AS (
+       SELECT min(repo) FROM deployments
+        UNION ALL SELECT (SELECT min(repo) FROM deployments WHERE repo > d.repo) FROM d WHERE d.repo IS NOT NULL
+     ), p(repo) AS (
+       SELECT min(repo) FROM deployed
+        UNION ALL SELECT (SELECT min(repo) FROM deployed WHERE repo > p.repo) FROM p WHERE p.repo IS NOT NULL
+     )
+     SELECT repo FROM d WHERE repo IS NOT NULL UNION SELECT repo FROM p WHERE repo IS NOT NULL ORDER BY repo`,
+  );
+  return rows.map((r) => String(r.repo));
+}
+
+/** Every target of a repository (`t`), with what the matrix shows of it. */
+const TARGETS = `WITH last AS (
+       SELECT x.id, x.stack, x.host, x.status, x.environment
+         FROM target_last n JOIN deployments x ON x.id = n.deployment_id
+        WHERE n.repo = $1
+     ), t AS (
+       SELECT COALESCE(l.stack, d.stack) AS stack, COALESCE(l.host, d.host) AS host,
+              -- Asked only of targets whose last deployment has none (COALESCE stops at the first).
+              COALESCE(l.environment, (SELECT e.environment FROM deployments e WHERE e.id = d.deployment_id))
+                AS environment,
+              d.commit_sha, d.deployed_at, d.pinned, l.id, l.status, c.state, c.details
+         FROM last l
+         FULL JOIN (SELECT * FROM deployed WHERE repo = $1) d ON d.stack = l.stack AND d.host = l.host
+         LEFT JOIN drift_checks c ON c.repo = $1 AND c.stack = d.stack AND c.host = d.host
+     )`;
 
 /**
  * Every target of a repository that has a deployed record or a deployment, by stack and host.
- * The last deployment per target comes from the (repo, stack, host, id DESC) index.
+ * The last deployment per target comes from target_last (migration 0009), written with each
+ * deployment: the query reads one deployment per target, not the repository's history.
+ *
+ * On PGlite the targets come back as one JSON array, not a row each: PGlite decodes every result
+ * row in JavaScript, which for 10,000 targets cost more than the query itself; Postgres sends
+ * rows cheaply and building the JSON would only add work there (bench/ui.bench.ts).
  */
-export async function targetsOverview(db: Queryable, repo: string): Promise<TargetOverview[]> {
-  const rows = await db.query(
-    `WITH last AS (
-       SELECT DISTINCT ON (stack, host) id, stack, host, status, commit_sha, created_at, environment
-         FROM deployments WHERE repo = $1
-        ORDER BY stack, host, id DESC
-     )
-     SELECT COALESCE(l.stack, d.stack) AS stack, COALESCE(l.host, d.host) AS host,
-            COALESCE(l.environment, e.environment) AS environment,
-            d.commit_sha AS deployed_commit, d.deployed_at, d.pinned, d.deployment_id,
-            l.id AS last_id, l.status AS last_status, l.commit_sha AS last_commit, l.created_at AS last_at
-       FROM last l
-       FULL JOIN (SELECT * FROM deployed WHERE repo = $1) d ON d.stack = l.stack AND d.host = l.host
-       LEFT JOIN deployments e ON e.id = d.deployment_id
-      ORDER BY 1, 2`,
+export async function targetsOverview(db: Db, repo: string): Promise<TargetOverview[]> {
+  if (db.kind === "postgres") {
+    const rows = await db.query(`${TARGETS} SELECT * FROM t ORDER BY stack, host`, [repo]);
+    return rows.map((r) =>
+      toTargetOverview([
+        r.stack as string,
+        r.host as string,
+        r.environment as string | null,
+        r.commit_sha as string | null,
+        r.deployed_at as Date | null,
+        r.pinned as boolean | null,
+        r.id as string | null,
+        r.status as DeploymentStatus | null,
+        r.state as DriftState | null,
+        r.details,
+      ]),
+    );
+  }
+  const [row] = await db.query<{ targets: string | null }>(
+    `${TARGETS}
+     SELECT json_agg(json_build_array(stack, host, environment, commit_sha, deployed_at, pinned, id, status,
+                                      state, details)
+                     ORDER BY stack, host)::text AS targets
+       FROM t`,
     [repo],
   );
-  return rows.map((r) => ({
-    stack: String(r.stack),
-    host: String(r.host),
-    environment: r.environment === null || r.environment === undefined ? null : String(r.environment),
-    deployed:
-      r.deployed_commit === null || r.deployed_commit === undefined
-        ? null
-        : {
-            commit: String(r.deployed_commit),
-            deployedAt: toDate(r.deployed_at),
-            pinned: r.pinned === true,
-            deploymentId: r.deployment_id === null ? null : toNumber(r.deployment_id),
-          },
-    last:
-      r.last_id === null || r.last_id === undefined
-        ? null
-        : {
-            id: toNumber(r.last_id),
-            status: r.last_status as DeploymentStatus,
-            commit: String(r.last_commit),
-            createdAt: toDate(r.last_at),
-          },
-  }));
+  const targets = JSON.parse(row?.targets ?? "[]") as OverviewTuple[];
+  return targets.map(toTargetOverview);
 }
 
-/** Every repository the store knows (deployed somewhere, or with a deployment). */
-export async function knownRepos(db: Queryable): Promise<string[]> {
-  const rows = await db.query("SELECT repo FROM deployed UNION SELECT repo FROM deployments ORDER BY repo");
-  return rows.map((r) => String(r.repo));
+/** One target as targetsOverview's JSON array holds it (json_build_array's order). */
+type OverviewTuple = [
+  stack: string,
+  host: string,
+  environment: string | null,
+  deployedCommit: string | null,
+  deployedAt: string | Date | null,
+  pinned: boolean | null,
+  lastId: number | string | null,
+  lastStatus: DeploymentStatus | null,
+  driftState: DriftState | null,
+  driftDetails: unknown,
+];
+
+function toTargetOverview(t: OverviewTuple): TargetOverview {
+  const [
+    stack,
+    host,
+    environment,
+    deployedCommit,
+    deployedAt,
+    pinned,
+    lastId,
+    lastStatus,
+    driftState,
+    details,
+  ] = t;
+  return {
+    stack: String(stack),
+    host: String(host),
+    environment: toStringOrNull(environment),
+    deployed:
+      deployedCommit === null
+        ? null
+        : { commit: deployedCommit, deployedAt: toDate(deployedAt), pinned: pinned === true },
+    last: lastId === null ? null : { id: toNumber(lastId), status: lastStatus as DeploymentStatus },
+    drift:
+      driftState === null
+        ? null
+        : { state: driftState, details: Array.isArray(details) ? details.map(String) : [] },
+  };
 }
 
 export interface DeploymentProgress {
   repo: string;
   status: DeploymentStatus;
   error: string | null;
+  startedAt: Date | null;
   finishedAt: Date | null;
   /** Commands recorded after the given seq, oldest first. */
   logs: CommandLog[];
@@ -89,9 +158,10 @@ export async function deploymentProgress(
   afterSeq: number,
   limit: number,
 ): Promise<DeploymentProgress | undefined> {
-  const [row] = await db.query("SELECT repo, status, error, finished_at FROM deployments WHERE id = $1", [
-    id,
-  ]);
+  const [row] = await db.query(
+    "SELECT repo, status, error, started_at, finished_at FROM deployments WHERE id = $1",
+    [id],
+  );
   if (!row) return undefined;
   const logs = await db.query(
     `SELECT seq, command, exit_code, output, created_at FROM deployment_logs
@@ -102,6 +172,7 @@ export async function deploymentProgress(
     repo: String(row.repo),
     status: row.status as DeploymentStatus,
     error: row.error === null || row.error === undefined ? null : String(row.error),
+    startedAt: toDateOrNull(row.started_at),
     finishedAt: toDateOrNull(row.finished_at),
     logs: logs.map(toCommandLog),
   };

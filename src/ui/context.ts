@@ -3,7 +3,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Mirrors, Octokit } from "../github/jobs/jobContext.ts";
 import type { Store } from "../state/store.ts";
 import type { Principal } from "./auth/principal.ts";
-import type { DriftState } from "./pages/matrixModel.ts";
 import type { UiSettings } from "./settings.ts";
 
 export interface UiDeps {
@@ -17,8 +16,6 @@ export interface UiDeps {
   /** Repository mirrors: Unlock reads the default branch's rules from them. */
   mirrors: Mirrors;
   botAllowlist?: readonly string[];
-  /** Drift per `stack\0host` of a repository, once drift checks record it; absent: unknown. */
-  drift?: (repo: string) => Promise<ReadonlyMap<string, DriftState> | undefined>;
   log: { info(msg: string): void; warn(msg: string): void; error(msg: string): void };
   /** Live log streams: how often the store is polled, how long one stream lasts, how many at once. */
   live?: { pollMs?: number; maxStreamMs?: number; maxStreams?: number };

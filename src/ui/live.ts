@@ -3,15 +3,15 @@
  * from this process's memory: any replica serves any deployment, and a restart loses nothing.
  * Events: `log` (one recorded command, its seq as the event id, so a reconnecting EventSource
  * resumes after the last one it got), `status` (the stored status, and the word and tone the page
- * shows for it), and `end` once the deployment has ended and
- * every command was sent. A stream lasts at most `maxStreamMs` (the browser reconnects).
+ * shows for it), and `end` once the deployment has ended and every command was sent (with its
+ * error and its start and finish times as the page writes them). A stream lasts at most `maxStreamMs` (the browser reconnects).
  */
 import type { ServerResponse } from "node:http";
 import type { DeploymentStatus } from "../state/deployments.ts";
 import { canRead } from "./auth/principal.ts";
 import type { Authed } from "./context.ts";
 import { HttpError } from "./http.ts";
-import { resultOf } from "./pages/format.ts";
+import { resultOf, when } from "./pages/format.ts";
 
 const BATCH = 100;
 const KEEPALIVE_MS = 15_000;
@@ -75,7 +75,12 @@ export class LiveStreams {
           lastWrite = Date.now();
         }
         if (!ACTIVE.has(progress.status) && progress.logs.length < BATCH) {
-          const end = { ...statusData(progress.status), error: progress.error };
+          const end = {
+            ...statusData(progress.status),
+            error: progress.error,
+            started: when(progress.startedAt),
+            finished: when(progress.finishedAt),
+          };
           write(`event: end\ndata: ${JSON.stringify(end)}\n\n`);
           break;
         }

@@ -13,6 +13,8 @@ import { type LocksData, locks } from "./views/locks.ts";
 import { type LoginData, login } from "./views/login.ts";
 import { type MatrixData, matrix } from "./views/matrix.ts";
 import { type MessageData, message } from "./views/message.ts";
+import { type RunData, run } from "./views/run.ts";
+import { type RunsData, runs } from "./views/runs.ts";
 
 interface Views {
   matrix: MatrixData;
@@ -21,11 +23,22 @@ interface Views {
   locks: LocksData;
   login: LoginData;
   message: MessageData;
+  runs: RunsData;
+  run: RunData;
 }
 
 const eta = new Eta({ autoEscape: true, autoTrim: [false, "nl"], cache: true });
 eta.loadTemplate("@layout", layout);
-const TEMPLATES: { [K in keyof Views]: string } = { matrix, deployment, deployments, locks, login, message };
+const TEMPLATES: { [K in keyof Views]: string } = {
+  matrix,
+  deployment,
+  deployments,
+  locks,
+  login,
+  message,
+  runs,
+  run,
+};
 for (const [name, text] of Object.entries(TEMPLATES)) eta.loadTemplate(`@${name}`, text);
 
 export interface PageFrame {

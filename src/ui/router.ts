@@ -17,6 +17,7 @@ import { deploymentPage } from "./pages/deploymentPage.ts";
 import { deploymentsPage } from "./pages/deploymentsPage.ts";
 import { locksPage, unlock } from "./pages/locksPage.ts";
 import { matrixPage } from "./pages/matrixPage.ts";
+import { runPage, runsPage } from "./pages/runsPage.ts";
 import { renderPage } from "./render.ts";
 import { serveStatic } from "./static.ts";
 
@@ -74,10 +75,13 @@ async function dispatch(
   const a: Authed = { ...r, principal };
 
   const deployment = /^\/ui\/deployments\/(\d{1,15})(\/events)?$/.exec(path);
+  const run = /^\/ui\/runs\/(\d{1,15})$/.exec(path);
   if (method === "GET") {
     if (path === "/ui" || path === "/ui/") return matrixPage(a);
     if (path === "/ui/deployments") return deploymentsPage(a);
     if (path === "/ui/locks") return locksPage(a);
+    if (path === "/ui/runs") return runsPage(a);
+    if (run) return runPage(a, Number(run[1]));
     if (deployment)
       return deployment[2] ? live.stream(a, Number(deployment[1])) : deploymentPage(a, Number(deployment[1]));
   }

@@ -31,11 +31,16 @@ td.ok{border-left:3px solid var(--ok)}td.bad{border-left:3px solid var(--bad)}td
 code,pre{font:12px/1.35 ui-monospace,monospace}
 pre{white-space:pre-wrap;word-break:break-all;margin:.25rem 0 .75rem;padding:.5rem;border:1px solid var(--line);max-height:40rem;overflow:auto}
 ol.log{padding-left:1.5rem}ol.log code{white-space:pre-wrap;overflow-wrap:anywhere}
-dl.facts{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem}dl.facts dt{font-weight:600}
+dl.facts{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem}dl.facts dt{font-weight:600}dl.facts>div:not([hidden]){display:contents}
+tr.stage th{font-weight:700}.depth1{padding-left:1.25rem}.depth2{padding-left:2.5rem}.depth3{padding-left:3.75rem}.depth4{padding-left:5rem}
+ul.targets{margin:0;padding-left:1rem}
 .notice{border:1px solid var(--line);padding:.5rem;margin:.5rem 0}
 `;
 
-/** Opens the deployment's event stream and appends each command as it is recorded (text only). */
+/**
+ * Opens the deployment's event stream and appends each command as it is recorded (text only);
+ * at its end, shows the result, the error and the start and finish times without a reload.
+ */
 const LIVE = `
 "use strict";
 (function () {
@@ -75,6 +80,11 @@ const LIVE = `
     showStatus(d);
     var note = document.getElementById("live-note");
     if (note) note.hidden = true;
+    ["started", "finished"].forEach(function (name) {
+      var row = document.getElementById(name + "-row");
+      var value = document.getElementById(name);
+      if (d[name] && row && value) { value.textContent = d[name]; row.hidden = false; }
+    });
     if (d.error) {
       var err = document.getElementById("error");
       if (err) { err.hidden = false; err.textContent = d.error; }

@@ -964,6 +964,25 @@ describe("collectComposeInputs", () => {
     ]);
   });
 
+  it("resolves extends chains thousands of services long, in either order, each service inheriting the far end", () => {
+    // Recursion over such a chain overflowed the stack, and resolving each service's chain anew was cubic.
+    const n = 6000;
+    const down = ["services:"];
+    const up = ["services:", "  s0:", "    image: far-end:1"];
+    for (let i = 0; i < n - 1; i++) down.push(`  s${i}:`, `    extends: s${i + 1}`, "    env_file: app.env");
+    down.push(`  s${n - 1}:`, "    image: far-end:1");
+    for (let i = 1; i < n; i++) up.push(`  s${i}:`, `    extends: s${i - 1}`);
+    for (const lines of [down, up]) {
+      const info = collectComposeInputs(
+        [FILE],
+        reader({ [FILE]: yaml(...lines), "stacks/web/app.env": "A=1\n" }),
+      );
+      expect(errors(info)).toEqual([]);
+      expect(info.services).toHaveLength(n);
+      expect(new Set(info.services.map((s) => s.image))).toEqual(new Set(["far-end:1"]));
+    }
+  }, 120_000);
+
   it("does not take two services extending one base for a cycle", () => {
     const repo = reader({
       [FILE]: yaml(

@@ -223,7 +223,7 @@ describe("the container image", () => {
   it("takes a webhook signed with the secret read from its file, and refuses another signature", async () => {
     const hooks = `${base}/api/github/webhooks`;
     const deliver = (secret: string, delivery: string) =>
-      deliverWebhook(hooks, "ping", examplePayload("ping"), { secret, delivery });
+      deliverWebhook(hooks, secret, { event: "ping", payload: examplePayload("ping"), id: delivery });
     expect(await deliver(SECRET, "c-1")).toBe(200);
     expect(await deliver("another secret", "c-2")).toBe(401);
     expect(await logs()).not.toContain(SECRET);
@@ -234,9 +234,10 @@ describe("the container image", () => {
     const after = repo.commit({ "stacks/web/compose.yaml": webCompose(h.image, "2") }, "web 2");
     const payload = aboutRepo(examplePayload("push"), { fullName: REPO, cloneUrl: git.cloneUrl(REPO) });
     Object.assign(payload, { ref: "refs/heads/main", before, after, deleted: false, forced: false });
-    const status = await deliverWebhook(`${base}/api/github/webhooks`, "push", payload, {
-      secret: SECRET,
-      delivery: "c-push-1",
+    const status = await deliverWebhook(`${base}/api/github/webhooks`, SECRET, {
+      event: "push",
+      payload,
+      id: "c-push-1",
     });
     expect(status).toBe(200);
 

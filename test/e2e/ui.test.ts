@@ -261,7 +261,14 @@ describe("the web UI in a browser", () => {
     const context = await browser.newContext();
     const problems = watch(context);
     const page = await context.newPage();
-    for (const path of ["/ui", "/ui/locks", "/ui/deployments", "/ui/deployments/1"]) {
+    for (const path of [
+      "/ui",
+      "/ui/locks",
+      "/ui/deployments",
+      "/ui/deployments/1",
+      "/ui/runs",
+      "/ui/runs/1",
+    ]) {
       const res = await page.goto(`${base}${path}`);
       expect(res?.status(), path).toBe(401);
       expect(await page.locator("main").innerText()).not.toContain(REPO);
@@ -270,7 +277,9 @@ describe("the web UI in a browser", () => {
     }
     // The pages' own 401s (which Chromium also logs as failed loads); nothing else failed.
     expect(problems.filter((p) => !p.endsWith("status of 401 (Unauthorized)"))).toEqual(
-      ["/ui", "/ui/locks", "/ui/deployments", "/ui/deployments/1"].map((p) => `HTTP 401: ${p}`),
+      ["/ui", "/ui/locks", "/ui/deployments", "/ui/deployments/1", "/ui/runs", "/ui/runs/1"].map(
+        (p) => `HTTP 401: ${p}`,
+      ),
     );
     await context.close();
   });
@@ -292,7 +301,6 @@ describe("the web UI in a browser", () => {
       "unknown\ndrifted",
       "0\nlocked",
     ]);
-    await shot(page, "matrix");
     expect(problems).toEqual([]);
     await context.close();
   });
@@ -317,6 +325,11 @@ describe("the web UI in a browser", () => {
     expect(opened?.headers()["content-security-policy"]).toContain("script-src 'self'");
     expect(await live.locator("#status").innerText()).toBe("queued");
     expect(await live.locator("#log li").count()).toBe(0);
+    expect(await live.locator("#finished-row").isHidden()).toBe(true);
+    // Marks this document: a reload would lose the mark.
+    await live.evaluate(() => {
+      (window as { __sameDocument?: boolean }).__sameDocument = true;
+    });
 
     const reader = await signedIn("reader");
     await reader.page.goto(`${base}/ui/locks`);
@@ -346,6 +359,11 @@ describe("the web UI in a browser", () => {
     // The deploy takes the freed lock and runs: every command arrives through the event stream.
     await live.locator("#status", { hasText: "ok" }).waitFor({ timeout: 240_000 });
     expect(await live.locator("#status").getAttribute("class")).toBe("ok");
+    // The stream's end brings the finish time into the page, without a reload.
+    await live.locator("#finished-row").waitFor({ state: "visible", timeout: 30_000 });
+    expect(await live.locator("#finished").innerText()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+    expect(await live.locator("#started").innerText()).toMatch(/ UTC$/);
+    expect(await live.evaluate(() => (window as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
     const seqs = await live
       .locator("#log li")
       .evaluateAll((lis) => lis.map((li) => Number((li as HTMLElement).dataset.seq)));
@@ -371,6 +389,120 @@ describe("the web UI in a browser", () => {
     await writer.context.close();
     await reader.context.close();
   }, 420_000);
+
+  it("shows each target's drift in words and counts the drifted", async () => {
+    const [web] = await services.store.listDeployments({ repo: REPO, stack: "web", limit: 1 });
+    await services.store.recordDriftCheck({
+      repo: REPO,
+      stack: "api",
+      host: "h1",
+      state: "in_sync",
+      details: [],
+      commit: first,
+    });
+    await services.store.recordDriftCheck({
+      repo: REPO,
+      stack: "web",
+      host: "h1",
+      state: "drifted",
+      details: ["container web-web-1 is not running"],
+      commit: web?.commit ?? first,
+    });
+    const { context, page, problems } = await signedIn("reader");
+    expect(await page.locator(".counts li").allInnerTexts()).toEqual([
+      "2\ndeployed",
+      "0\nfailed",
+      "1\ndrifted",
+      "0\nlocked",
+    ]);
+    const table = page.getByRole("table", { name: "production" });
+    expect(await table.getByRole("row", { name: /^api/ }).innerText()).toContain("in sync");
+    expect(await table.getByRole("row", { name: /^web/ }).innerText()).toContain(
+      "drifted: container web-web-1 is not running",
+    );
+    await shot(page, "matrix");
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it("lists procedure runs and shows a run's stages and steps, its deployments linked", async () => {
+    const [web] = await services.store.listDeployments({ repo: REPO, stack: "web", limit: 1 });
+    const p = services.store.procedures;
+    const { id } = await p.createRun({
+      repo: REPO,
+      procedure: "release",
+      source: "trigger",
+      triggerName: "nightly",
+      actor: "octocat",
+    });
+    await p.startRun(id, {
+      repoRef: {
+        installationId: 42,
+        owner: "acme",
+        name: "infra",
+        fullName: REPO,
+        cloneUrl: git.cloneUrl(REPO),
+        defaultBranch: "main",
+      },
+      branch: "main",
+      head: web?.commit ?? first,
+      definition: {
+        root: "release",
+        procedures: {
+          release: {
+            stages: [
+              {
+                name: "web first",
+                steps: [{ name: "deploy web", deploy: { stacks: ["web"], exclude: [] } }],
+              },
+              { name: "the rest", steps: [{ name: "deploy api", deploy: { stacks: ["api"], exclude: [] } }] },
+            ],
+          },
+        },
+      },
+      policyCommit: null,
+    });
+    await p.setStep(id, "0.0", {
+      kind: "deploy",
+      name: "deploy web",
+      status: "succeeded",
+      reason: "1 deployed",
+      detail: { targets: [{ stack: "web", host: "h1", status: "succeeded", deploymentId: web?.id }] },
+    });
+    await p.setStep(id, "0", { kind: "stage", name: "web first", status: "succeeded" });
+    await p.setStep(id, "1", {
+      kind: "stage",
+      name: "the rest",
+      status: "skipped",
+      reason: "when: the branch is not release/*",
+    });
+    await p.finishRun(id, { status: "succeeded" });
+
+    const { context, page, problems } = await signedIn("reader");
+    await page.getByRole("link", { name: "Runs", exact: true }).click();
+    const runs = page.getByRole("table", { name: "Newest first" });
+    expect(await runs.getByRole("row", { name: new RegExp(`^${id} `) }).innerText()).toContain(
+      "release\ttrigger nightly (by octocat)\tsucceeded",
+    );
+    await runs.getByRole("link", { name: String(id), exact: true }).click();
+    await page.waitForURL(`${base}/ui/runs/${id}`);
+    const steps = page.getByRole("table", { name: "Stages and steps" });
+    expect(await steps.locator("tbody th").allInnerTexts()).toEqual([
+      "web first",
+      "deploy web",
+      "the rest",
+      "deploy api",
+    ]);
+    expect(await steps.getByRole("row", { name: /^the rest/ }).innerText()).toContain(
+      "skipped\twhen: the branch is not release/*",
+    );
+    await shot(page, "run");
+    await steps.getByRole("link", { name: "web on h1" }).click();
+    await page.waitForURL(`${base}/ui/deployments/${web?.id}`);
+    expect(await page.locator("#status").innerText()).toBe("ok");
+    expect(problems).toEqual([]);
+    await context.close();
+  });
 
   it("shows a hostile stack and host name as text in the matrix", async () => {
     await services.store.setDeployed({

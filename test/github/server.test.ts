@@ -87,6 +87,17 @@ describe.each(backends)("the webhook endpoint on $name", (backend) => {
       expect(queued.filter((d) => d.startsWith("delivery-2"))).toEqual(["delivery-2"]);
     });
 
+    it("keys the replay check on the HMAC of the raw bytes it verified, not on a re-serialised payload", async () => {
+      const payload = { ...examplePayload("pull_request", "opened"), number: 9003 };
+      expect(await deliver("delivery-hmac", "pull_request", payload)).toBeLessThan(300);
+      const hmac = sign(JSON.stringify(payload), SECRET).replace("sha256=", "");
+      const rows = await services.store.db.query<{ delivery_id: string }>(
+        "SELECT delivery_id FROM webhook_deliveries WHERE delivery_id = $1",
+        [`body:${hmac}`],
+      );
+      expect(rows).toHaveLength(1);
+    });
+
     it("forgets deliveries older than the retention when it starts (GitHub redelivers for 3 days)", async () => {
       const location = await backend.newDatabase();
       const env = parseEnv({

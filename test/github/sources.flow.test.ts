@@ -13,7 +13,7 @@ import { ParseCache } from "../../src/detect/snapshot.ts";
 import { MirrorCache } from "../../src/git/mirror.ts";
 import { openStore, type Store } from "../../src/state/store.ts";
 import { type GitHttpServer, type RemoteRepo, startGitHttpServer } from "../helpers/gitHttpServer.ts";
-import { recordedApi } from "../helpers/recordedApi.ts";
+import { answerRollouts, recordedApi } from "../helpers/recordedApi.ts";
 import { loadTestApp } from "../helpers/testApp.ts";
 import { aboutRepo, examplePayload } from "../helpers/webhooks.ts";
 import { type FakeHost, fakeHost } from "./fakeHost.ts";
@@ -102,20 +102,7 @@ beforeEach(async () => {
     onJob: (run) => jobs.push(run),
   });
   // Any number of each: these tests check what was deployed and planned, not GitHub's calls.
-  api()
-    .persist()
-    .post("/app/installations/42/access_tokens")
-    .reply(201, { token: "ghs_test", expires_at: "2099-01-01T00:00:00Z", permissions: {} })
-    .post(/\/repos\/acme\/\w+\/check-runs$/)
-    .reply(201, { id: 555 })
-    .patch(/\/repos\/acme\/\w+\/check-runs\/\d+$/)
-    .reply(200, { id: 555 })
-    .post(/\/repos\/acme\/\w+\/deployments$/)
-    .reply(201, { id: 77 })
-    .post(/\/repos\/acme\/\w+\/deployments\/\d+\/statuses$/)
-    .reply(201, { id: 1 })
-    .get(/\/repos\/acme\/\w+\/commits\/\w+\/pulls$/)
-    .reply(200, []);
+  answerRollouts(api(), "ghs_test");
 }, 180_000);
 
 afterEach(async () => {

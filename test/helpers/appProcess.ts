@@ -4,7 +4,7 @@
  * (fakeGitHub.ts), reached as GitHub Enterprise through GHE_HOST.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { sign, testAppPrivateKey } from "./webhooks.ts";
+import { deliverWebhook, testAppPrivateKey } from "./webhooks.ts";
 
 export interface AppProcess {
   readonly port: number;
@@ -62,21 +62,7 @@ export async function startAppProcess(env: Record<string, string>, timeoutMs = 1
   return {
     port,
     output: () => out,
-    async deliver(event, payload, delivery) {
-      const body = JSON.stringify(payload);
-      const res = await fetch(`http://127.0.0.1:${port}/api/github/webhooks`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "x-github-event": event,
-          "x-github-delivery": delivery,
-          "x-hub-signature-256": sign(body, APP_SECRET),
-        },
-        body,
-      });
-      await res.text();
-      return res.status;
-    },
+    deliver: (event, payload, delivery) => deliverWebhook(port, APP_SECRET, { event, payload, id: delivery }),
     kill: () => signal("SIGKILL"),
     stop: () => signal("SIGTERM"),
     exited,

@@ -9,6 +9,7 @@
  *   const git = await startGitHttpServer({ token: github.token, api: github.handle });
  *   // the App runs with GHE_HOST=<git host>, GHE_PROTOCOL=http
  */
+import { execFileSync } from "node:child_process";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
 export interface ApiRequest {
@@ -57,7 +58,10 @@ export function fakeGitHub(opts: { token?: string } = {}) {
   const permissions = new Map<string, string>();
   const reviews = new Map<string, unknown[]>();
   /** Repositories the App is installed on (for lookups by name: triggers, the CLI's runs). */
-  const repositories = new Map<string, { cloneUrl: string; defaultBranch: string; installationId: number }>();
+  const repositories = new Map<
+    string,
+    { cloneUrl: string; defaultBranch: string; installationId: number; bareDir?: string }
+  >();
   let nextId = 1000;
 
   const json = (res: ServerResponse, status: number, body: unknown) => {
@@ -91,6 +95,22 @@ export function fakeGitHub(opts: { token?: string } = {}) {
     { token, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} },
   ]);
   on("GET", "/app", () => [200, { slug: "stackpilot", name: "Stackpilot" }]);
+  // A branch's tip, read from the served repository itself (given as setRepository's bareDir).
+  const branchTip = (p: Record<string, string>, ref: string): [number, unknown] => {
+    const r = repositories.get(repoOf(p));
+    if (!r?.bareDir || !ref.startsWith("heads/")) return [404, { message: "Not Found" }];
+    try {
+      const sha = execFileSync("git", ["rev-parse", "--verify", "--quiet", `refs/${ref}^{commit}`], {
+        cwd: r.bareDir,
+        encoding: "utf8",
+      }).trim();
+      return [200, { ref: `refs/${ref}`, object: { type: "commit", sha } }];
+    } catch {
+      return [404, { message: "Not Found" }];
+    }
+  };
+  on("GET", "/repos/:owner/:repo/git/ref/:ref", (p) => branchTip(p, p.ref as string));
+  on("GET", "/repos/:owner/:repo/git/ref/heads/:branch", (p) => branchTip(p, `heads/${p.branch}`));
   on("GET", "/repos/:owner/:repo/installation", (p) => {
     const r = repositories.get(repoOf(p));
     return r ? [200, { id: r.installationId, account: { login: p.owner } }] : [404, { message: "Not Found" }];
@@ -219,7 +239,10 @@ export function fakeGitHub(opts: { token?: string } = {}) {
       reviews.set(`${repo}#${pr}`, list);
     },
     /** Installs the App on a repository served at `cloneUrl`. */
-    setRepository(repo: string, r: { cloneUrl: string; defaultBranch?: string; installationId?: number }) {
+    setRepository(
+      repo: string,
+      r: { cloneUrl: string; defaultBranch?: string; installationId?: number; bareDir?: string },
+    ) {
       repositories.set(repo, { defaultBranch: "main", installationId: 42, ...r });
     },
     /** The request handler for `startGitHttpServer({ api })`. */

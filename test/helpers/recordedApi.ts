@@ -44,3 +44,25 @@ export function recordedApi(base: string) {
       requests.filter((r) => r.method === method && r.path === path).map((r) => r.body ?? {}),
   };
 }
+
+/**
+ * Persistent replies to every GitHub call a push's plan and rollout make for repositories of
+ * `acme`: the installation token, check runs, deployments and their statuses, and no pull request
+ * for any commit. For tests that check what was deployed and what the checks said, not the calls.
+ */
+export function answerRollouts(scope: nock.Scope, token: string): nock.Scope {
+  return scope
+    .persist()
+    .post("/app/installations/42/access_tokens")
+    .reply(201, { token, expires_at: "2099-01-01T00:00:00Z", permissions: {} })
+    .post(/\/repos\/acme\/\w+\/check-runs$/)
+    .reply(201, { id: 555 })
+    .patch(/\/repos\/acme\/\w+\/check-runs\/\d+$/)
+    .reply(200, { id: 555 })
+    .post(/\/repos\/acme\/\w+\/deployments$/)
+    .reply(201, { id: 77 })
+    .post(/\/repos\/acme\/\w+\/deployments\/\d+\/statuses$/)
+    .reply(201, { id: 1 })
+    .get(/\/repos\/acme\/\w+\/commits\/\w+\/pulls$/)
+    .reply(200, []);
+}

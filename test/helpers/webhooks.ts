@@ -80,21 +80,24 @@ export function prCommentPayload(opts: {
   return payload;
 }
 
-/** POSTs `payload` as a delivery of `event` signed with `secret` to a webhook URL; the HTTP status. */
+/**
+ * POSTs a webhook delivery signed with `secret` to the App at `port` on loopback, or to a webhook
+ * URL (an App elsewhere, e.g. in a container on a test host); the HTTP status.
+ */
 export async function deliverWebhook(
-  url: string,
-  event: string,
-  payload: unknown,
-  opts: { secret: string; delivery: string },
+  port: number | string,
+  secret: string,
+  delivery: { event: string; payload: unknown; id: string },
 ): Promise<number> {
-  const body = JSON.stringify(payload);
+  const body = JSON.stringify(delivery.payload);
+  const url = typeof port === "string" ? port : `http://127.0.0.1:${port}/api/github/webhooks`;
   const res = await fetch(url, {
     method: "POST",
     headers: {
       "content-type": "application/json",
-      "x-github-event": event,
-      "x-github-delivery": opts.delivery,
-      "x-hub-signature-256": sign(body, opts.secret),
+      "x-github-event": delivery.event,
+      "x-github-delivery": delivery.id,
+      "x-hub-signature-256": sign(body, secret),
     },
     body,
   });

@@ -137,6 +137,16 @@ describe("StackpilotMetrics", () => {
     expect(sample(t, 'stackpilot_hook_duration_seconds_sum{hook="pre_deploy"}')).toBe(61.5);
   });
 
+  it("records where procedure runs' starts went, by phase", async () => {
+    const m = new StackpilotMetrics({ defaultMetrics: false });
+    m.procedureStart({ queued: 4, fetch: 60 });
+    m.procedureStart({ queued: 2, fetch: 40 });
+    const t = await text(m);
+    expect(sample(t, 'stackpilot_procedure_start_phase_seconds_sum{phase="fetch"}')).toBeCloseTo(0.1);
+    expect(sample(t, 'stackpilot_procedure_start_phase_seconds_count{phase="queued"}')).toBe(2);
+    expect(sample(t, 'stackpilot_procedure_start_phase_seconds_bucket{le="0.005",phase="queued"}')).toBe(2);
+  });
+
   it("times plans whether they succeed or throw", async () => {
     const m = new StackpilotMetrics({ defaultMetrics: false });
     expect(await m.timePlan(async () => 7)).toBe(7);

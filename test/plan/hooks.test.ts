@@ -194,6 +194,68 @@ ${hooks}
     expect(md).not.toContain("`db`: will run");
   });
 
+  it("names the hooks a range adds, rewrites or removes in the stack's reasons, and marks them among those that will run", async () => {
+    const t = newRepo();
+    t.write({
+      ".github/stackpilot.yml": config(
+        "      pre_deploy: { run: [./migrate.sh], timeout: 30s }\n      post_deploy: { run: [./smoke.sh] }",
+      ),
+      "stacks/web/compose.yaml": COMPOSE,
+      "stacks/db/compose.yaml": COMPOSE,
+    });
+    t.commit();
+    // web: pre_deploy's timeout rewritten, post_sync added, post_deploy dropped. Everyone's
+    // default on_failure rewritten: db, which inherits it, changes too.
+    const head = t
+      .write({
+        ".github/stackpilot.yml": config(
+          "      pre_deploy: { run: [./migrate.sh], timeout: 60s }\n      post_sync: { run: [./fetch.sh] }",
+        ).replace("./notify.sh], required: false", "./notify.sh, --loud], required: false"),
+      })
+      .commit();
+    const { plan } = await planRange(new GitRepo(t.dir), { base: "HEAD~1", head });
+    expect(stackOf(plan, "web").reasons).toEqual([
+      "hooks changed: post_sync added, pre_deploy modified, post_deploy removed, on_failure modified",
+    ]);
+    expect(stackOf(plan, "db").reasons).toEqual(["hooks changed: on_failure modified"]);
+    expect(stackOf(plan, "web").hooks?.map((h) => [h.hook, h.change])).toEqual([
+      ["post_sync", "added"],
+      ["pre_deploy", "modified"],
+      ["on_failure", "modified"],
+    ]);
+    const text = renderText(plan);
+    expect(text).toContain("will run post_sync: ./fetch.sh (timeout 30 s, new in this range)");
+    expect(text).toContain("will run pre_deploy: ./migrate.sh (timeout 60 s, changed in this range)");
+    // db's pre_deploy comes from the defaults, which did not change.
+    expect(text).toContain("will run pre_deploy: ./default-pre.sh (timeout 30 s)\n");
+    const md = renderMarkdown(plan);
+    expect(md).toContain("Hooks (5, 4 new or changed)");
+    expect(md).toContain(
+      "- **new** `web`: will run post\\_sync: `./fetch.sh` (timeout 30 s, new in this range)\n",
+    );
+    expect(md).toContain("- `db`: will run pre\\_deploy: `./default-pre.sh` (timeout 30 s)\n");
+    expect(md).toContain("hooks changed: post\\_sync added, pre\\_deploy modified");
+  });
+
+  it("does not call a hook changed when only its script's content changed, nor the hooks of a new stack", async () => {
+    const t = newRepo();
+    t.write({
+      ".github/stackpilot.yml": config("      pre_deploy: { script: tools/migrate.sh }"),
+      "stacks/web/compose.yaml": COMPOSE,
+      "tools/migrate.sh": "#!/bin/sh\necho v1\n",
+    }).chmod("tools/migrate.sh", 0o755);
+    t.commit();
+    const head = t
+      .write({ "tools/migrate.sh": "#!/bin/sh\necho v2\n", "stacks/db/compose.yaml": COMPOSE })
+      .commit();
+    const { plan } = await planRange(new GitRepo(t.dir), { base: "HEAD~1", head });
+    expect(stackOf(plan, "web").reasons).toEqual(["tools/migrate.sh modified (pre_deploy hook script)"]);
+    expect(stackOf(plan, "web").hooks?.every((h) => h.change === undefined)).toBe(true);
+    expect(stackOf(plan, "db").reasons[0]).toBe("new stack");
+    expect(stackOf(plan, "db").hooks?.every((h) => h.change === undefined)).toBe(true);
+    expect(renderMarkdown(plan)).not.toContain("new or changed");
+  });
+
   it("runs a change's hooks only where the default branch lets its environment deploy", async () => {
     const t = newRepo();
     const main = `

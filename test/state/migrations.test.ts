@@ -58,6 +58,7 @@ describe.each(backends)("migrations on $name", (backend) => {
       "source_uses",
       "stackpilot_migrations",
       "stopped_stacks",
+      "target_last",
       "trigger_deliveries",
       "ui_sessions",
       "webhook_deliveries",

@@ -250,8 +250,8 @@ describe.each(backends)("the web UI on $name", (backend) => {
     await store.finishDeployment(id, { status: "failed", error: "third failed" });
     await until("event: end");
     expect(text).toContain('"command":"third"');
-    expect(text).toContain(
-      'event: end\ndata: {"status":"failed","word":"failed","tone":"bad","error":"third failed"}',
+    expect(text).toMatch(
+      /event: end\ndata: \{"status":"failed","word":"failed","tone":"bad","error":"third failed","started":"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC","finished":"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"\}\n/,
     );
     expect((await reader.read()).done).toBe(true);
   });

@@ -20,6 +20,22 @@ export interface Refusal {
 
 export const isRefusal = (x: object): x is Refusal => "status" in x && "error" in x;
 
+/**
+ * The HMAC of each verified body, keyed by the payload object Probot hands to the handlers, so the
+ * replay check (app.ts) uses the digest already computed over the raw bytes instead of serialising
+ * up to 25 MB again. Weak: an entry goes with its payload.
+ */
+const bodyDigests = new WeakMap<object, string>();
+
+export function rememberBodyDigest(payload: object, hmac: Buffer): void {
+  bodyDigests.set(payload, hmac.toString("hex"));
+}
+
+/** The digest of the signed body `payload` was parsed from; undefined for events not received over HTTP. */
+export function bodyDigestOf(payload: object): string | undefined {
+  return bodyDigests.get(payload);
+}
+
 export interface DeliveryHeaders {
   /** `X-GitHub-Delivery`. */
   id: string;

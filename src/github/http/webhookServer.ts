@@ -30,6 +30,7 @@ import {
   parsePayload,
   type Refusal,
   readBody,
+  rememberBodyDigest,
   signatureMatches,
 } from "./webhookRequest.ts";
 
@@ -147,6 +148,7 @@ async function route(
       return refuse(req, res, { status: 401, error: "signature does not match the body" });
     const parsed = parsePayload(read.body);
     if (isRefusal(parsed)) return refuse(req, res, parsed);
+    rememberBodyDigest(parsed.payload, read.hmac);
     const event = { id: headers.id, name: headers.name, payload: parsed.payload };
     opts.probot.log.debug(`${headers.name} event received (id: ${headers.id})`);
     try {

@@ -3,8 +3,8 @@
  * one job per run (singleton key `run:<id>`), heartbeated, so a run whose process died is failed
  * by pg-boss within a minute and retried by whichever replica (or restart) is alive; the retry
  * resumes the run at its next unfinished step (src/procedures/engine.ts). A run queued here is
- * picked up at once by this process's worker when it has one (pg-boss `notifyWorker`), not at
- * the next poll.
+ * picked up at once by an idle worker of this process when it has them (pg-boss `notifyWorker`
+ * to each), not at the next poll.
  */
 import type { PgBoss } from "pg-boss";
 import { HEARTBEAT_SECONDS } from "./jobQueue.ts";
@@ -22,7 +22,7 @@ export interface ProcedureQueue {
 
 export async function createProcedureQueue(
   boss: PgBoss,
-  opts: { concurrency?: number; retryLimit?: number } = {},
+  opts: { concurrency?: number; retryLimit?: number; pollingIntervalSeconds?: number } = {},
 ): Promise<ProcedureQueue> {
   const retryLimit = opts.retryLimit ?? PROCEDURE_RETRY_LIMIT;
   const settings = {
@@ -35,23 +35,28 @@ export async function createProcedureQueue(
   };
   await boss.createQueue(PROCEDURE_QUEUE, settings);
   await boss.updateQueue(PROCEDURE_QUEUE, settings);
-  let workerId: string | undefined;
+  // One pg-boss worker per concurrent run, each with its own id: pg-boss wakes only the worker it
+  // is given, and the first may be busy with a long run while the others sleep out their poll.
+  const workerIds: string[] = [];
   return {
     async send(runId) {
       const id = await boss.send(PROCEDURE_QUEUE, { runId }, { singletonKey: `run:${runId}` });
       if (!id) throw new Error(`run ${runId} is already queued`);
-      if (workerId) boss.notifyWorker(workerId);
+      for (const w of workerIds) boss.notifyWorker(w);
     },
     async work(handler) {
-      workerId = await boss.work<{ runId: number }>(
-        PROCEDURE_QUEUE,
-        { batchSize: 1, localConcurrency: opts.concurrency ?? 4, pollingIntervalSeconds: 2 },
-        async ([j]) => {
-          if (!j) return;
-          const attempt = (j as { retryCount?: number }).retryCount ?? 0;
-          await handler(j.data.runId, { attempt, last: attempt >= retryLimit });
-        },
-      );
+      for (let i = 0; i < (opts.concurrency ?? 4); i++)
+        workerIds.push(
+          await boss.work<{ runId: number }>(
+            PROCEDURE_QUEUE,
+            { batchSize: 1, localConcurrency: 1, pollingIntervalSeconds: opts.pollingIntervalSeconds ?? 2 },
+            async ([j]) => {
+              if (!j) return;
+              const attempt = (j as { retryCount?: number }).retryCount ?? 0;
+              await handler(j.data.runId, { attempt, last: attempt >= retryLimit });
+            },
+          ),
+        );
     },
     async stop() {
       await boss.offWork(PROCEDURE_QUEUE, { wait: true });

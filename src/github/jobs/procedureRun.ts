@@ -3,13 +3,15 @@
  * 1. wait for the run's coalescing lock (one run of a repository's procedure and branch at a
  *    time; while waiting, a newer run of it supersedes this one: the newest commit wins),
  * 2. find the repository (a trigger or the CLI names only `owner/name`: its installation is asked
- *    of GitHub), fetch the branch, read the rules and the procedure from the default branch (kept
+ *    of GitHub, kept a minute), bring the mirror up to date (runCheckout.ts: no fetch when it
+ *    already is), read the rules and the procedure from the default branch at that tip (kept
  *    with the run when it first starts, so a resumed run runs what it started with),
  * 3. a trigger's `paths` filter: a range touching none of them ends the run as skipped,
- * 4. the check run `stackpilot/procedure: NAME`, then the stages (engine.ts) with the App's steps
- *    (procedureSteps.ts), the check run following each change,
- * 5. the run's end. A lost lease or a transient error is thrown: the queue retries the job and the
- *    retry resumes at the next unfinished step; a permanent one ends the run as failed.
+ * 4. the stages (engine.ts) with the App's steps (procedureSteps.ts), the check run
+ *    `stackpilot/procedure: NAME` created meanwhile and following each change,
+ * 5. the run's end, then (the lease released) the check run's last update. A lost lease or a
+ *    transient error is thrown: the queue retries the job and the retry resumes at the next
+ *    unfinished step; a permanent one ends the run as failed.
  */
 import type { Probot } from "probot";
 import { errorText } from "../../deploy/hostDeploy.ts";
@@ -22,15 +24,20 @@ import { runName, runView } from "../../procedures/view.ts";
 import { withLockWaiting } from "../../state/locks.ts";
 import { RUN_ENDED, type Run, type RunRepoRef } from "../../state/procedureRuns.ts";
 import type { Store } from "../../state/store.ts";
+import { stepTimer } from "../../util/timings.ts";
 import { checkRunProgress } from "../api/checkRunProgress.ts";
+import { type RepositoryDirectory, RepositoryNotInstalled } from "../api/repositoryDirectory.ts";
 import { procedureCheckRun } from "../render/procedureCheckRun.ts";
-import { type JobContext, mirrorAt, type Octokit, type WorkerDeps } from "./jobContext.ts";
+import type { JobContext, Octokit, WorkerDeps } from "./jobContext.ts";
 import { isPermanent, shortReason } from "./jobErrors.ts";
 import { appStepRunner, type RunScope } from "./procedureSteps.ts";
+import { runCheckout } from "./runCheckout.ts";
 
 export interface ProcedureWorker {
   deps: WorkerDeps;
   app: Pick<Probot, "auth" | "log">;
+  /** Repositories named by a trigger, the CLI or a schedule (kept for a minute). */
+  repositories: RepositoryDirectory;
 }
 
 /** A run's coalescing lock: renewed every third of it. */
@@ -50,7 +57,11 @@ export async function runProcedureJob(
   const { store } = w.deps;
   const run = await store.procedures.getRun(runId);
   if (!run || RUN_ENDED.has(run.status)) return;
+  const pickedAt = Date.now();
   const holder = `run ${runId} (${w.deps.installationId}:${process.pid})`;
+  // The check run's last update, sent once the lease is released: the run's end is already stored,
+  // and the next run of the procedure need not wait for GitHub.
+  let showFinal: (() => Promise<void>) | undefined;
   try {
     await withLockWaiting(
       store,
@@ -61,7 +72,7 @@ export async function runProcedureJob(
         wait: { pollMs: 500, maxMs: 6 * 3600_000 },
       },
       async (signal) => {
-        await execute(w, runId, signal);
+        showFinal = await execute(w, runId, signal, pickedAt);
         return "done" as const;
       },
       // While waiting for the run before it: a newer run of the same procedure replaces this one.
@@ -79,49 +90,36 @@ export async function runProcedureJob(
       error: err instanceof RunRefused ? err.message : shortReason(err, `run ${runId}`),
     });
     await showEnd(w, runId).catch(() => {});
+    return;
   }
+  await showFinal?.().catch((err: unknown) =>
+    w.app.log.warn(`procedure run #${runId}: its check run's last update failed: ${errorText(err)}`),
+  );
 }
 
-async function execute(w: ProcedureWorker, runId: number, signal: AbortSignal): Promise<void> {
+async function execute(
+  w: ProcedureWorker,
+  runId: number,
+  signal: AbortSignal,
+  pickedAt: number,
+): Promise<(() => Promise<void>) | undefined> {
   const { store } = w.deps;
   const t0 = Date.now();
   // Of several runs of one procedure waiting, only the newest goes on.
   if (await store.procedures.supersedeRunIfStale(runId)) return;
   const run = (await store.procedures.getRun(runId)) as Run;
   if (RUN_ENDED.has(run.status)) return;
-  const ref = run.repoRef ?? (await resolveRepository(w.app, run.repo));
-  const ctx = await jobContext(w, ref, runId);
-  const branch = run.branch ?? ref.defaultBranch;
-  // A `/run` from a pull request runs at its head, which lives under refs/pull/.
-  const pr = run.source === "command" ? /^pr#([0-9]+)$/.exec(run.triggerName ?? "")?.[1] : undefined;
-  const repo = await mirrorAt(ctx, [
-    `refs/heads/${branch}`,
-    `refs/heads/${ref.defaultBranch}`,
-    ...(pr ? [`refs/pull/${pr}/head`] : []),
-  ]);
-  const head = run.head ?? (await repo.resolveCommit(`refs/heads/${branch}`));
-  if (!head || !(await repo.resolveCommit(head)))
-    throw new RunRefused(`${branch} has no commit ${run.head ?? ""} in ${ref.fullName}`);
-  const policy = await loadPolicy(repo, ref.defaultBranch, undefined, ctx.deps.limits);
-  if (policyBroken(policy))
-    throw new RunRefused(
-      `the default branch's .github/stackpilot.yml (${policySource(policy)}) has errors: nothing runs until they are fixed there`,
-    );
-  await registerSchedules(store, ref, policy);
-  const definition = (run.definition as RunDefinition | null) ?? definitionFor(run, policy);
-  if (
-    !(await store.procedures.startRun(runId, {
-      repoRef: ref,
-      branch,
-      head,
-      definition,
-      policyCommit: policy.commit ?? null,
-    }))
-  )
-    return;
+  // Where the start goes (request to first step), for the log and stackpilot_procedure_start_phase_seconds.
+  const { timings, time } = stepTimer();
+  timings.queued = Math.max(0, pickedAt - run.createdAt.getTime());
+  timings.lock = t0 - pickedAt;
+  const prepared = await prepare(w, run, time);
+  if (!prepared) return;
+  const { ctx, repo, head, branch, policy, definition } = prepared;
 
-  const changed =
-    run.base && (await repo.resolveCommit(run.base)) ? await changedFiles(repo, run.base, head) : undefined;
+  const changed = await time("changes", async () =>
+    run.base && (await repo.resolveCommit(run.base)) ? await changedFiles(repo, run.base, head) : undefined,
+  );
   if (run.filters.paths && changed && !anyMatch(run.filters.paths, changed)) {
     await store.procedures.finishRun(runId, {
       status: "skipped",
@@ -130,7 +128,16 @@ async function execute(w: ProcedureWorker, runId: number, signal: AbortSignal): 
     return;
   }
 
-  const progress = await checkRun(ctx, runId, head);
+  // The check run is feedback, not a gate: it is created while the first steps start. A failure
+  // to create it fails the run once the steps end, and the retry finds them done.
+  const progressMade = checkRun(ctx, runId, head);
+  progressMade.catch(() => {});
+  w.deps.metrics?.procedureStart(timings);
+  ctx.log.info(
+    `procedure run #${runId} (${runName(run)}) starts its steps; start phases (ms): ${Object.entries(timings)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
+  );
   const result = await runDefinition({
     definition,
     changed,
@@ -140,21 +147,83 @@ async function execute(w: ProcedureWorker, runId: number, signal: AbortSignal): 
       addStepDetail: (path, detail) => store.procedures.addStepDetail(runId, path, detail),
     },
     runner: appStepRunner(ctx, { run: { ...run, branch }, repo, head, branch, policy } satisfies RunScope),
-    onChange: () => progress.changed(),
+    onChange: () =>
+      void progressMade.then(
+        (p) => p.changed(),
+        () => {},
+      ),
     signal,
   });
   signal.throwIfAborted();
+  const progress = await progressMade;
   await store.procedures.finishRun(runId, { status: result.failed ? "failed" : "succeeded" });
   w.deps.metrics?.procedureRun(
     run.procedure ?? "deploy-changed",
     result.failed ? "failed" : "succeeded",
     Date.now() - t0,
   );
-  progress.changed();
-  await progress.finish();
   ctx.log.info(
     `procedure run #${runId} (${runName(run)}) at ${head.slice(0, 7)}: ${result.failed ? "failed" : "succeeded"}`,
   );
+  return async () => {
+    await progress.finish();
+  };
+}
+
+/**
+ * The run's repository, checkout and rules, and the run marked started with them; undefined when
+ * another attempt started it meanwhile. Each phase timed by `time`.
+ */
+async function prepare(w: ProcedureWorker, run: Run, time: ReturnType<typeof stepTimer>["time"]) {
+  const { store } = w.deps;
+  const runId = run.id;
+  const { ref, ctx } = await time("repository", async () => {
+    const ref = run.repoRef ?? (await resolve(w, run.repo));
+    return { ref, ctx: await jobContext(w, ref, runId) };
+  });
+  const branch = run.branch ?? ref.defaultBranch;
+  // A `/run` from a pull request runs at its head, which lives under refs/pull/.
+  const pr = run.source === "command" ? /^pr#([0-9]+)$/.exec(run.triggerName ?? "")?.[1] : undefined;
+  const { repo, tips } = await time("fetch", () =>
+    runCheckout(
+      ctx,
+      [branch, ref.defaultBranch],
+      pr ? [`refs/pull/${pr}/head`] : run.head && /^[0-9a-f]{40}$/.test(run.head) ? [run.head] : [],
+    ),
+  );
+  const { head, policy } = await time("policy", async () => {
+    const head = run.head ?? tips.get(branch);
+    if (!head || (run.head && !(await repo.resolveCommit(head))))
+      throw new RunRefused(`${branch} has no commit ${run.head ?? ""} in ${ref.fullName}`);
+    // The default branch at the commit just checked (or fetched): its rules.
+    const rulesAt = tips.get(ref.defaultBranch) ?? `refs/heads/${ref.defaultBranch}`;
+    const policy = await loadPolicy(repo, ref.defaultBranch, rulesAt, ctx.deps.limits);
+    if (policyBroken(policy))
+      throw new RunRefused(
+        `the default branch's .github/stackpilot.yml (${policySource(policy)}) has errors: nothing runs until they are fixed there`,
+      );
+    await registerSchedules(store, ref, policy);
+    return { head, policy };
+  });
+  const definition = (run.definition as RunDefinition | null) ?? definitionFor(run, policy);
+  const started = await time("start", () =>
+    store.procedures.startRun(runId, {
+      repoRef: ref,
+      branch,
+      head,
+      definition,
+      policyCommit: policy.commit ?? null,
+    }),
+  );
+  return started ? { ctx, repo, head, branch, policy, definition } : undefined;
+}
+
+async function resolve(w: ProcedureWorker, fullName: string): Promise<RunRepoRef> {
+  try {
+    return await w.repositories.resolve(fullName);
+  } catch (err) {
+    throw err instanceof RepositoryNotInstalled ? new RunRefused(err.message) : err;
+  }
 }
 
 function definitionFor(run: Run, policy: Policy): RunDefinition {
@@ -257,30 +326,6 @@ async function jobContext(w: ProcedureWorker, ref: RunRepoRef, runId: number): P
     repo: ref.name,
     delivery: `run-${runId}`,
     log: { info: (m) => w.app.log.info(m), warn: (m) => w.app.log.warn(m), error: (m) => w.app.log.error(m) },
-  };
-}
-
-/** A repository known by name only: its installation, clone URL and default branch, from GitHub. */
-export async function resolveRepository(app: Pick<Probot, "auth">, fullName: string): Promise<RunRepoRef> {
-  const [owner, name] = fullName.split("/") as [string, string];
-  const appOctokit = (await app.auth()) as Octokit;
-  let installationId: number;
-  try {
-    installationId = (await appOctokit.rest.apps.getRepoInstallation({ owner, repo: name })).data.id;
-  } catch (err) {
-    if ((err as { status?: number }).status === 404)
-      throw new RunRefused(`the App is not installed on ${fullName} (or the repository does not exist)`);
-    throw err;
-  }
-  const octokit = (await app.auth(installationId)) as Octokit;
-  const { data } = await octokit.rest.repos.get({ owner, repo: name });
-  return {
-    installationId,
-    owner: data.owner.login,
-    name: data.name,
-    fullName: data.full_name,
-    cloneUrl: data.clone_url,
-    defaultBranch: data.default_branch,
   };
 }
 

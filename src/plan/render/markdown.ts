@@ -118,11 +118,24 @@ function imagesSection(plan: Plan): string {
   );
 }
 
-/** The hooks each deploying stack will run on its hosts; empty when none will. */
+/**
+ * The hooks each deploying stack will run on its hosts, those the range adds or rewrites marked
+ * first on their line and counted in the summary; empty when none will run.
+ */
 function hooksSection(stacks: readonly StackPlan[]): string {
   const fmt = { command: (c: string) => codeSpan(c, { max: 200 }), text: escapeMarkdown };
-  const lines = stacks.flatMap((s) => hooksToRun(s).map((h) => `- ${codeSpan(s.name)}: ${hookLine(h, fmt)}`));
-  return lines.length ? folded(`Hooks (${lines.length})`, lines.join("\n"), true) : "";
+  const hooks = stacks.flatMap((s) => hooksToRun(s).map((h) => ({ stack: s.name, h })));
+  if (hooks.length === 0) return "";
+  const lines = hooks.map(
+    ({ stack, h }) =>
+      `- ${h.change ? `**${h.change === "added" ? "new" : "changed"}** ` : ""}${codeSpan(stack)}: ${hookLine(h, fmt)}`,
+  );
+  const changed = hooks.filter(({ h }) => h.change).length;
+  return folded(
+    `Hooks (${hooks.length}${changed ? `, ${changed} new or changed` : ""})`,
+    lines.join("\n"),
+    true,
+  );
 }
 
 function stackDetails(s: StackPlan): string {

@@ -57,8 +57,9 @@ export function hooksToRun(s: StackPlan): PlannedHook[] {
 }
 
 /**
- * `will run pre_deploy: stacks/web/migrate.sh (timeout 30 s, 2 retries)`; `fmt` formats the
- * command and the words around it (markdown: a code span, escaped text).
+ * `will run pre_deploy: stacks/web/migrate.sh (timeout 30 s, 2 retries)`, with "new in this range"
+ * or "changed in this range" when the range adds or rewrites it; `fmt` formats the command and the
+ * words around it (markdown: a code span, escaped text).
  */
 export function hookLine(
   h: PlannedHook,
@@ -68,6 +69,7 @@ export function hookLine(
     `timeout ${h.timeoutS} s`,
     ...(h.retries ? [`${h.retries} ${h.retries === 1 ? "retry" : "retries"}`] : []),
     ...(h.required || h.hook === "on_failure" ? [] : ["not required"]),
+    ...(h.change ? [`${h.change === "added" ? "new" : "changed"} in this range`] : []),
   ];
   return `${fmt.text(`will run ${h.hook}: `)}${fmt.command(h.command)}${fmt.text(` (${notes.join(", ")})`)}`;
 }

@@ -7,6 +7,7 @@ import { procedures } from "./0005_procedures.ts";
 import { sources } from "./0006_sources.ts";
 import { hookRuns } from "./0007_hook_runs.ts";
 import { ui } from "./0008_ui.ts";
+import { targetLast } from "./0009_target_last.ts";
 
 export interface Migration {
   /** Applied in ascending order; recorded in stackpilot_migrations once applied. */
@@ -24,4 +25,5 @@ export const MIGRATIONS: readonly Migration[] = [
   sources,
   hookRuns,
   ui,
+  targetLast,
 ];

@@ -5,7 +5,7 @@ import { param, sendHtml } from "../http.ts";
 import { renderPage } from "../render.ts";
 import type { DeploymentsData } from "../views/deployments.ts";
 import { deploymentPath, resultOf, short, when } from "./format.ts";
-import { frameOf } from "./visible.ts";
+import { frameOf, readable } from "./visible.ts";
 
 const LIMIT = 100;
 
@@ -21,8 +21,7 @@ export async function deploymentsPage(r: Authed): Promise<void> {
       ...(filters.host ? { host: filters.host } : {}),
       limit: filters.repo ? LIMIT : 1000,
     });
-    for (const d of found) {
-      if (!canRead(r.principal, d.repo)) continue;
+    for (const d of readable(found, r.principal, LIMIT)) {
       const result = resultOf(d.status);
       rows.push({
         href: deploymentPath(d.id),
@@ -37,7 +36,6 @@ export async function deploymentsPage(r: Authed): Promise<void> {
         trigger: d.trigger,
         created: when(d.createdAt),
       });
-      if (rows.length >= LIMIT) break;
     }
   }
   const html = renderPage(

@@ -8,24 +8,18 @@
  * successful last deployment is therefore not linked from its cell; the stack's name links to its
  * deployments, every host's.
  */
+
+import type { DriftState } from "../../state/drift.ts";
 import type { LockInfo } from "../../state/locks.ts";
 import type { TargetOverview } from "../../state/overview.ts";
 import { compileGlob } from "../../util/glob.ts";
 import { age, commitUrl, deploymentPath, FAILED, resultOf, short } from "./format.ts";
-
-/** A drift state as the drift checks record it (src/deploy drift); absent: unknown. */
-export interface DriftState {
-  /** e.g. `in_sync`, `drifted`, `unreachable`. */
-  state: string;
-}
 
 export interface RepoFacts {
   repo: string;
   targets: readonly TargetOverview[];
   /** Held deploy locks of this repository by `stack\0host`. */
   locks: ReadonlyMap<string, LockInfo>;
-  /** Drift by `stack\0host`; undefined when drift is not known for this repository. */
-  drift?: ReadonlyMap<string, DriftState> | undefined;
 }
 
 export interface CellView {
@@ -37,7 +31,8 @@ export interface CellView {
   /** The last deployment's result; linked to it unless it is plain success (those read alike). */
   result?: { word: string; href: string | undefined };
   tone: string;
-  drift?: string;
+  /** The last drift check in words (`in sync`, `drifted`, `unreachable`) and, if any, what it found. */
+  drift?: { word: string; details: string; tone: string };
   lock?: string;
   pinned: boolean;
 }
@@ -70,7 +65,6 @@ export function matrixModel(
   let driftKnown = false;
   const repos: RepoView[] = [];
   for (const f of facts) {
-    if (f.drift) driftKnown = true;
     const byEnv = new Map<string, TargetOverview[]>();
     for (const t of f.targets) {
       if (!stackOk(t.stack) || !hostOk(t.host)) continue;
@@ -94,11 +88,12 @@ export function matrixModel(
           const t = row.get(host);
           if (!t) return emptyCell();
           const key = targetKey(t.stack, t.host);
-          const cell = cellOf(f.repo, t, f.locks.get(key), f.drift?.get(key), opts);
+          const cell = cellOf(f.repo, t, f.locks.get(key), opts);
           if (cell.commit) counts.deployed++;
           if (t.last && FAILED.has(t.last.status)) counts.failed++;
           if (cell.lock) counts.locked++;
-          if (cell.drift === "drifted") counts.drifted++;
+          if (t.drift) driftKnown = true;
+          if (t.drift?.state === "drifted") counts.drifted++;
           return cell;
         });
         return { stack, cells: mergeSame(cells) };
@@ -118,7 +113,6 @@ function cellOf(
   repo: string,
   t: TargetOverview,
   lock: LockInfo | undefined,
-  drift: DriftState | undefined,
   opts: { origin: string; now: number },
 ): CellView {
   const result = t.last ? resultOf(t.last.status) : undefined;
@@ -135,9 +129,30 @@ function cellOf(
       ? { result: { word: result.word, href: result.tone === "ok" ? undefined : deploymentPath(t.last.id) } }
       : {}),
     tone: result?.tone ?? "",
-    ...(drift ? { drift: drift.state } : {}),
+    ...(t.drift ? { drift: driftOf(t.drift) } : {}),
     ...(lock && !lock.expired ? { lock: lock.holder } : {}),
     pinned: t.deployed?.pinned ?? false,
+  };
+}
+
+const DRIFT_WORDS: Record<DriftState, { word: string; tone: string }> = {
+  in_sync: { word: "in sync", tone: "" },
+  drifted: { word: "drifted", tone: "bad" },
+  unreachable: { word: "unreachable", tone: "run" },
+};
+const DRIFT_DETAILS = 3;
+const DRIFT_DETAIL_CHARS = 120;
+
+/** A drift check in words, with the first few things it found (bounded: a cell, not a report). */
+export function driftOf(d: NonNullable<TargetOverview["drift"]>): NonNullable<CellView["drift"]> {
+  const shown = d.details
+    .slice(0, DRIFT_DETAILS)
+    .map((x) => (x.length > DRIFT_DETAIL_CHARS ? `${x.slice(0, DRIFT_DETAIL_CHARS - 1)}…` : x));
+  const more = d.details.length - shown.length;
+  const details = shown.join("; ") + (more > 0 ? ` (and ${more} more)` : "");
+  return {
+    ...(DRIFT_WORDS[d.state] ?? { word: d.state, tone: "" }),
+    details: d.state === "in_sync" ? "" : details,
   };
 }
 
@@ -146,7 +161,7 @@ function mergeSame(cells: CellView[]): CellView[] {
   const out: CellView[] = [];
   let lastKey: string | undefined;
   for (const c of cells) {
-    const key = JSON.stringify({ ...c, span: 0 });
+    const key = sameKey(c);
     const prev = out[out.length - 1];
     if (prev && key === lastKey) prev.span++;
     else {
@@ -155,4 +170,24 @@ function mergeSame(cells: CellView[]): CellView[] {
     }
   }
   return out;
+}
+
+/**
+ * Everything a cell renders, span aside, as one string: a flat array's JSON, cheaper than the
+ * whole cell's (copied, nested) for the 10,000 cells of a large matrix.
+ */
+function sameKey(c: CellView): string {
+  return JSON.stringify([
+    c.empty,
+    c.commit?.short,
+    c.commit?.url,
+    c.age,
+    c.result?.word,
+    c.result?.href,
+    c.tone,
+    c.drift?.word,
+    c.drift?.details,
+    c.lock,
+    c.pinned,
+  ]);
 }

@@ -21,7 +21,7 @@ export async function matrixPage(r: Authed): Promise<void> {
       const lock = locks.get(deployLockKey({ repo, stack: t.stack, host: t.host }));
       if (lock) held.set(targetKey(t.stack, t.host), lock);
     }
-    facts.push({ repo, targets, locks: held, drift: await r.deps.drift?.(repo) });
+    facts.push({ repo, targets, locks: held });
   }
   const view = matrixModel(facts, {
     stack: filters.stack,

@@ -6,6 +6,15 @@ export async function visibleRepos(deps: UiDeps, principal: Principal): Promise<
   return (await deps.store.knownRepos()).filter((r) => canRead(principal, r));
 }
 
+/** The first `limit` of `items` the principal can read (a list asked for more than it shows). */
+export function readable<T extends { repo: string }>(
+  items: readonly T[],
+  principal: Principal,
+  limit: number,
+): T[] {
+  return items.filter((x) => canRead(principal, x.repo)).slice(0, limit);
+}
+
 export function frameOf(principal: Principal): { who: string; csrf: string | undefined } {
   return {
     who: principal.kind === "token" ? "token holder" : principal.login,

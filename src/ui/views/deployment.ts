@@ -1,4 +1,7 @@
-/** A deployment: its facts, why it ran, and every command with its output (streamed while it runs). */
+/**
+ * A deployment: its facts, why it ran, its hooks' attempts, and every command with its output
+ * (streamed while it runs).
+ */
 
 export interface DeploymentData {
   id: number;
@@ -18,6 +21,16 @@ export interface DeploymentData {
   rolloutId: number | null;
   error: string | null;
   reasons: string[];
+  /** Every hook attempt: its result in words, duration and output (bounded when stored). */
+  hooks: {
+    hook: string;
+    attempt: number;
+    required: boolean;
+    result: string;
+    tone: string;
+    duration: string;
+    output: string;
+  }[];
   logs: { seq: number; command: string; code: number | null; output: string }[];
   /** The seq after which the live stream starts; undefined once the deployment has ended. */
   liveAfter: number | undefined;
@@ -33,10 +46,8 @@ export const deployment = `<h1>Deployment <%= it.id %>: <%= it.stack %> on <%= i
 <dt>Actor</dt><dd><%= it.actor %></dd>
 <dt>Trigger</dt><dd><%= it.trigger %></dd>
 <dt>Queued</dt><dd><%= it.created %></dd>
-<% if (it.started) { %><dt>Started</dt><dd><%= it.started %></dd>
-<% } %>
-<% if (it.finished) { %><dt>Finished</dt><dd><%= it.finished %></dd>
-<% } %>
+<div id="started-row"<% if (!it.started) { %> hidden<% } %>><dt>Started</dt><dd id="started"><%= it.started %></dd></div>
+<div id="finished-row"<% if (!it.finished) { %> hidden<% } %>><dt>Finished</dt><dd id="finished"><%= it.finished %></dd></div>
 <% if (it.release) { %><dt>Release</dt><dd><code><%= it.release %></code></dd>
 <% } %>
 <% if (it.rolloutId !== null) { %><dt>Rollout</dt><dd><%= it.rolloutId %></dd>
@@ -48,6 +59,15 @@ export const deployment = `<h1>Deployment <%= it.id %>: <%= it.stack %> on <%= i
 <% for (const r of it.reasons) { %><li><%= r %></li>
 <% } %></ul>
 <% } else { %><p class="muted">No plan reasons were recorded (a rollback, or a deployment from before they were).</p>
+<% } %>
+<% if (it.hooks.length) { %><h2>Hooks</h2>
+<div class="scroll"><table>
+<caption>Every attempt of the stack's hooks</caption>
+<thead><tr><th scope="col">Hook</th><th scope="col">Attempt</th><th scope="col">Result</th><th scope="col">Duration</th><th scope="col">Output</th></tr></thead>
+<tbody>
+<% for (const h of it.hooks) { %><tr><td><code><%= h.hook %></code><%= h.required ? "" : " (optional)" %></td><td><%= h.attempt %></td><td class="<%= h.tone %>"><%= h.result %></td><td><%= h.duration %></td><td><% if (h.output) { %><pre><%= h.output %></pre><% } else { %><span class="muted">none</span><% } %></td></tr>
+<% } %></tbody>
+</table></div>
 <% } %>
 <h2>Commands</h2>
 <% if (it.liveAfter !== undefined) { %><p class="muted" id="live-note">Running: new commands appear below as they are recorded.</p>

@@ -8,7 +8,10 @@ export interface LayoutData {
   icon: string;
   /** The live-log script, on pages that stream. */
   js?: string | undefined;
-  /** Without JavaScript the page reloads itself this often (a running deployment). */
+  /**
+   * The page reloads itself this often: without JavaScript where a live script keeps it current
+   * (a running deployment), always where none does (a running procedure run).
+   */
   refreshS?: number | undefined;
   /** The signed-in user's name, and the CSRF token of the sign-out form. */
   who?: string | undefined;
@@ -24,7 +27,8 @@ export const layout = `<!doctype html>
 <title><%= it.title %> · Stackpilot</title>
 <link rel="stylesheet" href="<%= it.css %>">
 <link rel="icon" href="<%= it.icon %>" type="image/svg+xml">
-<% if (it.refreshS) { %><noscript><meta http-equiv="refresh" content="<%= it.refreshS %>"></noscript>
+<% if (it.refreshS && it.js) { %><noscript><meta http-equiv="refresh" content="<%= it.refreshS %>"></noscript>
+<% } else if (it.refreshS) { %><meta http-equiv="refresh" content="<%= it.refreshS %>">
 <% } %>
 <% if (it.js) { %><script src="<%= it.js %>" defer></script>
 <% } %>
@@ -32,7 +36,7 @@ export const layout = `<!doctype html>
 <body>
 <a class="skip" href="#main">Skip to content</a>
 <header>
-<nav aria-label="Stackpilot"><a href="/ui">Stacks</a><a href="/ui/deployments">Deployments</a><a href="/ui/locks">Locks</a></nav>
+<nav aria-label="Stackpilot"><a href="/ui">Stacks</a><a href="/ui/deployments">Deployments</a><a href="/ui/locks">Locks</a><a href="/ui/runs">Runs</a></nav>
 <% if (it.who) { %><form method="post" action="/ui/auth/signout"><span class="muted">Signed in as <%= it.who %></span>
 <% if (it.csrf) { %><input type="hidden" name="csrf" value="<%= it.csrf %>"><button type="submit">Sign out</button><% } %>
 </form>

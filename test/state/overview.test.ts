@@ -1,0 +1,92 @@
+// The matrix's store reads (overview.ts) on both backends: each target's newest deployment comes
+// from target_last, which migration 0009 fills from the history and every new deployment moves;
+// drift checks come with the targets they were made on.
+import { describe, expect, it } from "vitest";
+import { createDeployment } from "../../src/state/deployments.ts";
+import { migrate } from "../../src/state/migrate.ts";
+import { MIGRATIONS } from "../../src/state/migrations/index.ts";
+import { knownRepos, targetsOverview } from "../../src/state/overview.ts";
+import { openDatabase } from "../../src/state/store.ts";
+import { useStateBackends } from "../helpers/stateBackends.ts";
+
+const backends = useStateBackends();
+const SHA = (n: number) => String(n).repeat(40).slice(0, 40);
+const target = (stack: string, host: string, commit: string) => ({
+  repo: "acme/infra",
+  stack,
+  host,
+  commit,
+  fingerprint: "f",
+  actor: "alice",
+  trigger: "merge" as const,
+});
+
+describe.each(backends)("the matrix's reads on $name", (backend) => {
+  it("fills target_last from the deployments recorded before migration 0009", async () => {
+    const location = await backend.newDatabase();
+    const db = await openDatabase(location);
+    try {
+      await migrate(
+        db,
+        MIGRATIONS.filter((m) => m.version < 9),
+      );
+      const insert = (stack: string, commit: string) =>
+        db.query(
+          `INSERT INTO deployments (repo, stack, host, commit_sha, fingerprint, actor, trigger)
+           VALUES ('acme/infra', $1, 'h1', $2, 'f', 'alice', 'merge') RETURNING id`,
+          [stack, commit],
+        );
+      await insert("web", SHA(1));
+      const [newest] = await insert("web", SHA(2));
+      await insert("api", SHA(3));
+      expect(await migrate(db)).toEqual([9]);
+      const web = (await targetsOverview(db, "acme/infra")).find((t) => t.stack === "web");
+      expect(web?.last).toEqual({ id: Number(newest?.id), status: "queued" });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("moves a target's newest deployment with each one created, whatever their order of ending", async () => {
+    const store = await backend.openStore();
+    const first = await createDeployment(store.db, target("web", "h1", SHA(1)));
+    const second = await createDeployment(store.db, target("web", "h1", SHA(2)));
+    const third = await createDeployment(store.db, target("web", "h2", SHA(3)));
+    await store.finishDeployment(second, { status: "failed", error: "x" });
+    await store.finishDeployment(first, { status: "succeeded" });
+    const rows = await targetsOverview(store.db, "acme/infra");
+    expect(rows.map((t) => [t.stack, t.host, t.last?.id, t.last?.status])).toEqual([
+      ["web", "h1", second, "failed"],
+      ["web", "h2", third, "queued"],
+    ]);
+    expect(await knownRepos(store.db)).toEqual(["acme/infra"]);
+  });
+
+  it("lists deployed-only targets and targets never deployed, with drift only where it was checked", async () => {
+    const store = await backend.openStore();
+    await store.setDeployed({ ...target("db", "h1", SHA(4)), fingerprint: "f" });
+    await store.createDeployment(target("web", "h1", SHA(5)));
+    await store.recordDriftCheck({
+      repo: "acme/infra",
+      stack: "db",
+      host: "h1",
+      state: "drifted",
+      details: ["db-1 is missing", `"quoted" \\ and <b>`],
+      commit: SHA(4),
+    });
+    await store.setDeployed({ ...target("x", "h1", SHA(6)), repo: "other/repo" });
+    const rows = await store.targetsOverview("acme/infra");
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatchObject({
+      stack: "db",
+      host: "h1",
+      deployed: { commit: SHA(4), pinned: false },
+      last: null,
+      drift: { state: "drifted", details: ["db-1 is missing", `"quoted" \\ and <b>`] },
+    });
+    expect(rows[0]?.deployed?.deployedAt.getTime()).toBeGreaterThan(Date.now() - 60_000);
+    expect(rows[1]).toMatchObject({ stack: "web", deployed: null, last: { status: "queued" }, drift: null });
+    expect(await store.knownRepos()).toEqual(["acme/infra", "other/repo"]);
+    expect(await store.targetsOverview("none/such")).toEqual([]);
+  });
+});
