@@ -22,6 +22,7 @@ import { type GitHttpServer, type RemoteRepo, startGitHttpServer } from "../help
 import { answerRollouts, recordedApi } from "../helpers/recordedApi.ts";
 import { loadTestApp } from "../helpers/testApp.ts";
 import { aboutRepo, examplePayload } from "../helpers/webhooks.ts";
+import { containersOn, insideContainer } from "./harness/containers.ts";
 import { type Harness, hostEntry, sleeperCompose, startHarness, type TestHost } from "./harness/harness.ts";
 
 const API = "https://api.github.com";
@@ -63,25 +64,8 @@ echo "$STACKPILOT_COMMIT" >> "$HOME/post_sync.count"
 wget -q -T 10 -O "$STACKPILOT_RELEASE_DIR/stacks/web/extra.txt" "$EXTRAS_URL/extra.txt"
 `;
 
-/** service -> container id on the host. */
-async function containers(): Promise<Record<string, string>> {
-  const ps = await h.docker(host, ["ps", "--format", '{{.ID}} {{.Label "com.docker.compose.service"}}']);
-  return Object.fromEntries(
-    ps.stdout
-      .trim()
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => l.split(" ").reverse()),
-  );
-}
-
-async function inside(service: string, argv: string[]): Promise<string> {
-  const id = (await containers())[service];
-  expect(id, `no container for ${service}`).toBeDefined();
-  const r = await h.docker(host, ["exec", id as string, ...argv]);
-  expect(r.code, r.stderr).toBe(0);
-  return r.stdout;
-}
+const containers = () => containersOn(h, host);
+const inside = (service: string, argv: string[]) => insideContainer(h, host, service, argv);
 
 /** A process that runs (exists and is not a zombie); the hosts share this machine's pid namespace. */
 const alive = (pid: string) =>

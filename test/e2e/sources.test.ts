@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deployArgs, runCli } from "../helpers/cli.ts";
+import { containersOn, insideContainer } from "./harness/containers.ts";
 import { type Harness, hostEntry, sleeperCompose, startHarness } from "./harness/harness.ts";
 
 // Generous limits: the machine running these is shared and slow at times.
@@ -51,25 +52,8 @@ const deploy = () =>
     `utils=${utilsDir}`,
   );
 
-/** service -> container id on h1. */
-async function containers(): Promise<Record<string, string>> {
-  const ps = await h.docker("h1", ["ps", "--format", '{{.ID}} {{.Label "com.docker.compose.service"}}']);
-  return Object.fromEntries(
-    ps.stdout
-      .trim()
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => l.split(" ").reverse()),
-  );
-}
-/** What a command prints inside a service's container on h1. */
-async function inside(service: string, argv: string[]): Promise<string> {
-  const id = (await containers())[service];
-  expect(id, `no container for ${service}`).toBeDefined();
-  const r = await h.docker("h1", ["exec", id as string, ...argv]);
-  expect(r.code, r.stderr).toBe(0);
-  return r.stdout;
-}
+const containers = () => containersOn(h, "h1");
+const inside = (service: string, argv: string[]) => insideContainer(h, "h1", service, argv);
 /** The files of a stack's current release on h1, without Stackpilot's own. */
 async function releaseFiles(stack: string): Promise<string[]> {
   const dir = join(h.host("h1").deployRoot, stack, "current/");
