@@ -6,6 +6,7 @@ import { resolve } from "node:path";
 import type { HostJobResult } from "../deploy/orchestrate.ts";
 import { rollbackHost } from "../deploy/rollbackHost.ts";
 import { GitRepo } from "../git/repo.ts";
+import { rollbackEvent } from "../notify/events.ts";
 import { compileGlob } from "../util/glob.ts";
 import { parse, UsageError } from "./args.ts";
 import { summaryTable } from "./deploy.ts";
@@ -91,16 +92,7 @@ export async function rollbackCommand(argv: string[], io: Io): Promise<number> {
           actor: session.actor,
           engine: { lockOwner: session.installationId },
         });
-        session.notifier.emit({
-          type: "rollback",
-          repo: repoId,
-          stack,
-          host: d.host,
-          actor: session.actor,
-          ...(r.ok
-            ? { ok: true, to: r.to, ...(r.from ? { from: r.from } : {}) }
-            : { ok: false, error: r.error }),
-        });
+        session.notifier.emit(rollbackEvent({ repo: repoId, stack, host: d.host }, session.actor, r));
         if (!r.ok) return done("failed", r.error);
         io.err(`[${d.host}] ${stack}: ${r.from?.slice(0, 7) ?? "(none)"} -> ${r.to.slice(0, 7)}, pinned\n`);
         return done("succeeded");

@@ -1,5 +1,6 @@
 /** Events as the places they happen produce them, turned into notifier input. Pure. */
 import type { HostJobResult } from "../deploy/orchestrate.ts";
+import type { RollbackHostResult } from "../deploy/rollbackHost.ts";
 import type { NotifyInput } from "./notifier.ts";
 
 /**
@@ -13,4 +14,18 @@ export function deployEvent(repo: string, commit: string, r: HostJobResult): Not
   return r.status === "succeeded"
     ? { type: "deploy", ...target, ok: true, ...id }
     : { type: "deploy", ...target, ok: false, error: r.error ?? r.status, ...id };
+}
+
+/** A rollback of one target (the App's `/rollback` or `stackpilot rollback`), as it ended. */
+export function rollbackEvent(
+  target: { repo: string; stack: string; host: string },
+  actor: string,
+  r: RollbackHostResult,
+): NotifyInput {
+  return {
+    type: "rollback",
+    ...target,
+    actor,
+    ...(r.ok ? { ok: true, to: r.to, ...(r.from ? { from: r.from } : {}) } : { ok: false, error: r.error }),
+  };
 }

@@ -3,6 +3,7 @@
  */
 
 import { rollbackHost } from "../../deploy/rollbackHost.ts";
+import { rollbackEvent } from "../../notify/events.ts";
 import { codeSpan, escapeMarkdown } from "../../plan/render/escape.ts";
 import type { RollbackOutcome } from "../api/prComment.ts";
 import type { ParsedCommand } from "../commands.ts";
@@ -41,14 +42,9 @@ export async function rollbackFromPullRequest(
       actor: actor.login,
       engine: { ...ctx.deps.engine, lockOwner: ctx.deps.installationId },
     });
-    ctx.deps.notifier?.emit({
-      type: "rollback",
-      repo: ctx.ref.fullName,
-      stack: d.stack,
-      host: d.host,
-      actor: actor.login,
-      ...(r.ok ? { ok: true, to: r.to, ...(r.from ? { from: r.from } : {}) } : { ok: false, error: r.error }),
-    });
+    ctx.deps.notifier?.emit(
+      rollbackEvent({ repo: ctx.ref.fullName, stack: d.stack, host: d.host }, actor.login, r),
+    );
     if (r.ok) {
       lines.push(
         `- ${codeSpan(d.host)}: \`${r.from?.slice(0, 7) ?? "none"}\` → \`${r.to.slice(0, 7)}\` (pinned until the next explicit deploy)`,
