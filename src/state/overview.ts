@@ -2,7 +2,7 @@
  * Reads for the web UI (src/ui): what runs where per repository, the commands a deployment has
  * recorded since a point (its live log), the deployments running now. Read-only.
  */
-import { type Db, type Queryable, toDate, toDateOrNull, toNumber, toStringOrNull } from "./db.ts";
+import { type Queryable, toDate, toDateOrNull, toNumber, toStringOrNull } from "./db.ts";
 import {
   type CommandLog,
   type Deployment,
@@ -64,29 +64,29 @@ const TARGETS = `WITH last AS (
  * The last deployment per target comes from target_last (migration 0009), written with each
  * deployment: the query reads one deployment per target, not the repository's history.
  *
- * On PGlite the targets come back as one JSON array, not a row each: PGlite decodes every result
- * row in JavaScript, which for 10,000 targets cost more than the query itself; Postgres sends
- * rows cheaply and building the JSON would only add work there (bench/ui.bench.ts).
+ * The targets come back as one text value, a record per target joined by control characters
+ * (RS between records, US between fields), on both backends. Measured on 10,000 targets
+ * (bench/ui.bench.ts; PGlite's WASM runs without tier-up): a row each cost PGlite ~330 ms to
+ * decode in JavaScript, one json_agg ~150 ms (building JSON and printing timestamps is most of
+ * it), this ~70 ms; Postgres is as fast either way. A name holding a separator cannot be split
+ * back: then the record or field count comes out wrong and the JSON form is read instead.
  */
-export async function targetsOverview(db: Db, repo: string): Promise<TargetOverview[]> {
-  if (db.kind === "postgres") {
-    const rows = await db.query(`${TARGETS} SELECT * FROM t ORDER BY stack, host`, [repo]);
-    return rows.map((r) =>
-      toTargetOverview([
-        r.stack as string,
-        r.host as string,
-        r.environment as string | null,
-        r.commit_sha as string | null,
-        r.deployed_at as Date | null,
-        r.pinned as boolean | null,
-        r.id as string | null,
-        r.status as DeploymentStatus | null,
-        r.state as DriftState | null,
-        r.details,
-      ]),
-    );
-  }
-  const [row] = await db.query<{ targets: string | null }>(
+export async function targetsOverview(db: Queryable, repo: string): Promise<TargetOverview[]> {
+  const [row] = await db.query<{ n: number | string; targets: string | null }>(
+    `${TARGETS}
+     SELECT count(*) AS n,
+            string_agg(concat_ws(chr(31), stack, host, COALESCE(environment, ''), COALESCE(commit_sha, ''),
+                                 COALESCE(date_part('epoch', deployed_at)::text, ''), CASE WHEN pinned THEN 't' ELSE '' END,
+                                 COALESCE(id::text, ''), COALESCE(status, ''), COALESCE(state, ''),
+                                 -- An in-sync check found nothing: its details are not read.
+                                 CASE WHEN state <> 'in_sync' THEN details::text ELSE '' END),
+                       chr(30) ORDER BY stack, host) AS targets
+       FROM t`,
+    [repo],
+  );
+  const targets = splitTargets(row?.targets ?? null, toNumber(row?.n ?? 0));
+  if (targets) return targets;
+  const [json] = await db.query<{ targets: string | null }>(
     `${TARGETS}
      SELECT json_agg(json_build_array(stack, host, environment, commit_sha, deployed_at, pinned, id, status,
                                       state, details)
@@ -94,11 +94,51 @@ export async function targetsOverview(db: Db, repo: string): Promise<TargetOverv
        FROM t`,
     [repo],
   );
-  const targets = JSON.parse(row?.targets ?? "[]") as OverviewTuple[];
-  return targets.map(toTargetOverview);
+  return (JSON.parse(json?.targets ?? "[]") as OverviewTuple[]).map(toTargetOverview);
 }
 
-/** One target as targetsOverview's JSON array holds it (json_build_array's order). */
+const FIELDS = 10;
+
+/** targetsOverview's text form back into targets; undefined when a value held a separator. */
+export function splitTargets(text: string | null, count: number): TargetOverview[] | undefined {
+  if (text === null) return count === 0 ? [] : undefined;
+  const records = text.split("\x1e");
+  if (records.length !== count) return undefined;
+  const out: TargetOverview[] = [];
+  for (const record of records) {
+    const f = record.split("\x1f");
+    if (f.length !== FIELDS) return undefined;
+    const [stack, host, environment, commit, epoch, pinned, id, status, state, details] = f as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    out.push(
+      toTargetOverview([
+        stack,
+        host,
+        environment || null,
+        commit || null,
+        epoch ? new Date(Number(epoch) * 1000) : null,
+        pinned === "t",
+        id || null,
+        (status || null) as DeploymentStatus | null,
+        (state || null) as DriftState | null,
+        details ? JSON.parse(details) : [],
+      ]),
+    );
+  }
+  return out;
+}
+
+/** One target as targetsOverview's JSON form holds it (json_build_array's order). */
 type OverviewTuple = [
   stack: string,
   host: string,

@@ -89,4 +89,17 @@ describe.each(backends)("the matrix's reads on $name", (backend) => {
     expect(await store.knownRepos()).toEqual(["acme/infra", "other/repo"]);
     expect(await store.targetsOverview("none/such")).toEqual([]);
   });
+
+  it("reads names holding the text form's separators whole (the JSON form is read instead)", async () => {
+    const store = await backend.openStore();
+    await store.setDeployed({ ...target("a\x1eb", "h1", SHA(7)) });
+    await store.setDeployed({ ...target("c\x1fd", "h\x1e2", SHA(8)) });
+    await store.createDeployment({ ...target("plain", "h1", SHA(9)), environment: "prod" });
+    const rows = await store.targetsOverview("acme/infra");
+    expect(rows.map((t) => [t.stack, t.host, t.deployed?.commit ?? null, t.environment])).toEqual([
+      ["a\x1eb", "h1", SHA(7), null],
+      ["c\x1fd", "h\x1e2", SHA(8), null],
+      ["plain", "h1", null, "prod"],
+    ]);
+  });
 });
