@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { globProblem } from "../util/glob.ts";
+import { chooseEncoding, type Encoding, encode } from "./compress.ts";
 
 /** Longer request targets are refused with 414 before anything else is looked at. */
 export const MAX_URL_BYTES = 2048;
@@ -35,20 +36,36 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * A page, compressed when the client accepts it (compress.ts). The compression runs off the event
+ * loop: the response is ended a moment after this returns; nothing may be written to it after.
+ */
 export function sendHtml(
   res: ServerResponse,
   status: number,
   html: string,
   headers: Record<string, string | string[]> = {},
 ): void {
-  res.writeHead(status, {
-    ...SECURITY_HEADERS,
-    "content-type": "text/html; charset=utf-8",
-    "cache-control": "no-store",
-    "content-length": String(Buffer.byteLength(html)),
-    ...headers,
-  });
-  res.end(html);
+  const body = Buffer.from(html);
+  const send = (out: Buffer, encoding: Encoding) => {
+    res.writeHead(status, {
+      ...SECURITY_HEADERS,
+      "content-type": "text/html; charset=utf-8",
+      "cache-control": "no-store",
+      vary: "Accept-Encoding",
+      ...(encoding === "identity" ? {} : { "content-encoding": encoding }),
+      "content-length": String(out.length),
+      ...headers,
+    });
+    res.end(out);
+  };
+  const encoding = chooseEncoding(res.req.headers, body.length);
+  if (encoding === "identity") send(body, encoding);
+  else
+    encode(body, encoding).then(
+      (out) => send(out, encoding),
+      () => send(body, "identity"),
+    );
 }
 
 export function sendText(
