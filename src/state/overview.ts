@@ -22,7 +22,8 @@ export interface TargetOverview {
   host: string;
   /** The environment of its last deployment (or of the deployment that put it there). */
   environment: string | null;
-  deployed: { commit: string; deployedAt: Date; pinned: boolean } | null;
+  /** `deploymentId`: the deployment that put it there (commitOfDeployed), when recorded. */
+  deployed: { commit: string; deployedAt: Date; pinned: boolean; deploymentId: number | null } | null;
   last: { id: number; status: DeploymentStatus } | null;
   /** Its last drift check (drift.ts), while it is recorded as deployed; null: never checked. */
   drift: { state: DriftState; details: string[] } | null;
@@ -53,7 +54,7 @@ const TARGETS = `WITH last AS (
               -- Asked only of targets whose last deployment has none (COALESCE stops at the first).
               COALESCE(l.environment, (SELECT e.environment FROM deployments e WHERE e.id = d.deployment_id))
                 AS environment,
-              d.commit_sha, d.deployed_at, d.pinned, l.id, l.status, c.state, c.details
+              d.commit_sha, d.deployed_at, d.pinned, d.deployment_id AS placed_by, l.id, l.status, c.state, c.details
          FROM last l
          FULL JOIN (SELECT * FROM deployed WHERE repo = $1) d ON d.stack = l.stack AND d.host = l.host
          LEFT JOIN drift_checks c ON c.repo = $1 AND c.stack = d.stack AND c.host = d.host
@@ -77,6 +78,7 @@ export async function targetsOverview(db: Queryable, repo: string): Promise<Targ
      SELECT count(*) AS n,
             string_agg(concat_ws(chr(31), stack, host, COALESCE(environment, ''), COALESCE(commit_sha, ''),
                                  COALESCE(date_part('epoch', deployed_at)::text, ''), CASE WHEN pinned THEN 't' ELSE '' END,
+                                 COALESCE(placed_by::text, ''),
                                  COALESCE(id::text, ''), COALESCE(status, ''), COALESCE(state, ''),
                                  -- An in-sync check found nothing: its details are not read.
                                  CASE WHEN state <> 'in_sync' THEN details::text ELSE '' END),
@@ -88,7 +90,7 @@ export async function targetsOverview(db: Queryable, repo: string): Promise<Targ
   if (targets) return targets;
   const [json] = await db.query<{ targets: string | null }>(
     `${TARGETS}
-     SELECT json_agg(json_build_array(stack, host, environment, commit_sha, deployed_at, pinned, id, status,
+     SELECT json_agg(json_build_array(stack, host, environment, commit_sha, deployed_at, pinned, placed_by, id, status,
                                       state, details)
                      ORDER BY stack, host)::text AS targets
        FROM t`,
@@ -97,7 +99,9 @@ export async function targetsOverview(db: Queryable, repo: string): Promise<Targ
   return (JSON.parse(json?.targets ?? "[]") as OverviewTuple[]).map(toTargetOverview);
 }
 
-const FIELDS = 10;
+const FIELDS = 11;
+/** One record of the text form: FIELDS strings, in the query's order. */
+type TextRecord = [string, string, string, string, string, string, string, string, string, string, string];
 
 /** targetsOverview's text form back into targets; undefined when a value held a separator. */
 export function splitTargets(text: string | null, count: number): TargetOverview[] | undefined {
@@ -108,18 +112,8 @@ export function splitTargets(text: string | null, count: number): TargetOverview
   for (const record of records) {
     const f = record.split("\x1f");
     if (f.length !== FIELDS) return undefined;
-    const [stack, host, environment, commit, epoch, pinned, id, status, state, details] = f as [
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-    ];
+    const [stack, host, environment, commit, epoch, pinned, placedBy, id, status, state, details] =
+      f as TextRecord;
     out.push(
       toTargetOverview([
         stack,
@@ -128,6 +122,7 @@ export function splitTargets(text: string | null, count: number): TargetOverview
         commit || null,
         epoch ? new Date(Number(epoch) * 1000) : null,
         pinned === "t",
+        placedBy || null,
         id || null,
         (status || null) as DeploymentStatus | null,
         (state || null) as DriftState | null,
@@ -146,6 +141,7 @@ type OverviewTuple = [
   deployedCommit: string | null,
   deployedAt: string | Date | null,
   pinned: boolean | null,
+  placedBy: number | string | null,
   lastId: number | string | null,
   lastStatus: DeploymentStatus | null,
   driftState: DriftState | null,
@@ -160,6 +156,7 @@ function toTargetOverview(t: OverviewTuple): TargetOverview {
     deployedCommit,
     deployedAt,
     pinned,
+    placedBy,
     lastId,
     lastStatus,
     driftState,
@@ -172,13 +169,33 @@ function toTargetOverview(t: OverviewTuple): TargetOverview {
     deployed:
       deployedCommit === null
         ? null
-        : { commit: deployedCommit, deployedAt: toDate(deployedAt), pinned: pinned === true },
+        : {
+            commit: deployedCommit,
+            deployedAt: toDate(deployedAt),
+            pinned: pinned === true,
+            deploymentId: placedBy === null ? null : toNumber(placedBy),
+          },
     last: lastId === null ? null : { id: toNumber(lastId), status: lastStatus as DeploymentStatus },
     drift:
       driftState === null
         ? null
         : { state: driftState, details: Array.isArray(details) ? details.map(String) : [] },
   };
+}
+
+/**
+ * The repository and commit a deployment put on its target, while that target still runs it
+ * (`deployed.deployment_id`): what the matrix's commit links resolve to. A rollback's record holds
+ * the release's commit, not the rollback deployment's own, hence deployed and not deployments.
+ */
+export async function commitOfDeployed(
+  db: Queryable,
+  deploymentId: number,
+): Promise<{ repo: string; commit: string } | undefined> {
+  const [row] = await db.query("SELECT repo, commit_sha FROM deployed WHERE deployment_id = $1 LIMIT 1", [
+    deploymentId,
+  ]);
+  return row ? { repo: String(row.repo), commit: String(row.commit_sha) } : undefined;
 }
 
 export interface DeploymentProgress {

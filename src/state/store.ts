@@ -165,6 +165,8 @@ export interface Store {
   ): Promise<T>;
   // The web UI (overview.ts, sessions.ts).
   targetsOverview(repo: string): Promise<TargetOverview[]>;
+  /** The repository and commit a deployment put on its target, while the target still runs it. */
+  commitOfDeployed(deploymentId: number): Promise<{ repo: string; commit: string } | undefined>;
   knownRepos(): Promise<string[]>;
   deploymentProgress(id: number, afterSeq: number, limit: number): Promise<DeploymentProgress | undefined>;
   activeDeployments(): Promise<Deployment[]>;
@@ -298,6 +300,7 @@ export function createStore(db: Db, options: StoreOptions = {}): Store {
 
     updateEpisode: (key, decide) => episodes.updateEpisode(db, key, decide),
     targetsOverview: (repo) => overview.targetsOverview(db, repo),
+    commitOfDeployed: (id) => overview.commitOfDeployed(db, id),
     knownRepos: () => overview.knownRepos(db),
     deploymentProgress: (id, afterSeq, limit) => overview.deploymentProgress(db, id, afterSeq, limit),
     activeDeployments: () => overview.activeDeployments(db),

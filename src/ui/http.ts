@@ -83,7 +83,7 @@ export function sendText(
   res.end(`${text}\n`);
 }
 
-/** 303 to a path of ours (never a URL from the request: see `localPath`). */
+/** 303 to a path of ours or a URL we built (never one from the request: see `localPath`). */
 export function redirect(
   res: ServerResponse,
   location: string,

@@ -13,6 +13,7 @@ import { finishGitHubSignIn, loginPage, signOut, startGitHubSignIn, tokenSignIn 
 import type { Authed, Request, UiDeps } from "./context.ts";
 import { HttpError, localPath, redirect, requestUrl, sendHtml, sendText } from "./http.ts";
 import { LiveStreams } from "./live.ts";
+import { commitPage } from "./pages/commitPage.ts";
 import { deploymentPage } from "./pages/deploymentPage.ts";
 import { deploymentsPage } from "./pages/deploymentsPage.ts";
 import { locksPage, unlock } from "./pages/locksPage.ts";
@@ -76,12 +77,14 @@ async function dispatch(
 
   const deployment = /^\/ui\/deployments\/(\d{1,15})(\/events)?$/.exec(path);
   const run = /^\/ui\/runs\/(\d{1,15})$/.exec(path);
+  const commit = /^\/ui\/c\/(\d{1,15})$/.exec(path);
   if (method === "GET") {
     if (path === "/ui" || path === "/ui/") return matrixPage(a);
     if (path === "/ui/deployments") return deploymentsPage(a);
     if (path === "/ui/locks") return locksPage(a);
     if (path === "/ui/runs") return runsPage(a);
     if (run) return runPage(a, Number(run[1]));
+    if (commit) return commitPage(a, Number(commit[1]));
     if (deployment)
       return deployment[2] ? live.stream(a, Number(deployment[1])) : deploymentPage(a, Number(deployment[1]));
   }

@@ -204,6 +204,42 @@ describe.each(backends)("the web UI's pages on $name", (backend) => {
     expect(html).not.toContain("no drift checks recorded");
   });
 
+  it("links a deployed commit through /ui/c/ID, which sends a reader to it on GitHub Enterprise", async () => {
+    const { html } = await page(`/ui?repo=${encodeURIComponent(REPO)}`);
+    expect(html).toContain(`<a href="/ui/c/${ids.deployment}">0123456</a>`);
+    const res = await fetch(`${ui.url}/ui/c/${ids.deployment}`, {
+      headers: { cookie: reader },
+      redirect: "manual",
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toBe(`https://ghe.example.test/${REPO}/commit/${SHA}`);
+  });
+
+  it("answers /ui/c/ID 404 for a repository the viewer cannot read and for a target deployed again since", async () => {
+    const target = {
+      stack: "cache",
+      host: "h9",
+      fingerprint: "f",
+      actor: "alice",
+      trigger: "merge" as const,
+    };
+    const secret = await store.createDeployment({ ...target, repo: SECRET_REPO, commit: SHA });
+    await store.setDeployed({ ...target, repo: SECRET_REPO, commit: SHA, deploymentId: secret });
+    const hidden = await page(`/ui/c/${secret}`, { cookie: reader, accept: "text/html" });
+    expect(hidden.status).toBe(404);
+    expect(hidden.html).not.toContain(SECRET_REPO);
+    expect((await page(`/ui/c/${secret}`)).status).toBe(303);
+
+    const older = await store.createDeployment({ ...target, repo: REPO, commit: SHA });
+    await store.setDeployed({ ...target, repo: REPO, commit: SHA, deploymentId: older });
+    expect((await page(`/ui/c/${older}`)).status).toBe(303);
+    const newer = await store.createDeployment({ ...target, repo: REPO, commit: "f".repeat(40) });
+    await store.setDeployed({ ...target, repo: REPO, commit: "f".repeat(40), deploymentId: newer });
+    const gone = await page(`/ui/c/${older}`);
+    expect(gone.status).toBe(404);
+    expect(gone.html).toContain("reload the matrix");
+  });
+
   it("says drift is unknown for repositories without drift checks", async () => {
     const { html } = await page("/ui?repo=acme%2Funchecked");
     expect(html).toMatch(/<b>unknown<\/b> drifted/);

@@ -102,7 +102,7 @@ describe("matrixModel", () => {
     stack: "web",
     host,
     environment: "production",
-    deployed: { commit: "a".repeat(40), deployedAt: at, pinned: false },
+    deployed: { commit: "a".repeat(40), deployedAt: at, pinned: false, deploymentId: 1 },
     last: { id: 1, status: "succeeded" },
     drift,
   });

@@ -13,7 +13,7 @@ import type { DriftState } from "../../state/drift.ts";
 import type { LockInfo } from "../../state/locks.ts";
 import type { TargetOverview } from "../../state/overview.ts";
 import { compileGlob } from "../../util/glob.ts";
-import { age, commitUrl, deploymentPath, FAILED, resultOf, short } from "./format.ts";
+import { age, commitUrl, deployedCommitPath, deploymentPath, FAILED, resultOf, short } from "./format.ts";
 
 export interface RepoFacts {
   repo: string;
@@ -26,7 +26,11 @@ export interface CellView {
   span: number;
   /** Nothing recorded for this stack on this host. */
   empty: boolean;
-  commit?: { short: string; url: string | undefined };
+  /**
+   * `url`: where the commit link goes (a redirect per deployment, see commitLink); `sha`, the full
+   * commit: neighbours at one commit are one cell whichever deployment put it on each.
+   */
+  commit?: { short: string; sha: string; url: string | undefined };
   age?: string;
   /** The last deployment's result; linked to it unless it is plain success (those read alike). */
   result?: { word: string; href: string | undefined };
@@ -121,7 +125,11 @@ function cellOf(
     empty: false,
     ...(t.deployed
       ? {
-          commit: { short: short(t.deployed.commit), url: commitUrl(opts.origin, repo, t.deployed.commit) },
+          commit: {
+            short: short(t.deployed.commit),
+            sha: t.deployed.commit,
+            url: commitLink(repo, t.deployed, opts.origin),
+          },
           age: age(t.deployed.deployedAt, opts.now),
         }
       : {}),
@@ -133,6 +141,16 @@ function cellOf(
     ...(lock && !lock.expired ? { lock: lock.holder } : {}),
     pinned: t.deployed?.pinned ?? false,
   };
+}
+
+/** The GitHub commit, through the short local redirect when the deployment that put it there is known. */
+function commitLink(
+  repo: string,
+  d: NonNullable<TargetOverview["deployed"]>,
+  origin: string,
+): string | undefined {
+  const url = commitUrl(origin, repo, d.commit);
+  return url && d.deploymentId !== null ? deployedCommitPath(d.deploymentId) : url;
 }
 
 const DRIFT_WORDS: Record<DriftState, { word: string; tone: string }> = {
@@ -179,8 +197,8 @@ function mergeSame(cells: CellView[]): CellView[] {
 function sameKey(c: CellView): string {
   return JSON.stringify([
     c.empty,
-    c.commit?.short,
-    c.commit?.url,
+    c.commit?.sha,
+    c.commit?.url === undefined,
     c.age,
     c.result?.word,
     c.result?.href,

@@ -7,7 +7,8 @@ export interface MatrixData extends MatrixView {
   repoChoices: string[];
 }
 
-// Cells are written tightly: 10,000 of them make the page (see bench/ui.bench.ts).
+// Cells are written tightly, a row to a line: 10,000 of them make the page (bench/ui.bench.ts).
+// A drift word in the default colour needs no element of its own.
 export const matrix = `<h1>Stacks</h1>
 <ul class="counts" aria-label="Counts">
 <li><b><%= it.counts.deployed %></b> deployed</li>
@@ -36,8 +37,7 @@ export const matrix = `<h1>Stacks</h1>
 <thead><tr><th scope="col">Stack</th><% for (const h of e.hosts) { %><th scope="col"><%= h %></th><% } %></tr></thead>
 <tbody>
 <% for (const row of e.rows) { %><tr><th scope="row"><a href="/ui/deployments?repo=<%= encodeURIComponent(r.repo) %>&amp;stack=<%= encodeURIComponent(row.stack) %>"><%= row.stack %></a></th>
-<% for (const c of row.cells) { %><td<% if (c.span > 1) { %> colspan="<%= c.span %>"<% } %><% if (c.tone) { %> class="<%= c.tone %>"<% } %>><% if (!c.empty) { %><% if (c.commit) { %><% if (c.commit.url) { %><a href="<%= c.commit.url %>"><%= c.commit.short %></a><% } else { %><%= c.commit.short %><% } %> <%= c.age %><% } else { %>none<% } %><% if (c.result) { %> <% if (c.result.href) { %><a href="<%= c.result.href %>"><%= c.result.word %></a><% } else { %><%= c.result.word %><% } %><% } %><% if (c.drift) { %> <span<% if (c.drift.tone) { %> class="<%= c.drift.tone %>"<% } %>><%= c.drift.word %><% if (c.drift.details) { %>: <%= c.drift.details %><% } %></span><% } %><% if (c.lock) { %> locked by <%= c.lock %><% } %><% if (c.pinned) { %> pinned<% } %><% } %></td>
-<% } %></tr>
+<% for (const c of row.cells) { %><td<% if (c.span > 1) { %> colspan="<%= c.span %>"<% } %><% if (c.tone) { %> class="<%= c.tone %>"<% } %>><% if (!c.empty) { %><% if (c.commit) { %><% if (c.commit.url) { %><a href="<%= c.commit.url %>"><%= c.commit.short %></a><% } else { %><%= c.commit.short %><% } %> <%= c.age %><% } else { %>none<% } %><% if (c.result) { %> <% if (c.result.href) { %><a href="<%= c.result.href %>"><%= c.result.word %></a><% } else { %><%= c.result.word %><% } %><% } %><% if (c.drift) { %> <% if (c.drift.tone) { %><span class="<%= c.drift.tone %>"><% } %><%= c.drift.word %><% if (c.drift.details) { %>: <%= c.drift.details %><% } %><% if (c.drift.tone) { %></span><% } %><% } %><% if (c.lock) { %> locked by <%= c.lock %><% } %><% if (c.pinned) { %> pinned<% } %><% } %></td><% } %></tr>
 <% } %></tbody>
 </table></div>
 <% } %>
