@@ -11,7 +11,9 @@
  *   last deploys failed, 0.5% of targets locked, every target drift-checked (1% drifted, with what
  *   differs);
  * - `acme/distinct`: every target at its own commit (the worst case: no two cells alike).
- * Each is timed as a whole request (10 runs after 2 warm-ups; median, p90), split into the store's
+ * Each is timed as a whole request as a browser asks for it (Accept-Encoding with br and gzip: the
+ * page comes compressed, its compression in the time; 10 runs after 2 warm-ups; median, p90) and
+ * uncompressed, its size reported decoded and on the wire, split into the store's
  * query, the shaping (matrixModel) and the template (Eta), next to a baseline: the same store query answered
  * as JSON (what `stackpilot status --json`-style output costs, no HTML).
  *
@@ -19,7 +21,8 @@
  * the same process appends a command every 20 ms (as a deployer in the App does); the page and its
  * event stream are asked 30 times each, TTFB reported (median, p90, max).
  *
- * Targets are reported, not asserted (exit 0). BENCH_KEEP=1 keeps .tmp/bench/ui.
+ * The 500 KB counts what the browser downloads (on the wire); the decoded size is reported beside
+ * it. Targets are reported, not asserted (exit 0). BENCH_KEEP=1 keeps .tmp/bench/ui.
  */
 
 import { createServer } from "node:http";
@@ -156,15 +159,39 @@ function quantiles(xs: readonly number[]): { p50: number; p90: number; max: numb
   return { p50: summarize(xs).median, p90, max: s[s.length - 1] as number };
 }
 
-async function get(url: string): Promise<{ ms: number; ttfbMs: number; bytes: number; status: number }> {
+/** What browsers send; `identity` asks for the page uncompressed. */
+const BROWSER_ENCODINGS = "gzip, deflate, br, zstd";
+
+/**
+ * One request: `bytes` the page's size (fetch decodes it), `wireBytes` what crossed the wire
+ * (the compressed body's content-length).
+ */
+async function get(
+  url: string,
+  acceptEncoding = BROWSER_ENCODINGS,
+): Promise<{
+  ms: number;
+  ttfbMs: number;
+  bytes: number;
+  wireBytes: number;
+  encoding: string;
+  status: number;
+}> {
   const t = performance.now();
   const res = await fetch(url, {
     signal: AbortSignal.timeout(60_000),
-    headers: { authorization: `Bearer ${TOKEN}`, accept: "text/html" },
+    headers: { authorization: `Bearer ${TOKEN}`, accept: "text/html", "accept-encoding": acceptEncoding },
   });
   const ttfbMs = performance.now() - t;
   const body = await res.arrayBuffer();
-  return { ms: performance.now() - t, ttfbMs, bytes: body.byteLength, status: res.status };
+  return {
+    ms: performance.now() - t,
+    ttfbMs,
+    bytes: body.byteLength,
+    wireBytes: Number(res.headers.get("content-length") ?? body.byteLength),
+    encoding: res.headers.get("content-encoding") ?? "identity",
+    status: res.status,
+  };
 }
 
 async function timed<T>(fn: () => Promise<T> | T): Promise<{ ms: number; value: T }> {
@@ -181,12 +208,20 @@ async function matrixBench(backend: string, store: Store, base: string, origin: 
     for (let i = 0; i < 2; i++) await get(url);
     const http: number[] = [];
     let bytes = 0;
+    let wire = "";
+    let wireBytes = 0;
     for (let i = 0; i < RUNS; i++) {
       const r = await get(url);
       if (r.status !== 200) throw new Error(`GET /ui answered ${r.status}`);
       http.push(r.ms);
       bytes = r.bytes;
+      wireBytes = r.wireBytes;
+      wire = `${fmtBytes(r.wireBytes)} (${r.encoding})`;
     }
+    // The same page to a client that takes gzip only, and to one that takes no compression.
+    const gzip = await get(url, "gzip");
+    const identity: number[] = [];
+    for (let i = 0; i < RUNS; i++) identity.push((await get(url, "identity")).ms);
     const query: number[] = [];
     const shaping: number[] = [];
     const template: number[] = [];
@@ -229,8 +264,11 @@ async function matrixBench(backend: string, store: Store, base: string, origin: 
       fmtMs(quantiles(shaping).p50),
       fmtMs(quantiles(template).p50),
       fmtMs(quantiles(baseline).p50),
+      fmtMs(quantiles(identity).p50),
       fmtBytes(bytes),
-      `${h.p50 <= TARGET_MS ? "ok" : "MISSED"} / ${bytes <= TARGET_BYTES ? "ok" : "MISSED"}`,
+      wire,
+      `${fmtBytes(gzip.wireBytes)} (${gzip.encoding})`,
+      `${h.p50 <= TARGET_MS ? "ok" : "MISSED"} / ${wireBytes <= TARGET_BYTES ? "ok" : "MISSED"} on the wire, ${bytes <= TARGET_BYTES ? "ok" : "MISSED"} uncompressed`,
     ]);
   }
   console.log(`### ${backend}: matrix, ${STACKS} stacks x ${HOSTS} hosts (GET /ui, median of ${RUNS})\n`);
@@ -244,7 +282,10 @@ async function matrixBench(backend: string, store: Store, base: string, origin: 
         "shaping (model) p50",
         "template (Eta) p50",
         "baseline: query as JSON p50",
+        "request p50, uncompressed",
         "page size",
+        "on the wire (browser)",
+        "on the wire (gzip only)",
         `target ${TARGET_MS} ms / ${fmtBytes(TARGET_BYTES)}`,
       ],
       rows,
