@@ -49,6 +49,8 @@ const RUNS = 10;
 const TARGET_MS = 200;
 const TARGET_BYTES = 500 * 1024;
 const TOKEN = "b".repeat(40);
+/** What browsers send; `identity` asks for the page uncompressed. */
+const BROWSER_ENCODINGS = "gzip, deflate, br, zstd";
 const log = (s: string) => process.stderr.write(`${s}\n`);
 type Location = Pick<OpenStoreOptions, "dataDir" | "databaseUrl">;
 
@@ -158,9 +160,6 @@ function quantiles(xs: readonly number[]): { p50: number; p90: number; max: numb
   const p90 = s[Math.min(s.length - 1, Math.ceil(0.9 * s.length) - 1)] as number;
   return { p50: summarize(xs).median, p90, max: s[s.length - 1] as number };
 }
-
-/** What browsers send; `identity` asks for the page uncompressed. */
-const BROWSER_ENCODINGS = "gzip, deflate, br, zstd";
 
 /**
  * One request: `bytes` the page's size (fetch decodes it), `wireBytes` what crossed the wire
