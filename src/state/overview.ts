@@ -70,7 +70,8 @@ const TARGETS = `WITH last AS (
  * (bench/ui.bench.ts; PGlite's WASM runs without tier-up): a row each cost PGlite ~330 ms to
  * decode in JavaScript, one json_agg ~150 ms (building JSON and printing timestamps is most of
  * it), this ~70 ms; Postgres is as fast either way. A name holding a separator cannot be split
- * back: then the record or field count comes out wrong and the JSON form is read instead.
+ * back: then the record or field count comes out wrong and the JSON form is read instead. Sorted
+ * here rather than in SQL: on PGlite the ordered aggregate cost ~20 ms of the ~80.
  */
 export async function targetsOverview(db: Queryable, repo: string): Promise<TargetOverview[]> {
   const [row] = await db.query<{ n: number | string; targets: string | null }>(
@@ -82,12 +83,12 @@ export async function targetsOverview(db: Queryable, repo: string): Promise<Targ
                                  COALESCE(id::text, ''), COALESCE(status, ''), COALESCE(state, ''),
                                  -- An in-sync check found nothing: its details are not read.
                                  CASE WHEN state <> 'in_sync' THEN details::text ELSE '' END),
-                       chr(30) ORDER BY stack, host) AS targets
+                       chr(30)) AS targets
        FROM t`,
     [repo],
   );
   const targets = splitTargets(row?.targets ?? null, toNumber(row?.n ?? 0));
-  if (targets) return targets;
+  if (targets) return targets.sort(byTarget);
   const [json] = await db.query<{ targets: string | null }>(
     `${TARGETS}
      SELECT json_agg(json_build_array(stack, host, environment, commit_sha, deployed_at, pinned, placed_by, id, status,
@@ -196,6 +197,12 @@ export async function commitOfDeployed(
     deploymentId,
   ]);
   return row ? { repo: String(row.repo), commit: String(row.commit_sha) } : undefined;
+}
+
+/** By stack, then host, in code-unit order (the text form's records come unsorted). */
+function byTarget(a: TargetOverview, b: TargetOverview): number {
+  if (a.stack !== b.stack) return a.stack < b.stack ? -1 : 1;
+  return a.host < b.host ? -1 : a.host > b.host ? 1 : 0;
 }
 
 export interface DeploymentProgress {

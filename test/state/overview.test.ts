@@ -102,4 +102,24 @@ describe.each(backends)("the matrix's reads on $name", (backend) => {
       ["plain", "h1", null, "prod"],
     ]);
   });
+
+  it("returns the targets by stack, then host, whatever order they were written in", async () => {
+    const store = await backend.openStore();
+    for (const [stack, host] of [
+      ["web", "h2"],
+      ["api", "h9"],
+      ["web", "h1"],
+      ["api", "h10"],
+    ] as const)
+      await store.setDeployed({ ...target(stack, host, SHA(1)) });
+    await store.createDeployment(target("db", "h1", SHA(2)));
+    const rows = await store.targetsOverview("acme/infra");
+    expect(rows.map((t) => `${t.stack}@${t.host}`)).toEqual([
+      "api@h10",
+      "api@h9",
+      "db@h1",
+      "web@h1",
+      "web@h2",
+    ]);
+  });
 });
