@@ -122,8 +122,9 @@ async function seed(location: Location): Promise<void> {
       );
       // What createDeployment writes with each deployment.
       await db.query(
-        `INSERT INTO target_last (repo, stack, host, deployment_id)
-         SELECT repo, stack, host, max(id) FROM deployments WHERE repo = $1 GROUP BY repo, stack, host`,
+        `INSERT INTO target_last (repo, stack, host, deployment_id, status, environment)
+         SELECT DISTINCT ON (repo, stack, host) repo, stack, host, id, status, environment
+           FROM deployments WHERE repo = $1 ORDER BY repo, stack, host, id DESC`,
         [repo],
       );
       await db.query(

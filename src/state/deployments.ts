@@ -137,17 +137,21 @@ const DEPLOY_LOCK_KEY_SQL = "'deploy:' || d.repo || ':' || d.stack || ':' || d.h
 const SAME_TARGET_NEWER = "n.repo = d.repo AND n.stack = d.stack AND n.host = d.host AND n.id > d.id";
 
 export async function createDeployment(db: Queryable, input: NewDeployment): Promise<number> {
-  // One statement: the target's newest deployment (target_last, for the web UI's matrix) moves
-  // with the insert, whatever runs around it; GREATEST keeps the newest when two race.
+  // One statement: the target's newest deployment (target_last, for the web UI's matrix, with its
+  // status and environment: migration 0010's trigger keeps them) moves with the insert, whatever
+  // runs around it; when two race, the newer id wins with its own status and environment.
   const [row] = await db.query(
     `WITH d AS (
        INSERT INTO deployments (repo, stack, host, commit_sha, fingerprint, actor, trigger, release_id, rollout_id,
                                 environment, reasons, commit_subject)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::jsonb, $12) RETURNING id, repo, stack, host
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::jsonb, $12)
+       RETURNING id, repo, stack, host, status, environment
      ), t AS (
-       INSERT INTO target_last (repo, stack, host, deployment_id) SELECT repo, stack, host, id FROM d
-       ON CONFLICT (repo, stack, host)
-         DO UPDATE SET deployment_id = GREATEST(target_last.deployment_id, excluded.deployment_id)
+       INSERT INTO target_last (repo, stack, host, deployment_id, status, environment)
+       SELECT repo, stack, host, id, status, environment FROM d
+       ON CONFLICT (repo, stack, host) DO UPDATE
+         SET deployment_id = excluded.deployment_id, status = excluded.status, environment = excluded.environment
+         WHERE excluded.deployment_id > target_last.deployment_id
      )
      SELECT id FROM d`,
     [

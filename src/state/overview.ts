@@ -46,9 +46,7 @@ export async function knownRepos(db: Queryable): Promise<string[]> {
 
 /** Every target of a repository (`t`), with what the matrix shows of it. */
 const TARGETS = `WITH last AS (
-       SELECT x.id, x.stack, x.host, x.status, x.environment
-         FROM target_last n JOIN deployments x ON x.id = n.deployment_id
-        WHERE n.repo = $1
+       SELECT deployment_id AS id, stack, host, status, environment FROM target_last WHERE repo = $1
      ), t AS (
        SELECT COALESCE(l.stack, d.stack) AS stack, COALESCE(l.host, d.host) AS host,
               -- Asked only of targets whose last deployment has none (COALESCE stops at the first).
@@ -62,8 +60,9 @@ const TARGETS = `WITH last AS (
 
 /**
  * Every target of a repository that has a deployed record or a deployment, by stack and host.
- * The last deployment per target comes from target_last (migration 0009), written with each
- * deployment: the query reads one deployment per target, not the repository's history.
+ * The last deployment per target, its status and environment, come from target_last (migrations
+ * 0009, 0010), written with each deployment and kept by a trigger: the query reads no deployments
+ * row (but for the environment of a target known only as deployed), not the repository's history.
  *
  * The targets come back as one text value, a record per target joined by control characters
  * (RS between records, US between fields), on both backends. Measured on 10,000 targets

@@ -88,7 +88,7 @@ describe.each(backends)("migrations on $name", (backend) => {
     try {
       // The initial migration's CREATE TABLEs would fail if two replicas both applied it.
       const results = await Promise.all(dbs.map((db) => migrate(db)));
-      expect(results.flat().sort()).toEqual(MIGRATIONS.map((m) => m.version));
+      expect(results.flat().sort((a, b) => a - b)).toEqual(MIGRATIONS.map((m) => m.version));
       expect(results.filter((r) => r.length > 0)).toHaveLength(1);
       expect(await appliedMigrations(dbs[0] as Db)).toHaveLength(MIGRATIONS.length);
     } finally {

@@ -22,7 +22,7 @@ const target = (stack: string, host: string, commit: string) => ({
 });
 
 describe.each(backends)("the matrix's reads on $name", (backend) => {
-  it("fills target_last from the deployments recorded before migration 0009", async () => {
+  it("fills target_last, with status and environment, from the deployments recorded before migrations 0009 and 0010", async () => {
     const location = await backend.newDatabase();
     const db = await openDatabase(location);
     try {
@@ -30,18 +30,19 @@ describe.each(backends)("the matrix's reads on $name", (backend) => {
         db,
         MIGRATIONS.filter((m) => m.version < 9),
       );
-      const insert = (stack: string, commit: string) =>
+      const insert = (stack: string, commit: string, status = "queued") =>
         db.query(
-          `INSERT INTO deployments (repo, stack, host, commit_sha, fingerprint, actor, trigger)
-           VALUES ('acme/infra', $1, 'h1', $2, 'f', 'alice', 'merge') RETURNING id`,
-          [stack, commit],
+          `INSERT INTO deployments (repo, stack, host, commit_sha, fingerprint, actor, trigger, status, environment)
+           VALUES ('acme/infra', $1, 'h1', $2, 'f', 'alice', 'merge', $3, $1 || '-env') RETURNING id`,
+          [stack, commit, status],
         );
       await insert("web", SHA(1));
-      const [newest] = await insert("web", SHA(2));
+      const [newest] = await insert("web", SHA(2), "failed");
       await insert("api", SHA(3));
-      expect(await migrate(db)).toEqual([9]);
+      expect(await migrate(db)).toEqual([9, 10]);
       const web = (await targetsOverview(db, "acme/infra")).find((t) => t.stack === "web");
-      expect(web?.last).toEqual({ id: Number(newest?.id), status: "queued" });
+      expect(web?.last).toEqual({ id: Number(newest?.id), status: "failed" });
+      expect(web?.environment).toBe("web-env");
     } finally {
       await db.close();
     }
@@ -121,5 +122,25 @@ describe.each(backends)("the matrix's reads on $name", (backend) => {
       "web@h1",
       "web@h2",
     ]);
+  });
+
+  it("keeps the newest deployment's status in target_last through every change the store makes", async () => {
+    const store = await backend.openStore();
+    const last = async () => (await store.targetsOverview("acme/infra"))[0]?.last?.status;
+    const running = await store.createDeployment({ ...target("web", "h1", SHA(1)), environment: "prod" });
+    expect(await last()).toBe("queued");
+    await store.startDeployment(running);
+    expect(await last()).toBe("running");
+    await store.finishDeployment(running, { status: "rolled_back", error: "health" });
+    expect(await last()).toBe("rolled_back");
+    const next = await store.createDeployment({ ...target("web", "h1", SHA(2)), environment: "prod" });
+    await store.startDeployment(next);
+    // A running deployment whose deploy lock is gone, as a restarted App finds it.
+    expect((await store.recoverInterrupted()).map((d) => d.id)).toEqual([next]);
+    expect(await last()).toBe("interrupted");
+    // The older deployment's later changes are not the target's.
+    await store.db.query("UPDATE deployments SET status = 'succeeded' WHERE id = $1", [running]);
+    expect(await last()).toBe("interrupted");
+    expect((await store.targetsOverview("acme/infra"))[0]?.environment).toBe("prod");
   });
 });

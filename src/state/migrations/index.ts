@@ -8,6 +8,7 @@ import { sources } from "./0006_sources.ts";
 import { hookRuns } from "./0007_hook_runs.ts";
 import { ui } from "./0008_ui.ts";
 import { targetLast } from "./0009_target_last.ts";
+import { targetLastStatus } from "./0010_target_last_status.ts";
 
 export interface Migration {
   /** Applied in ascending order; recorded in stackpilot_migrations once applied. */
@@ -26,4 +27,5 @@ export const MIGRATIONS: readonly Migration[] = [
   hookRuns,
   ui,
   targetLast,
+  targetLastStatus,
 ];
