@@ -68,9 +68,9 @@ const TARGETS = `WITH last AS (
  * (RS between records, US between fields), on both backends. Measured on 10,000 targets
  * (bench/ui.bench.ts; PGlite's WASM runs without tier-up): a row each cost PGlite ~330 ms to
  * decode in JavaScript, one json_agg ~150 ms (building JSON and printing timestamps is most of
- * it), this ~70 ms; Postgres is as fast either way. A name holding a separator cannot be split
- * back: then the record or field count comes out wrong and the JSON form is read instead. Sorted
- * here rather than in SQL: on PGlite the ordered aggregate cost ~20 ms of the ~80.
+ * it), this ~50-60 ms (with target_last's status); Postgres is no slower for it. A name holding a
+ * separator cannot be split back: then the record or field count comes out wrong and the JSON
+ * form is read instead. Sorted here rather than in SQL: PGlite's ordered aggregate cost ~20 ms.
  */
 export async function targetsOverview(db: Queryable, repo: string): Promise<TargetOverview[]> {
   const [row] = await db.query<{ n: number | string; targets: string | null }>(
@@ -104,7 +104,7 @@ const FIELDS = 11;
 type TextRecord = [string, string, string, string, string, string, string, string, string, string, string];
 
 /** targetsOverview's text form back into targets; undefined when a value held a separator. */
-export function splitTargets(text: string | null, count: number): TargetOverview[] | undefined {
+function splitTargets(text: string | null, count: number): TargetOverview[] | undefined {
   if (text === null) return count === 0 ? [] : undefined;
   const records = text.split("\x1e");
   if (records.length !== count) return undefined;
