@@ -20,7 +20,10 @@ for (const file of process.argv.slice(2)) {
     if (suite.status !== "failed") continue;
     const failedTests = (suite.assertionResults ?? []).filter((t) => t.status === "failed").length;
     if (failedTests > 0) continue;
-    const message = String(suite.message ?? "").split("\n").slice(0, 6).join("\n  ");
+    const message = String(suite.message ?? "")
+      .split("\n")
+      .slice(0, 6)
+      .join("\n  ");
     console.log(`failed file: ${relative(process.cwd(), suite.name)}\n  ${message}`);
   }
 }
