@@ -146,6 +146,21 @@ try {
   const known = writeKnownHosts(join(tmp, "known_hosts"), harness.hosts);
   const h1 = harness.hosts[0] as TestHost;
 
+  // The App's own account of each run's start (stackpilot_procedure_start_phase_seconds), measured triggers only.
+  const phaseSums = async () => {
+    const m = await services.metrics.registry
+      .getSingleMetric("stackpilot_procedure_start_phase_seconds")
+      ?.get();
+    const sums = new Map<string, { sum: number; count: number }>();
+    for (const v of m?.values ?? []) {
+      const phase = String(v.labels.phase);
+      const e = sums.get(phase) ?? { sum: 0, count: 0 };
+      if ((v as { metricName?: string }).metricName?.endsWith("_sum")) e.sum = v.value;
+      if ((v as { metricName?: string }).metricName?.endsWith("_count")) e.count = v.value;
+      sums.set(phase, e);
+    }
+    return sums;
+  };
   if (PARTS.has("1")) {
     const marks = join(h1.home, "sp-trigger-marks");
     const lastMark = () => {
@@ -164,21 +179,6 @@ try {
     };
     const bare: number[] = [];
     const bareToStart: number[] = [];
-    // The App's own account of each run's start (stackpilot_procedure_start_phase_seconds), measured triggers only.
-    const phaseSums = async () => {
-      const m = await services.metrics.registry
-        .getSingleMetric("stackpilot_procedure_start_phase_seconds")
-        ?.get();
-      const sums = new Map<string, { sum: number; count: number }>();
-      for (const v of m?.values ?? []) {
-        const phase = String(v.labels.phase);
-        const e = sums.get(phase) ?? { sum: 0, count: 0 };
-        if ((v as { metricName?: string }).metricName?.endsWith("_sum")) e.sum = v.value;
-        if ((v as { metricName?: string }).metricName?.endsWith("_count")) e.count = v.value;
-        sums.set(phase, e);
-      }
-      return sums;
-    };
     const phasesBefore = await phaseSums();
     for (let i = 1; i <= TRIGGERS; i++) {
       // Alternate which side goes first, so neither always runs on a quieter machine.
@@ -288,6 +288,7 @@ try {
       let b = Number.NaN;
       if (r % 2) b = await baseline(String(r));
       const planBefore = await planSeconds();
+      const startBefore = await phaseSums();
       const run = await fire("fleet", { before, after: head });
       if (!(r % 2)) b = await baseline(String(r));
       const made = (await store.listDeployments({ repo: REPO, limit: HOSTS })).filter(
@@ -305,9 +306,30 @@ try {
       const lastEnd = Math.max(...made.map((d) => ms(d.finishedAt)));
       const slowestHost = Math.max(...made.map((d) => ms(d.finishedAt) - ms(d.startedAt)));
       const planned = ((await planSeconds()) - planBefore) * 1000;
+      const startAfter = await phaseSums();
+      log(
+        `part 2 round ${r}, the run's start phases (ms): ${[...startAfter]
+          .map(([phase, a]) => `${phase} ${((a.sum - (startBefore.get(phase)?.sum ?? 0)) * 1000).toFixed(0)}`)
+          .join(", ")}`,
+      );
       log(
         `part 2 round ${r} phases: request -> run started ${fmtMs(ms(stored?.startedAt) - run.t0)}; -> first host deploy started (plan ${fmtMs(planned)}, GitHub Deployment, check run, locks) ${fmtMs(firstStart - ms(stored?.startedAt))}; ` +
           `hosts' deploys ${fmtMs(lastEnd - firstStart)} (slowest host ${fmtMs(slowestHost)}); -> run ended ${fmtMs(run.endMs - lastEnd)}`,
+      );
+      // The slowest host's commands, each with the time since the one before (or the deploy's start).
+      const slowest = made.reduce((a, d) =>
+        ms(d.finishedAt) - ms(d.startedAt) > ms(a.finishedAt) - ms(a.startedAt) ? d : a,
+      );
+      const logs = (await store.getDeployment(slowest.id))?.logs ?? [];
+      let at = ms(slowest.startedAt);
+      log(
+        `part 2 round ${r}, ${slowest.host}'s commands: ${logs
+          .map((l) => {
+            const d = l.createdAt.getTime() - at;
+            at = l.createdAt.getTime();
+            return `${l.command.replace(/\s+/g, " ").slice(0, 48)} +${d} ms`;
+          })
+          .join("; ")}; recorded as finished +${ms(slowest.finishedAt) - at} ms`,
       );
       ratios.push((run.endMs - run.t0) / b);
       log(
