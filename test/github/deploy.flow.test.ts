@@ -20,7 +20,7 @@ import type { WorkerDeps } from "../../src/github/jobs/jobContext.ts";
 import { openStore, type Store } from "../../src/state/store.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
 import { pullRequestFixture } from "../helpers/prFixture.ts";
-import { recordedApi } from "../helpers/recordedApi.ts";
+import { olderRepliesAnswer, recordedApi } from "../helpers/recordedApi.ts";
 import { loadTestApp } from "../helpers/testApp.ts";
 import { prCommentPayload } from "../helpers/webhooks.ts";
 import { type FakeHost, fakeHost } from "./fakeHost.ts";
@@ -102,6 +102,7 @@ function testOctokit() {
 }
 
 beforeEach(async () => {
+  olderRepliesAnswer(api());
   nock.disableNetConnect();
   jobs = [];
   requests.length = 0;
