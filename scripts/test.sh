@@ -13,6 +13,9 @@ echo "== lint"
 biome check --diagnostic-level=error .
 
 echo "== unit and integration tests"
+# The state tests start their own PostgreSQL server: its binaries are installed here, before the
+# test workers start, so that no test file spends its hook's time on apt-get (a fresh machine).
+bash test/helpers/install-postgres.sh || echo "PostgreSQL server binaries missing: the Postgres state tests will fail"
 status=0
 failed_parts=""
 { rc=0; vitest run --reporter=default --reporter=json --outputFile.json=.tmp/vitest-unit.json || rc=$?; echo "$rc" > .tmp/unit.rc; } 2>&1 | tee .tmp/unit.log
