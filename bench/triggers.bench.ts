@@ -14,7 +14,8 @@
  *    from the trigger to the run's end (its `finishedAt`, not the ?wait=true poll) at most 1.2x the
  *    slowest host of a raw `ssh host 'docker-compose up -d'` on all 10 at once, same round.
  *
- * Knobs: BENCH_TRIGGERS (default 50), BENCH_ROUNDS (part 2, default 3), BENCH_PARTS ("1", "2").
+ * Knobs: BENCH_TRIGGERS (default 50), BENCH_ROUNDS (part 2, default 3), BENCH_PARTS ("1", "2"),
+ * BENCH_TRIGGERS_POSTGRES=1 (the App's state on a PostgreSQL server instead of embedded PGlite).
  *   node_modules/.bin/node bench/triggers.bench.ts      (as root)
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -25,6 +26,7 @@ import { type Harness, hostEntry, startHarness, type TestHost } from "../test/e2
 import { type AppInProcess, startAppInProcess } from "../test/helpers/appInProcess.ts";
 import { fakeGitHub } from "../test/helpers/fakeGitHub.ts";
 import { type GitHttpServer, startGitHttpServer } from "../test/helpers/gitHttpServer.ts";
+import { type PostgresServer, startPostgres } from "../test/helpers/postgresServer.ts";
 import { sign } from "../test/helpers/webhooks.ts";
 import { appCompose, baselineCompose } from "./deployLib/repos.ts";
 import { baselineCommand, check, sshRun, writeKnownHosts } from "./deployLib/sshBaseline.ts";
@@ -39,6 +41,7 @@ const REPO = "bench/fleet";
 const SECRET = "bench-trigger-secret";
 const TARGET_OVERHEAD_MS = 150;
 const TARGET_RATIO = 1.2;
+const ON_POSTGRES = process.env.BENCH_TRIGGERS_POSTGRES === "1";
 
 const CONFIG = `version: 1
 defaults:
@@ -85,6 +88,7 @@ const tmp = mkdtempSync(join(tmpdir(), "sp-bench-triggers-"));
 let h: Harness | undefined;
 let git: GitHttpServer | undefined;
 let app: AppInProcess | undefined;
+let postgres: PostgresServer | undefined;
 for (const sig of ["SIGINT", "SIGTERM"] as const)
   process.once(sig, () => void (h?.stop() ?? Promise.resolve()).finally(() => process.exit(130)));
 
@@ -116,7 +120,13 @@ try {
     }),
   );
   process.env.BENCH_TRIGGER_SECRET = SECRET;
-  app = await startAppInProcess({ git, dataDir: join(tmp, "data"), hostsFile });
+  postgres = ON_POSTGRES ? await startPostgres() : undefined;
+  app = await startAppInProcess({
+    git,
+    dataDir: join(tmp, "data"),
+    hostsFile,
+    ...(postgres ? { env: { DATABASE_URL: await postgres.createDatabase() } } : {}),
+  });
   const { services, server } = app;
   const port = server.port;
   const store = services.store;
@@ -337,7 +347,7 @@ try {
       );
     }
     rows.push([
-      "procedure, one stage to 10 hosts (trigger to run end)",
+      `procedure, one stage to 10 hosts (trigger to run end${ON_POSTGRES ? ", Postgres" : ", PGlite"})`,
       fmtSample(ours),
       fmtSample(base),
       `${fmtRatio(median(ratios))} (median of rounds)`,
@@ -355,6 +365,7 @@ try {
   for (const [what, stop] of [
     ["App", () => app?.close()],
     ["git server", () => git?.close()],
+    ["Postgres", () => postgres?.stop()],
     ["harness", () => h?.stop()],
   ] as const)
     await Promise.resolve(stop()).catch((err: Error) => log(`stopping the ${what}: ${err.message}`));
