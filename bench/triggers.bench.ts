@@ -14,7 +14,8 @@
  *    from the trigger to the run's end (its `finishedAt`, not the ?wait=true poll) at most 1.2x the
  *    slowest host of a raw `ssh host 'docker-compose up -d'` on all 10 at once, same round.
  *
- * Knobs: BENCH_TRIGGERS (default 50), BENCH_ROUNDS (part 2, default 3), BENCH_PARTS ("1", "2").
+ * Knobs: BENCH_TRIGGERS (default 50), BENCH_ROUNDS (part 2, default 3), BENCH_PARTS ("1", "2"),
+ * BENCH_TRIGGERS_POSTGRES=1 (the App's state on a PostgreSQL server instead of embedded PGlite).
  *   node_modules/.bin/node bench/triggers.bench.ts      (as root)
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -25,6 +26,7 @@ import { type Harness, hostEntry, startHarness, type TestHost } from "../test/e2
 import { type AppInProcess, startAppInProcess } from "../test/helpers/appInProcess.ts";
 import { fakeGitHub } from "../test/helpers/fakeGitHub.ts";
 import { type GitHttpServer, startGitHttpServer } from "../test/helpers/gitHttpServer.ts";
+import { type PostgresServer, startPostgres } from "../test/helpers/postgresServer.ts";
 import { sign } from "../test/helpers/webhooks.ts";
 import { appCompose, baselineCompose } from "./deployLib/repos.ts";
 import { baselineCommand, check, sshRun, writeKnownHosts } from "./deployLib/sshBaseline.ts";
@@ -39,6 +41,7 @@ const REPO = "bench/fleet";
 const SECRET = "bench-trigger-secret";
 const TARGET_OVERHEAD_MS = 150;
 const TARGET_RATIO = 1.2;
+const ON_POSTGRES = process.env.BENCH_TRIGGERS_POSTGRES === "1";
 
 const CONFIG = `version: 1
 defaults:
@@ -85,6 +88,7 @@ const tmp = mkdtempSync(join(tmpdir(), "sp-bench-triggers-"));
 let h: Harness | undefined;
 let git: GitHttpServer | undefined;
 let app: AppInProcess | undefined;
+let postgres: PostgresServer | undefined;
 for (const sig of ["SIGINT", "SIGTERM"] as const)
   process.once(sig, () => void (h?.stop() ?? Promise.resolve()).finally(() => process.exit(130)));
 
@@ -116,7 +120,13 @@ try {
     }),
   );
   process.env.BENCH_TRIGGER_SECRET = SECRET;
-  app = await startAppInProcess({ git, dataDir: join(tmp, "data"), hostsFile });
+  postgres = ON_POSTGRES ? await startPostgres() : undefined;
+  app = await startAppInProcess({
+    git,
+    dataDir: join(tmp, "data"),
+    hostsFile,
+    ...(postgres ? { env: { DATABASE_URL: await postgres.createDatabase() } } : {}),
+  });
   const { services, server } = app;
   const port = server.port;
   const store = services.store;
@@ -146,6 +156,21 @@ try {
   const known = writeKnownHosts(join(tmp, "known_hosts"), harness.hosts);
   const h1 = harness.hosts[0] as TestHost;
 
+  // The App's own account of each run's start (stackpilot_procedure_start_phase_seconds), measured triggers only.
+  const phaseSums = async () => {
+    const m = await services.metrics.registry
+      .getSingleMetric("stackpilot_procedure_start_phase_seconds")
+      ?.get();
+    const sums = new Map<string, { sum: number; count: number }>();
+    for (const v of m?.values ?? []) {
+      const phase = String(v.labels.phase);
+      const e = sums.get(phase) ?? { sum: 0, count: 0 };
+      if ((v as { metricName?: string }).metricName?.endsWith("_sum")) e.sum = v.value;
+      if ((v as { metricName?: string }).metricName?.endsWith("_count")) e.count = v.value;
+      sums.set(phase, e);
+    }
+    return sums;
+  };
   if (PARTS.has("1")) {
     const marks = join(h1.home, "sp-trigger-marks");
     const lastMark = () => {
@@ -164,21 +189,6 @@ try {
     };
     const bare: number[] = [];
     const bareToStart: number[] = [];
-    // The App's own account of each run's start (stackpilot_procedure_start_phase_seconds), measured triggers only.
-    const phaseSums = async () => {
-      const m = await services.metrics.registry
-        .getSingleMetric("stackpilot_procedure_start_phase_seconds")
-        ?.get();
-      const sums = new Map<string, { sum: number; count: number }>();
-      for (const v of m?.values ?? []) {
-        const phase = String(v.labels.phase);
-        const e = sums.get(phase) ?? { sum: 0, count: 0 };
-        if ((v as { metricName?: string }).metricName?.endsWith("_sum")) e.sum = v.value;
-        if ((v as { metricName?: string }).metricName?.endsWith("_count")) e.count = v.value;
-        sums.set(phase, e);
-      }
-      return sums;
-    };
     const phasesBefore = await phaseSums();
     for (let i = 1; i <= TRIGGERS; i++) {
       // Alternate which side goes first, so neither always runs on a quieter machine.
@@ -288,6 +298,7 @@ try {
       let b = Number.NaN;
       if (r % 2) b = await baseline(String(r));
       const planBefore = await planSeconds();
+      const startBefore = await phaseSums();
       const run = await fire("fleet", { before, after: head });
       if (!(r % 2)) b = await baseline(String(r));
       const made = (await store.listDeployments({ repo: REPO, limit: HOSTS })).filter(
@@ -305,9 +316,30 @@ try {
       const lastEnd = Math.max(...made.map((d) => ms(d.finishedAt)));
       const slowestHost = Math.max(...made.map((d) => ms(d.finishedAt) - ms(d.startedAt)));
       const planned = ((await planSeconds()) - planBefore) * 1000;
+      const startAfter = await phaseSums();
+      log(
+        `part 2 round ${r}, the run's start phases (ms): ${[...startAfter]
+          .map(([phase, a]) => `${phase} ${((a.sum - (startBefore.get(phase)?.sum ?? 0)) * 1000).toFixed(0)}`)
+          .join(", ")}`,
+      );
       log(
         `part 2 round ${r} phases: request -> run started ${fmtMs(ms(stored?.startedAt) - run.t0)}; -> first host deploy started (plan ${fmtMs(planned)}, GitHub Deployment, check run, locks) ${fmtMs(firstStart - ms(stored?.startedAt))}; ` +
           `hosts' deploys ${fmtMs(lastEnd - firstStart)} (slowest host ${fmtMs(slowestHost)}); -> run ended ${fmtMs(run.endMs - lastEnd)}`,
+      );
+      // The slowest host's commands, each with the time since the one before (or the deploy's start).
+      const slowest = made.reduce((a, d) =>
+        ms(d.finishedAt) - ms(d.startedAt) > ms(a.finishedAt) - ms(a.startedAt) ? d : a,
+      );
+      const logs = (await store.getDeployment(slowest.id))?.logs ?? [];
+      let at = ms(slowest.startedAt);
+      log(
+        `part 2 round ${r}, ${slowest.host}'s commands: ${logs
+          .map((l) => {
+            const d = l.createdAt.getTime() - at;
+            at = l.createdAt.getTime();
+            return `${l.command.replace(/\s+/g, " ").slice(0, 48)} +${d} ms`;
+          })
+          .join("; ")}; recorded as finished +${ms(slowest.finishedAt) - at} ms`,
       );
       ratios.push((run.endMs - run.t0) / b);
       log(
@@ -315,7 +347,7 @@ try {
       );
     }
     rows.push([
-      "procedure, one stage to 10 hosts (trigger to run end)",
+      `procedure, one stage to 10 hosts (trigger to run end${ON_POSTGRES ? ", Postgres" : ", PGlite"})`,
       fmtSample(ours),
       fmtSample(base),
       `${fmtRatio(median(ratios))} (median of rounds)`,
@@ -333,6 +365,7 @@ try {
   for (const [what, stop] of [
     ["App", () => app?.close()],
     ["git server", () => git?.close()],
+    ["Postgres", () => postgres?.stop()],
     ["harness", () => h?.stop()],
   ] as const)
     await Promise.resolve(stop()).catch((err: Error) => log(`stopping the ${what}: ${err.message}`));

@@ -1,5 +1,7 @@
 /** Which refs a mirror holds, and which refs a caller may ask it for. */
+
 import { MirrorError } from "./mirrorErrors.ts";
+import { FULL_SHA } from "./sha.ts";
 
 /** Refs every fetch brings: branches, tags and pull request heads. */
 export const MIRROR_REFSPECS = [
@@ -8,15 +10,12 @@ export const MIRROR_REFSPECS = [
   "+refs/pull/*/head:refs/pull/*/head",
 ] as const;
 
-/** A full commit id (SHA-1 or SHA-256), lowercase. */
-export const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
-
 /** Requested refs, deduplicated: ids lowercased; anything but a full id or `refs/...` name is refused. */
 export function normalizeRefs(refs: readonly string[], fullName: string): string[] {
   const out = new Set<string>();
   for (const raw of refs) {
     const ref = raw.trim();
-    if (SHA.test(ref.toLowerCase())) out.add(ref.toLowerCase());
+    if (FULL_SHA.test(ref.toLowerCase())) out.add(ref.toLowerCase());
     else if (isRefName(ref)) out.add(ref);
     else
       throw new MirrorError(

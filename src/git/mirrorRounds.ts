@@ -5,9 +5,10 @@
  * (`repoStates`), whichever MirrorCache the callers came through.
  */
 import { MirrorError } from "./mirrorErrors.ts";
-import { isCovered, SHA } from "./mirrorRefs.ts";
+import { isCovered } from "./mirrorRefs.ts";
 import type { SyncResult } from "./mirrorSync.ts";
 import type { Target } from "./mirrorTarget.ts";
+import { FULL_SHA as SHA } from "./sha.ts";
 
 interface Round {
   /** Commit ids and refs outside MIRROR_REFSPECS that this fetch asks for by name. */

@@ -9,8 +9,9 @@ import { FileLock } from "./fileLock.ts";
 import { asideName, dirSize, META_FILE, newMeta, readMeta, touch, writeMeta } from "./mirrorDisk.ts";
 import { MirrorError } from "./mirrorErrors.ts";
 import type { MirrorGit, MirrorLogLevel } from "./mirrorGit.ts";
-import { MIRROR_REFSPECS, SHA } from "./mirrorRefs.ts";
+import { MIRROR_REFSPECS } from "./mirrorRefs.ts";
 import type { Target } from "./mirrorTarget.ts";
+import { FULL_SHA as SHA } from "./sha.ts";
 
 export interface SyncResult {
   /** Why the explicitly requested ids/refs could not be fetched, if they could not. */

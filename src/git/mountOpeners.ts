@@ -11,9 +11,8 @@ import { MirrorError } from "./mirrorErrors.ts";
 import { type MountOpener, MountUnavailable, type SubmoduleRef } from "./mounts.ts";
 import { short } from "./range.ts";
 import { GitRepo } from "./repo.ts";
+import { FULL_SHA } from "./sha.ts";
 import { type CloneTarget, sourceTarget, submoduleTarget } from "./submoduleUrl.ts";
-
-const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
 /** What the opener needs of MirrorCache (mirror.ts). */
 export interface MirrorEnsure {
@@ -169,8 +168,6 @@ export class CheckoutMountOpener implements MountOpener {
   }
 }
 
-const SHA = /^[0-9a-f]{40}$/;
-
 /**
  * The commit a plain clone has checked out, read from its files (`.git/HEAD`, the branch's loose
  * ref or `packed-refs`) without spawning git: a source clone is asked on every plan, and a spawn
@@ -182,15 +179,15 @@ export async function checkedOutCommit(dir: string): Promise<string | undefined>
   const read = (path: string) => readFile(join(gitDir, path), "utf8").catch(() => undefined);
   const head = (await read("HEAD"))?.trim();
   if (!head) return undefined;
-  if (SHA.test(head)) return head;
+  if (FULL_SHA.test(head)) return head;
   const ref = /^ref: (refs\/heads\/[^\s]+)$/.exec(head)?.[1];
   if (!ref || ref.includes("..")) return undefined;
   const loose = (await read(ref))?.trim();
-  if (loose !== undefined) return SHA.test(loose) ? loose : undefined;
+  if (loose !== undefined) return FULL_SHA.test(loose) ? loose : undefined;
   const packed = await read("packed-refs");
   for (const line of packed?.split("\n") ?? []) {
     const [sha, name] = line.split(" ");
-    if (name === ref && sha && SHA.test(sha)) return sha;
+    if (name === ref && sha && FULL_SHA.test(sha)) return sha;
   }
   return undefined;
 }

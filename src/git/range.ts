@@ -3,6 +3,7 @@
  * (first push of a branch), may no longer exist, or may not be an ancestor (force push).
  */
 import { EMPTY_TREE, type GitRepo, ZERO_SHA } from "./repo.ts";
+import { FULL_SHA } from "./sha.ts";
 
 export interface CommitRange {
   /** A commit SHA, or EMPTY_TREE when there is nothing to compare with. */
@@ -15,8 +16,6 @@ export interface CommitRange {
 export class RevisionError extends Error {
   override name = "RevisionError";
 }
-
-const FULL_SHA = /^[0-9a-f]{40}$|^[0-9a-f]{64}$/;
 
 /**
  * Merge bases of commit pairs already asked for. Commits never change, so neither does the merge

@@ -19,7 +19,8 @@ import {
 } from "../detect/snapshot.ts";
 import { type MountSet, mountKey } from "../git/mounts.ts";
 import { resolveRange } from "../git/range.ts";
-import type { Change, GitRepo } from "../git/repo.ts";
+import { type Change, type GitRepo, ZERO_SHA } from "../git/repo.ts";
+import { FULL_SHA } from "../git/sha.ts";
 import { applyPolicy } from "../policy/apply.ts";
 import type { Policy } from "../policy/policy.ts";
 import {
@@ -30,8 +31,6 @@ import {
   type PlanMount,
   type StoppedRef,
 } from "./plan.ts";
-
-const FULL_SHA = /^(?!0+$)([0-9a-f]{40}|[0-9a-f]{64})$/;
 
 export interface PlanRangeOptions {
   base?: string;
@@ -77,7 +76,7 @@ export async function planRange(
   const snapshots = cache.snapshots;
   // The range is almost always the one asked for (a push's before..after): diff it while the range
   // is resolved, and diff again only when resolving moved the base.
-  const asked = opts.base && FULL_SHA.test(opts.base) && FULL_SHA.test(opts.head) ? opts.base : undefined;
+  const asked = opts.base && isCommit(opts.base) && isCommit(opts.head) ? opts.base : undefined;
   const early = asked ? repo.diff(asked, opts.head) : undefined;
   early?.catch(() => {}); // an unknown or replaced base: resolved below, its diff not used
   const range = await resolveRange(repo, opts, (sha) => snapshots.has(sha), cache.mergeBases);
@@ -175,3 +174,6 @@ function mountMoves(
   }
   return out;
 }
+
+/** A full commit id, not the all-zero one GitHub sends for "no commit". */
+const isCommit = (ref: string) => FULL_SHA.test(ref) && !ZERO_SHA.test(ref);

@@ -6,6 +6,7 @@ import { loadRepoConfig } from "../config/repoConfig.ts";
 import { CONFIG_PATH } from "../config/repoConfigSchema.ts";
 import { DEFAULT_PARSE_LIMITS, type ParseLimits } from "../detect/blobReader.ts";
 import type { GitRepo } from "../git/repo.ts";
+import { FULL_SHA } from "../git/sha.ts";
 import { type Policy, policyFromConfig } from "./policy.ts";
 
 /** Policies by commit: a commit's config never changes. Bounded, oldest out first. */
@@ -24,7 +25,7 @@ export async function loadPolicy(
   limits: ParseLimits = DEFAULT_PARSE_LIMITS,
 ): Promise<Policy> {
   // A commit id read before needs no git process: a commit's config never changes.
-  const seen = /^[0-9a-f]{40}$/.test(ref) ? memo.get(ref) : undefined;
+  const seen = FULL_SHA.test(ref) ? memo.get(ref) : undefined;
   if (seen) return { ...seen, branch };
   const commit = await repo.resolveCommit(ref);
   if (!commit) return policyFromConfig(loadRepoConfig(undefined).config, { branch });

@@ -310,6 +310,11 @@ describe("PR comments /run, /stop and /start", () => {
     expect(started.reactions, started.reply).toEqual(["eyes", "rocket"]);
     expect(await running("h2")).toEqual(["api", "web"]);
     expect(await services.store.listStopped(REPO)).toEqual([]);
+    // Stackpilot's earlier replies on the PR are collapsed as outdated; the newest stays open.
+    const replies = [...github.comments.values()].filter((c) => c.body.includes("<!-- stackpilot:reply -->"));
+    expect(replies.length).toBeGreaterThan(2);
+    expect(replies.slice(0, -1).filter((c) => !c.minimized)).toEqual([]);
+    expect(replies.at(-1)?.minimized).not.toBe(true);
   });
 });
 

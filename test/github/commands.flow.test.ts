@@ -14,7 +14,7 @@ import type { WorkerDeps } from "../../src/github/jobs/jobContext.ts";
 import { openStore, type Store } from "../../src/state/store.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
 import { pullRequestFixture } from "../helpers/prFixture.ts";
-import { recordedApi } from "../helpers/recordedApi.ts";
+import { olderRepliesAnswer, recordedApi } from "../helpers/recordedApi.ts";
 import { loadTestApp } from "../helpers/testApp.ts";
 import { prCommentPayload } from "../helpers/webhooks.ts";
 
@@ -122,6 +122,7 @@ beforeEach(async () => {
   unmatched = [];
   remoteCalls = 0;
   nock.emitter.on("no match", onNoMatch);
+  olderRepliesAnswer(api());
   deps = {
     store,
     mirrors: new MirrorCache({ dir: join(tmp, "mirrors"), maxBytes: 1 << 30, allowedOrigin: gitServer.url }),
@@ -261,12 +262,18 @@ async function noDeployments(): Promise<void> {
 describe("/help and unknown commands", () => {
   it("/help: 👀 then 🚀 and the help text as a reply", async () => {
     const { payload, commentId } = commentPayload("/help");
-    ackScope(commentId).post(`${R}/issues/1/comments`).reply(201, { id: 7 });
+    ackScope(commentId).post(`${R}/issues/1/comments`).reply(201, { id: 7, node_id: "IC_new" });
     await receive(payload);
     expect(reactionsOn(commentId)).toEqual(["eyes", "rocket"]);
     expect(replies()).toHaveLength(1);
     expect(replies()[0]).toContain("#### Stackpilot commands");
     expect(replies()[0]).toContain("/deploy [STACK-GLOB...]");
+    // Marked as a reply, then the PR's earlier replies looked up to be collapsed (none here).
+    expect(replies()[0]?.endsWith("<!-- stackpilot:reply -->")).toBe(true);
+    const lookups = requests.filter((r) => r.method === "POST" && r.path === "/graphql");
+    expect(lookups.map((r) => r.body?.variables)).toEqual([
+      { owner: OWNER, repo: NAME, number: 1, last: 50 },
+    ]);
   });
 
   it("an unknown /frobnicate: 👀 then 😕, a reply naming it with the help text", async () => {
@@ -504,11 +511,13 @@ describe("comments that must not run anything", () => {
     const fetches = gitServer.fetches(FULL);
     await receive(payload);
     expect(reactionsOn(commentId)).toEqual(["eyes", "confused"]);
-    // Nothing but the token, two reactions and one reply: no PR read, no mirror fetch, no state.
+    // Nothing but the token, two reactions and one reply (with the lookup of earlier replies to
+    // collapse): no PR read, no mirror fetch, no state.
     expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual([
       "POST /app/installations/42/access_tokens",
       `POST ${reactionsPath(commentId)}`,
       `POST ${R}/issues/1/comments`,
+      "POST /graphql",
       `POST ${reactionsPath(commentId)}`,
     ]);
     expect(gitServer.fetches(FULL)).toBe(fetches);

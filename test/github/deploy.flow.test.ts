@@ -20,7 +20,7 @@ import type { WorkerDeps } from "../../src/github/jobs/jobContext.ts";
 import { openStore, type Store } from "../../src/state/store.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
 import { pullRequestFixture } from "../helpers/prFixture.ts";
-import { recordedApi } from "../helpers/recordedApi.ts";
+import { olderRepliesAnswer, recordedApi } from "../helpers/recordedApi.ts";
 import { loadTestApp } from "../helpers/testApp.ts";
 import { prCommentPayload } from "../helpers/webhooks.ts";
 import { type FakeHost, fakeHost } from "./fakeHost.ts";
@@ -102,6 +102,7 @@ function testOctokit() {
 }
 
 beforeEach(async () => {
+  olderRepliesAnswer(api());
   nock.disableNetConnect();
   jobs = [];
   requests.length = 0;
@@ -185,6 +186,8 @@ function deployScope(
   sticky: string,
   checkRun: (scope: nock.Scope) => nock.Scope = (s) =>
     s.post(`${R}/check-runs`).reply(201, { id: 555, html_url: "https://github.com/acme/infra/runs/555" }),
+  statuses: (scope: nock.Scope) => nock.Scope = (s) =>
+    s.post(`${R}/deployments/77/statuses`).times(3).reply(201, { id: 1 }),
 ): nock.Scope {
   prHeadAt(head);
   const scope = api()
@@ -222,10 +225,8 @@ function deployScope(
       ],
     })
     .post(`${R}/deployments`)
-    .reply(201, { id: 77 })
-    .post(`${R}/deployments/77/statuses`)
-    .times(3)
-    .reply(201, { id: 1 });
+    .reply(201, { id: 77 });
+  statuses(scope);
   checkRun(scope);
   // Check-run updates are coalesced, so their number varies: any number of them succeed (after
   // the failures the caller set up, which nock matches first).
@@ -405,5 +406,36 @@ describe("GitHub failing the deploy check run's requests", () => {
       "in_progress",
       "success",
     ]);
+  }, 60_000);
+});
+
+describe("GitHub failing a deployment status", () => {
+  it("in_progress refused: the hosts deploy anyway, the final status lands after it, the rollout keeps both ids", async () => {
+    deployScope(head1, planned(head1), undefined, (s) =>
+      s
+        .post(`${R}/deployments/77/statuses`)
+        .reply(201, { id: 1 })
+        .post(`${R}/deployments/77/statuses`)
+        .reply(422, { message: "Validation Failed" })
+        .post(`${R}/deployments/77/statuses`)
+        .reply(201, { id: 2 }),
+    );
+    await comment(DEPLOY);
+    const deployments = await store.listDeployments({ repo: FULL, limit: 100 });
+    expect(deployments.length).toBeGreaterThan(0);
+    expect(deployments.every((d) => d.status === "succeeded")).toBe(true);
+    expect(sent("POST", `${R}/deployments/77/statuses`).map((b) => b.state)).toEqual([
+      "queued",
+      "in_progress",
+      "success",
+    ]);
+    expect(warnings.some((w) => w.startsWith("deployment 77: in_progress not reported"))).toBe(true);
+    const rolloutId = deployments[0]?.rolloutId;
+    expect(rolloutId).toEqual(expect.any(Number));
+    expect(await store.getRollout(Number(rolloutId))).toMatchObject({
+      githubDeploymentId: 77,
+      checkRunId: 555,
+      status: "succeeded",
+    });
   }, 60_000);
 });

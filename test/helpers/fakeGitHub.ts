@@ -52,7 +52,7 @@ export function fakeGitHub(opts: { token?: string } = {}) {
   const checkRuns: FakeCheckRun[] = [];
   const comments = new Map<
     number,
-    { id: number; repo: string; issue: number; body: string; login: string }
+    { id: number; repo: string; issue: number; body: string; login: string; minimized?: boolean }
   >();
   const pulls = new Map<string, PullRequestFacts>();
   const permissions = new Map<string, string>();
@@ -199,9 +199,33 @@ export function fakeGitHub(opts: { token?: string } = {}) {
       {
         id: c.id,
         body: c.body,
+        node_id: `IC_${c.id}`,
         html_url: `http://github.invalid/${c.repo}/pull/${c.issue}#issuecomment-${c.id}`,
       },
     ];
+  });
+  // GraphQL, as far as collapsing earlier replies goes (api/olderReplies.ts): a PR's last comments,
+  // and minimizeComment. The App is the viewer: the comments it wrote are the bot's.
+  on("POST", "/api/graphql", (_p, body) => {
+    const query = String(body?.query ?? "");
+    const vars = (body?.variables ?? {}) as Record<string, unknown>;
+    if (query.includes("minimizeComment")) {
+      const c = comments.get(Number(String(vars.id).replace(/^IC_/, "")));
+      if (!c) return [200, { errors: [{ message: "Could not resolve to a node" }] }];
+      c.minimized = true;
+      return [200, { data: { minimizeComment: { minimizedComment: { isMinimized: true } } } }];
+    }
+    const repo = `${vars.owner}/${vars.repo}`;
+    const nodes = [...comments.values()]
+      .filter((c) => c.repo === repo && c.issue === Number(vars.number))
+      .slice(-Number(vars.last ?? 50))
+      .map((c) => ({
+        id: `IC_${c.id}`,
+        isMinimized: c.minimized === true,
+        viewerDidAuthor: c.login === "stackpilot[bot]",
+        body: c.body,
+      }));
+    return [200, { data: { repository: { issueOrPullRequest: { comments: { nodes } } } } }];
   });
   on("PATCH", "/repos/:owner/:repo/issues/comments/:id", (_p, body) => {
     const c = comments.get(Number(_p.id));

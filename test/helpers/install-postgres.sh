@@ -7,6 +7,13 @@ set -euo pipefail
 if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
   exit 0
 fi
+# Test files run in parallel workers and each may get here: one installs, the others wait for it
+# (two apt-get at once fail on dpkg's lock), then find the binaries.
+exec 9>"${TMPDIR:-/tmp}/stackpilot-install-postgres.lock"
+flock 9
+if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  exit 0
+fi
 if [[ "$(id -u)" != 0 ]]; then
   echo "install-postgres.sh: PostgreSQL server binaries are missing and installing them needs root" >&2
   exit 1

@@ -66,3 +66,15 @@ export function answerRollouts(scope: nock.Scope, token: string): nock.Scope {
     .get(/\/repos\/acme\/\w+\/commits\/\w+\/pulls$/)
     .reply(200, []);
 }
+
+/**
+ * GraphQL answers for the earlier-replies lookup every command reply makes (api/olderReplies.ts):
+ * the PR's comments are `nodes` (none by default), so nothing is collapsed unless a test says so.
+ */
+export function olderRepliesAnswer(scope: nock.Scope, path = "/graphql", nodes: unknown[] = []): nock.Scope {
+  return scope
+    .post(path)
+    .optionally()
+    .reply(200, { data: { repository: { issueOrPullRequest: { comments: { nodes } } } } })
+    .persist();
+}

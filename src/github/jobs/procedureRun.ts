@@ -15,6 +15,7 @@
  */
 import type { Probot } from "probot";
 import { errorText } from "../../deploy/hostDeploy.ts";
+import { FULL_SHA } from "../../git/sha.ts";
 import { loadPolicy } from "../../policy/load.ts";
 import { type Policy, policyBroken, policySource } from "../../policy/policy.ts";
 import { anyMatch } from "../../procedures/conditions.ts";
@@ -188,7 +189,7 @@ async function prepare(w: ProcedureWorker, run: Run, time: ReturnType<typeof ste
     runCheckout(
       ctx,
       [branch, ref.defaultBranch],
-      pr ? [`refs/pull/${pr}/head`] : run.head && /^[0-9a-f]{40}$/.test(run.head) ? [run.head] : [],
+      pr ? [`refs/pull/${pr}/head`] : run.head && FULL_SHA.test(run.head) ? [run.head] : [],
     ),
   );
   const { head, policy } = await time("policy", async () => {

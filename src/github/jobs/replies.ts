@@ -3,6 +3,7 @@
  */
 import { errorText } from "../../deploy/hostDeploy.ts";
 import { GITHUB_TEXT_LIMIT } from "../../plan/render/markdown.ts";
+import { hideOlderReplies, REPLY_MARKER } from "../api/olderReplies.ts";
 import { type LastRun, showLastRun } from "../api/prComment.ts";
 import type { JobContext } from "./jobContext.ts";
 
@@ -23,6 +24,18 @@ export async function showResults(ctx: JobContext, prNumber: number, run: LastRu
 /** Characters of a reply listing rows: GitHub's comment limit, less room for the rest. */
 export const STATUS_LIMIT = GITHUB_TEXT_LIMIT - 1_000;
 
+/**
+ * A reply on the PR, marked as one; Stackpilot's earlier replies there are then collapsed as
+ * outdated (api/olderReplies.ts). Collapsing is tidying: a failure is logged, never fatal.
+ */
 export async function reply(ctx: JobContext, pr: number, body: string): Promise<void> {
-  await ctx.octokit.rest.issues.createComment({ owner: ctx.owner, repo: ctx.repo, issue_number: pr, body });
+  const { data } = await ctx.octokit.rest.issues.createComment({
+    owner: ctx.owner,
+    repo: ctx.repo,
+    issue_number: pr,
+    body: `${body}\n\n${REPLY_MARKER}`,
+  });
+  await hideOlderReplies(ctx.octokit, { owner: ctx.owner, repo: ctx.repo, number: pr }, data.node_id).catch(
+    (err: unknown) => ctx.log.warn(`earlier replies on #${pr} not collapsed: ${errorText(err)}`),
+  );
 }

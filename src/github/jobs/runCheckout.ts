@@ -9,9 +9,8 @@
  * request) fetches as before.
  */
 import type { GitRepo } from "../../git/repo.ts";
+import { FULL_SHA as SHA } from "../../git/sha.ts";
 import { installationToken, type JobContext, mirrorAt } from "./jobContext.ts";
-
-const SHA = /^[0-9a-f]{40}$/;
 
 export interface RunCheckout {
   repo: GitRepo;
