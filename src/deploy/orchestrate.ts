@@ -280,10 +280,6 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
     ...sourcesOf(stack),
   });
   const log = commandLog(input, ctx.images.redact, deploymentId);
-  // The compose flavour is asked of the host (read-only, no lock needed) while the database work
-  // under the target's lock goes on: one round trip less before the deploy's first command.
-  const flavor = memo(ctx.flavors, job.host, () => detectCompose(log.runner, config));
-  flavor.catch(() => {}); // awaited below; a deployment superseded meanwhile never asks
   const journal = hookJournal(input.ledger, deploymentId);
   const hooks = () => (journal.runs.length ? { hooks: journal.runs } : {});
   const key = deployLockKey({ repo: input.repoId, stack: job.stack, host: job.host });
@@ -306,7 +302,11 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
         deploymentId,
       );
       await input.ledger.startDeployment(deploymentId);
-      const target = hostTarget(config, await flavor);
+      // Asked only under the target's lock: a queued deployment runs nothing on its host.
+      const target = hostTarget(
+        config,
+        await memo(ctx.flavors, job.host, () => detectCompose(log.runner, config)),
+      );
       const deployer = input.makeDeployer(log.runner);
       if (job.action === "remove" || !stack) {
         await deployer.remove(target, job.stack, input.actor, signal);
