@@ -408,34 +408,3 @@ describe("GitHub failing the deploy check run's requests", () => {
     ]);
   }, 60_000);
 });
-
-describe("GitHub failing a deployment status", () => {
-  it("in_progress refused: the hosts deploy anyway, the final status lands after it, the rollout keeps both ids", async () => {
-    deployScope(head1, planned(head1), undefined, (s) =>
-      s
-        .post(`${R}/deployments/77/statuses`)
-        .reply(201, { id: 1 })
-        .post(`${R}/deployments/77/statuses`)
-        .reply(422, { message: "Validation Failed" })
-        .post(`${R}/deployments/77/statuses`)
-        .reply(201, { id: 2 }),
-    );
-    await comment(DEPLOY);
-    const deployments = await store.listDeployments({ repo: FULL, limit: 100 });
-    expect(deployments.length).toBeGreaterThan(0);
-    expect(deployments.every((d) => d.status === "succeeded")).toBe(true);
-    expect(sent("POST", `${R}/deployments/77/statuses`).map((b) => b.state)).toEqual([
-      "queued",
-      "in_progress",
-      "success",
-    ]);
-    expect(warnings.some((w) => w.startsWith("deployment 77: in_progress not reported"))).toBe(true);
-    const rolloutId = deployments[0]?.rolloutId;
-    expect(rolloutId).toEqual(expect.any(Number));
-    expect(await store.getRollout(Number(rolloutId))).toMatchObject({
-      githubDeploymentId: 77,
-      checkRunId: 555,
-      status: "succeeded",
-    });
-  }, 60_000);
-});

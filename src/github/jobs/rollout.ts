@@ -102,7 +102,23 @@ async function runRollout(
   const sha = plan.head;
   const { owner, repo } = ctx;
   const { store } = ctx.deps;
-  const count = `${targets.length} target${targets.length === 1 ? "" : "s"}`;
+  const deploymentId = await createDeployment(ctx.octokit, {
+    owner,
+    repo,
+    sha,
+    environment: input.environment,
+    description: `Stackpilot: ${targets.length} target${targets.length === 1 ? "" : "s"} by ${input.actor}`,
+    payload: { stacks: [...new Set(targets.map((t) => t.stack))] },
+  });
+  await store.setRolloutGithub(rolloutId, { githubDeploymentId: deploymentId });
+  await setDeploymentStatus(ctx.octokit, {
+    owner,
+    repo,
+    deployment_id: deploymentId,
+    state: "queued",
+    description: "queued",
+  });
+
   const results = new Map<string, DeployResult>(
     targets.map((t) => [
       `${t.stack}\0${t.host}`,
@@ -114,40 +130,16 @@ async function runRollout(
     headSha: sha,
     startedAt: new Date().toISOString(),
   });
-  // The GitHub Deployment and the check run are created side by side (two round trips, not four
-  // in a row before the first host starts); each id is recorded with the rollout as soon as it
-  // exists, so that recovery finds whatever GitHub shows.
-  const [deploymentId, run] = await Promise.all([
-    createDeployment(ctx.octokit, {
-      owner,
-      repo,
-      sha,
-      environment: input.environment,
-      description: `Stackpilot: ${count} by ${input.actor}`,
-      payload: { stacks: [...new Set(targets.map((t) => t.stack))] },
-    }).then(async (id) => {
-      await store.setRolloutGithub(rolloutId, { githubDeploymentId: id });
-      return id;
-    }),
-    ctx.octokit.rest.checks.create({ owner, repo, ...first.params, name }).then(async ({ data }) => {
-      await store.setRolloutGithub(rolloutId, { checkRunId: data.id });
-      return data;
-    }),
-  ]);
-  // queued -> in_progress while the hosts already deploy: statuses only report, and the final one
-  // waits for these (GitHub shows a deployment's statuses in the order they were created).
-  const started = (async () => {
-    const status = { owner, repo, deployment_id: deploymentId };
-    await setDeploymentStatus(ctx.octokit, { ...status, state: "queued", description: "queued" });
-    await setDeploymentStatus(ctx.octokit, {
-      ...status,
-      state: "in_progress",
-      description: `deploying ${count}`,
-      logUrl: run.html_url ?? undefined,
-    });
-  })().catch((err) =>
-    ctx.log.warn(`deployment ${deploymentId}: in_progress not reported: ${errorText(err)}`),
-  );
+  const { data: run } = await ctx.octokit.rest.checks.create({ owner, repo, ...first.params, name });
+  await store.setRolloutGithub(rolloutId, { checkRunId: run.id });
+  await setDeploymentStatus(ctx.octokit, {
+    owner,
+    repo,
+    deployment_id: deploymentId,
+    state: "in_progress",
+    description: `deploying ${targets.length} target${targets.length === 1 ? "" : "s"}`,
+    logUrl: run.html_url ?? undefined,
+  });
 
   // Check-run updates as hosts finish (coalesced, one in flight); the final state is retried.
   const progress = checkRunProgress({
@@ -184,7 +176,7 @@ async function runRollout(
       progress.changed();
     },
   });
-  await Promise.all([progress.finish(), started]);
+  await progress.finish();
   for (const r of done) {
     ctx.deps.metrics?.deployment(input.environment, r.status, r.durationMs);
     for (const h of r.hooks ?? []) ctx.deps.metrics?.hookRun(h.hook, h.status, h.durationMs);
