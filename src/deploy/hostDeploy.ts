@@ -190,7 +190,9 @@ export class HostDeployer {
     if (refused !== undefined) return result("failed", { error: refused });
     const activated = await this.#activate(at, switchLater);
     if ("failed" in activated) return result(activated.failed.status, activated.failed);
-    await time("prune", () => step(pruneReleases(paths, this.#opts.keepReleases, release)));
+    // The last command and the unlock in one round trip (`deploy`'s `finally` then has nothing to do).
+    signal?.throwIfAborted();
+    await time("prune", () => lock.releaseAfter(pruneReleases(paths, this.#opts.keepReleases, release)));
     return result("succeeded", { expected: activated.expected });
   }
 

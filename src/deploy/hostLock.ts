@@ -13,15 +13,17 @@ import { posix } from "node:path";
 import {
   fenced,
   LOCK_HELD,
+  LOCK_LOST,
   LockDetails,
   lockDirMtime,
   readLockDetails,
   removeLockDir,
   takeLockDir,
+  thenUnlock,
   writeLockDetails,
 } from "./commands/lock.ts";
 import type { StackPaths } from "./commands/paths.ts";
-import { RemoteCommandError, type Runner } from "./runner.ts";
+import { type CommandRecord, RemoteCommandError, type Runner } from "./runner.ts";
 import type { Argv } from "./shell.ts";
 
 export class LockedError extends Error {
@@ -48,6 +50,12 @@ export interface HeldLock {
   readonly nonce: string;
   /** `argv`, run only while this lock is still ours (see commands/lock.ts `fenced`). */
   fence(argv: Argv): Argv;
+  /**
+   * The holder's last command and the release of the lock in one round trip (`thenUnlock`): fails
+   * like `argv`; the lock is released once the host answered, whatever `argv` did.
+   */
+  releaseAfter(argv: Argv): Promise<CommandRecord>;
+  /** Releases the lock (a no-op once `releaseAfter` did). */
   release(): Promise<void>;
 }
 
@@ -131,12 +139,24 @@ export async function acquireHostLock(
     Math.max(1000, ttlMs / 3),
   );
   heartbeat.unref();
+  let released = false;
   return {
     current: linked,
     nonce,
     fence: (argv) => fenced(paths, nonce, argv),
+    async releaseAfter(argv) {
+      clearInterval(heartbeat);
+      const rec = await runner.run(host, fenced(paths, nonce, thenUnlock(paths, argv)), {
+        allowFailure: true,
+      });
+      // Unless the lock was no longer ours (then nothing ran, and there is nothing to release).
+      released = rec.code !== LOCK_LOST;
+      if (rec.code !== 0) throw new RemoteCommandError(rec);
+      return rec;
+    },
     async release() {
       clearInterval(heartbeat);
+      if (released) return;
       // Only if it is still ours: a lock broken meanwhile belongs to its new holder.
       await runner.run(host, fenced(paths, nonce, removeLockDir(paths)), { allowFailure: true });
     },

@@ -1,7 +1,8 @@
 /**
- * A host as a deploy target: its compose flavor (detected once per host per run) and the
- * fields the deployer needs.
+ * A host as a deploy target: its compose flavor (detected once per host and transport, for a
+ * while) and the fields the deployer needs.
  */
+import { LRUCache } from "lru-cache";
 import type { HostConfig } from "../config/hostsFile.ts";
 import { type ComposeFlavor, composeFlavorProbe } from "./commands/compose.ts";
 import type { HostTarget } from "./hostDeploy.ts";
@@ -21,6 +22,49 @@ export async function detectCompose(runner: Runner, host: HostConfig): Promise<C
     `${host.name}: neither the \`docker compose\` plugin nor \`docker-compose\` is installed there`,
   );
 }
+
+/**
+ * How long a detected flavor is trusted. A host whose compose changes meanwhile (the plugin
+ * installed or removed) is asked again once this passed, or at once after a failed deploy there
+ * (`forgetCompose`): until then its deploys use what it had.
+ */
+export const COMPOSE_FLAVOR_TTL_MS = 10 * 60_000;
+
+type FlavorCache = LRUCache<string, Promise<ComposeFlavor>>;
+/**
+ * Flavors per transport: the App's SSH pool lives as long as the App, so a fleet's rollouts ask
+ * each host once per ttl instead of once per deploy (a round trip on every host of a rollout).
+ */
+const flavorCaches = new WeakMap<object, FlavorCache>();
+
+const cacheOf = (transport: object): FlavorCache => {
+  let cache = flavorCaches.get(transport);
+  if (!cache) {
+    cache = new LRUCache({ max: 10_000, ttl: COMPOSE_FLAVOR_TTL_MS });
+    flavorCaches.set(transport, cache);
+  }
+  return cache;
+};
+const flavorKey = (host: HostConfig) => `${host.name}\0${host.compose}`;
+
+/** `detectCompose`, remembered per (transport, host) for COMPOSE_FLAVOR_TTL_MS; failures are not. */
+export function composeOf(transport: object, runner: Runner, host: HostConfig): Promise<ComposeFlavor> {
+  const cache = cacheOf(transport);
+  const key = flavorKey(host);
+  const known = cache.get(key);
+  if (known) return known;
+  const asked = detectCompose(runner, host);
+  cache.set(key, asked);
+  asked.catch(() => {
+    if (cache.get(key) === asked) cache.delete(key);
+  });
+  return asked;
+}
+
+/** Ask the host again next time (its deploy failed: the flavor may be what changed). */
+export const forgetCompose = (transport: object, host: HostConfig): void => {
+  cacheOf(transport).delete(flavorKey(host));
+};
 
 export function hostTarget(h: HostConfig, compose: ComposeFlavor): HostTarget {
   return { name: h.name, root: h.root, compose, allowedMountRoots: h.allowed_mount_roots };

@@ -15,7 +15,6 @@ import type { DeploymentSource } from "../state/sources.ts";
 import type { Store } from "../state/store.ts";
 import { Limiter } from "../util/limiter.ts";
 import { imagePreflight } from "./build.ts";
-import type { ComposeFlavor } from "./commands/compose.ts";
 import { commandLog, commitSubject, expected, hookJournal, recordOutcome } from "./deploymentRecord.ts";
 import type { HookJournal, HookRun } from "./hookSteps.ts";
 import {
@@ -25,7 +24,7 @@ import {
   type HostDeployer,
   type HostTarget,
 } from "./hostDeploy.ts";
-import { detectCompose, hostTarget, memo } from "./hostTarget.ts";
+import { composeOf, forgetCompose, hostTarget } from "./hostTarget.ts";
 import { imageSupport } from "./imageSteps.ts";
 import type { RemoteExec, Runner } from "./runner.ts";
 
@@ -155,8 +154,6 @@ interface RunContext {
   input: OrchestrateInput;
   hostsByName: ReadonlyMap<string, HostConfig>;
   images: ReturnType<typeof imageSupport>;
-  /** Compose flavor per host, detected once. */
-  flavors: Map<string, Promise<ComposeFlavor>>;
   /** The head commit's subject, recorded with each deployment. */
   subject: Promise<string | null>;
 }
@@ -175,7 +172,6 @@ export async function runPlan(input: OrchestrateInput): Promise<HostJobResult[]>
       holder: holderOf(input),
       ttlMs: input.lockTtlMs ?? DB_LOCK_TTL_MS,
     }),
-    flavors: new Map(),
     subject: commitSubject(input.repo, input.head.commit),
   };
   const jobs: TargetJob[] = input.plan.stacks.flatMap((s) =>
@@ -303,10 +299,7 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
       );
       await input.ledger.startDeployment(deploymentId);
       // Asked only under the target's lock: a queued deployment runs nothing on its host.
-      const target = hostTarget(
-        config,
-        await memo(ctx.flavors, job.host, () => detectCompose(log.runner, config)),
-      );
+      const target = hostTarget(config, await composeOf(input.remote, log.runner, config));
       const deployer = input.makeDeployer(log.runner);
       if (job.action === "remove" || !stack) {
         await deployer.remove(target, job.stack, input.actor, signal);
@@ -322,6 +315,7 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
         buildError,
       );
       await log.flushed();
+      if (result.status !== "succeeded") forgetCompose(input.remote, config);
       await recordOutcome(input, job, stack, deploymentId, result);
       return done({
         status: result.status,
@@ -333,6 +327,7 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
       });
     });
   } catch (err) {
+    forgetCompose(input.remote, config);
     await log.settled();
     const error = errorText(err);
     if (!expected(err))

@@ -11,15 +11,14 @@ import type { HostConfig } from "../config/hostsFile.ts";
 import { deployLockKey } from "../state/deployments.ts";
 import type { Store } from "../state/store.ts";
 import { composeDown, composeUp } from "./commands/compose.ts";
-import { parseInspect, projectContainerStates } from "./commands/docker.ts";
 import { stackPaths } from "./commands/paths.ts";
 import { manifestPath, readFile } from "./commands/release.ts";
-import { judgeHealth } from "./health.ts";
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, errorText } from "./hostDeploy.ts";
 import { acquireHostLock } from "./hostLock.ts";
 import { detectCompose, hostTarget } from "./hostTarget.ts";
 import { DB_LOCK_TTL_MS } from "./orchestrate.ts";
 import { projectOf, ReleaseManifest } from "./release.ts";
+import { waitHealthy } from "./releaseReads.ts";
 import { type RemoteExec, Runner } from "./runner.ts";
 import type { Argv } from "./shell.ts";
 
@@ -136,22 +135,5 @@ async function onHost(
     return { host: host.name, ok: true, note };
   } catch (err) {
     return { host: host.name, ok: false, error: errorText(err) };
-  }
-}
-
-async function waitHealthy(runner: Runner, host: string, manifest: ReleaseManifest, engine: EngineOptions) {
-  const deadline = Date.now() + engine.healthTimeoutMs;
-  for (;;) {
-    const verdict = judgeHealth(
-      parseInspect((await runner.run(host, projectContainerStates(manifest.projectName))).stdout),
-      manifest.services,
-    );
-    if (verdict.state === "healthy") return;
-    if (verdict.state === "degraded") throw new Error(`unhealthy: ${verdict.reason}`);
-    if (Date.now() >= deadline)
-      throw new Error(
-        `not healthy after ${Math.round(engine.healthTimeoutMs / 1000)} s: waiting for ${verdict.waitingFor.join(", ")}`,
-      );
-    await new Promise((r) => setTimeout(r, engine.healthPollMs));
   }
 }

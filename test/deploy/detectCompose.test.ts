@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HostSchema } from "../../src/config/hostsFile.ts";
 import { CLI_PLUGIN_DIRS, composeFlavorProbe } from "../../src/deploy/commands/compose.ts";
-import { detectCompose } from "../../src/deploy/hostTarget.ts";
+import { composeOf, detectCompose, forgetCompose } from "../../src/deploy/hostTarget.ts";
 import { type RemoteExec, type RemoteResult, Runner } from "../../src/deploy/runner.ts";
 import { commandLine } from "../../src/deploy/shell.ts";
 
@@ -91,5 +91,30 @@ describe("compose flavor detection (compose: auto)", () => {
     expect(await detectCompose(new Runner(remote), host("docker compose"))).toBe("v2");
     expect(await detectCompose(new Runner(remote), host("docker-compose"))).toBe("v1");
     expect(remote.sent).toEqual([]);
+  });
+});
+
+describe("compose flavor per transport (composeOf)", () => {
+  it("asks a host once per transport, again after forgetCompose, and never keeps a failure", async () => {
+    const remote = localHost();
+    const runner = new Runner(remote);
+    await expect(composeOf(remote, runner, host())).rejects.toThrow("neither");
+    executable(join(dir, "bin/docker-compose"));
+    expect(await composeOf(remote, runner, host())).toBe("v1");
+    executable(join(dir, "plugins/docker-compose"));
+    expect(await composeOf(remote, runner, host())).toBe("v1");
+    expect(remote.sent).toHaveLength(2);
+    // Another transport (another App, or a CLI command) asks for itself.
+    expect(await composeOf(localHost(), runner, host())).toBe("v2");
+    forgetCompose(remote, host());
+    expect(await composeOf(remote, runner, host())).toBe("v2");
+    expect(remote.sent).toHaveLength(4);
+  });
+
+  it("does not answer for a host whose hosts-file setting changed", async () => {
+    const remote = localHost();
+    executable(join(dir, "bin/docker-compose"));
+    expect(await composeOf(remote, new Runner(remote), host())).toBe("v1");
+    expect(await composeOf(remote, new Runner(remote), host("docker compose"))).toBe("v2");
   });
 });

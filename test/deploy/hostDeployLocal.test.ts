@@ -80,6 +80,9 @@ const kinds = (records: readonly CommandRecord[]) =>
     if (line.startsWith("sh -c 's=$1 r=$2")) return "upload";
     if (line.startsWith("docker-compose ")) return `compose ${line.match(/ (up|down|logs|pull)( |$)/)?.[1]}`;
     if (line.startsWith("sh -c 'ids=$(docker ps")) return "health";
+    // The prune and the unlock in one round trip (commands/lock.ts thenUnlock).
+    if (line.startsWith(`sh -c 'l=$1; shift; "$@"; s=$?; rm -rf`) && line.includes("k=$2"))
+      return "prune+unlock";
     if (line.startsWith('sh -c \'cd -- "$1" 2>/dev/null || exit 0; k=$2')) return "prune";
     if (line.startsWith("sh -c 'touch -c")) return "switch";
     if (line.startsWith("rm -rf -- ") && line.endsWith("/.lock")) return "unlock";
@@ -90,9 +93,16 @@ const kinds = (records: readonly CommandRecord[]) =>
 const unfenced = (records: readonly CommandRecord[]) =>
   records.filter(
     (r, i) =>
-      ["upload", "compose up", "compose down", "compose pull", "prune", "switch", "unlock"].includes(
-        kinds(records)[i] as string,
-      ) && !FENCE.test(r.line),
+      [
+        "upload",
+        "compose up",
+        "compose down",
+        "compose pull",
+        "prune",
+        "prune+unlock",
+        "switch",
+        "unlock",
+      ].includes(kinds(records)[i] as string) && !FENCE.test(r.line),
   );
 
 beforeAll(() => {
@@ -118,13 +128,13 @@ beforeAll(() => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("a deploy's round trips", () => {
-  it("locks (reading current), uploads and switches, ups, checks health, prunes, unlocks: one round trip each", async () => {
+  it("locks (reading current), uploads and switches, ups, checks health, prunes and unlocks: five round trips", async () => {
     const root = join(tmp, "h1");
     const spawned = releaseArchives.spawned;
     const first = await deploy(root);
     expect(first.result.status, first.result.error).toBe("succeeded");
     expect(first.result.previousRelease).toBeUndefined();
-    expect(kinds(first.records)).toEqual(["lock", "upload", "compose up", "health", "prune", "unlock"]);
+    expect(kinds(first.records)).toEqual(["lock", "upload", "compose up", "health", "prune+unlock"]);
     expect(unfenced(first.records)).toEqual([]);
     const { paths, commit } = first;
     expect(readlinkSync(paths.current)).toBe(`releases/${commit}`);
@@ -147,7 +157,7 @@ describe("a deploy's round trips", () => {
     git("commit", "-qm", "v2");
     const next = await deploy(root);
     expect(next.result).toMatchObject({ status: "succeeded", previousRelease: commit });
-    expect(kinds(next.records)).toEqual(["lock", "upload", "compose up", "health", "prune", "unlock"]);
+    expect(kinds(next.records)).toEqual(["lock", "upload", "compose up", "health", "prune+unlock"]);
   });
 
   it("streams an archive too big to keep in memory from its own git archive", async () => {
@@ -300,7 +310,7 @@ describe("a deploy's hooks", () => {
       if (k === "switch" && / docker-compose .* up /.test(records[i]?.line ?? "")) return "switch+up";
       return k;
     });
-    // Without hooks: lock, upload (+switch), compose up, health, prune, unlock.
+    // Without hooks: lock, upload (+switch), compose up, health, prune (+unlock).
     expect(hookKinds).toEqual([
       "lock",
       "upload",
@@ -309,8 +319,7 @@ describe("a deploy's hooks", () => {
       "switch+up",
       "health",
       "hook",
-      "prune",
-      "unlock",
+      "prune+unlock",
     ]);
     expect(unfenced(records)).toEqual([]);
     expect(records.filter((r) => r.line.includes("'d=$1 t=$2")).every((r) => FENCE.test(r.line))).toBe(true);

@@ -76,6 +76,13 @@ export const writeLockDetails = (p: StackPaths): Argv => [
 export const readLockDetails = (p: StackPaths): Argv => ["cat", "--", posix.join(p.lockDir, "details.json")];
 export const removeLockDir = (p: StackPaths): Argv => ["rm", "-rf", "--", p.lockDir];
 
+/**
+ * `argv` (e.g. the prune that ends a deploy), then the lock directory removed whatever `argv`
+ * did, in one round trip; exits with `argv`'s status. Run it fenced: only the holder unlocks.
+ */
+export const thenUnlock = (p: StackPaths, argv: Argv): Argv =>
+  script('l=$1; shift; "$@"; s=$?; rm -rf -- "$l"; exit $s', p.lockDir, ...argv);
+
 function checkedNonce(nonce: string): string {
   if (!/^[0-9a-f]{8,64}$/.test(nonce)) throw new Error(`bad lock nonce ${JSON.stringify(nonce)}`);
   return nonce;
