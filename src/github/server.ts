@@ -222,9 +222,11 @@ export async function createServices(env: StackpilotEnv, opts: ServicesOptions =
       // Deploys of a process that died are found, recorded and shown as ended (recovery.ts).
       recovery = startRecovery({ store, octokitFor, log, holder: `${installationId}:${process.pid}` });
       // What hosts run is compared with the records where the default branch asks (jobs/drift.ts).
+      const repositories = repositoryDirectory(app);
       drift = startDrift({
         worker: deps,
         octokitFor,
+        repositories,
         notifier: told.notifier,
         log,
         holder: `${installationId}:${process.pid}`,
@@ -236,7 +238,6 @@ export async function createServices(env: StackpilotEnv, opts: ServicesOptions =
         deps.appSlug = await slug();
         await handle(job, meta);
       });
-      const repositories = repositoryDirectory(app);
       await procedureJobs.work((runId, meta) => runProcedureJob({ deps, app, repositories }, runId, meta));
       scheduler = startScheduler({
         store,

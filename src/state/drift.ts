@@ -142,17 +142,23 @@ export async function supersedeDeployment(db: Queryable, id: number, reason: str
 
 /**
  * Repositories with deployed records and the installation that last rolled one out (the App's
- * rollouts keep it): what the drift rounds need to read a repository's default branch.
+ * rollouts keep it; null for a repository only the CLI deployed into this database): what the
+ * drift rounds need to read a repository's default branch.
  */
 export async function deployedInstallations(
   db: Queryable,
-): Promise<{ repo: string; installationId: number }[]> {
+): Promise<{ repo: string; installationId: number | null }[]> {
   const rows = await db.query(
-    `SELECT DISTINCT ON (r.repo) r.repo, r.installation_id FROM rollouts r
-      WHERE EXISTS (SELECT 1 FROM deployed d WHERE d.repo = r.repo)
-      ORDER BY r.repo, r.id DESC`,
+    `SELECT d.repo, l.installation_id
+       FROM (SELECT DISTINCT repo FROM deployed) d
+       LEFT JOIN (SELECT DISTINCT ON (repo) repo, installation_id FROM rollouts ORDER BY repo, id DESC) l
+         ON l.repo = d.repo
+      ORDER BY d.repo`,
   );
-  return rows.map((r) => ({ repo: String(r.repo), installationId: toNumber(r.installation_id) }));
+  return rows.map((r) => ({
+    repo: String(r.repo),
+    installationId: r.installation_id === null ? null : toNumber(r.installation_id),
+  }));
 }
 
 function toDriftCheck(row: Row): DriftCheck {

@@ -156,7 +156,7 @@ export interface Store {
   healAttempts(target: DeployTarget, sinceMs: number): Promise<HealAttempt[]>;
   /** queued -> superseded, saying why; false when it was not queued. */
   supersedeDeployment(id: number, reason: string): Promise<boolean>;
-  deployedInstallations(): Promise<{ repo: string; installationId: number }[]>;
+  deployedInstallations(): Promise<{ repo: string; installationId: number | null }[]>;
 
   // Notifications (src/notify): one episode per (topic, target), decided under a row lock.
   updateEpisode<T>(

@@ -287,4 +287,29 @@ describe.each(backends)("deployed state on $name", (backend) => {
     expect((await store.getDeployed(repo))[0]?.pinned).toBe(false);
     expect(await store.pin(target(repo, "nope"))).toBe(false);
   });
+
+  it("names each repository with records and its latest rollout's installation (none: the CLI deployed it)", async () => {
+    const byApp = `acme/${randomUUID().slice(0, 8)}`;
+    const byCli = `acme/${randomUUID().slice(0, 8)}`;
+    const rollout = (installationId: number) =>
+      store.createRollout({
+        repo: byApp,
+        installationId,
+        environment: "production",
+        commit: "1".repeat(40),
+        trigger: "merge",
+        actor: "alice",
+      });
+    await rollout(11);
+    await rollout(12);
+    await store.setDeployed({ ...target(byApp), fingerprint: "sha256:f", commit: "1111111" });
+    await store.setDeployed({ ...target(byCli), fingerprint: "sha256:f", commit: "1111111" });
+    const rows = (await store.deployedInstallations()).filter((r) => [byApp, byCli].includes(r.repo));
+    expect(rows.sort((a, b) => a.repo.localeCompare(b.repo))).toEqual(
+      [
+        { repo: byApp, installationId: 12 },
+        { repo: byCli, installationId: null },
+      ].sort((a, b) => a.repo.localeCompare(b.repo)),
+    );
+  });
 });

@@ -2,7 +2,9 @@
  * The App's drift loop (src/drift does the work): every ROUND_MS, one replica at a time, a round
  * over every repository the App deployed. What it needs from GitHub, per repository:
  * - its installation: the one of its latest rollout (state/drift.ts `deployedInstallations`),
- *   so nothing new is stored; a repository only ever deployed by the CLI has none and is skipped;
+ *   so nothing new is stored; a repository only ever deployed by the CLI (into the App's database)
+ *   has none: GitHub is asked which installation it has (api/repositoryDirectory.ts), an answer
+ *   "not installed" kept for POLICY_TTL_MS; a CLI repository known by its path only is skipped;
  * - its default branch's rules: the repository's metadata read with that installation's token,
  *   the mirror fetched like a job fetches it, the policy read there (policy/load.ts), kept for
  *   POLICY_TTL_MS so a round costs no GitHub call; a push to the default branch is seen within it;
@@ -21,6 +23,7 @@ import type { Notifier } from "../../notify/notifier.ts";
 import { loadPolicy } from "../../policy/load.ts";
 import type { Policy } from "../../policy/policy.ts";
 import { startRounds } from "../../util/rounds.ts";
+import { type RepositoryDirectory, RepositoryNotInstalled } from "../api/repositoryDirectory.ts";
 import type { RepoRef } from "../events.ts";
 import {
   installationToken,
@@ -38,6 +41,8 @@ export interface DriftLoopDeps {
   /** What jobs use: store, mirrors, hosts, registries, the SSH pool, the planner. */
   worker: WorkerDeps;
   octokitFor(installationId: number): Promise<Octokit>;
+  /** Installations of repositories no rollout names (deployed by the CLI); none: those are skipped. */
+  repositories?: Pick<RepositoryDirectory, "resolve">;
   notifier: Pick<Notifier, "emit">;
   log: { info(msg: string): void; warn(msg: string): void; error(msg: string): void };
   holder: string;
@@ -63,13 +68,14 @@ export interface DriftLoop {
 /** Rounds every `intervalMs` (the first at once); a round never overlaps the one before. */
 export function startDrift(deps: DriftLoopDeps): DriftLoop {
   const known = new Map<string, RepoEntry>();
+  const notInstalled = new Map<string, number>();
   const roundOnce = (opts: { all?: boolean }) =>
     driftRound(
       {
         store: deps.worker.store,
         hosts: deps.worker.hosts,
         runner: new Runner(deps.worker.remote),
-        repos: () => reposToCheck(deps, known),
+        repos: () => reposToCheck(deps, known, notInstalled),
         heal: (req) => heal(deps, known, req),
         notifier: deps.notifier,
         log: deps.log,
@@ -87,16 +93,18 @@ export function startDrift(deps: DriftLoopDeps): DriftLoop {
   );
 }
 
-/** Every repository the App deployed, with its default branch's rules (read again after the TTL). */
-async function reposToCheck(deps: DriftLoopDeps, known: Map<string, RepoEntry>): Promise<DriftRepo[]> {
+/** Every repository with records, with its default branch's rules (read again after the TTL). */
+async function reposToCheck(
+  deps: DriftLoopDeps,
+  known: Map<string, RepoEntry>,
+  notInstalled: Map<string, number>,
+): Promise<DriftRepo[]> {
   const out: DriftRepo[] = [];
-  for (const { repo, installationId } of await deps.worker.store.deployedInstallations()) {
+  const rows = await deps.worker.store.deployedInstallations();
+  const ttl = deps.policyTtlMs ?? POLICY_TTL_MS;
+  for (const { repo, installationId } of await withInstallations(rows, deps, notInstalled, ttl)) {
     const cached = known.get(repo);
-    if (
-      cached &&
-      cached.ref.installationId === installationId &&
-      Date.now() - cached.readAt < (deps.policyTtlMs ?? POLICY_TTL_MS)
-    ) {
+    if (cached && cached.ref.installationId === installationId && Date.now() - cached.readAt < ttl) {
       out.push({ repo, policy: cached.policy });
       continue;
     }
@@ -109,6 +117,44 @@ async function reposToCheck(deps: DriftLoopDeps, known: Map<string, RepoEntry>):
       deps.log.warn(
         `drift: the rules of ${repo} cannot be read now, not checked this round: ${(err as Error).message}`,
       );
+    }
+  }
+  return out;
+}
+
+/** GitHub's `owner/name` (what the CLI records for a checkout with such an origin). */
+const FULL_NAME = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
+
+/**
+ * The rows with an installation: a rollout's, else GitHub's answer for the repository's name
+ * (`notInstalled`: repository -> until when "not installed" is believed). A repository recorded
+ * by its path, or one GitHub cannot be asked about now, is left out of this round.
+ */
+export async function withInstallations(
+  rows: readonly { repo: string; installationId: number | null }[],
+  deps: Pick<DriftLoopDeps, "repositories" | "log">,
+  notInstalled: Map<string, number>,
+  ttlMs: number,
+  now = Date.now(),
+): Promise<{ repo: string; installationId: number }[]> {
+  const out: { repo: string; installationId: number }[] = [];
+  for (const { repo, installationId } of rows) {
+    if (installationId !== null) {
+      out.push({ repo, installationId });
+      continue;
+    }
+    if (!deps.repositories || !FULL_NAME.test(repo) || (notInstalled.get(repo) ?? 0) > now) continue;
+    try {
+      out.push({ repo, installationId: (await deps.repositories.resolve(repo)).installationId });
+      notInstalled.delete(repo);
+    } catch (err) {
+      if (err instanceof RepositoryNotInstalled) {
+        notInstalled.set(repo, now + ttlMs);
+        deps.log.info(`drift: ${repo} has records but the App is not installed there: not checked`);
+      } else
+        deps.log.warn(
+          `drift: the installation of ${repo} cannot be read now, not checked this round: ${(err as Error).message}`,
+        );
     }
   }
   return out;
