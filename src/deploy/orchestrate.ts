@@ -297,7 +297,11 @@ async function runTarget(ctx: RunContext, job: TargetJob, buildError?: string): 
         { repo: input.repoId, stack: job.stack, host: job.host },
         deploymentId,
       );
-      await input.ledger.startDeployment(deploymentId);
+      // Not queued any more: recovery ended it (its rollout was found stopped); it must not run.
+      if (!(await input.ledger.startDeployment(deploymentId))) {
+        await log.flushed();
+        return done({ status: "failed", deploymentId, error: "ended before it started (see its record)" });
+      }
       // Asked only under the target's lock: a queued deployment runs nothing on its host.
       const target = hostTarget(config, await composeOf(input.remote, log.runner, config));
       const deployer = input.makeDeployer(log.runner);

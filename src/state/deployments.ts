@@ -10,6 +10,7 @@ import {
   limitReachedMarker,
   MAX_COMMAND_TEXT_BYTES,
 } from "./logBounds.ts";
+import { ROLLOUT_LOCK_KEY_SQL } from "./rollouts.ts";
 import { type DeploymentSource, recordDeploymentSources } from "./sources.ts";
 
 export const DEPLOY_TRIGGERS = ["cli", "merge", "command", "rollback", "retry", "heal"] as const;
@@ -30,6 +31,8 @@ export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
 export type FinishStatus = "succeeded" | "failed" | "rolled_back";
 
 export const INTERRUPTED_ERROR = "interrupted: the deployer stopped mid-deploy";
+/** A queued deployment whose rollout ended without it (recoverInterrupted). */
+export const NEVER_STARTED_ERROR = "interrupted: its rollout stopped before it started";
 
 /** Milliseconds per phase, e.g. `{ pull: 1200, up: 3400 }`. */
 export type Timings = Record<string, number>;
@@ -305,16 +308,25 @@ export async function supersedeIfStale(db: Queryable, id: number): Promise<boole
 }
 
 /**
- * Running deployments whose target lock is gone or expired lost their deployer (crash, kill,
- * lost network): they are marked interrupted, visibly, and returned so the caller can say so.
+ * Deployments that lost their deployer (crash, kill, lost network), marked interrupted, visibly,
+ * and returned so the caller can say so: running ones whose target lock is gone or expired, and
+ * queued ones of a rollout that ended or lost its lease (its process died before they started;
+ * the rollout's retried job makes deployments of its own, so these would stay queued for ever).
  */
 export async function recoverInterrupted(db: Queryable): Promise<Deployment[]> {
   const rows = await db.query(
-    `UPDATE deployments d SET status = 'interrupted', error = $1, finished_at = now()
-      WHERE d.status = 'running'
-        AND NOT EXISTS (SELECT 1 FROM locks l WHERE l.key = ${DEPLOY_LOCK_KEY_SQL} AND l.expires_at > now())
+    `UPDATE deployments d
+        SET status = 'interrupted', error = CASE WHEN d.status = 'queued' THEN $2 ELSE $1 END,
+            finished_at = now()
+      WHERE (d.status = 'running'
+             AND NOT EXISTS (SELECT 1 FROM locks l WHERE l.key = ${DEPLOY_LOCK_KEY_SQL} AND l.expires_at > now()))
+         OR (d.status = 'queued' AND d.rollout_id IS NOT NULL
+             AND EXISTS (SELECT 1 FROM rollouts r WHERE r.id = d.rollout_id
+                          AND (r.status <> 'running'
+                               OR NOT EXISTS (SELECT 1 FROM locks l
+                                               WHERE l.key = ${ROLLOUT_LOCK_KEY_SQL} AND l.expires_at > now()))))
       RETURNING d.*`,
-    [INTERRUPTED_ERROR],
+    [INTERRUPTED_ERROR, NEVER_STARTED_ERROR],
   );
   return rows.map(toDeployment).sort((a, b) => a.id - b.id);
 }

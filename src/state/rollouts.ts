@@ -31,7 +31,8 @@ export interface Rollout extends NewRollout {
 
 /** The lease a rollout's process holds while it runs. */
 export const rolloutLockKey = (id: number) => `rollout:${id}`;
-const ROLLOUT_LOCK_KEY_SQL = "'rollout:' || r.id";
+/** `rolloutLockKey` in SQL, of a `rollouts` row aliased `r`. */
+export const ROLLOUT_LOCK_KEY_SQL = "'rollout:' || r.id";
 
 export async function createRollout(db: Queryable, input: NewRollout): Promise<number> {
   const [row] = await db.query(

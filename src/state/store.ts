@@ -69,7 +69,7 @@ export interface Store {
   appendCommandLog(id: number, input: CommandLogInput): Promise<AppendedLog>;
   getDeployment(id: number): Promise<DeploymentWithLogs | undefined>;
   listDeployments(filter: DeploymentFilter): Promise<Deployment[]>;
-  /** Running deployments whose deploy lock expired are marked interrupted and returned. */
+  /** Running deployments whose deploy lock expired, queued ones of an ended rollout: interrupted and returned. */
   recoverInterrupted(): Promise<Deployment[]>;
   /** The target's other running deployments, when `self` holds its lock: interrupted (see deployments.ts). */
   interruptOthers(target: DeployTarget, self: number): Promise<Deployment[]>;

@@ -8,12 +8,19 @@ import type { GitRepo } from "../../src/git/repo.ts";
 import type { Plan } from "../../src/plan/plan.ts";
 
 /** One stack to `hosts` hosts, with deployers that count how many run at once. */
-async function fanOut(hosts: number, concurrency?: { total?: number; perHost?: number }) {
+async function fanOut(
+  hosts: number,
+  concurrency?: { total?: number; perHost?: number },
+  /** What the ledger's startDeployment answers (false: the record was ended before it started). */
+  startable = true,
+) {
   const names = Array.from({ length: hosts }, (_, i) => `h${i + 1}`);
   let running = 0;
   let peak = 0;
+  let deploys = 0;
   const deployer = {
     async deploy(): Promise<DeployResult> {
+      deploys++;
       running++;
       peak = Math.max(peak, running);
       await new Promise((r) => setTimeout(r, 20));
@@ -24,7 +31,7 @@ async function fanOut(hosts: number, concurrency?: { total?: number; perHost?: n
   let id = 0;
   const ledger: DeployLedger = {
     createDeployment: async () => ++id,
-    startDeployment: async () => true,
+    startDeployment: async () => startable,
     finishDeployment: async () => true,
     appendCommandLog: async () => ({ stored: true }) as never,
     setDeployed: async () => {},
@@ -62,7 +69,7 @@ async function fanOut(hosts: number, concurrency?: { total?: number; perHost?: n
     trigger: "cli",
     ...(concurrency ? { concurrency } : {}),
   });
-  return { results, peak };
+  return { results, peak, deploys };
 }
 
 describe("runPlan concurrency", () => {
@@ -75,5 +82,13 @@ describe("runPlan concurrency", () => {
   it("still bounds the jobs in flight overall (default and explicit)", async () => {
     expect((await fanOut(DEFAULT_CONCURRENCY.total + 4)).peak).toBe(DEFAULT_CONCURRENCY.total);
     expect((await fanOut(10, { total: 3 })).peak).toBe(3);
+  });
+
+  it("deploys nothing for a record that was ended before it started (recovery found its rollout stopped)", async () => {
+    const { results, deploys } = await fanOut(2, undefined, false);
+    expect(deploys).toBe(0);
+    expect(results.map((r) => [r.status, r.error])).toEqual(
+      Array(2).fill(["failed", "ended before it started (see its record)"]),
+    );
   });
 });

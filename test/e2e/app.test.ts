@@ -6,11 +6,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import nock from "nock";
-import { Probot, ProbotOctokit } from "probot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type GitHubHost, githubHost } from "../../src/github/api/githubHost.ts";
 import { createServices, parseEnv, type Services, startServer } from "../../src/github/server.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
+import { testProbot } from "../helpers/probot.ts";
 import { aboutRepo, examplePayload, sign, testAppPrivateKey } from "../helpers/webhooks.ts";
 import { type Harness, hostEntry, startHarness } from "./harness/harness.ts";
 
@@ -98,17 +98,7 @@ beforeAll(async () => {
       ...gheEnv,
     }),
   );
-  const probot = new Probot({
-    appId: 1,
-    privateKey,
-    secret: SECRET,
-    baseUrl: ghe.apiUrl,
-    Octokit: ProbotOctokit.defaults((o: object) => ({
-      ...o,
-      retry: { enabled: false },
-      throttle: { enabled: false },
-    })),
-  });
+  const probot = testProbot({ secret: SECRET, baseUrl: ghe.apiUrl, privateKey });
   server = await startServer(services, { probot, secret: SECRET });
 }, 180_000);
 

@@ -8,7 +8,6 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import nock from "nock";
-import { Probot, ProbotOctokit } from "probot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { githubHost } from "../../src/github/api/githubHost.ts";
 import { createServices, parseEnv, type Services, startServer } from "../../src/github/server.ts";
@@ -16,13 +15,14 @@ import { signature } from "../../src/notify/channels.ts";
 import type { Message } from "../../src/notify/message.ts";
 import type { DriftCheck } from "../../src/state/drift.ts";
 import { type GitHttpServer, startGitHttpServer } from "../helpers/gitHttpServer.ts";
-import { aboutRepo, examplePayload, sign, testAppPrivateKey } from "../helpers/webhooks.ts";
-import { type Harness, hostEntry, sleeperCompose, startHarness } from "./harness/harness.ts";
+import { testProbot } from "../helpers/probot.ts";
+import { aboutRepo, examplePayload, sign } from "../helpers/webhooks.ts";
+import { buildDriftRepo } from "./driftRepo.ts";
+import { type Harness, hostEntry, startHarness } from "./harness/harness.ts";
 
 const SECRET = "e2e-secret";
 const HOOK_SECRET = "e2e-notify-secret";
 const REPO = "acme/drifty";
-const IMAGE = "stackpilot-test/busybox:1";
 
 let h: Harness;
 let tmp: string;
@@ -37,39 +37,12 @@ const badSignatures: string[] = [];
 
 const git = (...args: string[]) => execFileSync("git", args, { cwd: repoDir, encoding: "utf8" }).trim();
 
-function buildRepo(dir: string): void {
-  mkdirSync(join(dir, ".github"), { recursive: true });
-  git("init", "-q", "-b", "main", ".");
-  git("config", "user.name", "Drift Test");
-  git("config", "user.email", "drift@example.invalid");
-  writeFileSync(
-    join(dir, ".github/stackpilot.yml"),
-    [
-      "version: 1",
-      'discover: { roots: ["stacks/*"] }',
-      "defaults: { environment: production }",
-      "environments:",
-      "  production:",
-      '    hosts: ["*"]',
-      "    deploy_on: merge",
-      "    drift: { every: 30s, heal: true }",
-      "",
-    ].join("\n"),
-  );
-  git("add", "-A");
-  git("commit", "-q", "-m", "rules");
-  mkdirSync(join(dir, "stacks/web"), { recursive: true });
-  writeFileSync(join(dir, "stacks/web/compose.yaml"), sleeperCompose("web", [`image: ${IMAGE}`]));
-  git("add", "-A");
-  git("commit", "-q", "-m", "web");
-}
-
 beforeAll(async () => {
   h = await startHarness({ hosts: 2 });
   tmp = mkdtempSync(join(tmpdir(), "sp-e2e-drift-"));
   repoDir = join(tmp, "repo");
   mkdirSync(repoDir);
-  buildRepo(repoDir);
+  buildDriftRepo(repoDir, { stack: "web", service: "web", heal: true, deployOn: "merge" });
   gitServer = await startGitHttpServer({ token: "ghs_e2e" });
   execFileSync("git", ["push", "-q", "--mirror", gitServer.createRepo(REPO).bareDir], { cwd: repoDir });
   const gheEnv = { GHE_HOST: new URL(gitServer.url).host, GHE_PROTOCOL: "http" };
@@ -133,17 +106,7 @@ beforeAll(async () => {
       ...gheEnv,
     }),
   );
-  const probot = new Probot({
-    appId: 1,
-    privateKey: testAppPrivateKey,
-    secret: SECRET,
-    baseUrl: API,
-    Octokit: ProbotOctokit.defaults((o: object) => ({
-      ...o,
-      retry: { enabled: false },
-      throttle: { enabled: false },
-    })),
-  });
+  const probot = testProbot({ secret: SECRET, baseUrl: API });
   server = await startServer(services, { probot, secret: SECRET });
 }, 180_000);
 

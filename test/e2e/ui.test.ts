@@ -8,14 +8,14 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import nock from "nock";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
-import { Probot, ProbotOctokit } from "probot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type GitHubHost, githubHost } from "../../src/github/api/githubHost.ts";
 import { createServices, parseEnv, type Services, startServer } from "../../src/github/server.ts";
 import { deployLockKey } from "../../src/state/deployments.ts";
 import { type GitHttpServer, type RemoteRepo, startGitHttpServer } from "../helpers/gitHttpServer.ts";
 import { nockGitHubUser } from "../helpers/githubUser.ts";
-import { aboutRepo, examplePayload, sign, testAppPrivateKey } from "../helpers/webhooks.ts";
+import { testProbot } from "../helpers/probot.ts";
+import { aboutRepo, examplePayload, sign } from "../helpers/webhooks.ts";
 import { type Harness, hostEntry, sleeperCompose, startHarness } from "./harness/harness.ts";
 
 const SECRET = "e2e-ui-secret";
@@ -113,18 +113,7 @@ beforeAll(async () => {
       STACKPILOT_UI_URL: base,
     }),
   );
-  const probot = new Probot({
-    appId: 1,
-    privateKey: testAppPrivateKey,
-    secret: SECRET,
-    baseUrl: ghe.apiUrl,
-    logLevel: "warn",
-    Octokit: ProbotOctokit.defaults((o: object) => ({
-      ...o,
-      retry: { enabled: false },
-      throttle: { enabled: false },
-    })),
-  });
+  const probot = testProbot({ secret: SECRET, baseUrl: ghe.apiUrl, logLevel: "warn" });
   server = await startServer(services, { probot, secret: SECRET, port });
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",

@@ -1,14 +1,8 @@
-/**
- * The App's services and HTTP server in this process, wired as `npm start` wires them (pg-boss on
- * PGlite, the planner thread, the SSH pool), against the simulated GitHub Enterprise on the git
- * server's origin (fakeGitHub.ts). For tests and benchmarks that need the App's objects (its store)
- * besides its endpoints; appProcess.ts is the App as its own process, for tests that kill it.
- */
-import { Probot, ProbotOctokit } from "probot";
 import { githubHost } from "../../src/github/api/githubHost.ts";
 import { createServices, parseEnv, type Services, startServer } from "../../src/github/server.ts";
 import type { GitHttpServer } from "./gitHttpServer.ts";
-import { deliverWebhook, testAppPrivateKey } from "./webhooks.ts";
+import { testProbot } from "./probot.ts";
+import { deliverWebhook } from "./webhooks.ts";
 
 const WEBHOOK_SECRET = "webhook-secret";
 
@@ -38,17 +32,7 @@ export async function startAppInProcess(opts: {
       ...opts.env,
     }),
   );
-  const probot = new Probot({
-    appId: 1,
-    privateKey: testAppPrivateKey,
-    secret: WEBHOOK_SECRET,
-    baseUrl: githubHost(gheEnv).apiUrl,
-    Octokit: ProbotOctokit.defaults((o: object) => ({
-      ...o,
-      retry: { enabled: false },
-      throttle: { enabled: false },
-    })),
-  });
+  const probot = testProbot({ secret: WEBHOOK_SECRET, baseUrl: githubHost(gheEnv).apiUrl });
   const server = await startServer(services, { probot, secret: WEBHOOK_SECRET });
   return {
     services,

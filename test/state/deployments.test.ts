@@ -1,7 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { deployLockKey, INTERRUPTED_ERROR, type NewDeployment } from "../../src/state/deployments.ts";
+import {
+  deployLockKey,
+  INTERRUPTED_ERROR,
+  NEVER_STARTED_ERROR,
+  type NewDeployment,
+} from "../../src/state/deployments.ts";
 import { TRUNCATION_MARKER } from "../../src/state/logBounds.ts";
+import { rolloutLockKey } from "../../src/state/rollouts.ts";
 import type { Store } from "../../src/state/store.ts";
 import { useStateBackends } from "../helpers/stateBackends.ts";
 
@@ -188,6 +194,45 @@ describe.each(backends)("deployments on $name", (backend) => {
     expect((await store.getDeployment(aliveId))?.status).toBe("running");
     expect((await store.recoverInterrupted()).map((d) => d.id)).not.toContain(deadId); // only once
     await store.releaseLock(deployLockKey(alive), "live-worker");
+  });
+
+  it("ends a queued deployment whose rollout lost its lease or ended, and leaves those of a live rollout or none alone", async () => {
+    const rollout = (repo: string) =>
+      store.createRollout({
+        repo,
+        installationId: 1,
+        environment: "production",
+        commit: "c".repeat(40),
+        trigger: "merge",
+        actor: "alice",
+      });
+    const stranded = newDeployment();
+    const dead = await rollout(stranded.repo);
+    const live = await rollout(stranded.repo);
+    expect(await store.acquireLock(rolloutLockKey(live), "live-worker", 60_000)).toBe(true);
+    const strandedId = await store.createDeployment({ ...stranded, rolloutId: dead });
+    const waitingId = await store.createDeployment({ ...newDeployment(), rolloutId: live });
+    const cliId = await store.createDeployment(newDeployment());
+    // The dead process's rollout holds no lease: its queued deployment will never start.
+    const recovered = (await store.recoverInterrupted()).map((d) => d.id);
+    expect(recovered).toContain(strandedId);
+    expect(recovered).not.toContain(waitingId);
+    expect(recovered).not.toContain(cliId);
+    expect(await store.getDeployment(strandedId)).toMatchObject({
+      status: "interrupted",
+      error: NEVER_STARTED_ERROR,
+    });
+    // Its deployer, were it alive after all, would find it no longer queued and not start it.
+    expect(await store.startDeployment(strandedId)).toBe(false);
+    expect((await store.getDeployment(waitingId))?.status).toBe("queued");
+    // A rollout that ended (here: found interrupted) strands its queued deployments too.
+    const ended = await rollout(stranded.repo);
+    const leftId = await store.createDeployment({ ...newDeployment(), rolloutId: ended });
+    expect(await store.acquireLock(rolloutLockKey(ended), "other-worker", 60_000)).toBe(true);
+    await store.finishRollout(ended, { status: "failed", error: "x", reported: true });
+    expect((await store.recoverInterrupted()).map((d) => d.id)).toEqual([leftId]);
+    await store.releaseLock(rolloutLockKey(live), "live-worker");
+    await store.releaseLock(rolloutLockKey(ended), "other-worker");
   });
 
   it("unlocks a target by hand: its lock freed and its running deployment failed with who unlocked it, in one step", async () => {

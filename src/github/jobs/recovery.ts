@@ -5,9 +5,10 @@
  * what is still missing (deploy-if-changed makes that idempotent).
  *
  * Every round: 1. deployments still running without their target's database lock become
- * interrupted, 2. rollouts still running without their lease become interrupted, 3. every ended
- * rollout GitHub does not show as ended yet gets its final Deployment status and check run (a
- * failure to reach GitHub is tried again the next round). Any replica may run a round; one at a
+ * interrupted (and queued ones of a rollout that ended without them), 2. rollouts still running
+ * without their lease become interrupted, 3. every ended rollout GitHub does not show as ended yet
+ * gets its final Deployment status and check run (a failure to reach GitHub is tried again the
+ * next round). Any replica may run a round; one at a
  * time (a database lock), every few seconds, so a restart or another replica on the same database
  * finds an interrupted deploy within a minute.
  */
@@ -61,6 +62,8 @@ export async function recoverOnce(deps: RecoveryDeps): Promise<RecoveryRound | u
         deps.log.warn(`could not show rollout #${r.id}'s end on GitHub yet: ${errorText(err)}`);
       }
     }
+    // Queued deployments of the rollouts just found interrupted never start: ended now, not a round later.
+    if (reported.length) deployments.push(...(await store.recoverInterrupted()));
     return { deployments, reported };
   } finally {
     await store.releaseLock(ROUND_LOCK, deps.holder).catch(() => false);

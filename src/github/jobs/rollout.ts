@@ -62,6 +62,9 @@ export async function rollout(ctx: JobContext, input: RolloutInput): Promise<Hos
   );
   if (targets.length === 0) return [];
   const { store } = ctx.deps;
+  // A retried job after a crash: what the dead process left is ended first, not a recovery round later.
+  for (const d of await store.recoverInterrupted())
+    ctx.log.warn(`deployment #${d.id} (${d.stack} on ${d.host}) was interrupted: ${d.error}`);
   const id = await store.createRollout({
     repo: ctx.ref.fullName,
     installationId: ctx.ref.installationId,
