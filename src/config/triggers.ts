@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { StackSelector } from "../procedures/patterns.ts";
 import { PROCEDURE_NAME } from "./procedureSchema.ts";
+import { REPO_NAME } from "./repoConfigSchema.ts";
 import { SecretRef } from "./secretRef.ts";
 import { HostSelector, SAFE_NAME, validGlob } from "./selectors.ts";
 
@@ -21,7 +22,7 @@ export const TriggerSchema = z.strictObject({
     .regex(SAFE_NAME, 'trigger names may contain only letters, digits, ".", "_" and "-"')
     .max(100),
   /** `owner/name` of the repository whose procedure runs. */
-  repository: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, "owner/name"),
+  repository: z.string().regex(REPO_NAME, "owner/name"),
   /** The branch it runs (default: the repository's default branch). */
   branch: z.string().regex(BRANCH, "a branch name").optional(),
   /** The procedure it runs (from the default branch's config); without one: deploy what changed. */

@@ -30,17 +30,27 @@ export async function detectCompose(runner: Runner, host: HostConfig): Promise<C
  */
 export const COMPOSE_FLAVOR_TTL_MS = 10 * 60_000;
 
-type FlavorCache = LRUCache<string, Promise<ComposeFlavor>>;
+/** What a flavor is asked with: the host, and the runner that records the probe where it ran. */
+interface FlavorAsk {
+  runner: Runner;
+  host: HostConfig;
+}
+type FlavorCache = LRUCache<string, ComposeFlavor, FlavorAsk>;
 /**
  * Flavors per transport: the App's SSH pool lives as long as the App, so a fleet's rollouts ask
  * each host once per ttl instead of once per deploy (a round trip on every host of a rollout).
+ * lru-cache's fetch shares one probe among concurrent callers and keeps no failure.
  */
 const flavorCaches = new WeakMap<object, FlavorCache>();
 
 const cacheOf = (transport: object): FlavorCache => {
   let cache = flavorCaches.get(transport);
   if (!cache) {
-    cache = new LRUCache({ max: 10_000, ttl: COMPOSE_FLAVOR_TTL_MS });
+    cache = new LRUCache<string, ComposeFlavor, FlavorAsk>({
+      max: 10_000,
+      ttl: COMPOSE_FLAVOR_TTL_MS,
+      fetchMethod: (_key, _stale, { context }) => detectCompose(context.runner, context.host),
+    });
     flavorCaches.set(transport, cache);
   }
   return cache;
@@ -48,17 +58,11 @@ const cacheOf = (transport: object): FlavorCache => {
 const flavorKey = (host: HostConfig) => `${host.name}\0${host.compose}`;
 
 /** `detectCompose`, remembered per (transport, host) for COMPOSE_FLAVOR_TTL_MS; failures are not. */
-export function composeOf(transport: object, runner: Runner, host: HostConfig): Promise<ComposeFlavor> {
-  const cache = cacheOf(transport);
-  const key = flavorKey(host);
-  const known = cache.get(key);
-  if (known) return known;
-  const asked = detectCompose(runner, host);
-  cache.set(key, asked);
-  asked.catch(() => {
-    if (cache.get(key) === asked) cache.delete(key);
-  });
-  return asked;
+export async function composeOf(transport: object, runner: Runner, host: HostConfig): Promise<ComposeFlavor> {
+  const flavor = await cacheOf(transport).fetch(flavorKey(host), { context: { runner, host } });
+  // Only an aborted fetch answers nothing, and nothing aborts these.
+  if (!flavor) throw new Error(`${host.name}: no compose flavor`);
+  return flavor;
 }
 
 /** Ask the host again next time (its deploy failed: the flavor may be what changed). */

@@ -3,6 +3,7 @@
  * a reason it is refused. The installation token goes to that origin only, so a URL on any other
  * host, scheme or port is refused before anything is fetched.
  */
+import { REPO_NAME } from "../config/repoConfigSchema.ts";
 
 export type CloneTarget = { cloneUrl: string; fullName: string } | { refused: string };
 
@@ -35,8 +36,7 @@ export function submoduleTarget(url: string, parentUrl: string | undefined, orig
 
 /** A source's `repository`: `owner/name` on the configured GitHub, or its clone URL there. */
 export function sourceTarget(repository: string, origin: string): CloneTarget {
-  if (/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository))
-    return cloneTarget(`${new URL(origin).origin}/${repository}.git`, origin);
+  if (REPO_NAME.test(repository)) return cloneTarget(`${new URL(origin).origin}/${repository}.git`, origin);
   return cloneTarget(repository, origin);
 }
 

@@ -12,6 +12,7 @@
  *   for those targets (jobContext.planJob), deployed by runPlan with the trigger `heal`.
  */
 
+import { REPO_NAME } from "../../config/repoConfigSchema.ts";
 import { HostDeployer } from "../../deploy/hostDeploy.ts";
 import { runPlan } from "../../deploy/orchestrate.ts";
 import { Runner } from "../../deploy/runner.ts";
@@ -122,9 +123,6 @@ async function reposToCheck(
   return out;
 }
 
-/** GitHub's `owner/name` (what the CLI records for a checkout with such an origin). */
-const FULL_NAME = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
-
 /**
  * The rows with an installation: a rollout's, else GitHub's answer for the repository's name
  * (`notInstalled`: repository -> until when "not installed" is believed). A repository recorded
@@ -143,7 +141,7 @@ export async function withInstallations(
       out.push({ repo, installationId });
       continue;
     }
-    if (!deps.repositories || !FULL_NAME.test(repo) || (notInstalled.get(repo) ?? 0) > now) continue;
+    if (!deps.repositories || !REPO_NAME.test(repo) || (notInstalled.get(repo) ?? 0) > now) continue;
     try {
       out.push({ repo, installationId: (await deps.repositories.resolve(repo)).installationId });
       notInstalled.delete(repo);

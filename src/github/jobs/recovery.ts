@@ -8,9 +8,9 @@
  * interrupted (and queued ones of a rollout that ended without them), 2. rollouts still running
  * without their lease become interrupted, 3. every ended rollout GitHub does not show as ended yet
  * gets its final Deployment status and check run (a failure to reach GitHub is tried again the
- * next round). Any replica may run a round; one at a
- * time (a database lock), every few seconds, so a restart or another replica on the same database
- * finds an interrupted deploy within a minute.
+ * next round). Any replica may run a round; one at a time (a database lock), every few seconds,
+ * so a restart or another replica on the same database finds an interrupted deploy within a
+ * minute.
  */
 
 import { errorText } from "../../deploy/hostDeploy.ts";

@@ -1,7 +1,7 @@
 /** Small, pure formatting the pages share: links to GitHub, ages, result words. */
+import { REPO_NAME } from "../../config/repoConfigSchema.ts";
 import type { DeploymentStatus } from "../../state/deployments.ts";
 
-const REPO = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
 const SHA = /^[0-9a-f]{7,64}$/;
 
 /**
@@ -10,7 +10,7 @@ const SHA = /^[0-9a-f]{7,64}$/;
  * http(s) links built from validated parts ever reach a page.
  */
 export function commitUrl(origin: string, repo: string, sha: string): string | undefined {
-  if (!REPO.test(repo) || !SHA.test(sha) || !/^https?:\/\//.test(origin)) return undefined;
+  if (!REPO_NAME.test(repo) || !SHA.test(sha) || !/^https?:\/\//.test(origin)) return undefined;
   return `${origin}/${repo}/commit/${sha}`;
 }
 
