@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 mkdir -p .tmp
-rm -f .tmp/unit.log .tmp/unit.rc .tmp/e2e.log .tmp/e2e.rc
+rm -f .tmp/unit*.log .tmp/unit*.rc .tmp/e2e*.log .tmp/e2e*.rc .tmp/vitest-*.json
 
 echo "== typecheck"
 tsc -p tsconfig.json --noEmit
@@ -18,9 +18,30 @@ echo "== unit and integration tests"
 bash test/helpers/install-postgres.sh || echo "PostgreSQL server binaries missing: the Postgres state tests will fail"
 status=0
 failed_parts=""
-{ rc=0; vitest run --reporter=default --reporter=json --outputFile.json=.tmp/vitest-unit.json || rc=$?; echo "$rc" > .tmp/unit.rc; } 2>&1 | tee .tmp/unit.log
-code=$(cat .tmp/unit.rc)
-[ "$code" = 0 ] || { status=$code; failed_parts="$failed_parts unit(exit $code)"; }
+reports=""
+run_again=""
+# One part of the suite (unit, e2e): vitest with a JSON report, its log kept. A test worker that
+# died under a test (vitest: "Worker exited unexpectedly"; no test failed) has its unfinished files
+# run once more, said loudly in the log; a failed test is never run again.
+run_part() {
+  part=$1
+  shift
+  { rc=0; vitest run "$@" --reporter=default --reporter=json --outputFile.json=".tmp/vitest-$part.json" || rc=$?; echo "$rc" > ".tmp/$part.rc"; } 2>&1 | tee ".tmp/$part.log"
+  reports="$reports .tmp/vitest-$part.json"
+  code=$(cat ".tmp/$part.rc")
+  unfinished=$(node scripts/test-summary.mjs --unfinished ".tmp/vitest-$part.json")
+  if [ "$code" != 0 ] && [ -n "$unfinished" ]; then
+    echo "== $part: a test worker died in $(echo $unfinished); running those files again"
+    # shellcheck disable=SC2086 # one word per file
+    { rc=0; vitest run "$@" $unfinished --reporter=default --reporter=json --outputFile.json=".tmp/vitest-$part-again.json" || rc=$?; echo "$rc" > ".tmp/$part-again.rc"; } 2>&1 | tee ".tmp/$part-again.log"
+    reports="$reports .tmp/vitest-$part-again.json"
+    code=$(cat ".tmp/$part-again.rc")
+    echo "== $part: the files run again exited $code (the first run's worker death is in .tmp/$part.log)"
+    run_again="$run_again $part:$(echo $unfinished | tr ' ' ',')(exit $code)"
+  fi
+  [ "$code" = 0 ] || { status=$code; failed_parts="$failed_parts $part(exit $code)"; }
+}
+run_part unit
 
 echo "== CLI smoke test (the built binary)"
 rm -rf .tmp/smoke-repo && sh fixtures/build-monorepo.sh .tmp/smoke-repo
@@ -30,17 +51,17 @@ node -e 'const p = JSON.parse(require("fs").readFileSync(".tmp/smoke-plan.json",
 if [ "${STACKPILOT_E2E:-1}" != "0" ] && [ -f vitest.e2e.config.ts ]; then
   echo "== end-to-end tests on real hosts"
   bash test/e2e/harness/install.sh
-  { rc=0; vitest run -c vitest.e2e.config.ts --reporter=default --reporter=json --outputFile.json=.tmp/vitest-e2e.json || rc=$?; echo "$rc" > .tmp/e2e.rc; } 2>&1 | tee .tmp/e2e.log
-  code=$(cat .tmp/e2e.rc)
-  [ "$code" = 0 ] || { status=$code; failed_parts="$failed_parts e2e(exit $code)"; }
+  run_part e2e -c vitest.e2e.config.ts
 fi
 
-node scripts/test-summary.mjs .tmp/vitest-unit.json .tmp/vitest-e2e.json
+[ -z "$run_again" ] || echo "run again after a test worker died:$run_again"
+# shellcheck disable=SC2086 # one word per report
+node scripts/test-summary.mjs $reports
 # What vitest said about failures that are not failed tests (unhandled errors, files that did not
 # run), repeated here: only the end of a long log may be seen.
 for part in unit e2e; do
   [ -f ".tmp/$part.log" ] && [ "$(cat ".tmp/$part.rc" 2>/dev/null)" != 0 ] &&
-    grep -n -E -A12 "Unhandled (Error|Rejection)|FAIL |Failed to|Worker exited|Timeout calling" ".tmp/$part.log" | head -80
+    grep -n -E -A12 "Unhandled (Error|Rejection)|FAIL |Failed to|Worker exited|Timeout calling|FATAL ERROR|Segmentation fault|core dumped|out of memory" ".tmp/$part.log" | head -80
 done
 # The closing line names the parts that failed: a run can fail with every test passed (an unhandled
 # error, a file that did not load), and only the end of a long log may be seen.

@@ -67,25 +67,21 @@ export async function startPostgres(): Promise<PostgresServer> {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`could not start postgres: ${(err as Error).message}\n${log}`);
   }
-  let pid = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]);
+  let server = postmaster(data);
   // If the test process dies without afterAll, the server must not outlive it.
-  const killOnExit = () => {
-    try {
-      process.kill(pid, "SIGQUIT");
-    } catch {}
-  };
+  const killOnExit = () => signalIfSame(server, "SIGQUIT");
   process.once("exit", killOnExit);
   const url = (database: string) =>
     `postgresql://postgres@localhost/${database}?host=${encodeURIComponent(dir)}`;
   let counter = 0;
   return {
     get pid() {
-      return pid;
+      return server.pid;
     },
     url,
     restart: async () => {
       run("pg_ctl", ["-D", data, "-l", join(dir, "server.log"), "-m", "fast", "-w", "-t", "30", "restart"]);
-      pid = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]);
+      server = postmaster(data);
     },
     createDatabase: async () => {
       const name = `t${process.pid}_${++counter}`;
@@ -100,46 +96,78 @@ export async function startPostgres(): Promise<PostgresServer> {
     },
     stop: async () => {
       process.off("exit", killOnExit);
-      await stopByPid(pid);
+      await stopProcess(server);
       rmSync(dir, { recursive: true, force: true });
     },
   };
 }
 
 /**
+ * A process known by its pid and its start time: the suite starts thousands of processes and pids
+ * wrap around (pid_max may be 32768), so a pid alone may name another process (a test worker)
+ * once the server is gone. Nothing is signalled unless both still match.
+ */
+interface Process {
+  pid: number;
+  start: string | undefined;
+}
+
+function postmaster(data: string): Process {
+  const pid = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]);
+  return { pid, start: startTime(pid) };
+}
+
+/** Field 22 of /proc/PID/stat (after the command name, which may hold spaces): the start time. */
+function startTime(pid: number): string | undefined {
+  try {
+    return statFields(pid)[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** /proc/PID/stat's fields from the state on (field 3; the command name before it may hold ") "). */
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+}
+
+/** Whether the process still runs: the same start time, and not a zombie (it has exited). */
+function isAlive(p: Process): boolean {
+  try {
+    const fields = statFields(p.pid);
+    return fields[19] === p.start && fields[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+function signalIfSame(p: Process, signal: NodeJS.Signals): boolean {
+  if (!isAlive(p)) return false;
+  try {
+    process.kill(p.pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * SIGQUIT is postgres's immediate shutdown: no shutdown checkpoint (seconds), which a server
  * whose data directory is deleted next has no use for.
  */
-async function stopByPid(pid: number): Promise<void> {
+async function stopProcess(p: Process): Promise<void> {
   const signals: [NodeJS.Signals, number][] = [
     ["SIGQUIT", 10_000],
     ["SIGKILL", 5_000],
   ];
   for (const [signal, waitMs] of signals) {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      return; // already gone
-    }
+    if (!signalIfSame(p, signal)) return; // already gone
     const deadline = Date.now() + waitMs;
     while (Date.now() < deadline) {
-      if (!isAlive(pid)) return;
+      if (!isAlive(p)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // pg_ctl's daemon is reparented to init, which may take a while to reap it: a zombie has exited.
-  try {
-    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0] !== "Z";
-  } catch {
-    return true;
   }
 }
 

@@ -55,27 +55,31 @@ describe("the planner thread", () => {
   }, 120_000);
 
   it("stops a plan over its budget, naming the stack it was on, while this thread keeps answering; the next plan gets a fresh thread", async () => {
-    // How long a plan on a warm thread (as below) takes here to reach its first stack and to
-    // end; a budget halfway between is past reading the tree and well before the end, however
-    // loaded the machine.
-    let firstStackMs: number | undefined;
-    let t0 = 0;
-    let endMs = 0;
-    const timing = new Planner({
-      onProgress: () => {
-        firstStackMs ??= performance.now() - t0;
-      },
-    });
-    try {
-      await timing.plan(request(small));
-      firstStackMs = undefined;
-      t0 = performance.now();
-      await timing.plan(request());
-      endMs = performance.now() - t0;
-    } finally {
-      await timing.close();
-    }
-    const budget = Math.round(((firstStackMs ?? 0) + endMs) / 2);
+    // How long a plan on a thread warmed as below takes here to reach its first stack and to end;
+    // a budget halfway between is past reading the tree and well before the end, however loaded
+    // the machine. Measured twice, the second time as the stopped plan will run: the repository's
+    // files in the page cache already, on a thread that planned only the small repository.
+    const measure = async () => {
+      let firstStackMs: number | undefined;
+      let t0 = 0;
+      const timing = new Planner({
+        onProgress: () => {
+          firstStackMs ??= performance.now() - t0;
+        },
+      });
+      try {
+        await timing.plan(request(small));
+        firstStackMs = undefined;
+        t0 = performance.now();
+        await timing.plan(request());
+        return { firstStackMs: firstStackMs ?? 0, endMs: performance.now() - t0 };
+      } finally {
+        await timing.close();
+      }
+    };
+    await measure();
+    const { firstStackMs, endMs } = await measure();
+    const budget = Math.round((firstStackMs + endMs) / 2);
     const planner = new Planner();
     // The thread started and warm on another repository: the budget goes to the plan itself.
     await planner.plan(request(small));
