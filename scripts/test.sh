@@ -61,7 +61,7 @@ node scripts/test-summary.mjs $reports
 # run), repeated here: only the end of a long log may be seen.
 for part in unit e2e; do
   [ -f ".tmp/$part.log" ] && [ "$(cat ".tmp/$part.rc" 2>/dev/null)" != 0 ] &&
-    grep -n -E -A12 "Unhandled (Error|Rejection)|FAIL |Failed to|Worker exited|Timeout calling|FATAL ERROR|Segmentation fault|core dumped|out of memory" ".tmp/$part.log" | head -80
+    grep -n -E -A12 "Unhandled (Error|Rejection)|FAIL |Failed to|Worker exited|Timeout calling|FATAL ERROR|Native stack trace|Segmentation fault|core dumped|out of memory" ".tmp/$part.log" | head -80
 done
 # The closing line names the parts that failed: a run can fail with every test passed (an unhandled
 # error, a file that did not load), and only the end of a long log may be seen.
