@@ -20,12 +20,14 @@ status=0
 failed_parts=""
 reports=""
 run_again=""
+times=""
 # One part of the suite (unit, e2e): vitest with a JSON report, its log kept. A test worker that
 # died under a test (vitest: "Worker exited unexpectedly"; no test failed) has its unfinished files
 # run once more, said loudly in the log; a failed test is never run again.
 run_part() {
   part=$1
   shift
+  started=$(date +%s)
   { rc=0; vitest run "$@" --reporter=default --reporter=json --outputFile.json=".tmp/vitest-$part.json" || rc=$?; echo "$rc" > ".tmp/$part.rc"; } 2>&1 | tee ".tmp/$part.log"
   reports="$reports .tmp/vitest-$part.json"
   code=$(cat ".tmp/$part.rc")
@@ -40,6 +42,7 @@ run_part() {
     run_again="$run_again $part:$(echo $unfinished | tr ' ' ',')(exit $code)"
   fi
   [ "$code" = 0 ] || { status=$code; failed_parts="$failed_parts $part(exit $code)"; }
+  times="$times $part $(($(date +%s) - started)) s,"
 }
 run_part unit
 
@@ -54,6 +57,8 @@ if [ "${STACKPILOT_E2E:-1}" != "0" ] && [ -f vitest.e2e.config.ts ]; then
   run_part e2e -c vitest.e2e.config.ts
 fi
 
+# The suite's time in view as it grows (CI allows 90 minutes on 2 cores).
+echo "time:${times%,}"
 [ -z "$run_again" ] || echo "run again after a test worker died:$run_again"
 # shellcheck disable=SC2086 # one word per report
 node scripts/test-summary.mjs $reports
