@@ -132,8 +132,19 @@ function statFields(pid: number): string[] {
   return stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
 }
 
-/** Whether the process still runs: the same start time, and not a zombie (it has exited). */
+/**
+ * Whether the process still runs: the same start time, and not a zombie (it has exited). Without
+ * /proc (not Linux), the pid alone.
+ */
 function isAlive(p: Process): boolean {
+  if (p.start === undefined && !existsSync("/proc/self/stat")) {
+    try {
+      process.kill(p.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
   try {
     const fields = statFields(p.pid);
     return fields[19] === p.start && fields[0] !== "Z";
