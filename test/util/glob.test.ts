@@ -13,6 +13,10 @@ describe("glob matching", () => {
     expect(match("web-?", "web-1")).toBe(true);
     expect(match("a?b", "a/b")).toBe(false);
     expect(match("a/*", "a/")).toBe(false);
+    // * may match nothing within a name, as in bash (picomatch's `*.*` alone refuses `a.`).
+    expect(match("*.*", "a.")).toBe(true);
+    expect(match("**/*.*", "d/a.")).toBe(true);
+    expect(match("*.*", "a")).toBe(false);
   });
 
   it("matches ** as zero or more whole names, and like * elsewhere", () => {
@@ -112,7 +116,9 @@ describe("scanGlob", () => {
  * (picomatch reads regex groups), the names `.` and `..` and empty names (git paths have none),
  * without `dot`, segments starting with `{` (picomatch lets `{a,*}` match `.x`), and `**` next to
  * a brace (picomatch reads `**{a,b}` as a globstar crossing `/`; here `**` is one only as a whole
- * segment), `***` and segments that may expand to nothing (picomatch's `a/**\/***` matches `a`).
+ * segment), `***` and segments that may expand to nothing (picomatch's `a/**\/***` matches `a`),
+ * and the whole patterns `*.*` and `**\/*.*` (picomatch's shortcuts for them want a character after
+ * the dot: they refuse `a.`, which its `a/*.*`, `a.*` and `x*.*` match, as do bash and this matcher).
  */
 describe("glob matching agrees with picomatch", () => {
   const atom = fc.constantFrom(
@@ -146,7 +152,7 @@ describe("glob matching agrees with picomatch", () => {
     .map((c) => c.join(""))
     .filter((n) => n !== "." && n !== "..");
   const braceLed = (p: string) => /(^|\/)\{/.test(p);
-  const quirky = (p: string) => /\*\*[{,}]|[{,}]\*\*|\*\*\*|(^|\/)(\{,a\})+($|\/)/.test(p);
+  const quirky = (p: string) => /\*\*[{,}]|[{,}]\*\*|\*\*\*|(^|\/)(\{,a\})+($|\/)|^(\*\*\/)?\*\.\*$/.test(p);
   const path = fc.array(name, { minLength: 1, maxLength: 5 }).map((n) => n.join("/"));
 
   it("on random patterns and paths, with and without dot", () => {
