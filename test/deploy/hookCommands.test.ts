@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HOOK_TIMED_OUT, hookOutcome, runHook } from "../../src/deploy/commands/hooks.ts";
 import { type Argv, commandLine } from "../../src/deploy/shell.ts";
+import { isRunning } from "../helpers/processes.ts";
 
 let dir: string;
 beforeEach(() => {
@@ -32,16 +33,13 @@ function run(shell: string[], argv: Argv) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, ms: performance.now() - t0 };
 }
 
-const alive = (pid: number) =>
-  existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
-
 /**
  * Whether the process is still alive after up to 3 s: a KILL is sent when the wrapper ends, but a
  * loaded machine may take a moment to schedule the process to its death.
  */
 function outlives(pid: number): boolean {
-  for (const until = Date.now() + 3_000; alive(pid) && Date.now() < until; ) spawnSync("sleep", ["0.05"]);
-  return alive(pid);
+  for (const until = Date.now() + 3_000; isRunning(pid) && Date.now() < until; ) spawnSync("sleep", ["0.05"]);
+  return isRunning(pid);
 }
 
 const HOSTILE = [

@@ -6,6 +6,7 @@ import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isRunning } from "../helpers/processes.ts";
 import { type Harness, run, sshArgs, startHarness, type TestHost } from "./harness/harness.ts";
 
 let h: Harness;
@@ -13,16 +14,6 @@ let knownHosts: string;
 
 function ssh(host: TestHost, command: string, input?: string, known = knownHosts) {
   return run("ssh", [...sshArgs(host, known), command], { input, timeoutMs: 60_000 });
-}
-
-/** Alive and not a zombie (exited children of pid 1 linger until it reaps them). */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
 }
 
 describe("e2e harness", () => {
@@ -220,7 +211,7 @@ services:
     console.log(`harness down in ${Date.now() - t0} ms`);
     await session;
 
-    expect(pids.filter(isAlive)).toEqual([]);
+    expect(pids.filter(isRunning)).toEqual([]);
     expect(existsSync(h.dir)).toBe(false);
     const passwd = readFileSync("/etc/passwd", "utf8");
     for (const u of users) expect(passwd).not.toContain(`${u}:`);

@@ -4,13 +4,14 @@
 // children at its timeout, and on_failure running after a rollback. State in the embedded
 // database, as the CLI keeps it.
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeploymentView } from "../../src/cli/status.ts";
 import { stackPaths } from "../../src/deploy/commands/paths.ts";
 import { deployArgs, runCli } from "../helpers/cli.ts";
+import { isRunning } from "../helpers/processes.ts";
 import { type Harness, hostEntry, startHarness, type TestHost } from "./harness/harness.ts";
 
 let h: Harness;
@@ -101,8 +102,6 @@ const paths = () => stackPaths(host.deployRoot, "app");
 const current = async () => (await h.exec(host, ["readlink", paths().current])).stdout.trim();
 const appContainer = async () =>
   (await h.docker(host.name, ["ps", "-q", "--filter", "label=com.docker.compose.project=app"])).stdout.trim();
-const alive = (pid: number) =>
-  existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
 
 beforeAll(async () => {
   h = await startHarness({ hosts: 1 });
@@ -225,7 +224,7 @@ describe("hooks on a real host", () => {
       .split("\n")
       .map(Number);
     expect(pids).toHaveLength(6);
-    expect(pids.filter(alive)).toEqual([]);
+    expect(pids.filter(isRunning)).toEqual([]);
     // 2 × (2 s, then KILL 5 s after TERM) plus a 1 s backoff: never the hook's 300 s.
     expect(elapsed).toBeLessThan(120_000);
   }, 300_000);

@@ -5,7 +5,7 @@
 // Docker engine. The web stack's post_sync hook fetches an extra file over HTTP with a timeout;
 // later commits give it a pre_deploy that hangs past its timeout, then a flaky one.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +19,7 @@ import { ParseCache } from "../../src/detect/snapshot.ts";
 import { MirrorCache } from "../../src/git/mirror.ts";
 import { openStore, type Store } from "../../src/state/store.ts";
 import { type GitHttpServer, type RemoteRepo, startGitHttpServer } from "../helpers/gitHttpServer.ts";
+import { isRunning } from "../helpers/processes.ts";
 import { answerRollouts, recordedApi } from "../helpers/recordedApi.ts";
 import { loadTestApp } from "../helpers/testApp.ts";
 import { aboutRepo, examplePayload } from "../helpers/webhooks.ts";
@@ -67,9 +68,6 @@ wget -q -T 10 -O "$STACKPILOT_RELEASE_DIR/stacks/web/extra.txt" "$EXTRAS_URL/ext
 const containers = () => containersOn(h, host);
 const inside = (service: string, argv: string[]) => insideContainer(h, host, service, argv);
 
-/** A process that runs (exists and is not a zombie); the hosts share this machine's pid namespace. */
-const alive = (pid: string) =>
-  existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
 const current = async (stack: string) =>
   (await h.exec(host, ["readlink", stackPaths(host.deployRoot, stack).current])).stdout.trim();
 const postSyncRuns = async () =>
@@ -262,10 +260,11 @@ describe("the seed scenario: a submodule, a source repository and hooks, through
     expect(done[0]?.error).toMatch(/pre_deploy hook timed out after 2 s/);
     expect(await current("web")).toBe(was);
     expect((await containers()).web).toBe(running.web);
-    // Both sleeps the hook started (and waited on) were killed with its process group.
+    // Both sleeps the hook started (and waited on) were killed with its process group (the hosts
+    // share this machine's pid namespace).
     const pids = (await h.exec(host, ["cat", `${host.home}/hang.pids`])).stdout.trim().split("\n");
     expect(pids).toHaveLength(2);
-    expect(pids.filter(alive)).toEqual([]);
+    expect(pids.filter(isRunning)).toEqual([]);
     // Nor is any other `sleep 317` left running there (a zombie awaiting its reaper is not running).
     const ps = await h.exec(host, ["ps", "-eo", "stat=,args="]);
     const sleeping = ps.stdout

@@ -1,10 +1,11 @@
 // The one git process runner, with real git: timeouts that end git's helpers too, bounded output,
 // a cleaned environment, and errors in git's own words with secrets taken out.
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GitProcessError, runGit } from "../../src/git/gitProcess.ts";
 import { TestRepo } from "../helpers/gitRepo.ts";
+import { isRunning } from "../helpers/processes.ts";
 
 /** One repository for every test: two commits of a.txt, then a 1 MiB big.txt. */
 let t: TestRepo;
@@ -17,13 +18,6 @@ beforeAll(() => {
   t.write({ "big.txt": "x".repeat(1024 * 1024) }).commit();
 });
 afterAll(() => t.remove());
-
-/** A process that still runs (a killed one may linger as a zombie until it is reaped). */
-function running(pid: number): boolean {
-  const stat = `/proc/${pid}/stat`;
-  if (!existsSync(stat)) return false;
-  return readFileSync(stat, "utf8").split(") ")[1]?.[0] !== "Z";
-}
 
 async function waitUntil(probe: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -48,7 +42,7 @@ describe("runGit", () => {
     expect((err as Error).message).toBe("git hang timed out after 500 ms and was killed");
     expect(Date.now() - started).toBeLessThan(5_000);
     const helper = Number(readFileSync(pidFile, "utf8"));
-    expect(await waitUntil(() => !running(helper), 2_000)).toBe(true);
+    expect(await waitUntil(() => !isRunning(helper), 2_000)).toBe(true);
   });
 
   it("stops git once its output passes maxOutputBytes", async () => {

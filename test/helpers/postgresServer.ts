@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
+import { startTime, statFields } from "./processes.ts";
 
 const PREFERRED_MAJOR = "15";
 
@@ -115,21 +116,6 @@ interface Process {
 function postmaster(data: string): Process {
   const pid = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]);
   return { pid, start: startTime(pid) };
-}
-
-/** Field 22 of /proc/PID/stat (after the command name, which may hold spaces): the start time. */
-function startTime(pid: number): string | undefined {
-  try {
-    return statFields(pid)[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/** /proc/PID/stat's fields from the state on (field 3; the command name before it may hold ") "). */
-function statFields(pid: number): string[] {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  return stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
 }
 
 /**
