@@ -21,23 +21,28 @@ failed_parts=""
 reports=""
 run_again=""
 times=""
-# One part of the suite (unit, e2e): vitest with a JSON report, its log kept. A test worker that
-# died under a test (vitest: "Worker exited unexpectedly"; no test failed) has its unfinished files
-# run once more, said loudly in the log; a failed test is never run again.
+# One vitest run named NAME (its log .tmp/NAME.log, exit code .tmp/NAME.rc, JSON report
+# .tmp/vitest-NAME.json, added to the reports summed up at the end); the rest are vitest's arguments.
+vitest_run() {
+  name=$1
+  shift
+  { rc=0; vitest run "$@" --reporter=default --reporter=json --outputFile.json=".tmp/vitest-$name.json" || rc=$?; echo "$rc" > ".tmp/$name.rc"; } 2>&1 | tee ".tmp/$name.log"
+  reports="$reports .tmp/vitest-$name.json"
+  code=$(cat ".tmp/$name.rc")
+}
+# One part of the suite (unit, e2e). A test worker that died under a test (vitest: "Worker exited
+# unexpectedly"; no test failed) has its unfinished files run once more, said loudly in the log; a
+# failed test is never run again.
 run_part() {
   part=$1
   shift
   started=$(date +%s)
-  { rc=0; vitest run "$@" --reporter=default --reporter=json --outputFile.json=".tmp/vitest-$part.json" || rc=$?; echo "$rc" > ".tmp/$part.rc"; } 2>&1 | tee ".tmp/$part.log"
-  reports="$reports .tmp/vitest-$part.json"
-  code=$(cat ".tmp/$part.rc")
+  vitest_run "$part" "$@"
   unfinished=$(node scripts/test-summary.mjs --unfinished ".tmp/vitest-$part.json")
   if [ "$code" != 0 ] && [ -n "$unfinished" ]; then
     echo "== $part: a test worker died in $(echo $unfinished); running those files again"
     # shellcheck disable=SC2086 # one word per file
-    { rc=0; vitest run "$@" $unfinished --reporter=default --reporter=json --outputFile.json=".tmp/vitest-$part-again.json" || rc=$?; echo "$rc" > ".tmp/$part-again.rc"; } 2>&1 | tee ".tmp/$part-again.log"
-    reports="$reports .tmp/vitest-$part-again.json"
-    code=$(cat ".tmp/$part-again.rc")
+    vitest_run "$part-again" "$@" $unfinished
     echo "== $part: the files run again exited $code (the first run's worker death is in .tmp/$part.log)"
     run_again="$run_again $part:$(echo $unfinished | tr ' ' ',')(exit $code)"
   fi
