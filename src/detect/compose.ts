@@ -7,6 +7,8 @@
  * below them: match changed files by prefix.
  */
 
+import type { Problem } from "../config/problems.ts";
+
 export type RefKind =
   | "compose"
   | "include"
@@ -68,15 +70,8 @@ export interface ComposeService {
   extends?: { service: string; file: string; line: number; col: number };
 }
 
-export interface ComposeProblem {
-  file: string;
-  line: number;
-  col: number;
-  /** Key path like `services.web.volumes[0]`; empty for file-level problems. */
-  key: string;
-  message: string;
-  severity: "error" | "warning";
-}
+/** A compose file's problem, in the shape of every other (key path like `services.web.volumes[0]`). */
+export type ComposeProblem = Problem;
 
 /**
  * A host path outside the repository that would be mounted into containers. `service` is empty for

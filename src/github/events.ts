@@ -2,6 +2,8 @@
  * Webhook event -> job. Pure: decides whether an event matters and what work it asks for; the
  * handler only records the delivery and queues the job, so GitHub gets its answer at once.
  */
+
+import type { RunRepoRef } from "../state/procedureRuns.ts";
 import {
   CheckRunEvent,
   IssueCommentEvent,
@@ -11,14 +13,8 @@ import {
   type Repository,
 } from "./payloads.ts";
 
-export interface RepoRef {
-  installationId: number;
-  owner: string;
-  name: string;
-  fullName: string;
-  cloneUrl: string;
-  defaultBranch: string;
-}
+/** How a job reaches its repository: the same record a procedure run keeps with itself. */
+export type RepoRef = RunRepoRef;
 
 export type GithubJob =
   /** The worker reads the PR itself (head, base, fork): the event may be stale by the time it runs. */
