@@ -136,77 +136,14 @@ export function parseHostsFile(text: string, file: string): Inventory & { proble
   const { data, problems } = validateYaml(src, HostsFileSchema, (p) => knownKeysOf(HostsFileSchema, p));
   const all = [...src.problems, ...problems];
   if (!data) return { hosts: [], registries: [], problems: all };
-  const error = (at: (string | number)[], key: string, message: string) =>
-    all.push({ file, ...src.positionOf(at), key, message, severity: "error" });
-  const registries = new Set<string>();
-  let defaults = 0;
-  data.registries.forEach((r, i) => {
-    if (registries.has(r.name))
-      error(["registries", i, "name"], `registries[${i}].name`, `duplicate registry "${r.name}"`);
-    registries.add(r.name);
-    if (r.username && !r.password)
-      error(["registries", i], `registries[${i}]`, `registry "${r.name}" has a username but no password`);
-    if (r.environments.length === 0 && ++defaults > 1)
-      error(
-        ["registries", i],
-        `registries[${i}].environments`,
-        `registry "${r.name}" is a second default (no environments): give all but one an environments list`,
-      );
-  });
-  data.hosts.forEach((h, i) => {
-    for (const name of Object.keys(h.registry_auth)) {
-      if (!registries.has(name))
-        error(
-          ["hosts", i, "registry_auth", name],
-          `hosts[${i}].registry_auth.${name}`,
-          `unknown registry "${name}"`,
-        );
-    }
-  });
-  const seen = new Set<string>();
-  data.hosts.forEach((h, i) => {
-    const at = src.positionOf(["hosts", i, "name"]);
-    if (seen.has(h.name))
-      all.push({
-        file,
-        ...at,
-        key: `hosts[${i}].name`,
-        message: `duplicate host "${h.name}"`,
-        severity: "error",
-      });
-    seen.add(h.name);
-    if (!h.host_key && !h.trust_on_first_use) {
-      all.push({
-        file,
-        ...at,
-        key: `hosts[${i}]`,
-        message: `host "${h.name}" has no host_key; pin one or set trust_on_first_use: true`,
-        severity: "warning",
-      });
-    }
-  });
-  data.hosts.forEach((h, i) => {
-    if (h.jump && !seen.has(h.jump)) {
-      all.push({
-        file,
-        ...src.positionOf(["hosts", i, "jump"]),
-        key: `hosts[${i}].jump`,
-        message: `unknown jump host "${h.jump}"`,
-        severity: "error",
-      });
-    }
-  });
-  for (const { index, message } of jumpLoops(data.hosts))
-    error(["hosts", index, "jump"], `hosts[${index}].jump`, message);
-  const triggers = new Set<string>();
-  data.triggers.forEach((t, i) => {
-    if (triggers.has(t.name))
-      error(["triggers", i, "name"], `triggers[${i}].name`, `duplicate trigger "${t.name}"`);
-    triggers.add(t.name);
-  });
+  const report: Report = (at, key, message, severity = "error") =>
+    all.push({ file, ...src.positionOf(at), key, message, severity });
+  checkRegistries(data, report);
+  checkHosts(data, report);
+  checkTriggers(data, report);
   const { channels, duplicates } = nameChannels(data.notifications);
   for (const { index, name } of duplicates)
-    error(
+    report(
       ["notifications", index, "name"],
       `notifications[${index}].name`,
       `duplicate notification channel "${name}"`,
@@ -218,6 +155,69 @@ export function parseHostsFile(text: string, file: string): Inventory & { proble
     notifications: channels,
     problems: all,
   };
+}
+
+/** A problem at a YAML path (`at`) of the hosts file, named by its key path. */
+type Report = (at: (string | number)[], key: string, message: string, severity?: Problem["severity"]) => void;
+
+/** Registry names unique, credentials whole, at most one default registry, every host's auth known. */
+function checkRegistries(data: HostsFile, report: Report): void {
+  const registries = new Set<string>();
+  let defaults = 0;
+  data.registries.forEach((r, i) => {
+    if (registries.has(r.name))
+      report(["registries", i, "name"], `registries[${i}].name`, `duplicate registry "${r.name}"`);
+    registries.add(r.name);
+    if (r.username && !r.password)
+      report(["registries", i], `registries[${i}]`, `registry "${r.name}" has a username but no password`);
+    if (r.environments.length === 0 && ++defaults > 1)
+      report(
+        ["registries", i],
+        `registries[${i}].environments`,
+        `registry "${r.name}" is a second default (no environments): give all but one an environments list`,
+      );
+  });
+  data.hosts.forEach((h, i) => {
+    for (const name of Object.keys(h.registry_auth)) {
+      if (!registries.has(name))
+        report(
+          ["hosts", i, "registry_auth", name],
+          `hosts[${i}].registry_auth.${name}`,
+          `unknown registry "${name}"`,
+        );
+    }
+  });
+}
+
+/** Host names unique, a host key pinned (or TOFU said aloud), jump hosts known and loop-free. */
+function checkHosts(data: HostsFile, report: Report): void {
+  const seen = new Set<string>();
+  data.hosts.forEach((h, i) => {
+    if (seen.has(h.name)) report(["hosts", i, "name"], `hosts[${i}].name`, `duplicate host "${h.name}"`);
+    seen.add(h.name);
+    if (!h.host_key && !h.trust_on_first_use)
+      report(
+        ["hosts", i, "name"],
+        `hosts[${i}]`,
+        `host "${h.name}" has no host_key; pin one or set trust_on_first_use: true`,
+        "warning",
+      );
+  });
+  data.hosts.forEach((h, i) => {
+    if (h.jump && !seen.has(h.jump))
+      report(["hosts", i, "jump"], `hosts[${i}].jump`, `unknown jump host "${h.jump}"`);
+  });
+  for (const { index, message } of jumpLoops(data.hosts))
+    report(["hosts", index, "jump"], `hosts[${index}].jump`, message);
+}
+
+function checkTriggers(data: HostsFile, report: Report): void {
+  const triggers = new Set<string>();
+  data.triggers.forEach((t, i) => {
+    if (triggers.has(t.name))
+      report(["triggers", i, "name"], `triggers[${i}].name`, `duplicate trigger "${t.name}"`);
+    triggers.add(t.name);
+  });
 }
 
 /**
