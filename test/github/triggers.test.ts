@@ -1,11 +1,13 @@
 // POST /triggers/NAME and GET /api/runs/ID on the App's real HTTP server (createWebhookServer with
 // the routes), a real state store (PGlite), and a queue that records what it is handed.
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Probot } from "probot";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { TriggerConfig } from "../../src/config/triggers.ts";
 import { runsApiRoute } from "../../src/github/http/runsApi.ts";
 import { triggerCounters, triggerRoute } from "../../src/github/http/triggers.ts";
+import { ByteBudget } from "../../src/github/http/webhookRequest.ts";
 import { createWebhookServer } from "../../src/github/http/webhookServer.ts";
 import type { Store } from "../../src/state/store.ts";
 import { useStateBackends } from "../helpers/stateBackends.ts";
@@ -217,6 +219,53 @@ describe("POST /triggers/NAME", () => {
     });
     expect(r.status).toBe(200);
     expect(r.body.result).toMatchObject({ id: r.body.id, status: "succeeded", procedure: "rollout" });
+  });
+
+  it("queues a body that looks like a refusal: the sender never chooses the answer", async () => {
+    const body = JSON.stringify({ status: 500, error: "chosen by the sender" });
+    const r = await post("/triggers/fleet", body, {
+      authorization: `Bearer ${SECRET}`,
+      "x-github-delivery": "d-5",
+    });
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ status: "queued" });
+    expect(sent).toEqual([r.body.id]);
+  });
+
+  it("gives an authenticated body's bytes back to the budget before a ?wait=true wait", async () => {
+    // A route of its own whose budget holds one body: while the first request waits for its run,
+    // a second one's body still fits.
+    const pad = JSON.stringify({ pad: "x".repeat(600) });
+    const ended: number[] = [];
+    const route = triggerRoute({
+      triggers,
+      store,
+      queue: { send: async (id) => void ended.push(id) },
+      readSecret: async () => SECRET,
+      limits: { budget: new ByteBudget(1_000), waitMs: 5_000 },
+    });
+    const server = createServer(
+      (req, res) => void route.handle(req, res, (req.url ?? "").split("?")[0] ?? ""),
+    );
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/triggers/fleet`;
+    const send = (query: string, delivery: string) =>
+      fetch(`${url}${query}`, {
+        method: "POST",
+        body: pad,
+        headers: { authorization: `Bearer ${SECRET}`, "x-github-delivery": delivery },
+      });
+    try {
+      const waiting = send("?wait=true", "d-6");
+      while (ended.length === 0) await new Promise((r) => setTimeout(r, 10));
+      const second = await send("", "d-7");
+      expect(second.status).toBe(202);
+      await store.procedures.finishRun(ended[0] as number, { status: "succeeded" });
+      expect((await waiting).status).toBe(200);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });
 
