@@ -146,6 +146,8 @@ async function route(
     if (isRefusal(read)) return refuse(req, res, read);
     if (!signatureMatches(read.hmac, headers.signature))
       return refuse(req, res, { status: 401, error: "signature does not match the body" });
+    // Authenticated: the budget bounds only what unauthenticated senders make us buffer.
+    share.release();
     const parsed = parsePayload(read.body);
     if (isRefusal(parsed)) return refuse(req, res, parsed);
     rememberBodyDigest(parsed.payload, read.hmac);
