@@ -4,7 +4,7 @@
  * the whole TCP connect + handshake + auth, so a silent or garbage-talking host cannot hang us).
  */
 import type { Duplex } from "node:stream";
-import { Client } from "ssh2";
+import { Client, type ConnectConfig } from "ssh2";
 import type { HostConfig } from "../../config/hostsFile.ts";
 import { AuthError, SshError, UnreachableError } from "./errors.ts";
 import type { HostKeyVerdict } from "./hostKeys.ts";
@@ -45,11 +45,16 @@ const UNREACHABLE_CODES: Record<string, string> = {
   EAI_AGAIN: "DNS lookup failed (temporary)",
 };
 
+/** The host-key check's verdict, once ssh2 asked for it: 'ready' and 'error' need it. */
+interface HostKeyCheck {
+  verdict?: HostKeyVerdict;
+}
+
 export function connect(p: ConnectParams): Promise<Connected> {
   const { host } = p;
   const started = performance.now();
   const client = new Client();
-  let verdict: HostKeyVerdict | undefined;
+  const check: HostKeyCheck = {};
   return new Promise<Connected>((resolve, reject) => {
     let settled = false;
     const fail = (err: Error) => {
@@ -61,6 +66,7 @@ export function connect(p: ConnectParams): Promise<Connected> {
     };
     client.on("ready", () => {
       if (settled) return;
+      const { verdict } = check;
       if (!verdict?.ok)
         return fail(new SshError(host.name, `${host.name}: connected without a verified host key`));
       settled = true;
@@ -73,50 +79,70 @@ export function connect(p: ConnectParams): Promise<Connected> {
     });
     // Stays attached for the connection's life: ssh2 emits late errors (resets, keepalive timeouts)
     // and an 'error' event without a listener would crash the process.
-    client.on("error", (err: ErrorWithLevel) => fail(classify(p, err, verdict)));
-    client.on("close", () => {
-      const where = `${host.address}:${host.port}${p.via ? ` via ${p.via}` : ""}`;
-      fail(new SshError(host.name, `${host.name} (${where}) closed the connection during the SSH handshake`));
-    });
-    try {
-      client.connect({
-        host: host.address,
-        port: host.port,
-        username: host.user,
-        ...("privateKey" in p.auth ? { privateKey: p.auth.privateKey } : { agent: p.auth.agent }),
-        // Straight to the one method we have: ssh2 would first try "none", a round trip that
-        // only tells us what we know.
-        authHandler: ["privateKey" in p.auth ? "publickey" : "agent"],
-        ...(p.sock ? { sock: p.sock } : {}),
-        readyTimeout: p.readyTimeoutMs,
-        keepaliveInterval: p.keepaliveIntervalMs,
-        keepaliveCountMax: p.keepaliveCountMax,
-        algorithms: { serverHostKey: p.hostKeyAlgorithms as never },
-        hostVerifier: (blob: Buffer, accept: (ok: boolean) => void) => {
-          p.verify(blob).then(
-            (v) => {
-              verdict = v;
-              accept(v.ok);
-            },
-            (err: Error) => {
-              verdict = {
-                ok: false,
-                fingerprint: "",
-                error: new SshError(host.name, err.message, { cause: err }),
-              };
-              accept(false);
-            },
-          );
-        },
-      });
-      // Commands are small request/response exchanges; Nagle's algorithm would add ~40-90 ms to each.
-      client.setNoDelay(true);
-    } catch (err) {
-      fail(
-        new SshError(host.name, `cannot connect to ${host.name}: ${(err as Error).message}`, { cause: err }),
-      );
-    }
+    client.on("error", (err: ErrorWithLevel) => fail(classify(p, err, check.verdict)));
+    client.on("close", () => fail(closedDuringHandshake(p)));
+    dial(client, p, check, fail);
   });
+}
+
+/** Start the TCP connect (or the handshake over the jump host's stream); what follows are events. */
+function dial(client: Client, p: ConnectParams, check: HostKeyCheck, fail: (err: Error) => void): void {
+  try {
+    client.connect(clientConfig(p, check));
+    // Commands are small request/response exchanges; Nagle's algorithm would add ~40-90 ms to each.
+    client.setNoDelay(true);
+  } catch (err) {
+    fail(
+      new SshError(p.host.name, `cannot connect to ${p.host.name}: ${(err as Error).message}`, {
+        cause: err,
+      }),
+    );
+  }
+}
+
+function clientConfig(p: ConnectParams, check: HostKeyCheck): ConnectConfig {
+  const { host } = p;
+  return {
+    host: host.address,
+    port: host.port,
+    username: host.user,
+    ...("privateKey" in p.auth ? { privateKey: p.auth.privateKey } : { agent: p.auth.agent }),
+    // Straight to the one method we have: ssh2 would first try "none", a round trip that
+    // only tells us what we know.
+    authHandler: ["privateKey" in p.auth ? "publickey" : "agent"],
+    ...(p.sock ? { sock: p.sock } : {}),
+    readyTimeout: p.readyTimeoutMs,
+    keepaliveInterval: p.keepaliveIntervalMs,
+    keepaliveCountMax: p.keepaliveCountMax,
+    algorithms: { serverHostKey: p.hostKeyAlgorithms as never },
+    hostVerifier: hostVerifier(p, check),
+  };
+}
+
+/** Ask p.verify and record its verdict; a failing check becomes a rejecting verdict, never a rejection. */
+function hostVerifier(p: ConnectParams, check: HostKeyCheck) {
+  return (blob: Buffer, accept: (ok: boolean) => void): void => {
+    p.verify(blob).then(
+      (v) => {
+        check.verdict = v;
+        accept(v.ok);
+      },
+      (err: Error) => {
+        check.verdict = {
+          ok: false,
+          fingerprint: "",
+          error: new SshError(p.host.name, err.message, { cause: err }),
+        };
+        accept(false);
+      },
+    );
+  };
+}
+
+function closedDuringHandshake(p: ConnectParams): SshError {
+  const { host } = p;
+  const where = `${host.address}:${host.port}${p.via ? ` via ${p.via}` : ""}`;
+  return new SshError(host.name, `${host.name} (${where}) closed the connection during the SSH handshake`);
 }
 
 function classify(p: ConnectParams, err: ErrorWithLevel, verdict: HostKeyVerdict | undefined): SshError {

@@ -143,125 +143,193 @@ function sendSignal(channel: ClientChannel, name: string): void {
   }
 }
 
+/** Both output streams of one command: the tails kept for the result, decoded text for onData. */
+class Output {
+  readonly stdout: Tail;
+  readonly stderr: Tail;
+  readonly #decoders = { stdout: new StringDecoder("utf8"), stderr: new StringDecoder("utf8") };
+  readonly #opts: Pick<RemoteExecOptions, "onData">;
+  constructor(limit: number, opts: Pick<RemoteExecOptions, "onData">) {
+    this.stdout = new Tail(limit);
+    this.stderr = new Tail(limit);
+    this.#opts = opts;
+  }
+  /** The 'data' listener of one stream. */
+  listener(stream: "stdout" | "stderr"): (chunk: Buffer) => void {
+    return (chunk) => {
+      this[stream].push(chunk);
+      if (this.#opts.onData) {
+        const text = this.#decoders[stream].write(chunk);
+        if (text) this.#opts.onData(text, stream);
+      }
+    };
+  }
+  /** Hand onData what the decoders still hold: a stream may end inside a UTF-8 sequence. */
+  flush(): void {
+    for (const s of ["stdout", "stderr"] as const) {
+      const rest = this.#decoders[s].end();
+      if (rest && this.#opts.onData) this.#opts.onData(rest, s);
+    }
+  }
+  partial(): { stdout: string; stderr: string } {
+    return { stdout: this.stdout.text(), stderr: this.stderr.text() };
+  }
+}
+
+/** What the steps of one running command share. */
+interface Run {
+  readonly opened: ExecChannel;
+  readonly ctx: ChannelContext;
+  readonly timeoutMs: number;
+  readonly output: Output;
+  /** Every timer started for the command; all are cleared when it settles. */
+  readonly timers: NodeJS.Timeout[];
+  /** Set once the limit expired: the close that follows is a timeout, not a lost connection. */
+  timedOut: boolean;
+  /** Settles once (an error rejects, no error resolves with the result); later calls do nothing. */
+  finish(err?: Error): void;
+}
+
 export function runOnChannel(
   opened: ExecChannel,
   ctx: ChannelContext,
   opts: RemoteExecOptions = {},
 ): Promise<RemoteResult> {
   const started = performance.now();
-  const limit = opts.maxOutputBytes ?? ctx.defaultMaxOutputBytes;
+  const output = new Output(opts.maxOutputBytes ?? ctx.defaultMaxOutputBytes, opts);
   const timeoutMs =
     opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? opts.timeoutMs : ctx.defaultTimeoutMs;
-  const out = { stdout: new Tail(limit), stderr: new Tail(limit) };
-  const decoders = { stdout: new StringDecoder("utf8"), stderr: new StringDecoder("utf8") };
   const stdin = opts.stdin;
   const source =
     stdin !== undefined && typeof stdin !== "string" && !Buffer.isBuffer(stdin) ? stdin : undefined;
 
-  const { channel } = opened;
   return new Promise<RemoteResult>((resolve, reject) => {
     let settled = false;
-    let timedOut = false;
-    const timers: NodeJS.Timeout[] = [];
-
-    const finish = (err?: Error) => {
-      if (settled) return;
-      settled = true;
-      for (const t of timers) clearTimeout(t);
-      if (source) {
-        source.unpipe(channel);
-        // Like a child process's stdin: an unconsumed producer (e.g. `git archive`) must not block forever.
-        const s = source as unknown as { readableEnded?: boolean; destroy?: () => void };
-        if (!s.readableEnded) s.destroy?.();
-      }
-      if (err) return reject(err);
-      const result: RemoteResult = {
-        code: opened.exit?.code ?? null,
-        ...(opened.exit?.signal ? { signal: opened.exit.signal } : {}),
-        stdout: out.stdout.text(),
-        stderr: out.stderr.text(),
-        durationMs: Math.round(performance.now() - started),
-      };
-      if (out.stdout.dropped || out.stderr.dropped)
-        result.truncated = { stdout: out.stdout.dropped, stderr: out.stderr.dropped };
-      resolve(result);
+    const run: Run = {
+      opened,
+      ctx,
+      timeoutMs,
+      output,
+      timers: [],
+      timedOut: false,
+      finish(err) {
+        if (settled) return;
+        settled = true;
+        for (const t of run.timers) clearTimeout(t);
+        if (source) releaseStdin(source, opened.channel);
+        if (err) return reject(err);
+        resolve(resultOf(opened, output, started));
+      },
     };
-
-    const onData = (stream: "stdout" | "stderr") => (chunk: Buffer) => {
-      out[stream].push(chunk);
-      if (opts.onData) {
-        const text = decoders[stream].write(chunk);
-        if (text) opts.onData(text, stream);
-      }
-    };
-    channel.on("data", onData("stdout"));
-    channel.stderr.on("data", onData("stderr"));
-
-    // ssh2 may emit the channel's 'close' while stderr still holds buffered data.
-    const stderrDone = new Promise<void>((r) => {
-      if (channel.stderr.readableEnded || channel.stderr.destroyed) r();
-      channel.stderr.once("end", r).once("close", r);
-    });
-    const stderrSettled = () =>
-      Promise.race([stderrDone, new Promise<void>((r) => timers.push(setTimeout(r, 1000)))]);
-    const onClose = () => {
-      // ssh2 emits channel 'close' after the connection's own 'close', so the reason is known here.
-      const lost = ctx.lostReason();
-      if (timedOut) {
-        finish(new CommandTimeoutError(ctx.host, timeoutMs, partial()));
-      } else if (lost !== undefined && !opened.exit) {
-        finish(
-          new ConnectionLostError(
-            ctx.host,
-            `connection to ${ctx.host} was lost while the command ran: ${lost}`,
-          ),
-        );
-      } else if (!opened.exit) {
-        finish(new ConnectionLostError(ctx.host, `${ctx.host} closed the channel without an exit status`));
-      } else {
-        for (const s of ["stdout", "stderr"] as const) {
-          const rest = decoders[s].end();
-          if (rest && opts.onData) opts.onData(rest, s);
-        }
-        finish();
-      }
-    };
-    if (opened.closed) void stderrSettled().then(onClose);
-    else channel.on("close", () => void stderrSettled().then(onClose));
-    channel.on("error", (err: Error) =>
-      finish(new SshError(ctx.host, `channel error on ${ctx.host}: ${err.message}`)),
-    );
-
-    const partial = () => ({ stdout: out.stdout.text(), stderr: out.stderr.text() });
-    const kill = () => {
-      timedOut = true;
-      sendSignal(channel, "TERM");
-      timers.push(
-        setTimeout(() => {
-          sendSignal(channel, "KILL");
-          channel.close();
-          // The host should confirm the close; if it does not, do not wait for it.
-          timers.push(
-            setTimeout(() => finish(new CommandTimeoutError(ctx.host, timeoutMs, partial())), 2000),
-          );
-        }, ctx.killGraceMs),
-      );
-    };
-    timers.push(setTimeout(kill, timeoutMs));
-
-    if (source) {
-      source.on("error", (err: Error) => {
-        sendSignal(channel, "KILL");
-        channel.close();
-        finish(
-          new SshError(ctx.host, `stdin for the command on ${ctx.host} failed: ${err.message}`, {
-            cause: err,
-          }),
-        );
-      });
-      source.pipe(channel);
-    } else {
-      channel.end(stdin ?? "");
-    }
+    collectOutput(run);
+    endOnClose(run);
+    armTimeout(run);
+    if (source) pipeStdin(run, source);
+    else opened.channel.end(stdin ?? "");
   });
+}
+
+function collectOutput({ opened: { channel }, output }: Run): void {
+  channel.on("data", output.listener("stdout"));
+  channel.stderr.on("data", output.listener("stderr"));
+}
+
+/** Settle when the channel closes (once stderr has drained, or after 1 s) or reports an error. */
+function endOnClose(run: Run): void {
+  const { opened, ctx } = run;
+  const { channel } = opened;
+  // ssh2 may emit the channel's 'close' while stderr still holds buffered data.
+  const stderrDone = new Promise<void>((r) => {
+    if (channel.stderr.readableEnded || channel.stderr.destroyed) r();
+    channel.stderr.once("end", r).once("close", r);
+  });
+  const stderrSettled = () =>
+    Promise.race([stderrDone, new Promise<void>((r) => run.timers.push(setTimeout(r, 1000)))]);
+  if (opened.closed) void stderrSettled().then(() => onClosed(run));
+  else channel.on("close", () => void stderrSettled().then(() => onClosed(run)));
+  channel.on("error", (err: Error) =>
+    run.finish(new SshError(ctx.host, `channel error on ${ctx.host}: ${err.message}`)),
+  );
+}
+
+function onClosed(run: Run): void {
+  const err = closeError(run);
+  if (err) {
+    run.finish(err);
+  } else {
+    run.output.flush();
+    run.finish();
+  }
+}
+
+/** Why a closed channel failed the command; undefined when it closed after an exit status. */
+function closeError(run: Run): Error | undefined {
+  const { opened, ctx } = run;
+  // ssh2 emits channel 'close' after the connection's own 'close', so the reason is known here.
+  const lost = ctx.lostReason();
+  if (run.timedOut) return timeoutError(run);
+  if (lost !== undefined && !opened.exit)
+    return new ConnectionLostError(
+      ctx.host,
+      `connection to ${ctx.host} was lost while the command ran: ${lost}`,
+    );
+  if (!opened.exit)
+    return new ConnectionLostError(ctx.host, `${ctx.host} closed the channel without an exit status`);
+  return undefined;
+}
+
+/** At the limit, stop the command: TERM first, KILL after the grace period. */
+function armTimeout(run: Run): void {
+  run.timers.push(setTimeout(() => terminate(run), run.timeoutMs));
+}
+
+function terminate(run: Run): void {
+  run.timedOut = true;
+  sendSignal(run.opened.channel, "TERM");
+  run.timers.push(setTimeout(() => forceClose(run), run.ctx.killGraceMs));
+}
+
+function forceClose(run: Run): void {
+  sendSignal(run.opened.channel, "KILL");
+  run.opened.channel.close();
+  // The host should confirm the close; if it does not, do not wait for it.
+  run.timers.push(setTimeout(() => run.finish(timeoutError(run)), 2000));
+}
+
+const timeoutError = ({ ctx, timeoutMs, output }: Run): CommandTimeoutError =>
+  new CommandTimeoutError(ctx.host, timeoutMs, output.partial());
+
+/** Stream stdin with backpressure; a failing producer kills the command. */
+function pipeStdin(run: Run, source: NodeJS.ReadableStream): void {
+  const { opened, ctx } = run;
+  source.on("error", (err: Error) => {
+    sendSignal(opened.channel, "KILL");
+    opened.channel.close();
+    run.finish(
+      new SshError(ctx.host, `stdin for the command on ${ctx.host} failed: ${err.message}`, {
+        cause: err,
+      }),
+    );
+  });
+  source.pipe(opened.channel);
+}
+
+function releaseStdin(source: NodeJS.ReadableStream, channel: ClientChannel): void {
+  source.unpipe(channel);
+  // Like a child process's stdin: an unconsumed producer (e.g. `git archive`) must not block forever.
+  const s = source as unknown as { readableEnded?: boolean; destroy?: () => void };
+  if (!s.readableEnded) s.destroy?.();
+}
+
+function resultOf(opened: ExecChannel, output: Output, started: number): RemoteResult {
+  const result: RemoteResult = {
+    code: opened.exit?.code ?? null,
+    ...(opened.exit?.signal ? { signal: opened.exit.signal } : {}),
+    stdout: output.stdout.text(),
+    stderr: output.stderr.text(),
+    durationMs: Math.round(performance.now() - started),
+  };
+  if (output.stdout.dropped || output.stderr.dropped)
+    result.truncated = { stdout: output.stdout.dropped, stderr: output.stderr.dropped };
+  return result;
 }

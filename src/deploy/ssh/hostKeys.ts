@@ -87,6 +87,13 @@ export type HostKeyVerdict =
   | { ok: true; fingerprint: string; how: "pinned" | "known_hosts" | "first-use" }
   | { ok: false; fingerprint: string; error: SshError };
 
+/** The key a host presented, as the verdicts and their messages name it. */
+interface Presented {
+  blob: Buffer;
+  type: string;
+  fingerprint: string;
+}
+
 /**
  * The policy: a `host_key` in the hosts file wins; else a pin in the server-side known_hosts store;
  * else trust on first use (and store the pin) only when the host allows it.
@@ -96,59 +103,65 @@ export async function verifyHostKey(
   blob: Buffer,
   store: KnownHostsStore | undefined,
 ): Promise<HostKeyVerdict> {
-  const fingerprint = fingerprintOf(blob);
-  const type = keyTypeOf(blob) ?? "unknown key type";
-  const presented = `${fingerprint} (${type})`;
-  const where = `${host.address}:${host.port}`;
-  if (host.host_key) {
-    const pin = parsePin(host.host_key);
-    if (pinMatches(pin, blob)) return { ok: true, fingerprint, how: "pinned" };
-    const expected = pin.kind === "key" ? `${pinFingerprint(pin)} (${pin.type})` : pin.fingerprint;
-    return {
-      ok: false,
-      fingerprint,
-      error: new HostKeyMismatchError(host.name, where, expected, presented, "host_key in the hosts file"),
-    };
-  }
+  const key: Presented = {
+    blob,
+    type: keyTypeOf(blob) ?? "unknown key type",
+    fingerprint: fingerprintOf(blob),
+  };
+  if (host.host_key) return checkHostsFilePin(host, host.host_key, key);
   const stored = store ? await store.lookup(host.address, host.port) : [];
-  if (stored.length > 0) {
-    if (stored.some((k) => k.type === type && k.blob.equals(blob)))
-      return { ok: true, fingerprint, how: "known_hosts" };
-    const expected = stored.map((k) => `${fingerprintOf(k.blob)} (${k.type})`).join(" or ");
-    return {
-      ok: false,
-      fingerprint,
-      error: new HostKeyMismatchError(
-        host.name,
-        where,
-        expected,
-        presented,
-        `pinned on first use in ${store?.file}`,
-      ),
-    };
-  }
+  if (store && stored.length > 0) return checkStoredPins(host, key, stored, store.file);
   if (!host.trust_on_first_use) {
-    return { ok: false, fingerprint, error: new HostKeyUnknownError(host.name, where, presented) };
+    const error = new HostKeyUnknownError(host.name, whereOf(host), describe(key));
+    return { ok: false, fingerprint: key.fingerprint, error };
   }
   if (!store) {
     const error = new SshError(
       host.name,
       `${host.name} uses trust_on_first_use but no data dir was given to keep the pin`,
     );
-    return { ok: false, fingerprint, error };
+    return { ok: false, fingerprint: key.fingerprint, error };
   }
   // Another connection may have pinned a different key meanwhile: the store decides who was first.
-  const winner = await store.addIfAbsent(host.address, host.port, { type, blob }, `stackpilot:${host.name}`);
-  if (winner.blob.equals(blob)) return { ok: true, fingerprint, how: "first-use" };
+  const winner = await store.addIfAbsent(
+    host.address,
+    host.port,
+    { type: key.type, blob },
+    `stackpilot:${host.name}`,
+  );
+  if (winner.blob.equals(blob)) return { ok: true, fingerprint: key.fingerprint, how: "first-use" };
+  return mismatch(host, key, describe(winner), `pinned on first use in ${store.file}`);
+}
+
+function checkHostsFilePin(host: HostConfig, hostKey: string, key: Presented): HostKeyVerdict {
+  const pin = parsePin(hostKey);
+  if (pinMatches(pin, key.blob)) return { ok: true, fingerprint: key.fingerprint, how: "pinned" };
+  const expected = pin.kind === "key" ? `${pinFingerprint(pin)} (${pin.type})` : pin.fingerprint;
+  return mismatch(host, key, expected, "host_key in the hosts file");
+}
+
+/** Any one of the pins stored for the host may match. */
+function checkStoredPins(
+  host: HostConfig,
+  key: Presented,
+  stored: PublicKey[],
+  file: string,
+): HostKeyVerdict {
+  if (stored.some((k) => k.type === key.type && k.blob.equals(key.blob)))
+    return { ok: true, fingerprint: key.fingerprint, how: "known_hosts" };
+  const expected = stored.map(describe).join(" or ");
+  return mismatch(host, key, expected, `pinned on first use in ${file}`);
+}
+
+function mismatch(host: HostConfig, key: Presented, expected: string, pinnedIn: string): HostKeyVerdict {
   return {
     ok: false,
-    fingerprint,
-    error: new HostKeyMismatchError(
-      host.name,
-      where,
-      `${fingerprintOf(winner.blob)} (${winner.type})`,
-      presented,
-      `pinned on first use in ${store.file}`,
-    ),
+    fingerprint: key.fingerprint,
+    error: new HostKeyMismatchError(host.name, whereOf(host), expected, describe(key), pinnedIn),
   };
 }
+
+/** `<fingerprint> (<type>)`, as the messages name a key. */
+const describe = (key: PublicKey): string => `${fingerprintOf(key.blob)} (${key.type})`;
+
+const whereOf = (host: HostConfig): string => `${host.address}:${host.port}`;
