@@ -3,25 +3,26 @@
  * differs, host by host in parallel, with a progress line per (stack, host) and a summary table.
  */
 import { resolve } from "node:path";
-import { hostRefs } from "../config/hostsFile.ts";
 import { formatProblem } from "../config/problems.ts";
 import { HostDeployer } from "../deploy/hostDeploy.ts";
-import { type HostJobResult, isSuccess, runPlan } from "../deploy/orchestrate.ts";
+import { type HostJobResult, isSuccess, type ProgressEvent, runPlan } from "../deploy/orchestrate.ts";
 import { parseLimitsFrom } from "../detect/blobReader.ts";
 import { ParseCache } from "../detect/snapshot.ts";
 import { GitRepo } from "../git/repo.ts";
 import { deployEvent } from "../notify/events.ts";
 import { brokenReason } from "../plan/broken.ts";
-import { planDeploy } from "../plan/planDeploy.ts";
+import type { Plan } from "../plan/plan.ts";
+import { type PlannedDeploy, planDeploy } from "../plan/planDeploy.ts";
 import { planBudgetMs, watchBudget } from "../plan/planner.ts";
 import { renderText } from "../plan/render/text.ts";
-import { loadPolicy, localDefaultBranch } from "../policy/load.ts";
 import { parse, UsageError } from "./args.ts";
 import type { Io } from "./main.ts";
 import { checkoutMounts, SOURCE_HELP, SOURCE_OPTION, sourceFlags } from "./mounts.ts";
+import { sessionPlanOptions } from "./planInputs.ts";
 import { repoIdentity } from "./repoIdentity.ts";
-import { defaultDataDir, openSession } from "./session.ts";
+import { defaultDataDir, type Session } from "./session.ts";
 import { table } from "./table.ts";
+import { withSession } from "./withState.ts";
 
 export const DEPLOY_HELP = `Usage: stackpilot deploy [options]
 
@@ -53,7 +54,33 @@ deploy is broken, or invalid configuration, 2 usage error.
 `;
 
 export async function deployCommand(argv: string[], io: Io): Promise<number> {
-  const { values } = parse(argv, {
+  const { values } = parseDeployArgs(argv);
+  if (values.help) {
+    io.out(DEPLOY_HELP);
+    return 0;
+  }
+  const request = await deployRequest(values);
+  const opened = {
+    hostsFile: request.hostsFile,
+    dataDir: request.dataDir,
+    err: (line: string) => io.err(line),
+  };
+  return withSession(opened, async (session) => {
+    await reportRecovered(session, io);
+    const planned = await planHead(request, session);
+    const { plan } = planned;
+    io.out(renderText(plan));
+    if (!plan.deployable) return 1;
+    const finish = finisher(plan, io);
+    if (request.dryRun || plan.summary.deploy + plan.summary.remove === 0) return finish(true);
+    const results = await deployPlanned(request, session, planned, io);
+    reportResults(request, session, plan, results, io);
+    return finish(results.every(isSuccess));
+  });
+}
+
+function parseDeployArgs(argv: string[]) {
+  return parse(argv, {
     repo: { type: "string", default: "." },
     ref: { type: "string", default: "HEAD" },
     hosts: { type: "string" },
@@ -66,10 +93,12 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
     "lock-ttl": { type: "string", default: "60" },
     source: SOURCE_OPTION,
   });
-  if (values.help) {
-    io.out(DEPLOY_HELP);
-    return 0;
-  }
+}
+
+type DeployRequest = Awaited<ReturnType<typeof deployRequest>>;
+
+/** The options checked, and the checkout's commit to deploy. */
+async function deployRequest(values: ReturnType<typeof parseDeployArgs>["values"]) {
   if (!values.hosts) throw new UsageError("--hosts FILE is required");
   const healthTimeout = Number(values["health-timeout"]);
   if (!(healthTimeout > 0)) throw new UsageError("--health-timeout must be a positive number of seconds");
@@ -78,109 +107,121 @@ export async function deployCommand(argv: string[], io: Io): Promise<number> {
   const repo = new GitRepo(resolve(values.repo));
   const head = await repo.resolveCommit(values.ref);
   if (!head) throw new UsageError(`unknown revision "${values.ref}" in ${values.repo}`);
-  const repoId = await repoIdentity(repo);
-  const sources = sourceFlags(values.source);
-
-  const session = await openSession({
+  return {
+    repo,
+    head,
+    repoId: await repoIdentity(repo),
+    sources: sourceFlags(values.source),
     hostsFile: values.hosts,
     dataDir: defaultDataDir(values.data),
-    err: (line) => io.err(line),
-  });
-  try {
-    // A deployer that died mid-deploy left its deployment running: say so, and plan it again.
-    for (const d of await session.store.recoverInterrupted()) {
-      io.err(
-        `recovered deployment #${d.id} (${d.stack} on ${d.host}, ${d.commit.slice(0, 7)}): ${d.error}\n`,
-      );
-    }
-    const deployed = (await session.store.getDeployed(repoId)).map((d) => ({
-      stack: d.stack,
-      host: d.host,
-      fingerprint: d.fingerprint,
-      commit: d.commit,
-      pinned: d.pinned,
-    }));
-    const base = await repo.resolveCommit(`${head}~1`);
-    const mounts = await checkoutMounts(repo, { ...(base ? { base } : {}), head }, sources);
-    // Where each environment may go comes from the default branch, as in the App.
-    const rules = await localDefaultBranch(repo);
-    const limits = parseLimitsFrom();
-    const policy = await loadPolicy(repo, rules.branch, rules.ref, limits);
-    const cache = new ParseCache();
-    const stopWatch = watchBudget(cache, planBudgetMs(), `planning ${repoId} at ${head.slice(0, 12)}`);
-    const {
-      plan,
-      head: snapshot,
-      images,
-    } = await planDeploy(
-      repo,
-      {
-        ...(base ? { base } : {}),
-        head,
-        mounts,
-        hosts: hostRefs(session.hosts),
-        deployed,
-        stopped: await session.store.listStopped(repoId),
-        ...(values.force ? { force: true } : {}),
-        only: { stacks: values.stack ?? [], hosts: values.host ?? [] },
-        policy: { policy, repoId },
-        inventory: session.inventory,
-        repoId,
-        builds: await session.store.listReusableBuilds(repoId),
-        limits,
-      },
-      cache,
-    ).finally(stopWatch);
-    io.out(renderText(plan));
-    if (!plan.deployable) return 1;
-    // The stacks asked for (all, or --stack/--host) that cannot deploy: said last, and exit 1.
-    const broken = plan.stacks.filter((s) => s.broken && s.targets.length > 0);
-    const finish = (ok: boolean): number => {
-      for (const s of broken)
-        io.err(`not deployed: stack "${s.name}" is broken: ${brokenReason(s.broken ?? [])}\n`);
-      return ok && broken.length === 0 ? 0 : 1;
-    };
-    if (values["dry-run"] || plan.summary.deploy + plan.summary.remove === 0) return finish(true);
+    only: { stacks: values.stack ?? [], hosts: values.host ?? [] },
+    force: Boolean(values.force),
+    dryRun: Boolean(values["dry-run"]),
+    healthTimeoutMs: healthTimeout * 1000,
+    lockTtlMs: lockTtl * 1000,
+  };
+}
 
-    const results = await runPlan({
-      repo,
-      repoId,
-      plan,
-      head: snapshot,
-      hosts: session.hosts,
-      remote: session.pool,
-      makeDeployer: (runner) =>
-        new HostDeployer(runner, {
-          healthTimeoutMs: healthTimeout * 1000,
-          lockOwner: session.installationId,
-        }),
-      ledger: session.store,
-      actor: session.actor,
-      trigger: "cli",
-      log: { error: (m) => io.err(`${m}\n`) },
-      lockTtlMs: lockTtl * 1000,
-      images: { plan: images, registries: session.inventory.registries },
-      onProgress: (e) => {
-        if (e.type === "start")
-          io.err(`[${e.host}] ${e.stack}: ${e.action === "remove" ? "removing" : "deploying"}…\n`);
-        else
-          io.err(
-            `[${e.result.host}] ${e.result.stack}: ${e.result.status} in ${(e.result.durationMs / 1000).toFixed(1)} s\n`,
-          );
-      },
-    });
-    for (const r of results) {
-      const event = deployEvent(repoId, head, r);
-      if (event) session.notifier.emit(event);
-    }
-    io.out(`\n${summaryTable(results)}`);
-    for (const r of results)
-      for (const w of r.warnings ?? []) io.err(`warning: ${r.stack} on ${r.host}: ${w}\n`);
-    for (const p of plan.problems) if (p.severity === "warning") io.err(`${formatProblem(p)}\n`);
-    return finish(results.every(isSuccess));
-  } finally {
-    await session.close();
+/** A deployer that died mid-deploy left its deployment running: say so, and plan it again. */
+async function reportRecovered(session: Session, io: Io): Promise<void> {
+  for (const d of await session.store.recoverInterrupted()) {
+    io.err(`recovered deployment #${d.id} (${d.stack} on ${d.host}, ${d.commit.slice(0, 7)}): ${d.error}\n`);
   }
+}
+
+/** The plan of the commit (against its parent) and what is deployed. */
+async function planHead(request: DeployRequest, session: Session): Promise<PlannedDeploy> {
+  const { repo, repoId, head } = request;
+  const deployed = (await session.store.getDeployed(repoId)).map((d) => ({
+    stack: d.stack,
+    host: d.host,
+    fingerprint: d.fingerprint,
+    commit: d.commit,
+    pinned: d.pinned,
+  }));
+  const base = await repo.resolveCommit(`${head}~1`);
+  const mounts = await checkoutMounts(repo, { ...(base ? { base } : {}), head }, request.sources);
+  // Where each environment may go comes from the default branch, as in the App.
+  const { options } = await sessionPlanOptions(session, repo, repoId, parseLimitsFrom());
+  const cache = new ParseCache();
+  const stopWatch = watchBudget(cache, planBudgetMs(), `planning ${repoId} at ${head.slice(0, 12)}`);
+  return planDeploy(
+    repo,
+    {
+      ...(base ? { base } : {}),
+      head,
+      mounts,
+      deployed,
+      ...(request.force ? { force: true } : {}),
+      only: request.only,
+      ...options,
+    },
+    cache,
+  ).finally(stopWatch);
+}
+
+/** The exit status: the stacks asked for (all, or --stack/--host) that cannot deploy are said last, and exit 1. */
+function finisher(plan: Plan, io: Io): (ok: boolean) => number {
+  const broken = plan.stacks.filter((s) => s.broken && s.targets.length > 0);
+  return (ok) => {
+    for (const s of broken)
+      io.err(`not deployed: stack "${s.name}" is broken: ${brokenReason(s.broken ?? [])}\n`);
+    return ok && broken.length === 0 ? 0 : 1;
+  };
+}
+
+/** Runs the plan on the hosts, a progress line per (stack, host) as each starts and ends. */
+function deployPlanned(
+  request: DeployRequest,
+  session: Session,
+  planned: PlannedDeploy,
+  io: Io,
+): Promise<HostJobResult[]> {
+  return runPlan({
+    repo: request.repo,
+    repoId: request.repoId,
+    plan: planned.plan,
+    head: planned.head,
+    hosts: session.hosts,
+    remote: session.pool,
+    makeDeployer: (runner) =>
+      new HostDeployer(runner, {
+        healthTimeoutMs: request.healthTimeoutMs,
+        lockOwner: session.installationId,
+      }),
+    ledger: session.store,
+    actor: session.actor,
+    trigger: "cli",
+    log: { error: (m) => io.err(`${m}\n`) },
+    lockTtlMs: request.lockTtlMs,
+    images: { plan: planned.images, registries: session.inventory.registries },
+    onProgress: (e) => io.err(progressLine(e)),
+  });
+}
+
+/** A (stack, host) starting, or its result. */
+function progressLine(e: ProgressEvent): string {
+  if (e.type === "start")
+    return `[${e.host}] ${e.stack}: ${e.action === "remove" ? "removing" : "deploying"}…\n`;
+  return `[${e.result.host}] ${e.result.stack}: ${e.result.status} in ${(e.result.durationMs / 1000).toFixed(1)} s\n`;
+}
+
+/** Notifications, the summary table, then the warnings of the deployments and of the plan. */
+function reportResults(
+  request: DeployRequest,
+  session: Session,
+  plan: Plan,
+  results: readonly HostJobResult[],
+  io: Io,
+): void {
+  for (const r of results) {
+    const event = deployEvent(request.repoId, request.head, r);
+    if (event) session.notifier.emit(event);
+  }
+  io.out(`\n${summaryTable(results)}`);
+  for (const r of results)
+    for (const w of r.warnings ?? []) io.err(`warning: ${r.stack} on ${r.host}: ${w}\n`);
+  for (const p of plan.problems) if (p.severity === "warning") io.err(`${formatProblem(p)}\n`);
 }
 
 export function summaryTable(results: readonly HostJobResult[]): string {

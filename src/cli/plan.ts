@@ -3,8 +3,9 @@ import { resolve } from "node:path";
 import { parseLimitsFrom } from "../detect/blobReader.ts";
 import { ParseCache } from "../detect/snapshot.ts";
 import { GitRepo } from "../git/repo.ts";
+import type { Plan } from "../plan/plan.ts";
 import { planBudgetMs, watchBudget } from "../plan/planner.ts";
-import { planRange } from "../plan/planRange.ts";
+import { type PlannedRange, type PlanRangeOptions, planRange } from "../plan/planRange.ts";
 import { renderJson } from "../plan/render/json.ts";
 import { renderMarkdown } from "../plan/render/markdown.ts";
 import { renderText } from "../plan/render/text.ts";
@@ -42,7 +43,25 @@ the range changes, or a directory that cannot be a stack), 2 usage error.
 `;
 
 export async function planCommand(argv: string[], io: Io): Promise<number> {
-  const { values } = parse(argv, {
+  const { values } = parsePlanArgs(argv);
+  if (values.help) {
+    io.out(PLAN_HELP);
+    return 0;
+  }
+  if (values.json && values.markdown) throw new UsageError("--json and --markdown exclude each other");
+  const repo = new GitRepo(resolve(values.repo));
+  const base = await resolveBase(repo, values);
+  const asked = await loadAsked(repo, values);
+  const ranged = await planCommits(repo, base, asked, values);
+  const plan = await withImagePlan(repo, ranged, asked.inventory);
+  if (values.json) io.out(renderJson(plan));
+  else if (values.markdown) io.out(renderMarkdown(plan));
+  else io.out(renderText(plan, { verbose: !!values.verbose }));
+  return plan.ok ? 0 : 1;
+}
+
+function parsePlanArgs(argv: string[]) {
+  return parse(argv, {
     repo: { type: "string", default: "." },
     base: { type: "string" },
     head: { type: "string", default: "HEAD" },
@@ -55,20 +74,26 @@ export async function planCommand(argv: string[], io: Io): Promise<number> {
     verbose: { type: "boolean", short: "v" },
     source: SOURCE_OPTION,
   });
-  if (values.help) {
-    io.out(PLAN_HELP);
-    return 0;
-  }
-  if (values.json && values.markdown) throw new UsageError("--json and --markdown exclude each other");
-  const repo = new GitRepo(resolve(values.repo));
+}
+
+type PlanValues = ReturnType<typeof parsePlanArgs>["values"];
+
+/** The commit to compare from, once --head is known to exist (none: the first commit). */
+async function resolveBase(repo: GitRepo, values: PlanValues): Promise<string | undefined> {
   if (!(await repo.resolveCommit(values.head)))
     throw new UsageError(`unknown --head revision "${values.head}" in ${values.repo}`);
   const base = values.base ?? (await repo.resolveCommit(`${values.head}~1`)) ?? undefined;
   if (values.base && !(await repo.resolveCommit(values.base)) && !/^0+$/.test(values.base)) {
     throw new UsageError(`unknown --base revision "${values.base}"`);
   }
-  // The hosts file, image planning and the state file are loaded only when asked for: most plans
-  // need none of them.
+  return base;
+}
+
+/**
+ * The hosts file, the state file and the default branch's rules, each loaded (module and file)
+ * only when asked for: most plans need none of them.
+ */
+async function loadAsked(repo: GitRepo, values: PlanValues) {
   const hostsFile = values.hosts ? await import("../config/hostsFile.ts") : undefined;
   const inventory = hostsFile && values.hosts ? await hostsFile.loadInventory(values.hosts) : undefined;
   const stateFile = values.state ? await import("../state/stateFile.ts") : undefined;
@@ -76,45 +101,67 @@ export async function planCommand(argv: string[], io: Io): Promise<number> {
   // With a hosts file, targets are held against the default branch's rules as a deploy would be.
   const policy = inventory ? await import("../policy/load.ts") : undefined;
   const rules = policy ? await policy.localDefaultBranch(repo) : undefined;
+  return { hostsFile, inventory, deployed, policy, rules };
+}
+
+type Asked = Awaited<ReturnType<typeof loadAsked>>;
+
+async function planCommits(
+  repo: GitRepo,
+  base: string | undefined,
+  asked: Asked,
+  values: PlanValues,
+): Promise<PlannedRange> {
+  const { hostsFile, inventory, deployed } = asked;
   const sources = sourceFlags(values.source);
   const cache = new ParseCache();
   const mounts = await checkoutMounts(repo, { ...(base ? { base } : {}), head: values.head }, sources, cache);
   const stopWatch = watchBudget(cache, planBudgetMs(), `planning ${values.head}`);
-  const ranged = await planRange(
+  return planRange(
     repo,
     {
       ...(base ? { base } : {}),
       head: values.head,
       mounts,
       ...(hostsFile && inventory ? { hosts: hostsFile.hostRefs(inventory.hosts) } : {}),
-      ...(policy && rules
-        ? {
-            policy: {
-              policy: await policy.loadPolicy(repo, rules.branch, rules.ref, parseLimitsFrom()),
-              repoId: await repoIdentity(repo),
-            },
-          }
-        : {}),
+      ...(await policyOption(repo, asked)),
       ...(deployed ? { deployed } : {}),
       only: { stacks: values.stack ?? [], hosts: values.host ?? [] },
       limits: parseLimitsFrom(),
     },
     cache,
   ).finally(stopWatch);
-  // With a hosts file, the plan also says who builds which image and what each host pulls
-  // (without build records every image is planned as a build).
+}
+
+/** The default branch's rules and the repository's identity they are held for, when asked for. */
+async function policyOption(
+  repo: GitRepo,
+  { policy, rules }: Asked,
+): Promise<Pick<PlanRangeOptions, "policy">> {
+  if (!policy || !rules) return {};
+  return {
+    policy: {
+      policy: await policy.loadPolicy(repo, rules.branch, rules.ref, parseLimitsFrom()),
+      repoId: await repoIdentity(repo),
+    },
+  };
+}
+
+/**
+ * With a hosts file, the plan also says who builds which image and what each host pulls
+ * (without build records every image is planned as a build).
+ */
+async function withImagePlan(
+  repo: GitRepo,
+  ranged: PlannedRange,
+  inventory: Asked["inventory"],
+): Promise<Plan> {
   const images = inventory ? await import("../plan/images.ts") : undefined;
-  const plan =
-    images && inventory
-      ? images.planWithImages({
-          plan: ranged.plan,
-          head: ranged.head,
-          inventory,
-          repoId: await repoIdentity(repo),
-        }).plan
-      : ranged.plan;
-  if (values.json) io.out(renderJson(plan));
-  else if (values.markdown) io.out(renderMarkdown(plan));
-  else io.out(renderText(plan, { verbose: !!values.verbose }));
-  return plan.ok ? 0 : 1;
+  if (!images || !inventory) return ranged.plan;
+  return images.planWithImages({
+    plan: ranged.plan,
+    head: ranged.head,
+    inventory,
+    repoId: await repoIdentity(repo),
+  }).plan;
 }

@@ -6,23 +6,25 @@
  * (stack, host, action), touching no host.
  */
 import { resolve } from "node:path";
-import { hostRefs } from "../config/hostsFile.ts";
 import { parseLimitsFrom } from "../detect/blobReader.ts";
 import { ParseCache } from "../detect/snapshot.ts";
 import { GitRepo } from "../git/repo.ts";
 import { planDeploy } from "../plan/planDeploy.ts";
-import { loadPolicy, localDefaultBranch } from "../policy/load.ts";
-import { policySource } from "../policy/policy.ts";
-import { definitionOf } from "../procedures/definition.ts";
-import { dryRun } from "../procedures/dryRun.ts";
+import { type Policy, policySource } from "../policy/policy.ts";
+import { definitionOf, type RunDefinition } from "../procedures/definition.ts";
+import { type DryRunInput, dryRun } from "../procedures/dryRun.ts";
 import { runView, viewRows } from "../procedures/view.ts";
+import type { DeployedState } from "../state/deployed.ts";
 import { RUN_ENDED } from "../state/procedureRuns.ts";
 import type { Store } from "../state/store.ts";
 import { parse, UsageError } from "./args.ts";
 import type { Io } from "./main.ts";
+import { oneOperand } from "./operands.ts";
+import { defaultBranchPolicy, type SessionPlanOptions, sessionPlanOptions } from "./planInputs.ts";
 import { repoIdentity } from "./repoIdentity.ts";
-import { defaultDataDir, openSession, openStateStore } from "./session.ts";
+import { defaultDataDir } from "./session.ts";
 import { table } from "./table.ts";
+import { withSession, withStore } from "./withState.ts";
 
 export const RUN_HELP = `Usage: stackpilot run PROCEDURE [options]
 
@@ -45,37 +47,20 @@ Exit status: 0 queued (or succeeded, with --wait), 1 unknown procedure, failed r
 `;
 
 export async function runCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    {
-      repo: { type: "string", default: "." },
-      branch: { type: "string" },
-      wait: { type: "boolean" },
-      "dry-run": { type: "boolean" },
-      ref: { type: "string", default: "HEAD" },
-      hosts: { type: "string" },
-      data: { type: "string" },
-    },
-    true,
-  );
+  const { values, positionals } = parseRunArgs(argv);
   if (values.help) {
     io.out(RUN_HELP);
     return 0;
   }
-  const [name, ...extra] = positionals;
-  if (!name) throw new UsageError("missing PROCEDURE");
-  if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  const name = oneOperand(positionals, "PROCEDURE");
   if (values.branch && !/^[A-Za-z0-9._/-]{1,200}$/.test(values.branch))
     throw new UsageError(`--branch ${JSON.stringify(values.branch)} is not a branch name`);
   const repo = new GitRepo(resolve(values.repo));
   const repoId = await repoIdentity(repo);
-  const rules = await localDefaultBranch(repo);
-  const policy = await loadPolicy(repo, rules.branch, rules.ref, parseLimitsFrom());
-  const definition = definitionOf(policy.procedures, name);
+  const rules = await defaultBranchPolicy(repo, parseLimitsFrom());
+  const definition = definitionOf(rules.policy.procedures, name);
   if (!definition) {
-    io.err(
-      `stackpilot run: no procedure "${name}" on the default branch (${policySource(policy)}); defined: ${[...policy.procedures.keys()].join(", ") || "none"}\n`,
-    );
+    io.err(noSuchProcedure(name, rules.policy));
     return 1;
   }
   if (values["dry-run"])
@@ -89,25 +74,51 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
       definition,
       branch: values.branch ?? rules.branch,
     });
+  return withStore(defaultDataDir(values.data), (store) =>
+    queueAndFollow(store, { ...values, repoId, name }, io),
+  );
+}
 
-  const store = await openStateStore(defaultDataDir(values.data));
-  try {
-    const id = await queue(store, {
-      repo: repoId,
-      branch: values.branch ?? null,
-      procedure: name,
-      source: "cli",
-      actor: process.env.STACKPILOT_ACTOR ?? (await import("node:os")).userInfo().username,
-    });
-    io.out(`run #${id} of ${name} queued for ${repoId}\n`);
-    if (!values.wait) {
-      io.out(`follow it with: stackpilot runs ${id}\n`);
-      return 0;
-    }
-    return await follow(store, id, io);
-  } finally {
-    await store.close();
+function noSuchProcedure(name: string, policy: Policy): string {
+  const defined = [...policy.procedures.keys()].join(", ") || "none";
+  return `stackpilot run: no procedure "${name}" on the default branch (${policySource(policy)}); defined: ${defined}\n`;
+}
+
+function parseRunArgs(argv: string[]) {
+  return parse(
+    argv,
+    {
+      repo: { type: "string", default: "." },
+      branch: { type: "string" },
+      wait: { type: "boolean" },
+      "dry-run": { type: "boolean" },
+      ref: { type: "string", default: "HEAD" },
+      hosts: { type: "string" },
+      data: { type: "string" },
+    },
+    true,
+  );
+}
+
+/** Queues the run for the App, then follows it with `--wait`. */
+async function queueAndFollow(
+  store: Store,
+  o: { repoId: string; name: string; branch?: string | undefined; wait?: boolean | undefined },
+  io: Io,
+): Promise<number> {
+  const id = await queue(store, {
+    repo: o.repoId,
+    branch: o.branch ?? null,
+    procedure: o.name,
+    source: "cli",
+    actor: process.env.STACKPILOT_ACTOR ?? (await import("node:os")).userInfo().username,
+  });
+  io.out(`run #${id} of ${o.name} queued for ${o.repoId}\n`);
+  if (!o.wait) {
+    io.out(`follow it with: stackpilot runs ${id}\n`);
+    return 0;
   }
+  return await follow(store, id, io);
 }
 
 /** Creates the run and queues it on the shared pg-boss (the App's procedure queue). */
@@ -149,65 +160,34 @@ async function follow(store: Store, id: number, io: Io): Promise<number> {
   }
 }
 
-async function dryRunCommand(
-  io: Io,
-  o: {
-    repo: GitRepo;
-    repoId: string;
-    name: string;
-    ref: string;
-    hosts: string | undefined;
-    data: string | undefined;
-    definition: NonNullable<ReturnType<typeof definitionOf>>;
-    branch: string;
-  },
-): Promise<number> {
+interface DryRunRequest {
+  repo: GitRepo;
+  repoId: string;
+  name: string;
+  ref: string;
+  hosts: string | undefined;
+  data: string | undefined;
+  definition: RunDefinition;
+  branch: string;
+}
+
+async function dryRunCommand(io: Io, o: DryRunRequest): Promise<number> {
   if (!o.hosts) throw new UsageError("--dry-run needs --hosts FILE");
   const head = await o.repo.resolveCommit(o.ref);
   if (!head) throw new UsageError(`unknown revision "${o.ref}"`);
-  const session = await openSession({ hostsFile: o.hosts, dataDir: defaultDataDir(o.data) });
-  try {
+  const opened = { hostsFile: o.hosts, dataDir: defaultDataDir(o.data) };
+  return withSession(opened, async (session) => {
     const deployed = (await session.store.getDeployed(o.repoId)).map((d) => ({ ...d, pinned: d.pinned }));
-    const stopped = await session.store.listStopped(o.repoId);
-    const rules = await localDefaultBranch(o.repo);
-    const limits = parseLimitsFrom();
-    const policy = await loadPolicy(o.repo, rules.branch, rules.ref, limits);
-    const cache = new ParseCache();
-    const plans = new Map<boolean, ReturnType<typeof planDeploy>>();
+    const { defaultBranch, options } = await sessionPlanOptions(session, o.repo, o.repoId, parseLimitsFrom());
     const rows = await dryRun({
       definition: o.definition,
-      plan: async (force) => {
-        let p = plans.get(force);
-        if (!p) {
-          p = planDeploy(
-            o.repo,
-            {
-              base: head,
-              head,
-              hosts: hostRefs(session.hosts),
-              deployed,
-              stopped,
-              ...(force ? { force: true } : {}),
-              policy: { policy, repoId: o.repoId },
-              inventory: session.inventory,
-              repoId: o.repoId,
-              builds: await session.store.listReusableBuilds(o.repoId),
-              pulls: false,
-              limits,
-            },
-            cache,
-          );
-          plans.set(force, p);
-        }
-        const r = await p;
-        return { plan: r.plan, images: r.images, policy };
-      },
+      plan: plannerAt(o.repo, head, options, deployed),
       deployed,
-      inventory: hostRefs(session.hosts),
+      inventory: options.hosts,
       filters: {},
       changed: undefined,
       branch: o.branch,
-      defaultBranch: rules.branch,
+      defaultBranch,
     });
     io.out(`dry run of ${o.name} at ${head.slice(0, 7)} (nothing was run):\n`);
     io.out(
@@ -217,7 +197,29 @@ async function dryRunCommand(
       ),
     );
     return 0;
-  } finally {
-    await session.close();
-  }
+  });
+}
+
+/**
+ * The plan of the commit alone (no image pulls worked out), forced or not, as dryRun asks for it:
+ * each planned once, sharing one parse cache.
+ */
+function plannerAt(
+  repo: GitRepo,
+  head: string,
+  options: SessionPlanOptions,
+  deployed: DeployedState[],
+): DryRunInput["plan"] {
+  const cache = new ParseCache();
+  const plans = new Map<boolean, ReturnType<typeof planDeploy>>();
+  return async (force) => {
+    let p = plans.get(force);
+    if (!p) {
+      const forced = force ? { force: true } : {};
+      p = planDeploy(repo, { ...options, base: head, head, deployed, ...forced, pulls: false }, cache);
+      plans.set(force, p);
+    }
+    const r = await p;
+    return { plan: r.plan, images: r.images, policy: options.policy.policy };
+  };
 }

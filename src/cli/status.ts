@@ -6,8 +6,7 @@
  * check of each target. `--live` compares every record with its host now (one command per host,
  * deploy/liveState.ts) and says what differs.
  */
-import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { loadInventory } from "../config/hostsFile.ts";
 import { checkLive, type LiveVerdict } from "../deploy/liveState.ts";
 import { Runner } from "../deploy/runner.ts";
@@ -19,12 +18,14 @@ import type { DriftCheck } from "../state/drift.ts";
 import type { HookRunRecord, HookStat } from "../state/hookRuns.ts";
 import type { LockInfo } from "../state/locks.ts";
 import type { DeploymentSource } from "../state/sources.ts";
+import type { Store } from "../state/store.ts";
 import { compileGlob } from "../util/glob.ts";
 import { parse, UsageError } from "./args.ts";
 import type { Io } from "./main.ts";
 import { repoIdentity } from "./repoIdentity.ts";
-import { defaultDataDir, openStateStore } from "./session.ts";
+import { defaultDataDir } from "./session.ts";
 import { table } from "./table.ts";
+import { hasState, withStore } from "./withState.ts";
 
 export const STATUS_HELP = `Usage: stackpilot status [options]
 
@@ -64,17 +65,7 @@ export interface StatusView {
 export type DeploymentView = DeploymentWithLogs & { hooks: HookRunRecord[]; sources: DeploymentSource[] };
 
 export async function statusCommand(argv: string[], io: Io): Promise<number> {
-  const { values } = parse(argv, {
-    repo: { type: "string", default: "." },
-    stack: { type: "string", multiple: true },
-    host: { type: "string", multiple: true },
-    limit: { type: "string", default: "10" },
-    deployment: { type: "string" },
-    json: { type: "boolean" },
-    live: { type: "boolean" },
-    hosts: { type: "string" },
-    data: { type: "string" },
-  });
+  const { values } = parseStatusArgs(argv);
   if (values.help) {
     io.out(STATUS_HELP);
     return 0;
@@ -85,54 +76,96 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
     values.deployment === undefined ? undefined : positiveInt("--deployment", values.deployment);
   const repo = await repoIdentity(new GitRepo(resolve(values.repo)));
   const dataDir = defaultDataDir(values.data);
-  // Reading must not create: a status run from the wrong directory would leave an empty database.
-  if (!process.env.DATABASE_URL && !existsSync(join(dataDir, "pglite"))) {
+  if (!hasState(dataDir)) {
     io.err(
       `stackpilot status: no state in ${dataDir} (nothing was deployed with it); --data DIR or DATABASE_URL name another\n`,
     );
     return 1;
   }
-  const store = await openStateStore(dataDir);
-  try {
-    if (deploymentId !== undefined) {
-      const found = await store.getDeployment(deploymentId);
-      if (!found || found.repo !== repo) {
-        io.err(`stackpilot status: no deployment ${deploymentId} of ${repo}\n`);
-        return 1;
-      }
-      const hooks = await store.listHookRuns(deploymentId);
-      const sources = await store.deploymentSources(found.id);
-      const d: DeploymentView = { ...found, hooks, sources };
-      io.out(values.json ? `${JSON.stringify(d, null, 2)}\n` : renderDeployment(d, sources));
-      return 0;
-    }
-    const stackOk = values.stack?.length ? compileGlob(values.stack) : () => true;
-    const hostOk = values.host?.length ? compileGlob(values.host) : () => true;
-    const wanted = (t: { stack: string; host: string }) => stackOk(t.stack) && hostOk(t.host);
-    const filtered = Boolean(values.stack?.length || values.host?.length);
-    const checks = new Map((await store.listDriftChecks(repo)).map((c) => [`${c.stack}\0${c.host}`, c]));
-    const view: StatusView = {
-      repo,
-      deployed: (await store.getDeployed(repo)).filter(wanted).map((d) => {
-        const lastCheck = checks.get(`${d.stack}\0${d.host}`);
-        return lastCheck ? { ...d, lastCheck } : d;
-      }),
-      // Globs are matched here, so read enough rows to find `limit` matching ones.
-      deployments: (await store.listDeployments({ repo, limit: filtered ? 1000 : limit }))
-        .filter(wanted)
-        .slice(0, limit),
-      locks: (await store.listLocks()).filter((l) => {
-        const guards = lockTarget(l.key, repo);
-        return guards === "build" ? !filtered : guards !== undefined && wanted(guards);
-      }),
-      hooks: await store.hookStats(repo),
-    };
-    if (values.live && values.hosts) view.deployed = await withLive(view.deployed, values.hosts, dataDir);
-    io.out(values.json ? `${JSON.stringify(view, null, 2)}\n` : renderStatus(view));
-    return view.deployed.some((d) => d.live && d.live.state !== "in_sync") ? 1 : 0;
-  } finally {
-    await store.close();
+  return withStore(dataDir, (store) =>
+    deploymentId === undefined
+      ? showStatus(store, { ...values, repo, limit, dataDir }, io)
+      : showDeployment(store, repo, deploymentId, Boolean(values.json), io),
+  );
+}
+
+function parseStatusArgs(argv: string[]) {
+  return parse(argv, {
+    repo: { type: "string", default: "." },
+    stack: { type: "string", multiple: true },
+    host: { type: "string", multiple: true },
+    limit: { type: "string", default: "10" },
+    deployment: { type: "string" },
+    json: { type: "boolean" },
+    live: { type: "boolean" },
+    hosts: { type: "string" },
+    data: { type: "string" },
+  });
+}
+
+async function showDeployment(
+  store: Store,
+  repo: string,
+  id: number,
+  json: boolean,
+  io: Io,
+): Promise<number> {
+  const found = await store.getDeployment(id);
+  if (!found || found.repo !== repo) {
+    io.err(`stackpilot status: no deployment ${id} of ${repo}\n`);
+    return 1;
   }
+  const hooks = await store.listHookRuns(id);
+  const sources = await store.deploymentSources(found.id);
+  const d: DeploymentView = { ...found, hooks, sources };
+  io.out(json ? `${JSON.stringify(d, null, 2)}\n` : renderDeployment(d, sources));
+  return 0;
+}
+
+interface StatusRequest {
+  repo: string;
+  /** `--stack` and `--host` globs. */
+  stack?: string[] | undefined;
+  host?: string[] | undefined;
+  limit: number;
+  live?: boolean | undefined;
+  hosts?: string | undefined;
+  dataDir: string;
+  json?: boolean | undefined;
+}
+
+/** The overview; exit status 1 when (with `--live`) a host differs or cannot be read. */
+async function showStatus(store: Store, o: StatusRequest, io: Io): Promise<number> {
+  const view = await statusView(store, o);
+  if (o.live && o.hosts) view.deployed = await withLive(view.deployed, o.hosts, o.dataDir);
+  io.out(o.json ? `${JSON.stringify(view, null, 2)}\n` : renderStatus(view));
+  return view.deployed.some((d) => d.live && d.live.state !== "in_sync") ? 1 : 0;
+}
+
+/** What the store knows of the targets the globs match. */
+async function statusView(store: Store, o: StatusRequest): Promise<StatusView> {
+  const { repo, limit } = o;
+  const stackOk = o.stack?.length ? compileGlob(o.stack) : () => true;
+  const hostOk = o.host?.length ? compileGlob(o.host) : () => true;
+  const wanted = (t: { stack: string; host: string }) => stackOk(t.stack) && hostOk(t.host);
+  const filtered = Boolean(o.stack?.length || o.host?.length);
+  const checks = new Map((await store.listDriftChecks(repo)).map((c) => [`${c.stack}\0${c.host}`, c]));
+  return {
+    repo,
+    deployed: (await store.getDeployed(repo)).filter(wanted).map((d) => {
+      const lastCheck = checks.get(`${d.stack}\0${d.host}`);
+      return lastCheck ? { ...d, lastCheck } : d;
+    }),
+    // Globs are matched here, so read enough rows to find `limit` matching ones.
+    deployments: (await store.listDeployments({ repo, limit: filtered ? 1000 : limit }))
+      .filter(wanted)
+      .slice(0, limit),
+    locks: (await store.listLocks()).filter((l) => {
+      const guards = lockTarget(l.key, repo);
+      return guards === "build" ? !filtered : guards !== undefined && wanted(guards);
+    }),
+    hooks: await store.hookStats(repo),
+  };
 }
 
 /** Each record against what its host runs now: one command per host, all hosts at once. */
@@ -168,49 +201,9 @@ function lockTarget(key: string, repo: string): { stack: string; host: string } 
 /** The overview: deployed, latest deployments, locks. Pure. */
 export function renderStatus(view: StatusView): string {
   let out = `Deployed (${view.repo}):\n`;
-  const live = view.deployed.some((d) => d.live);
-  const checked = view.deployed.some((d) => d.lastCheck);
-  out += view.deployed.length
-    ? table(
-        [
-          "STACK",
-          "HOST",
-          "COMMIT",
-          "DEPLOYED (UTC)",
-          "DEPLOYMENT",
-          "PINNED",
-          ...(checked ? ["LAST DRIFT CHECK (UTC)"] : []),
-          ...(live ? ["ON THE HOST"] : []),
-        ],
-        view.deployed.map((d) => [
-          d.stack,
-          d.host,
-          d.commit.slice(0, 7),
-          when(d.deployedAt),
-          d.deploymentId === null ? "" : `#${d.deploymentId}`,
-          d.pinned ? "pinned (rollback)" : "",
-          ...(checked ? [d.lastCheck ? checkCell(d.lastCheck) : ""] : []),
-          ...(live ? [d.live ? liveCell(d.live) : ""] : []),
-        ]),
-      )
-    : "  nothing\n";
+  out += view.deployed.length ? deployedTable(view.deployed) : "  nothing\n";
   out += "\nLatest deployments:\n";
-  out += view.deployments.length
-    ? table(
-        ["ID", "STACK", "HOST", "COMMIT", "STATUS", "BY", "CREATED (UTC)", "TIME", "DETAIL"],
-        view.deployments.map((d) => [
-          `#${d.id}`,
-          d.stack,
-          d.host,
-          d.commit.slice(0, 7),
-          d.status,
-          `${d.actor} (${d.trigger})`,
-          when(d.createdAt),
-          duration(d),
-          lastLine(d.error, 100),
-        ]),
-      )
-    : "  none\n";
+  out += view.deployments.length ? deploymentsTable(view.deployments) : "  none\n";
   if (view.hooks.length) {
     out += "\nHook runs (all deployments of the repository):\n";
     out += table(
@@ -219,18 +212,65 @@ export function renderStatus(view: StatusView): string {
     );
   }
   out += "\nLocks held:\n";
-  out += view.locks.length
-    ? table(
-        ["LOCK", "HOLDER", "SINCE (UTC)", "EXPIRES (UTC)"],
-        view.locks.map((l) => [
-          l.key,
-          l.holder,
-          when(l.acquiredAt),
-          `${when(l.expiresAt)}${l.expired ? " (expired: free to take)" : ""}`,
-        ]),
-      )
-    : "  none\n";
+  out += view.locks.length ? locksTable(view.locks) : "  none\n";
   return out;
+}
+
+/** With a column for the App's drift checks, and one for `--live`, when any record has one. */
+function deployedTable(deployed: StatusView["deployed"]): string {
+  const live = deployed.some((d) => d.live);
+  const checked = deployed.some((d) => d.lastCheck);
+  return table(
+    [
+      "STACK",
+      "HOST",
+      "COMMIT",
+      "DEPLOYED (UTC)",
+      "DEPLOYMENT",
+      "PINNED",
+      ...(checked ? ["LAST DRIFT CHECK (UTC)"] : []),
+      ...(live ? ["ON THE HOST"] : []),
+    ],
+    deployed.map((d) => [
+      d.stack,
+      d.host,
+      d.commit.slice(0, 7),
+      when(d.deployedAt),
+      d.deploymentId === null ? "" : `#${d.deploymentId}`,
+      d.pinned ? "pinned (rollback)" : "",
+      ...(checked ? [d.lastCheck ? checkCell(d.lastCheck) : ""] : []),
+      ...(live ? [d.live ? liveCell(d.live) : ""] : []),
+    ]),
+  );
+}
+
+function deploymentsTable(deployments: readonly Deployment[]): string {
+  return table(
+    ["ID", "STACK", "HOST", "COMMIT", "STATUS", "BY", "CREATED (UTC)", "TIME", "DETAIL"],
+    deployments.map((d) => [
+      `#${d.id}`,
+      d.stack,
+      d.host,
+      d.commit.slice(0, 7),
+      d.status,
+      `${d.actor} (${d.trigger})`,
+      when(d.createdAt),
+      duration(d),
+      lastLine(d.error, 100),
+    ]),
+  );
+}
+
+function locksTable(locks: readonly LockInfo[]): string {
+  return table(
+    ["LOCK", "HOLDER", "SINCE (UTC)", "EXPIRES (UTC)"],
+    locks.map((l) => [
+      l.key,
+      l.holder,
+      when(l.acquiredAt),
+      `${when(l.expiresAt)}${l.expired ? " (expired: free to take)" : ""}`,
+    ]),
+  );
 }
 
 /**
