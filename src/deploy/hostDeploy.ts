@@ -6,6 +6,7 @@
  * With hooks (hookSteps.ts): `post_sync` after the upload and `pre_deploy` before `up`, both
  * before the switch (upload and switch are then two steps: a failing hook leaves `current`
  * alone); `post_deploy` once healthy (a failure rolls back); `on_failure` after a failure.
+ * Steps 4-6 are releaseActivation.ts's.
  * Every remote command is a pure argv from commands/, executed by the Runner. Commands that change
  * the target run fenced by the host lock's nonce (hostLock.ts), and each such step first checks
  * the caller's signal: a deploy whose database lock was lost stops before its next change.
@@ -13,22 +14,15 @@
 import type { StackSnapshot } from "../detect/snapshot.ts";
 import type { ExpectedContainers } from "../state/deployed.ts";
 import { stepTimer } from "../util/timings.ts";
-import { type ComposeFlavor, composeDown, composePull, composeUp } from "./commands/compose.ts";
+import { type ComposeFlavor, composeDown, composePull } from "./commands/compose.ts";
 import { type StackPaths, stackPaths } from "./commands/paths.ts";
-import {
-  isDir,
-  listReleases,
-  pruneReleases,
-  readCurrent,
-  removeTree,
-  switchAndRun,
-  switchTo,
-} from "./commands/release.ts";
+import { listReleases, pruneReleases, readCurrent, removeTree } from "./commands/release.ts";
 import { HookFailed, type HookJournal, type HookRun, HookRunner, hookEnvironment } from "./hookSteps.ts";
 import { acquireHostLock, type HeldLock, releaseOfLink } from "./hostLock.ts";
 import { projectOf, type ReleaseManifest, releaseIdOf } from "./release.ts";
+import { type Activator, activateRelease, reactivateRelease } from "./releaseActivation.ts";
 import { checkComposeFeatures, checkMounts, manifestOf } from "./releasePreflight.ts";
-import { readFailureLogs, readManifest, releaseFingerprint, waitHealthy } from "./releaseReads.ts";
+import { readManifest, releaseFingerprint } from "./releaseReads.ts";
 import { uploadReleaseTo } from "./releaseUpload.ts";
 import { RemoteCommandError, type RemoteExecOptions, type Runner } from "./runner.ts";
 import type { Argv } from "./shell.ts";
@@ -112,6 +106,10 @@ export class HostDeployer {
     this.#opts = { ...DEFAULT_ENGINE_OPTIONS, ...opts };
   }
 
+  #activator(): Activator {
+    return { runner: this.#runner, opts: this.#opts };
+  }
+
   #who(holder: string, commit: string) {
     return { holder, commit, ...(this.#opts.lockOwner ? { owner: this.#opts.lockOwner } : {}) };
   }
@@ -188,7 +186,7 @@ export class HostDeployer {
     });
     const refused = await this.#prepare(at, { inPlace, switchLater }, uploaded);
     if (refused !== undefined) return result("failed", { error: refused });
-    const activated = await this.#activate(at, switchLater);
+    const activated = await activateRelease(this.#activator(), at, switchLater);
     if ("failed" in activated) return result(activated.failed.status, activated.failed);
     // The last command and the unlock in one round trip (`deploy`'s `finally` then has nothing to do).
     signal?.throwIfAborted();
@@ -227,52 +225,6 @@ export class HostDeployer {
       if (how.switchLater && at.previous !== at.release)
         await step(removeTree(at.releaseDir), { allowFailure: true });
       return error;
-    }
-  }
-
-  /**
-   * Switch (when it waited for the hooks) and `up`, health, `post_deploy`: what then runs. On
-   * failure the previous release is brought back (or, with none, the broken one taken down), and
-   * the outcome says so.
-   */
-  async #activate(
-    at: Attempt,
-    switchLater: boolean,
-  ): Promise<
-    { failed: Pick<DeployResult, "status" | "error" | "failureLogs"> } | { expected: ExpectedContainers }
-  > {
-    const { req, paths, previous, release, releaseDir, manifest, step, time } = at;
-    const { host } = req;
-    try {
-      await time("up", () =>
-        this.up(
-          host,
-          releaseDir,
-          manifest,
-          switchLater ? [] : req.pullServices,
-          step,
-          switchLater ? at : undefined,
-        ),
-      );
-      const expected = await time("health", () =>
-        waitHealthy(this.#runner, host.name, manifest, this.#opts, req.signal),
-      );
-      await timedHook(at, "post_deploy");
-      return { expected };
-    } catch (err) {
-      req.signal?.throwIfAborted();
-      const failureLogs = await readFailureLogs(this.#runner, host, releaseDir, manifest);
-      let status: DeployStatus = "failed";
-      if (previous && previous !== release) {
-        await time("rollback", () => this.reactivate(host, paths, previous, step));
-        status = "rolled_back";
-      } else if (!previous) {
-        // Nothing ran before: stop the broken release rather than leave it half up.
-        await step(composeDown(projectOf(manifest, releaseDir, host.compose)), { allowFailure: true });
-        await step(removeTree(paths.current), { allowFailure: true });
-      }
-      // (A redeploy of what runs: its containers were running before; they are left as they are.)
-      return { failed: { status, error: `${errorText(err)}${await at.hooks.onFailure()}`, failureLogs } };
     }
   }
 
@@ -318,7 +270,7 @@ export class HostDeployer {
             : `no earlier release of ${stack} on ${host.name} to roll back to`,
         );
       }
-      const { manifest, expected } = await this.reactivate(host, paths, target, step);
+      const { manifest, expected } = await reactivateRelease(this.#activator(), host, paths, target, step);
       return { ...(current ? { from: current } : {}), to: target, manifest, expected };
     } finally {
       await lock.release();
@@ -359,45 +311,10 @@ export class HostDeployer {
     const rec = await this.#runner.run(host, listReleases(paths), { allowFailure: true });
     return rec.code === 0 ? rec.stdout.split("\n").filter((l) => l && !l.startsWith(".")) : [];
   }
-
-  private async reactivate(
-    host: HostTarget,
-    paths: StackPaths,
-    release: string,
-    step: Step,
-  ): Promise<{ manifest: ReleaseManifest; expected: ExpectedContainers }> {
-    const exists = await this.#runner.run(host.name, isDir(paths.release(release)), { allowFailure: true });
-    if (exists.code !== 0)
-      throw new DeployRefused(
-        `release ${release.slice(0, 7)} of ${paths.stackDir} is gone from ${host.name}`,
-      );
-    const manifest = await readManifest(this.#runner, host.name, paths.release(release));
-    await step(switchTo(paths, release));
-    await this.up(host, paths.release(release), manifest, [], step);
-    return { manifest, expected: await waitHealthy(this.#runner, host.name, manifest, this.#opts) };
-  }
-
-  /** Pull, then `up`; with `switchFirst`, `current` is switched to that release in the same round trip. */
-  private async up(
-    host: HostTarget,
-    releaseDir: string,
-    manifest: ReleaseManifest,
-    pull: readonly string[],
-    step: Step,
-    switchFirst?: { paths: StackPaths; release: string },
-  ): Promise<void> {
-    const project = projectOf(manifest, releaseDir, host.compose);
-    if (pull.length) await step(composePull(project, pull));
-    const up = composeUp(project, {
-      waitSeconds: Math.ceil(this.#opts.healthTimeoutMs / 1000),
-      noBuild: Boolean(manifest.overrideFiles?.length),
-    });
-    await step(switchFirst ? switchAndRun(switchFirst.paths, switchFirst.release, up) : up);
-  }
 }
 
 /** One deploy under its host lock: what its steps share. */
-interface Attempt {
+export interface Attempt {
   req: DeployRequest;
   paths: StackPaths;
   lock: HeldLock;
@@ -412,7 +329,7 @@ interface Attempt {
 }
 
 /** The hook, timed as a step of its own, when the stack has it. */
-const timedHook = (at: Attempt, name: "post_sync" | "pre_deploy" | "post_deploy") =>
+export const timedHook = (at: Attempt, name: "post_sync" | "pre_deploy" | "post_deploy") =>
   at.hooks.has(name) ? at.time(name, () => at.hooks.run(name)) : Promise.resolve();
 
 /** A command that changes the target (HostDeployer `#stepper`). */

@@ -87,61 +87,113 @@ export async function acquireHostLock(
   opts: HostLockOptions = {},
 ): Promise<HeldLock> {
   const now = opts.now ?? (() => new Date());
-  const nonce = randomBytes(8).toString("hex");
-  let acquiredAt: string | undefined;
-  const details = (): string => {
-    const at = now();
-    return JSON.stringify({
-      ...who,
-      acquiredAt: acquiredAt ?? at.toISOString(),
-      expiresAt: new Date(at.getTime() + ttlMs).toISOString(),
-    });
+  const a: Acquisition = {
+    runner,
+    host,
+    stack,
+    paths,
+    nonce: randomBytes(8).toString("hex"),
+    who,
+    ttlMs,
+    details: (acquiredAt) => {
+      const at = now();
+      return JSON.stringify({
+        ...who,
+        acquiredAt: acquiredAt ?? at.toISOString(),
+        expiresAt: new Date(at.getTime() + ttlMs).toISOString(),
+      });
+    },
   };
+  const taken = await takeLock(a, opts, now);
+  const heartbeat = startHeartbeat(a, taken.acquiredAt, opts.signal);
+  return heldLock(a, taken.current, heartbeat);
+}
+
+/** One acquisition of the lock: where, by whom, and its nonce. */
+interface Acquisition {
+  runner: Runner;
+  host: string;
+  stack: string;
+  paths: StackPaths;
+  nonce: string;
+  who: { holder: string; commit: string; owner?: string };
+  ttlMs: number;
+  /** The lock's details (JSON), expiring one ttl from now; `acquiredAt` stays that of the take. */
+  details(acquiredAt?: string): string;
+}
+
+/**
+ * Makes the lock directory, breaking an expired lock once per attempt and waiting for one of our
+ * own installation (acquireHostLock); returns when it was taken and where `current` pointed.
+ */
+async function takeLock(
+  a: Acquisition,
+  opts: HostLockOptions,
+  now: () => Date,
+): Promise<{ acquiredAt: string; current: string | undefined }> {
+  const { runner, host, paths } = a;
   // Our own installation's lock lapses within one ttl of its holder stopping; a little more for clocks.
-  const waitUntil = Date.now() + ttlMs + 5_000;
-  let linked: string | undefined;
+  const waitUntil = Date.now() + a.ttlMs + 5_000;
   for (let broke = false; ; ) {
-    const first = details();
-    const made = await runner.run(host, takeLockDir(paths, nonce), { stdin: first, allowFailure: true });
-    if (made.code === 0) {
-      acquiredAt = JSON.parse(first).acquiredAt;
-      linked = releaseOfLink(made.stdout);
-      break;
-    }
+    const first = a.details();
+    const made = await runner.run(host, takeLockDir(paths, a.nonce), { stdin: first, allowFailure: true });
+    if (made.code === 0)
+      return { acquiredAt: JSON.parse(first).acquiredAt, current: releaseOfLink(made.stdout) };
     if (made.code !== LOCK_HELD) throw new RemoteCommandError(made);
     const current = await readDetails(runner, host, paths);
     // Without readable details (an older holder died between mkdir and writing them), the
     // directory's own age stands in for the expiry.
     const expiresAt = current
       ? new Date(current.expiresAt).getTime()
-      : await lockDirExpiry(runner, host, paths, ttlMs);
+      : await lockDirExpiry(runner, host, paths, a.ttlMs);
     if (expiresAt < now().getTime() && !broke) {
       await runner.run(host, removeLockDir(paths));
       broke = true;
       continue;
     }
-    const ours = who.owner !== undefined && current?.owner === who.owner;
-    if (!ours || Date.now() >= waitUntil || opts.signal?.aborted) throw new LockedError(host, stack, current);
+    const ours = a.who.owner !== undefined && current?.owner === a.who.owner;
+    if (!ours || Date.now() >= waitUntil || opts.signal?.aborted)
+      throw new LockedError(host, a.stack, current);
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 1_000));
     broke = false;
   }
+}
 
+/** Refreshes the lock's expiry every third of its ttl, fenced, until stopped or `signal` aborts. */
+function startHeartbeat(
+  a: Acquisition,
+  acquiredAt: string,
+  signal: AbortSignal | undefined,
+): ReturnType<typeof setInterval> {
   const heartbeat = setInterval(
     () => {
-      if (opts.signal?.aborted) {
+      if (signal?.aborted) {
         clearInterval(heartbeat);
         return;
       }
-      runner
-        .run(host, fenced(paths, nonce, writeLockDetails(paths)), { stdin: details(), allowFailure: true })
+      a.runner
+        .run(a.host, fenced(a.paths, a.nonce, writeLockDetails(a.paths)), {
+          stdin: a.details(acquiredAt),
+          allowFailure: true,
+        })
         .catch(() => {});
     },
-    Math.max(1000, ttlMs / 3),
+    Math.max(1000, a.ttlMs / 3),
   );
   heartbeat.unref();
+  return heartbeat;
+}
+
+/** The holder's handle of the lock it took: fencing, and release (alone or after a last command). */
+function heldLock(
+  a: Acquisition,
+  current: string | undefined,
+  heartbeat: ReturnType<typeof setInterval>,
+): HeldLock {
+  const { runner, host, paths, nonce } = a;
   let released = false;
   return {
-    current: linked,
+    current,
     nonce,
     fence: (argv) => fenced(paths, nonce, argv),
     async releaseAfter(argv) {
