@@ -9,9 +9,10 @@ import { rowsWithin } from "../../plan/render/markdown.ts";
 import type { EnvironmentOutcome } from "../api/prComment.ts";
 import type { ParsedCommand } from "../commands.ts";
 import { fromHostJobResult } from "../render/checkRun.ts";
+import { type DeployAuthorizer, deployAuthorizer } from "./deployAuthorizer.ts";
 import type { JobContext } from "./jobContext.ts";
-import { type Actor, authorizeCommand, commandFacts } from "./permissions.ts";
-import { plannedSha, planPullRequest, readPullRequest } from "./planPr.ts";
+import { type Actor, commandFacts } from "./permissions.ts";
+import { type PlannedPullRequest, planPullRequest, readPullRequest } from "./planPr.ts";
 import { reply, STATUS_LIMIT, showResults } from "./replies.ts";
 import { environmentsToDeploy, rollout } from "./rollout.ts";
 
@@ -34,13 +35,9 @@ export async function deployFromPullRequest(
     force: command.force,
     only: { stacks: command.stacks, hosts: command.host ? [command.host] : [] },
   });
-  const { pr, plan, head, repo, images, policy } = planned;
+  const { pr, plan, policy } = planned;
   if (!plan.ok) {
-    await reply(
-      ctx,
-      prNumber,
-      `The plan for this pull request is not ok (${plan.deployable ? "a stack it changes is broken" : "the configuration has errors"}); nothing was deployed. See the \`stackpilot/plan\` check run.`,
-    );
+    await reply(ctx, prNumber, planNotOk(plan));
     return false;
   }
   const envs = environmentsToDeploy(plan).filter((e) => !command.env || e === command.env);
@@ -48,50 +45,72 @@ export async function deployFromPullRequest(
     await reply(ctx, prNumber, nothingToDeploy(plan, pr.headSha, command.env));
     return true;
   }
-  const facts = await commandFacts(ctx, pr, actor);
-  const planSha = await plannedSha(ctx, pr.headSha);
-  const lines: string[] = [];
-  const outcomes: EnvironmentOutcome[] = [];
-  let ok = true;
-  for (const env of envs) {
-    const verdict = await authorizeCommand(ctx, {
-      action: "deploy",
-      actor,
-      pr,
-      facts,
-      policy,
-      environment: env,
-      planSha,
-    });
-    if (!verdict.ok) {
-      ok = false;
-      lines.push(`- **${escapeMarkdown(env)}**: refused: ${escapeMarkdown(verdict.reason)}`);
-      outcomes.push({ name: env, refused: verdict.reason });
-      continue;
-    }
-    const url = policy.environments.get(env)?.url;
-    const results = await rollout(ctx, {
-      plan,
-      head,
-      images,
-      repo,
-      environment: env,
-      trigger: "command",
-      actor: actor.login,
-      ...(url ? { environmentUrl: url } : {}),
-    });
-    const failed = results.filter((r) => !isSuccess(r));
-    if (failed.length) ok = false;
-    outcomes.push({ name: env, results: results.map(fromHostJobResult) });
-    lines.push(
-      `- **${escapeMarkdown(env)}**: ${results.length - failed.length} of ${results.length} deployed${failed.length ? `; failed: ${failed.map((f) => `${codeSpan(f.stack)} on ${codeSpan(f.host)} (${escapeMarkdown((f.error ?? "").split("\n").at(-1)?.slice(0, 200) ?? "")})`).join(", ")}` : ""}`,
-    );
-  }
+  const authorize = await deployAuthorizer(ctx, pr, actor, policy);
+  const deployed: EnvironmentDeploy[] = [];
+  for (const env of envs) deployed.push(await deployEnvironment(ctx, planned, actor, env, authorize));
+  await reportDeploy(ctx, prNumber, pr.headSha, actor, deployed);
+  return deployed.every((d) => d.ok);
+}
+
+/** One environment's part of a `/deploy`: its line in the reply and its results for the comment. */
+interface EnvironmentDeploy {
+  ok: boolean;
+  line: string;
+  outcome: EnvironmentOutcome;
+}
+
+function planNotOk(plan: Plan): string {
+  return `The plan for this pull request is not ok (${plan.deployable ? "a stack it changes is broken" : "the configuration has errors"}); nothing was deployed. See the \`stackpilot/plan\` check run.`;
+}
+
+/** Rolls the plan out to `env` if the rules let the actor deploy there. */
+async function deployEnvironment(
+  ctx: JobContext,
+  { plan, head, images, repo, policy }: PlannedPullRequest,
+  actor: Actor,
+  env: string,
+  authorize: DeployAuthorizer,
+): Promise<EnvironmentDeploy> {
+  const verdict = await authorize(env);
+  if (!verdict.ok)
+    return {
+      ok: false,
+      line: `- **${escapeMarkdown(env)}**: refused: ${escapeMarkdown(verdict.reason)}`,
+      outcome: { name: env, refused: verdict.reason },
+    };
+  const url = policy.environments.get(env)?.url;
+  const results = await rollout(ctx, {
+    plan,
+    head,
+    images,
+    repo,
+    environment: env,
+    trigger: "command",
+    actor: actor.login,
+    ...(url ? { environmentUrl: url } : {}),
+  });
+  const failed = results.filter((r) => !isSuccess(r));
+  return {
+    ok: failed.length === 0,
+    line: `- **${escapeMarkdown(env)}**: ${results.length - failed.length} of ${results.length} deployed${failed.length ? `; failed: ${failed.map((f) => `${codeSpan(f.stack)} on ${codeSpan(f.host)} (${escapeMarkdown((f.error ?? "").split("\n").at(-1)?.slice(0, 200) ?? "")})`).join(", ")}` : ""}`,
+    outcome: { name: env, results: results.map(fromHostJobResult) },
+  };
+}
+
+/** The results in the PR's Stackpilot comment, and the reply that sums them up. */
+async function reportDeploy(
+  ctx: JobContext,
+  prNumber: number,
+  headSha: string,
+  actor: Actor,
+  deployed: EnvironmentDeploy[],
+): Promise<void> {
+  const outcomes = deployed.map((d) => d.outcome);
   // A refusal alone leaves the last real deploy on show; the reply says why.
   const shown = outcomes.some((o) => o.results)
     ? await showResults(ctx, prNumber, {
         kind: "deploy",
-        sha: pr.headSha,
+        sha: headSha,
         actor: actor.login,
         at: new Date(),
         environments: outcomes,
@@ -100,9 +119,8 @@ export async function deployFromPullRequest(
   await reply(
     ctx,
     prNumber,
-    `Deploy of \`${pr.headSha.slice(0, 7)}\` requested by ${mention(actor.login)}:\n\n${lines.join("\n")}${shown}`,
+    `Deploy of \`${headSha.slice(0, 7)}\` requested by ${mention(actor.login)}:\n\n${deployed.map((d) => d.line).join("\n")}${shown}`,
   );
-  return ok;
 }
 
 /**

@@ -10,14 +10,16 @@
 import type { Procedure } from "../../config/procedureSchema.ts";
 import { type PowerResult, startStack, stopStack } from "../../deploy/stackPower.ts";
 import { codeSpan, escapeMarkdown, mention } from "../../plan/render/escape.ts";
-import { definitionOf } from "../../procedures/definition.ts";
+import type { Policy } from "../../policy/policy.ts";
+import { definitionOf, type RunDefinition } from "../../procedures/definition.ts";
 import { narrowPlan } from "../../procedures/narrow.ts";
 import type { ParsedCommand } from "../commands.ts";
 import { procedureCheckName } from "../render/procedureCheckRun.ts";
 import { deployedTargetsOrReply } from "./commandTargets.ts";
+import { type DeployAuthorizer, deployAuthorizer } from "./deployAuthorizer.ts";
 import { inventory, type JobContext } from "./jobContext.ts";
-import { type Actor, authorizeCommand, commandFacts, mayActOn } from "./permissions.ts";
-import { plannedSha, planPullRequest } from "./planPr.ts";
+import { type Actor, mayActOn } from "./permissions.ts";
+import { type PlannedPullRequest, planPullRequest } from "./planPr.ts";
 import { queueRun } from "./procedureStart.ts";
 import { reply } from "./replies.ts";
 import { environmentsToDeploy } from "./rollout.ts";
@@ -25,6 +27,11 @@ import { environmentsToDeploy } from "./rollout.ts";
 /** Runs from a PR name it in `trigger_name`, so the worker fetches the PR's head. */
 export const prRunTag = (pr: number) => `pr#${pr}`;
 
+/**
+ * `/run PROCEDURE`: 1. the procedure as the default branch defines it, 2. the environments it
+ * would deploy to, each checked as `/deploy` checks it (the first refusal refuses the run),
+ * 3. the run queued at the PR's head, and the reply naming its check run.
+ */
 export async function runFromPullRequest(
   ctx: JobContext,
   prNumber: number,
@@ -32,50 +39,21 @@ export async function runFromPullRequest(
   command: Extract<ParsedCommand, { kind: "run" }>,
 ): Promise<boolean> {
   const planned = await planPullRequest(ctx, prNumber, { report: false });
-  const { pr, plan, policy } = planned;
+  const { pr, policy } = planned;
   const definition = definitionOf(policy.procedures, command.procedure);
   if (!definition) {
+    await reply(ctx, prNumber, noSuchProcedure(policy, command.procedure));
+    return false;
+  }
+  const envs = runEnvironments(ctx, planned, definition);
+  const refused = await firstRefusal(await deployAuthorizer(ctx, pr, actor, policy), envs);
+  if (refused) {
     await reply(
       ctx,
       prNumber,
-      `There is no procedure ${codeSpan(command.procedure)} on the default branch (defined: ${[...policy.procedures.keys()].map((n) => codeSpan(n)).join(", ") || "none"}); procedures in a pull request apply after merge.`,
+      `Run of ${codeSpan(command.procedure)} refused (it deploys to ${codeSpan(refused.environment)}): ${escapeMarkdown(refused.reason)}`,
     );
     return false;
-  }
-  // Where its deploy steps would deploy now, plus the default environment for the other steps.
-  const envs = new Set([policy.defaultEnvironment]);
-  for (const step of deploySteps(Object.values(definition.procedures))) {
-    const narrowed = narrowPlan({
-      plan,
-      selection: step,
-      filters: {},
-      policy,
-      inventory: inventory(ctx),
-      branch: ctx.ref.defaultBranch,
-      defaultBranch: ctx.ref.defaultBranch,
-    });
-    for (const env of environmentsToDeploy(narrowed.plan)) envs.add(env);
-  }
-  const facts = await commandFacts(ctx, pr, actor);
-  const planSha = await plannedSha(ctx, pr.headSha);
-  for (const environment of [...envs].sort()) {
-    const verdict = await authorizeCommand(ctx, {
-      action: "deploy",
-      actor,
-      pr,
-      facts,
-      policy,
-      environment,
-      planSha,
-    });
-    if (!verdict.ok) {
-      await reply(
-        ctx,
-        prNumber,
-        `Run of ${codeSpan(command.procedure)} refused (it deploys to ${codeSpan(environment)}): ${escapeMarkdown(verdict.reason)}`,
-      );
-      return false;
-    }
   }
   const id = await queueRun(ctx, {
     procedure: command.procedure,
@@ -90,6 +68,44 @@ export async function runFromPullRequest(
     `Run #${id} of ${codeSpan(command.procedure)} at \`${pr.headSha.slice(0, 7)}\` requested by ${mention(actor.login)} is queued: the check run ${codeSpan(procedureCheckName(command.procedure))} follows it.`,
   );
   return true;
+}
+
+function noSuchProcedure(policy: Policy, procedure: string): string {
+  return `There is no procedure ${codeSpan(procedure)} on the default branch (defined: ${[...policy.procedures.keys()].map((n) => codeSpan(n)).join(", ") || "none"}); procedures in a pull request apply after merge.`;
+}
+
+/** Where its deploy steps would deploy now, plus the default environment for the other steps; sorted. */
+function runEnvironments(
+  ctx: JobContext,
+  { plan, policy }: PlannedPullRequest,
+  definition: RunDefinition,
+): string[] {
+  const envs = new Set([policy.defaultEnvironment]);
+  for (const step of deploySteps(Object.values(definition.procedures))) {
+    const narrowed = narrowPlan({
+      plan,
+      selection: step,
+      filters: {},
+      policy,
+      inventory: inventory(ctx),
+      branch: ctx.ref.defaultBranch,
+      defaultBranch: ctx.ref.defaultBranch,
+    });
+    for (const env of environmentsToDeploy(narrowed.plan)) envs.add(env);
+  }
+  return [...envs].sort();
+}
+
+/** The first environment the actor may not deploy to, with the reason; checked in order. */
+async function firstRefusal(
+  authorize: DeployAuthorizer,
+  environments: string[],
+): Promise<{ environment: string; reason: string } | undefined> {
+  for (const environment of environments) {
+    const verdict = await authorize(environment);
+    if (!verdict.ok) return { environment, reason: verdict.reason };
+  }
+  return undefined;
 }
 
 function deploySteps(procedures: Procedure[]) {

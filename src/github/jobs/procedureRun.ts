@@ -116,36 +116,80 @@ async function execute(
   timings.lock = t0 - pickedAt;
   const prepared = await prepare(w, run, time);
   if (!prepared) return;
-  const { ctx, repo, head, branch, policy, definition } = prepared;
+  const { ctx, repo, head } = prepared;
 
   const changed = await time("changes", async () =>
     run.base && (await repo.resolveCommit(run.base)) ? await changedFiles(repo, run.base, head) : undefined,
   );
-  if (run.filters.paths && changed && !anyMatch(run.filters.paths, changed)) {
-    await store.procedures.finishRun(runId, {
-      status: "skipped",
-      reason: `no file changed in ${run.base?.slice(0, 7)}..${head.slice(0, 7)} matches the trigger's paths (${run.filters.paths.join(", ")})`,
-    });
-    return;
-  }
+  if (await skippedByPaths(store, run, head, changed)) return;
 
   // The check run is feedback, not a gate: it is created while the first steps start. A failure
   // to create it fails the run once the steps end, and the retry finds them done.
   const progressMade = checkRun(ctx, runId, head);
   progressMade.catch(() => {});
+  logStart(w, ctx, run, timings);
+  const result = await runSteps(run, prepared, changed, progressMade, signal);
+  signal.throwIfAborted();
+  const progress = await progressMade;
+  await recordEnd(w, ctx, run, head, result.failed, t0);
+  return async () => {
+    await progress.finish();
+  };
+}
+
+/** What a started run runs with (prepare). */
+interface PreparedRun {
+  ctx: JobContext;
+  repo: RunScope["repo"];
+  head: string;
+  branch: string;
+  policy: Policy;
+  definition: RunDefinition;
+}
+
+/** A trigger's `paths` filter that no changed file matches ends the run as skipped. */
+async function skippedByPaths(
+  store: Store,
+  run: Run,
+  head: string,
+  changed: string[] | undefined,
+): Promise<boolean> {
+  if (!run.filters.paths || !changed || anyMatch(run.filters.paths, changed)) return false;
+  await store.procedures.finishRun(run.id, {
+    status: "skipped",
+    reason: `no file changed in ${run.base?.slice(0, 7)}..${head.slice(0, 7)} matches the trigger's paths (${run.filters.paths.join(", ")})`,
+  });
+  return true;
+}
+
+function logStart(w: ProcedureWorker, ctx: JobContext, run: Run, timings: Record<string, number>): void {
   w.deps.metrics?.procedureStart(timings);
   ctx.log.info(
-    `procedure run #${runId} (${runName(run)}) starts its steps; start phases (ms): ${Object.entries(timings)
+    `procedure run #${run.id} (${runName(run)}) starts its steps; start phases (ms): ${Object.entries(timings)
       .map(([k, v]) => `${k} ${v}`)
       .join(", ")}`,
   );
-  const result = await runDefinition({
+}
+
+/**
+ * The stages with the App's steps, each step recorded with the run (a retry resumes after the
+ * recorded ones) and each change sent to the check run once it exists.
+ */
+async function runSteps(
+  run: Run,
+  { ctx, repo, head, branch, policy, definition }: PreparedRun,
+  changed: string[] | undefined,
+  progressMade: Promise<{ changed: () => void }>,
+  signal: AbortSignal,
+): Promise<{ failed: boolean }> {
+  const { store } = ctx.deps;
+  return runDefinition({
     definition,
     changed,
-    recorded: new Map((await store.procedures.listSteps(runId)).map((s) => [s.path, s])),
+    recorded: new Map((await store.procedures.listSteps(run.id)).map((s) => [s.path, s])),
     ledger: {
-      setStep: (path, u) => store.procedures.setStep(runId, path, u),
-      addStepDetail: (path, detail) => store.procedures.addStepDetail(runId, path, detail),
+      setStep: (path, u) => store.procedures.setStep(run.id, path, u),
+      addStepDetail: (path, detail) => store.procedures.addStepDetail(run.id, path, detail),
     },
     runner: appStepRunner(ctx, { run: { ...run, branch }, repo, head, branch, policy } satisfies RunScope),
     onChange: () =>
@@ -155,27 +199,32 @@ async function execute(
       ),
     signal,
   });
-  signal.throwIfAborted();
-  const progress = await progressMade;
-  await store.procedures.finishRun(runId, { status: result.failed ? "failed" : "succeeded" });
-  w.deps.metrics?.procedureRun(
-    run.procedure ?? "deploy-changed",
-    result.failed ? "failed" : "succeeded",
-    Date.now() - t0,
-  );
-  ctx.log.info(
-    `procedure run #${runId} (${runName(run)}) at ${head.slice(0, 7)}: ${result.failed ? "failed" : "succeeded"}`,
-  );
-  return async () => {
-    await progress.finish();
-  };
+}
+
+/** The run's end: stored, counted and logged. */
+async function recordEnd(
+  w: ProcedureWorker,
+  ctx: JobContext,
+  run: Run,
+  head: string,
+  failed: boolean,
+  t0: number,
+): Promise<void> {
+  const status = failed ? "failed" : "succeeded";
+  await w.deps.store.procedures.finishRun(run.id, { status });
+  w.deps.metrics?.procedureRun(run.procedure ?? "deploy-changed", status, Date.now() - t0);
+  ctx.log.info(`procedure run #${run.id} (${runName(run)}) at ${head.slice(0, 7)}: ${status}`);
 }
 
 /**
  * The run's repository, checkout and rules, and the run marked started with them; undefined when
  * another attempt started it meanwhile. Each phase timed by `time`.
  */
-async function prepare(w: ProcedureWorker, run: Run, time: ReturnType<typeof stepTimer>["time"]) {
+async function prepare(
+  w: ProcedureWorker,
+  run: Run,
+  time: ReturnType<typeof stepTimer>["time"],
+): Promise<PreparedRun | undefined> {
   const { store } = w.deps;
   const runId = run.id;
   const { ref, ctx } = await time("repository", async () => {

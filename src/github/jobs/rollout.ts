@@ -17,7 +17,7 @@ import { type Plan, summarize } from "../../plan/plan.ts";
 import type { DeploySnapshot } from "../../plan/planRequest.ts";
 import type { DeployTrigger } from "../../state/deployments.ts";
 import { rolloutLockKey } from "../../state/rollouts.ts";
-import { checkRunProgress } from "../api/checkRunProgress.ts";
+import { checkRunProgress, type Progress } from "../api/checkRunProgress.ts";
 import { createDeployment, setDeploymentStatus } from "../api/deployments.ts";
 import { type DeployResult, deployCheckRun, fromHostJobResult } from "../render/checkRun.ts";
 import type { JobContext } from "./jobContext.ts";
@@ -58,7 +58,7 @@ export async function rollout(ctx: JobContext, input: RolloutInput): Promise<Hos
   const targets = plan.stacks.flatMap((s) =>
     s.targets
       .filter((t) => t.action !== "skip")
-      .map((t) => ({ stack: s.name, host: t.host, action: t.action as "deploy" | "remove" })),
+      .map((t): RolloutTarget => ({ stack: s.name, host: t.host, action: t.action as "deploy" | "remove" })),
   );
   if (targets.length === 0) return [];
   const { store } = ctx.deps;
@@ -95,25 +95,73 @@ export async function rollout(ctx: JobContext, input: RolloutInput): Promise<Hos
   );
 }
 
+/** One (stack, host) the rollout deploys to or removes from. */
+interface RolloutTarget {
+  stack: string;
+  host: string;
+  action: "deploy" | "remove";
+}
+
+/** The rollout's rows in its check run, by `stack\0host`, updated as hosts start and finish. */
+type DeployRows = Map<string, DeployResult>;
+
+/** The rollout's check run, as the deployment's statuses link to it and its updates name it. */
+interface RolloutCheckRun {
+  id: number;
+  name: string;
+  url: string | undefined;
+}
+
+/** Steps 2 to 5 of the list above, under the rollout's lease. */
 async function runRollout(
   ctx: JobContext,
   input: RolloutInput,
   plan: Plan,
-  targets: { stack: string; host: string; action: "deploy" | "remove" }[],
+  targets: RolloutTarget[],
   rolloutId: number,
 ): Promise<HostJobResult[]> {
-  const sha = plan.head;
+  const rows: DeployRows = new Map(
+    targets.map((t) => [
+      `${t.stack}\0${t.host}`,
+      { stack: t.stack, host: t.host, action: t.action, status: "queued" },
+    ]),
+  );
+  const deploymentId = await openDeployment(ctx, input, plan.head, targets, rolloutId);
+  const checkRun = await openCheckRun(ctx, input.environment, plan.head, rows, rolloutId);
+  await setDeploymentStatus(ctx.octokit, {
+    owner: ctx.owner,
+    repo: ctx.repo,
+    deployment_id: deploymentId,
+    state: "in_progress",
+    description: `deploying ${targetCount(targets.length)}`,
+    logUrl: checkRun.url,
+  });
+  const done = await deployTargets(ctx, input, plan, rolloutId, rows, checkRun);
+  recordOutcome(ctx, input.environment, plan.head, done);
+  await reportEnd(ctx, input, deploymentId, checkRun, done);
+  return done;
+}
+
+const targetCount = (n: number) => `${n} target${n === 1 ? "" : "s"}`;
+
+/** The GitHub Deployment, remembered with the rollout and queued. */
+async function openDeployment(
+  ctx: JobContext,
+  input: RolloutInput,
+  sha: string,
+  targets: RolloutTarget[],
+  rolloutId: number,
+): Promise<number> {
   const { owner, repo } = ctx;
-  const { store } = ctx.deps;
   const deploymentId = await createDeployment(ctx.octokit, {
     owner,
     repo,
     sha,
     environment: input.environment,
-    description: `Stackpilot: ${targets.length} target${targets.length === 1 ? "" : "s"} by ${input.actor}`,
+    description: `Stackpilot: ${targetCount(targets.length)} by ${input.actor}`,
     payload: { stacks: [...new Set(targets.map((t) => t.stack))] },
   });
-  await store.setRolloutGithub(rolloutId, { githubDeploymentId: deploymentId });
+  await ctx.deps.store.setRolloutGithub(rolloutId, { githubDeploymentId: deploymentId });
   await setDeploymentStatus(ctx.octokit, {
     owner,
     repo,
@@ -121,41 +169,42 @@ async function runRollout(
     state: "queued",
     description: "queued",
   });
+  return deploymentId;
+}
 
-  const results = new Map<string, DeployResult>(
-    targets.map((t) => [
-      `${t.stack}\0${t.host}`,
-      { stack: t.stack, host: t.host, action: t.action, status: "queued" },
-    ]),
-  );
-  const name = `stackpilot/deploy: ${input.environment}`;
-  const first = deployCheckRun(input.environment, [...results.values()], {
+/** The check run `stackpilot/deploy: <env>`, every target queued, remembered with the rollout. */
+async function openCheckRun(
+  ctx: JobContext,
+  environment: string,
+  sha: string,
+  rows: DeployRows,
+  rolloutId: number,
+): Promise<RolloutCheckRun> {
+  const name = `stackpilot/deploy: ${environment}`;
+  const first = deployCheckRun(environment, [...rows.values()], {
     headSha: sha,
     startedAt: new Date().toISOString(),
   });
-  const { data: run } = await ctx.octokit.rest.checks.create({ owner, repo, ...first.params, name });
-  await store.setRolloutGithub(rolloutId, { checkRunId: run.id });
-  await setDeploymentStatus(ctx.octokit, {
-    owner,
-    repo,
-    deployment_id: deploymentId,
-    state: "in_progress",
-    description: `deploying ${targets.length} target${targets.length === 1 ? "" : "s"}`,
-    logUrl: run.html_url ?? undefined,
+  const { data: run } = await ctx.octokit.rest.checks.create({
+    owner: ctx.owner,
+    repo: ctx.repo,
+    ...first.params,
+    name,
   });
+  await ctx.deps.store.setRolloutGithub(rolloutId, { checkRunId: run.id });
+  return { id: run.id, name, url: run.html_url ?? undefined };
+}
 
-  // Check-run updates as hosts finish (coalesced, one in flight); the final state is retried.
-  const progress = checkRunProgress({
-    render: () => {
-      const { head_sha: _ignored, ...params } = deployCheckRun(input.environment, [...results.values()], {
-        headSha: sha,
-      }).params;
-      return params;
-    },
-    send: (params) => ctx.octokit.rest.checks.update({ owner, repo, check_run_id: run.id, ...params, name }),
-    log: ctx.log,
-  });
-
+/** The deploys themselves, the check run following each host's start and end. */
+async function deployTargets(
+  ctx: JobContext,
+  input: RolloutInput,
+  plan: Plan,
+  rolloutId: number,
+  rows: DeployRows,
+  checkRun: RolloutCheckRun,
+): Promise<HostJobResult[]> {
+  const progress = checkRunFollowing(ctx, input.environment, plan.head, rows, checkRun);
   const done = await runPlan({
     repo: input.repo,
     repoId: ctx.ref.fullName,
@@ -173,33 +222,73 @@ async function runRollout(
     ...(input.images ? { images: { plan: input.images, registries: ctx.deps.registries ?? [] } } : {}),
     onProgress: (e) => {
       if (e.type === "start") {
-        const r = results.get(`${e.stack}\0${e.host}`);
+        const r = rows.get(`${e.stack}\0${e.host}`);
         if (r) r.status = "in_progress";
-      } else results.set(`${e.result.stack}\0${e.result.host}`, fromHostJobResult(e.result));
+      } else rows.set(`${e.result.stack}\0${e.result.host}`, fromHostJobResult(e.result));
       progress.changed();
     },
   });
   await progress.finish();
+  return done;
+}
+
+/** Check-run updates as hosts finish (coalesced, one in flight); the final state is retried. */
+function checkRunFollowing(
+  ctx: JobContext,
+  environment: string,
+  sha: string,
+  rows: DeployRows,
+  checkRun: RolloutCheckRun,
+): Progress {
+  return checkRunProgress({
+    render: () => {
+      const { head_sha: _ignored, ...params } = deployCheckRun(environment, [...rows.values()], {
+        headSha: sha,
+      }).params;
+      return params;
+    },
+    send: (params) =>
+      ctx.octokit.rest.checks.update({
+        owner: ctx.owner,
+        repo: ctx.repo,
+        check_run_id: checkRun.id,
+        ...params,
+        name: checkRun.name,
+      }),
+    log: ctx.log,
+  });
+}
+
+/** Each deploy's metrics and notification. */
+function recordOutcome(ctx: JobContext, environment: string, sha: string, done: HostJobResult[]): void {
   for (const r of done) {
-    ctx.deps.metrics?.deployment(input.environment, r.status, r.durationMs);
+    ctx.deps.metrics?.deployment(environment, r.status, r.durationMs);
     for (const h of r.hooks ?? []) ctx.deps.metrics?.hookRun(h.hook, h.status, h.durationMs);
   }
   for (const r of done) {
     const event = deployEvent(ctx.ref.fullName, sha, r);
     if (event) ctx.deps.notifier?.emit(event);
   }
+}
 
+/** The deployment's final status: success, or the failed targets named. */
+async function reportEnd(
+  ctx: JobContext,
+  input: RolloutInput,
+  deploymentId: number,
+  checkRun: RolloutCheckRun,
+  done: HostJobResult[],
+): Promise<void> {
   const failed = done.filter((r) => !isSuccess(r));
   await setDeploymentStatus(ctx.octokit, {
-    owner,
-    repo,
+    owner: ctx.owner,
+    repo: ctx.repo,
     deployment_id: deploymentId,
     state: failed.length ? "failure" : "success",
     description: failed.length
       ? `${failed.length} of ${done.length} failed: ${failed.map((f) => `${f.stack}@${f.host}`).join(", ")}`
       : `${done.length} deployed`,
-    logUrl: run.html_url ?? undefined,
+    logUrl: checkRun.url,
     ...(input.environmentUrl ? { environmentUrl: input.environmentUrl } : {}),
   });
-  return done;
 }
