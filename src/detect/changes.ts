@@ -36,35 +36,29 @@ export function mapChanges(
   head: Snapshot,
   changes: readonly Change[],
 ): Map<string, StackChange> {
+  const result = new Map<string, StackChange>();
+  addChangedFiles(result, base, head, changes);
+  for (const name of base.stacks.keys()) compareDefs(result, name, base, head);
+  for (const name of head.stacks.keys()) if (!base.stacks.has(name)) compareDefs(result, name, base, head);
+  return result;
+}
+
+/** Each changed path to the stacks it is an input of, at the base or at the head. */
+function addChangedFiles(
+  result: Map<string, StackChange>,
+  base: Snapshot,
+  head: Snapshot,
+  changes: readonly Change[],
+): void {
   // Owner indexes are built once per snapshot and kept with it (snapshots are cached per commit).
   const baseOwners = ownersOf(base);
   const headOwners = ownersOf(head);
   const none: readonly string[] = [];
   const ownersAt = (path: string) => [...(baseOwners.get(path) ?? none), ...(headOwners.get(path) ?? none)];
-
-  const result = new Map<string, StackChange>();
-  const entry = (name: string): StackChange => {
-    let c = result.get(name);
-    if (!c) {
-      c = {
-        name,
-        contentChanged: false,
-        targetsChanged: false,
-        added: false,
-        removed: false,
-        files: [],
-        configKeys: [],
-        hooks: [],
-      };
-      result.set(name, c);
-    }
-    return c;
-  };
-
   for (const change of changes) {
     const hit = new Set([...ownersAt(change.path), ...(change.oldPath ? ownersAt(change.oldPath) : none)]);
     for (const name of hit) {
-      const c = entry(name);
+      const c = entry(result, name);
       c.contentChanged = true;
       const via =
         viaOf(head.stacks.get(name), change.path) ??
@@ -77,34 +71,49 @@ export function mapChanges(
       });
     }
   }
+}
 
-  const compare = (name: string) => {
-    const b = base.stacks.get(name);
-    const h = head.stacks.get(name);
-    if (!b || !h) {
-      const c = entry(name);
-      c.contentChanged = true;
-      if (!b) c.added = true;
-      else c.removed = true;
-      return;
-    }
-    if (b.def === h.def) return; // shared by an incremental snapshot: nothing to compare
-    const keys = diffKeys(deployConfigOf(b.def), deployConfigOf(h.def));
-    if (keys.length) {
-      const c = entry(name);
-      c.contentChanged = true;
-      c.configKeys = keys.filter((k) => k !== "hooks");
-      c.hooks = hookChanges(b.def.hooks, h.def.hooks);
-    }
-    if (
-      JSON.stringify([b.def.hosts, b.def.environment]) !== JSON.stringify([h.def.hosts, h.def.environment])
-    ) {
-      entry(name).targetsChanged = true;
-    }
-  };
-  for (const name of base.stacks.keys()) compare(name);
-  for (const name of head.stacks.keys()) if (!base.stacks.has(name)) compare(name);
-  return result;
+/** A stack's definition at both ends: added, removed, its deploy config or only its targets changed. */
+function compareDefs(result: Map<string, StackChange>, name: string, base: Snapshot, head: Snapshot): void {
+  const b = base.stacks.get(name);
+  const h = head.stacks.get(name);
+  if (!b || !h) {
+    const c = entry(result, name);
+    c.contentChanged = true;
+    if (!b) c.added = true;
+    else c.removed = true;
+    return;
+  }
+  if (b.def === h.def) return; // shared by an incremental snapshot: nothing to compare
+  const keys = diffKeys(deployConfigOf(b.def), deployConfigOf(h.def));
+  if (keys.length) {
+    const c = entry(result, name);
+    c.contentChanged = true;
+    c.configKeys = keys.filter((k) => k !== "hooks");
+    c.hooks = hookChanges(b.def.hooks, h.def.hooks);
+  }
+  if (JSON.stringify([b.def.hosts, b.def.environment]) !== JSON.stringify([h.def.hosts, h.def.environment])) {
+    entry(result, name).targetsChanged = true;
+  }
+}
+
+/** The stack's change in `result`, added as "nothing changed" on first mention. */
+function entry(result: Map<string, StackChange>, name: string): StackChange {
+  let c = result.get(name);
+  if (!c) {
+    c = {
+      name,
+      contentChanged: false,
+      targetsChanged: false,
+      added: false,
+      removed: false,
+      files: [],
+      configKeys: [],
+      hooks: [],
+    };
+    result.set(name, c);
+  }
+  return c;
 }
 
 function viaOf(stack: StackSnapshot | undefined, path: string): string | undefined {

@@ -101,61 +101,32 @@ export class MountedTrees {
     const b = base?.mounts ?? [];
     const h = head?.mounts ?? [];
     if (b.length === 0 && h.length === 0) return [...own];
-    const tops = directlyInside([...b, ...h], "").map((m) => m.path);
-    const regions = [...new Set(tops)].filter((t) => subKey(b, t) !== subKey(h, t));
+    const regions = movedRegions(b, h);
     if (regions.length === 0) return [...own];
-    const within = (path: string) => regions.find((r) => path === r || path.startsWith(`${r}/`));
-    const kept: Change[] = [];
-    const sides = new Map<
-      string,
-      { old: Map<string, TreeEntry>; now: Map<string, TreeEntry>; touched: boolean }
-    >();
-    const side = (r: string) => {
-      let s = sides.get(r);
-      if (!s) {
-        s = { old: new Map(), now: new Map(), touched: false };
-        sides.set(r, s);
-      }
-      return s;
-    };
-    for (const c of own) {
-      const oldPath = c.oldPath ?? c.path;
-      const oldIn = c.status === "A" || c.status === "C" ? undefined : within(oldPath);
-      const newIn = c.status === "D" ? undefined : within(c.path);
-      if (!oldIn && !newIn) {
-        kept.push(c);
-        continue;
-      }
-      if (c.status !== "A" && c.status !== "C") {
-        if (oldIn) {
-          side(oldIn).old.set(oldPath, { mode: c.oldMode, oid: c.oldOid });
-          side(oldIn).touched ||= oldPath === oldIn;
-        } else kept.push(removal(oldPath, c));
-      }
-      if (c.status !== "D") {
-        if (newIn) {
-          side(newIn).now.set(c.path, { mode: c.newMode, oid: c.newOid });
-          side(newIn).touched ||= c.path === newIn;
-        } else kept.push(addition(c.path, c));
-      }
-    }
-    const out = kept;
-    for (const r of regions) {
-      const s = side(r);
-      const bm = b.find((m) => m.path === r);
-      const hm = h.find((m) => m.path === r);
-      // Without a change at the mount's path, the repository has there on both ends what it has
-      // on the mounted end: the same gitlink for a submodule, nothing for a source.
-      const implied = (m: Mount | undefined, into: Map<string, TreeEntry>) => {
-        if (!s.touched && m?.kind === "submodule") into.set(r, { mode: MODE_SUBMODULE, oid: m.commit });
-      };
-      const old = bm ? await this.subtree(base as MountSet, r) : s.old;
-      const now = hm ? await this.subtree(head as MountSet, r) : s.now;
-      if (!bm) implied(hm, old);
-      if (!hm) implied(bm, now);
-      out.push(...diffEntries(old, now));
-    }
+    const { kept: out, sides } = splitByRegion(own, regions);
+    for (const r of regions) out.push(...(await this.#regionChanges(r, sideOf(sides, r), base, head)));
     return out.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+  }
+
+  /** The difference of the files at a region between the ends: a mount's subtree, else the repository's own entries. */
+  async #regionChanges(
+    r: string,
+    s: Side,
+    base: MountSet | undefined,
+    head: MountSet | undefined,
+  ): Promise<Change[]> {
+    const bm = base?.mounts.find((m) => m.path === r);
+    const hm = head?.mounts.find((m) => m.path === r);
+    // Without a change at the mount's path, the repository has there on both ends what it has
+    // on the mounted end: the same gitlink for a submodule, nothing for a source.
+    const implied = (m: Mount | undefined, into: Map<string, TreeEntry>) => {
+      if (!s.touched && m?.kind === "submodule") into.set(r, { mode: MODE_SUBMODULE, oid: m.commit });
+    };
+    const old = bm ? await this.subtree(base as MountSet, r) : s.old;
+    const now = hm ? await this.subtree(head as MountSet, r) : s.now;
+    if (!bm) implied(hm, old);
+    if (!hm) implied(bm, now);
+    return diffEntries(old, now);
   }
 }
 
@@ -202,6 +173,65 @@ function subKey(mounts: readonly Mount[], path: string): string {
       .map((m) => [m.path, m.gitDir, m.commit])
       .sort(),
   );
+}
+
+/** The planned repository's own changes inside one region (a top-level mount path), on each side. */
+interface Side {
+  old: Map<string, TreeEntry>;
+  now: Map<string, TreeEntry>;
+  /** Whether a change is at the mount's path itself (its gitlink, say). */
+  touched: boolean;
+}
+
+/** Top-level mount paths whose mounted content differs between the ends (`subKey`). */
+function movedRegions(b: readonly Mount[], h: readonly Mount[]): string[] {
+  const tops = directlyInside([...b, ...h], "").map((m) => m.path);
+  return [...new Set(tops)].filter((t) => subKey(b, t) !== subKey(h, t));
+}
+
+/**
+ * The planned repository's own changes, those outside every region kept as they are (a rename
+ * across a region's edge becomes a removal or addition on the outer side) and those inside
+ * collected by region.
+ */
+function splitByRegion(
+  own: readonly Change[],
+  regions: readonly string[],
+): { kept: Change[]; sides: Map<string, Side> } {
+  const within = (path: string) => regions.find((r) => path === r || path.startsWith(`${r}/`));
+  const kept: Change[] = [];
+  const sides = new Map<string, Side>();
+  for (const c of own) {
+    const oldPath = c.oldPath ?? c.path;
+    const oldIn = c.status === "A" || c.status === "C" ? undefined : within(oldPath);
+    const newIn = c.status === "D" ? undefined : within(c.path);
+    if (!oldIn && !newIn) {
+      kept.push(c);
+      continue;
+    }
+    if (c.status !== "A" && c.status !== "C") {
+      if (oldIn) {
+        sideOf(sides, oldIn).old.set(oldPath, { mode: c.oldMode, oid: c.oldOid });
+        sideOf(sides, oldIn).touched ||= oldPath === oldIn;
+      } else kept.push(removal(oldPath, c));
+    }
+    if (c.status !== "D") {
+      if (newIn) {
+        sideOf(sides, newIn).now.set(c.path, { mode: c.newMode, oid: c.newOid });
+        sideOf(sides, newIn).touched ||= c.path === newIn;
+      } else kept.push(addition(c.path, c));
+    }
+  }
+  return { kept, sides };
+}
+
+function sideOf(sides: Map<string, Side>, r: string): Side {
+  let s = sides.get(r);
+  if (!s) {
+    s = { old: new Map(), now: new Map(), touched: false };
+    sides.set(r, s);
+  }
+  return s;
 }
 
 const kind = (mode: string) =>

@@ -12,7 +12,6 @@ import type { YamlSource } from "../config/yamlSource.ts";
 import type { Mount, MountSet } from "../git/mounts.ts";
 import { MergeBaseMemo } from "../git/range.ts";
 import type { Change, Tree, TreeEntry } from "../git/repo.ts";
-import { compileGlob } from "../util/glob.ts";
 import { BlobReader, DEFAULT_PARSE_LIMITS, type ParseLimits } from "./blobReader.ts";
 import { type ComposeFileInfo, parseComposeFile } from "./compose.ts";
 import type { ComposeEnv } from "./dotenv.ts";
@@ -21,6 +20,7 @@ import { type BlobSource, MountedTrees } from "./mounted.ts";
 import { failedMountProblems, mountFailureNotes, mountsUsed } from "./mountUse.ts";
 import { Owners } from "./owners.ts";
 import { PathIndex } from "./pathIndex.ts";
+import { affectedStacks } from "./snapshotAffected.ts";
 import { collectAllInputs, collectCompose } from "./snapshotReads.ts";
 import { resolveStacks, type StackDef } from "./stacks.ts";
 import { TreeOverlay } from "./treeOverlay.ts";
@@ -250,7 +250,7 @@ export async function deriveSnapshot(
     reads: new Map(),
     view,
   };
-  const affected = affectedStacks(from, prev, touched);
+  const affected = affectedStacks(from.stacks, ownersOf(from), prev.reads, touched);
   return assemble(new BlobReader(repo, limits), commit, from.config, meta, cache, from, affected);
 }
 
@@ -276,67 +276,6 @@ function applyChanges(tree: Tree, changes: readonly Change[], forward: boolean):
 }
 
 /**
- * Stacks of `snap` whose inputs or compose collection a change of any `touched` path (added,
- * removed, modified, on either side) could alter: owners of the path, stacks that read it while
- * collecting compose files, stacks whose directory, a referenced path or a symlink's target covers
- * it, stacks with such a path below it (it may become a symlink on their way), and stacks whose
- * watch globs match it.
- */
-function affectedStacks(snap: Snapshot, meta: SnapshotMeta, touched: Set<string>): Set<string> {
-  const owners = ownersOf(snap);
-  const byCover = new Map<string, string[]>();
-  const cover = (path: string, name: string) => {
-    const list = byCover.get(path);
-    if (list) list.push(name);
-    else byCover.set(path, [name]);
-  };
-  const byRead = new Map<string, string[]>();
-  for (const [name, paths] of meta.reads) {
-    for (const p of paths) {
-      const list = byRead.get(p);
-      if (list) list.push(name);
-      else byRead.set(p, [name]);
-    }
-  }
-  const byDescendant = new Map<string, string[]>();
-  const coverWithParents = (path: string, name: string) => {
-    cover(path, name);
-    for (let slash = path.lastIndexOf("/"); slash > 0; slash = path.lastIndexOf("/", slash - 1)) {
-      const dir = path.slice(0, slash);
-      const list = byDescendant.get(dir);
-      if (!list) byDescendant.set(dir, [name]);
-      else if (list.at(-1) !== name) list.push(name);
-    }
-  };
-  const watchers: { name: string; match: (p: string) => boolean }[] = [];
-  for (const [name, s] of snap.stacks) {
-    cover(s.def.path, name);
-    for (const ref of s.compose.refs) coverWithParents(ref.path, name);
-    for (const target of s.inputs.links.values()) coverWithParents(target, name);
-    if (s.def.watch.length > 0) watchers.push({ name, match: compileGlob(s.def.watch, { dot: true }) });
-  }
-  const affected = new Set<string>();
-  const addAll = (names: readonly string[] | undefined) => {
-    if (names) for (const n of names) affected.add(n);
-  };
-  for (const p of touched) {
-    addAll(owners.get(p));
-    addAll(byRead.get(p));
-    addAll(byDescendant.get(p));
-    for (let dir = p; ; ) {
-      addAll(byCover.get(dir));
-      const slash = dir.lastIndexOf("/");
-      if (slash < 0) break;
-      dir = dir.slice(0, slash);
-    }
-    addAll(byCover.get(""));
-    addAll(byCover.get("."));
-    for (const w of watchers) if (w.match(p)) affected.add(w.name);
-  }
-  return affected;
-}
-
-/**
  * Resolve stacks on `meta.index` and compute each one; stacks not in `affected` whose definition
  * equals their definition in `from` are taken from `from` as they are.
  */
@@ -353,24 +292,14 @@ async function assemble(
   const tree = index.tree;
   const problems = [...meta.configProblems];
   if (meta.configFailed) {
-    const snap: Snapshot = { commit, tree, config, configValid: false, problems, stacks: new Map() };
-    if (meta.view) snap.view = meta.view;
-    metaOf.set(snap, meta);
-    return snap;
+    return sealed({ commit, tree, config, configValid: false, problems, stacks: new Map() }, meta);
   }
   const { stacks: defs, problems: stackProblems } = resolveStacks(config, index, meta.source);
   problems.push(...stackProblems);
 
   const fromMeta = from ? metaOf.get(from) : undefined;
-  const reuse = (def: StackDef): StackSnapshot | undefined => {
-    if (!from || !affected || affected.has(def.name)) return undefined;
-    const old = from.stacks.get(def.name);
-    return old && JSON.stringify(old.def) === JSON.stringify(def) ? old : undefined;
-  };
-
   const todo = defs.filter((def) => {
-    const old = reuse(def);
-    if (!old) return true;
+    if (!reusable(def, from, affected)) return true;
     meta.reads.set(def.name, fromMeta?.reads.get(def.name) ?? []);
     return false;
   });
@@ -379,25 +308,36 @@ async function assemble(
 
   const stacks = new Map<string, StackSnapshot>();
   for (const def of defs) {
-    const old = composeOf.has(def.name) ? undefined : reuse(def);
-    if (old) {
-      stacks.set(def.name, old);
-      continue;
+    const old = composeOf.has(def.name) ? undefined : reusable(def, from, affected);
+    if (old) stacks.set(def.name, old);
+    else {
+      const compose = composeOf.get(def.name) as ComposeFileInfo;
+      stacks.set(def.name, stackSnapshot(def, compose, inputsOf.get(def.name) as StackInputs));
     }
-    const compose = composeOf.get(def.name) as ComposeFileInfo;
-    const inputs = inputsOf.get(def.name) as StackInputs;
-    // A stack's problems are its own: its definition's, its compose project's, its inputs'.
-    const stackProblems = [...(def.errors ?? []), ...compose.problems, ...inputs.problems];
-    stacks.set(def.name, {
-      def,
-      inputs,
-      compose,
-      fingerprint: fingerprint(def, inputs),
-      problems: stackProblems,
-    });
   }
   if (meta.view) seeThroughMounts(stacks, composeOf, meta.view.mounts, problems, meta.source);
-  const snap: Snapshot = { commit, tree, config, configValid: true, problems, stacks };
+  return sealed({ commit, tree, config, configValid: true, problems, stacks }, meta);
+}
+
+/** The stack of `from` that `def` takes as it is: one no changed path affects, defined alike. */
+function reusable(
+  def: StackDef,
+  from: Snapshot | undefined,
+  affected: Set<string> | undefined,
+): StackSnapshot | undefined {
+  if (!from || !affected || affected.has(def.name)) return undefined;
+  const old = from.stacks.get(def.name);
+  return old && JSON.stringify(old.def) === JSON.stringify(def) ? old : undefined;
+}
+
+function stackSnapshot(def: StackDef, compose: ComposeFileInfo, inputs: StackInputs): StackSnapshot {
+  // A stack's problems are its own: its definition's, its compose project's, its inputs'.
+  const problems = [...(def.errors ?? []), ...compose.problems, ...inputs.problems];
+  return { def, inputs, compose, fingerprint: fingerprint(def, inputs), problems };
+}
+
+/** `snap` with its view, remembered with what it was built from (for deriving the next one). */
+function sealed(snap: Snapshot, meta: SnapshotMeta): Snapshot {
   if (meta.view) snap.view = meta.view;
   metaOf.set(snap, meta);
   return snap;

@@ -80,70 +80,108 @@ export function collectCompose(
   defs: readonly StackDef[],
   reads: Map<string, string[]>,
 ): Promise<Map<string, ComposeFileInfo>> {
-  const { blobs } = reader;
   const targets = linkTargets(reader);
   return inRounds(reader, defs, (def, ask) => {
     cache.progress?.(def.name);
-    const paths: string[] = [];
-    // The blob a path leads to, through symlinks inside the repository (those leaving it are
-    // errors of the stack's inputs); undefined when absent or not known yet.
-    const entryOf = (path: string): TreeEntry | undefined => {
-      const r = resolvePath(tree, path, targets);
-      if (r.kind === "pending") {
-        ask(r.oid);
-        return undefined;
-      }
-      // The links on the way (a change to any may change what is read) and where they led.
-      paths.push(...r.links);
-      if (r.kind === "refused") return undefined;
-      if (r.links.length > 0) paths.push(r.path);
-      return tree.get(r.path);
-    };
-    const read = (path: string): string | undefined => {
-      paths.push(path);
-      const entry = entryOf(path);
-      if (!entry || reader.absent(entry.oid)) return undefined;
-      // A compose file parsed before needs no text; parse() asks for it if its variables differ.
-      // One over the size limit reads as empty: parse() and the check below report it.
-      if (!blobs.has(entry.oid) && !reader.tooLarge.has(entry.oid) && !cache.has(path, entry.oid))
-        ask(entry.oid);
-      return blobs.get(entry.oid) ?? "";
-    };
-    // Files resolved against their own directory are cached; a rebased one (an override file of
-    // `-f a -f sub/b`, an include with project_directory) is parsed from its blob every time.
-    const parse = (path: string, text: string, env: ComposeEnv, baseDir: string): ComposeFileInfo => {
-      const entry = entryOf(path);
-      if (!entry) return parseComposeFileAt(path, text, baseDir, env);
-      const oversize = reader.oversize(path, entry.oid);
-      if (oversize) return { ...EMPTY_COMPOSE, problems: [oversize] };
-      const own = baseDir === posix.dirname(path);
-      if (own && cache.has(path, entry.oid, env)) return cache.compose(path, entry.oid, env, () => text);
-      if (!blobs.has(entry.oid)) {
-        ask(entry.oid);
-        return EMPTY_COMPOSE;
-      }
-      return own
-        ? cache.compose(path, entry.oid, env, () => text)
-        : parseComposeFileAt(path, text, baseDir, env);
-    };
-    // A required env_file must exist (through symlinks inside the repository); its text is not
-    // read. A link leaving the repository is reported as such with the stack's inputs, not twice.
-    const exists = (path: string): boolean => {
-      const r = resolvePath(tree, path, targets);
-      if (r.kind === "pending") ask(r.oid);
-      return r.kind !== "resolved" || tree.has(r.path);
-    };
-    const info = collectComposeInputs(def.composeFiles, read, parse, def.envFiles, exists);
-    reads.set(def.name, paths); // the last round's, the complete one
-    // Env files over the limit were read as empty (their variables unknown): say why.
-    for (const path of new Set(paths)) {
-      const entry = tree.get(path);
-      const oversize = entry && reader.oversize(path, entry.oid);
-      if (oversize && !info.problems.some((p) => p.file === path && p.message === oversize.message))
-        info.problems.push(oversize);
-    }
+    const files = new StackFiles(reader, tree, cache, targets, ask);
+    const info = collectComposeInputs(def.composeFiles, files.read, files.parse, def.envFiles, files.exists);
+    reads.set(def.name, files.paths); // the last round's, the complete one
+    noteOversize(info, files.paths, reader, tree);
     return info;
   });
+}
+
+/**
+ * One stack's access to the commit's files while its compose project is collected: `read`,
+ * `parse` and `exists` for collectComposeInputs, which note the paths read and ask for the blobs
+ * not read yet.
+ */
+class StackFiles {
+  /** Every path read, and the links on the way and where they led: a change to any may change the collection. */
+  readonly paths: string[] = [];
+  readonly #reader: Blobs;
+  readonly #tree: Tree;
+  readonly #cache: ParseCache;
+  readonly #targets: LinkTargets;
+  readonly #ask: (oid: string) => void;
+
+  constructor(
+    reader: Blobs,
+    tree: Tree,
+    cache: ParseCache,
+    targets: LinkTargets,
+    ask: (oid: string) => void,
+  ) {
+    this.#reader = reader;
+    this.#tree = tree;
+    this.#cache = cache;
+    this.#targets = targets;
+    this.#ask = ask;
+  }
+
+  readonly read = (path: string): string | undefined => {
+    this.paths.push(path);
+    const entry = this.#entryOf(path);
+    if (!entry || this.#reader.absent(entry.oid)) return undefined;
+    const { blobs } = this.#reader;
+    // A compose file parsed before needs no text; parse() asks for it if its variables differ.
+    // One over the size limit reads as empty: parse() and noteOversize report it.
+    if (!blobs.has(entry.oid) && !this.#reader.tooLarge.has(entry.oid) && !this.#cache.has(path, entry.oid))
+      this.#ask(entry.oid);
+    return blobs.get(entry.oid) ?? "";
+  };
+
+  // Files resolved against their own directory are cached; a rebased one (an override file of
+  // `-f a -f sub/b`, an include with project_directory) is parsed from its blob every time.
+  readonly parse = (path: string, text: string, env: ComposeEnv, baseDir: string): ComposeFileInfo => {
+    const entry = this.#entryOf(path);
+    if (!entry) return parseComposeFileAt(path, text, baseDir, env);
+    const oversize = this.#reader.oversize(path, entry.oid);
+    if (oversize) return { ...EMPTY_COMPOSE, problems: [oversize] };
+    const own = baseDir === posix.dirname(path);
+    const cache = this.#cache;
+    if (own && cache.has(path, entry.oid, env)) return cache.compose(path, entry.oid, env, () => text);
+    if (!this.#reader.blobs.has(entry.oid)) {
+      this.#ask(entry.oid);
+      return EMPTY_COMPOSE;
+    }
+    return own
+      ? cache.compose(path, entry.oid, env, () => text)
+      : parseComposeFileAt(path, text, baseDir, env);
+  };
+
+  // A required env_file must exist (through symlinks inside the repository); its text is not
+  // read. A link leaving the repository is reported as such with the stack's inputs, not twice.
+  readonly exists = (path: string): boolean => {
+    const r = resolvePath(this.#tree, path, this.#targets);
+    if (r.kind === "pending") this.#ask(r.oid);
+    return r.kind !== "resolved" || this.#tree.has(r.path);
+  };
+
+  // The blob a path leads to, through symlinks inside the repository (those leaving it are
+  // errors of the stack's inputs); undefined when absent or not known yet.
+  #entryOf(path: string): TreeEntry | undefined {
+    const r = resolvePath(this.#tree, path, this.#targets);
+    if (r.kind === "pending") {
+      this.#ask(r.oid);
+      return undefined;
+    }
+    // The links on the way (a change to any may change what is read) and where they led.
+    this.paths.push(...r.links);
+    if (r.kind === "refused") return undefined;
+    if (r.links.length > 0) this.paths.push(r.path);
+    return this.#tree.get(r.path);
+  }
+}
+
+/** Env files over the limit were read as empty (their variables unknown): say why. */
+function noteOversize(info: ComposeFileInfo, paths: readonly string[], reader: Blobs, tree: Tree): void {
+  for (const path of new Set(paths)) {
+    const entry = tree.get(path);
+    const oversize = entry && reader.oversize(path, entry.oid);
+    if (oversize && !info.problems.some((p) => p.file === path && p.message === oversize.message))
+      info.problems.push(oversize);
+  }
 }
 
 /** Each stack's inputs, reading the targets of the symlinks among them in batches. */

@@ -102,92 +102,132 @@ export async function resolveMounts(
   // An invalid config deploys nothing and plans no stack: nothing to mount.
   if (!facts.config) return set;
   const mode = facts.config.submodules;
-  const count = () => set.mounts.length + set.failures.length;
-
-  const walk = async (
-    at: Facts,
-    parent: GitRepo,
-    parentUrl: string | undefined,
-    prefix: string,
-    depth: number,
-  ) => {
-    await Promise.all(
-      at.submodules.map(async (sub) => {
-        const path = `${prefix}${sub.path}`;
-        const failed = (message: string) =>
-          set.failures.push({
-            kind: "submodule",
-            name: sub.name,
-            path,
-            repository: sub.url,
-            commit: sub.commit,
-            message,
-          });
-        if (sub.problem) return failed(sub.problem);
-        if (count() >= MOUNT_LIMITS.mounts)
-          return failed(`more than ${MOUNT_LIMITS.mounts} submodules and sources: not read`);
-        try {
-          const opened = await opener.submodule({
-            name: sub.name,
-            path,
-            url: sub.url,
-            commit: sub.commit,
-            parent: { repo: parent, url: parentUrl },
-            top: prefix === "" ? path : topOf(prefix),
-          });
-          set.mounts.push({
-            kind: "submodule",
-            name: sub.name,
-            path,
-            repository: opened.repository,
-            gitDir: opened.repo.dir,
-            commit: sub.commit,
-          });
-          if (mode !== "recursive") return;
-          if (depth + 1 >= MOUNT_LIMITS.depth) return;
-          const inner = await commitFacts(opened.repo, sub.commit, false);
-          await walk(inner, opened.repo, opened.url, `${path}/`, depth + 1);
-        } catch (err) {
-          if (!(err instanceof MountUnavailable)) throw err;
-          failed(err.message);
-        }
-      }),
-    );
-  };
-  if (mode !== "off") await walk(facts, repo, opts.url, "", 0);
-
+  if (mode !== "off") {
+    const walk: SubmoduleWalk = { set, opener, recursive: mode === "recursive" };
+    await mountSubmodules(walk, facts, repo, opts.url, "", 0);
+  }
+  // After the submodules: a source inside one of them is refused.
   await Promise.all(
-    Object.entries(facts.config.sources).map(async ([name, source]) => {
-      const path = sourcePath(name, source);
-      const base = { kind: "source" as const, name, path, repository: source.repository };
-      const collision = facts.collisions.get(name);
-      if (collision) return set.failures.push({ ...base, message: collision, collision: true });
-      const inSubmodule = set.mounts.find((m) => path === m.path || path.startsWith(`${m.path}/`));
-      if (inSubmodule)
-        return set.failures.push({
-          ...base,
-          message: `source path "${path}" is inside submodule ${inSubmodule.path}: give the source a directory of its own`,
-          collision: true,
-        });
-      try {
-        const opened = await opener.source(name, source, opts.pinned?.get(name));
-        set.mounts.push({
-          ...base,
-          repository: opened.repository,
-          gitDir: opened.repo.dir,
-          commit: opened.commit,
-          ...(source.ref ? { ref: source.ref } : {}),
-        });
-      } catch (err) {
-        if (!(err instanceof MountUnavailable)) throw err;
-        set.failures.push({ ...base, message: err.message });
-      }
-    }),
+    Object.entries(facts.config.sources).map(([name, source]) =>
+      mountSource(set, opener, facts, name, source, opts.pinned?.get(name)),
+    ),
   );
-  set.mounts.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  set.failures.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  set.mounts.sort(byPath);
+  set.failures.sort(byPath);
   return set;
 }
+
+/** What a walk over submodules adds to, and whether it descends into their own submodules. */
+interface SubmoduleWalk {
+  set: MountSet;
+  opener: MountOpener;
+  recursive: boolean;
+}
+
+/** The submodules `at` (the facts of `parent`'s commit) pins, below `prefix`, and theirs when recursive. */
+async function mountSubmodules(
+  walk: SubmoduleWalk,
+  at: Facts,
+  parent: GitRepo,
+  parentUrl: string | undefined,
+  prefix: string,
+  depth: number,
+): Promise<void> {
+  await Promise.all(at.submodules.map((sub) => mountSubmodule(walk, sub, parent, parentUrl, prefix, depth)));
+}
+
+/** One submodule: a mount, or a failure that says why not; then its own submodules when recursive. */
+async function mountSubmodule(
+  walk: SubmoduleWalk,
+  sub: Facts["submodules"][number],
+  parent: GitRepo,
+  parentUrl: string | undefined,
+  prefix: string,
+  depth: number,
+): Promise<void> {
+  const { set, opener } = walk;
+  const path = `${prefix}${sub.path}`;
+  const failed = (message: string) => {
+    set.failures.push({
+      kind: "submodule",
+      name: sub.name,
+      path,
+      repository: sub.url,
+      commit: sub.commit,
+      message,
+    });
+  };
+  if (sub.problem) return failed(sub.problem);
+  if (set.mounts.length + set.failures.length >= MOUNT_LIMITS.mounts)
+    return failed(`more than ${MOUNT_LIMITS.mounts} submodules and sources: not read`);
+  try {
+    const opened = await opener.submodule({
+      name: sub.name,
+      path,
+      url: sub.url,
+      commit: sub.commit,
+      parent: { repo: parent, url: parentUrl },
+      top: prefix === "" ? path : topOf(prefix),
+    });
+    set.mounts.push({
+      kind: "submodule",
+      name: sub.name,
+      path,
+      repository: opened.repository,
+      gitDir: opened.repo.dir,
+      commit: sub.commit,
+    });
+    if (!walk.recursive) return;
+    if (depth + 1 >= MOUNT_LIMITS.depth) return;
+    const inner = await commitFacts(opened.repo, sub.commit, false);
+    await mountSubmodules(walk, inner, opened.repo, opened.url, `${path}/`, depth + 1);
+  } catch (err) {
+    if (!(err instanceof MountUnavailable)) throw err;
+    failed(err.message);
+  }
+}
+
+/** A source at its path, unless the repository's own files or a submodule are there. */
+async function mountSource(
+  set: MountSet,
+  opener: MountOpener,
+  facts: Facts,
+  name: string,
+  source: SourceConfig,
+  pinned: string | undefined,
+): Promise<void> {
+  const path = sourcePath(name, source);
+  const base = { kind: "source" as const, name, path, repository: source.repository };
+  const collision = facts.collisions.get(name);
+  if (collision) {
+    set.failures.push({ ...base, message: collision, collision: true });
+    return;
+  }
+  const inSubmodule = set.mounts.find((m) => path === m.path || path.startsWith(`${m.path}/`));
+  if (inSubmodule) {
+    set.failures.push({
+      ...base,
+      message: `source path "${path}" is inside submodule ${inSubmodule.path}: give the source a directory of its own`,
+      collision: true,
+    });
+    return;
+  }
+  try {
+    const opened = await opener.source(name, source, pinned);
+    set.mounts.push({
+      ...base,
+      repository: opened.repository,
+      gitDir: opened.repo.dir,
+      commit: opened.commit,
+      ...(source.ref ? { ref: source.ref } : {}),
+    });
+  } catch (err) {
+    if (!(err instanceof MountUnavailable)) throw err;
+    set.failures.push({ ...base, message: err.message });
+  }
+}
+
+const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
 const topOf = (prefix: string) => prefix.slice(0, prefix.indexOf("/")) || prefix;
 
