@@ -13,10 +13,11 @@ import type { Problem } from "../config/problems.ts";
 import type { ComposeRef } from "../detect/compose.ts";
 import { inputsWithin } from "../detect/inputs.ts";
 import type { Snapshot, StackSnapshot } from "../detect/snapshot.ts";
-import { short } from "../git/range.ts";
 import { compileGlob } from "../util/glob.ts";
-import { asBroken } from "./broken.ts";
-import { type Plan, summarize } from "./plan.ts";
+import { withImages, withPulls } from "./imagesInPlan.ts";
+import type { Plan, StackPlan } from "./plan.ts";
+
+export { changedImages, withImages } from "./imagesInPlan.ts";
 
 /** A successful build, as recorded in the state store. */
 export interface BuildRecord {
@@ -91,175 +92,160 @@ export interface ImagePlanInput {
   previous?: ReadonlyMap<string, Snapshot | undefined>;
 }
 
+/**
+ * Per stack that deploys somewhere and builds images: where its images are built and kept, each
+ * image's build (or reuse), and each deploy target's login and pulls. A stack whose images cannot
+ * be placed gets one error instead.
+ */
 export function planImages(input: ImagePlanInput): ImagePlan {
-  const { inventory } = input;
-  const hosts = new Map(inventory.hosts.map((h) => [h.name, h]));
-  const recorded = new Map((input.builds ?? []).map((b) => [buildKey(b), b]));
-  const builders = inventory.hosts
-    .filter((h) => h.builder && repoAllowed(h, input.repoId))
-    .map((h) => h.name)
-    .sort();
+  const ctx = imageContext(input);
   const out: ImagePlan = { builds: [], targets: [], problems: [], stackErrors: new Map() };
-
   for (const sp of input.plan.stacks) {
-    const deployTo = sp.targets.filter((t) => t.action === "deploy").map((t) => t.host);
-    const stack = input.head.stacks.get(sp.name);
-    if (!stack || deployTo.length === 0) continue;
-    const built = stack.compose.services.filter((s) => s.build);
-    if (built.length === 0) continue;
-    const problem = (message: string) => {
-      const p = stackProblem(stack, message);
-      out.problems.push(p);
-      out.stackErrors.set(sp.name, [...(out.stackErrors.get(sp.name) ?? []), p]);
-    };
-
-    const unsupported = built.filter((s) => !s.build?.local || s.build.inline);
-    if (unsupported.length) {
-      problem(
-        `${sp.name}: ${unsupported.map((s) => s.name).join(", ")} ${unsupported.length > 1 ? "build" : "builds"} from outside the repository or from dockerfile_inline; Stackpilot builds only repository contexts with a Dockerfile file`,
-      );
-      continue;
-    }
-    const registry = registryFor(inventory.registries, stack.def.environment);
-    const builder = pickBuilder(builders, deployTo, registry);
-    if (!builder) {
-      problem(
-        `${sp.name} builds ${built.map((s) => s.name).join(", ")} but no host in the hosts file is a builder for ${input.repoId} (set builder: true on one)`,
-      );
-      continue;
-    }
-    if (!registry && deployTo.some((h) => h !== builder)) {
-      problem(
-        `${sp.name} is built on ${builder} but deploys to ${deployTo.filter((h) => h !== builder).join(", ")}, and no registry is configured${stack.def.environment ? ` for environment ${stack.def.environment}` : ""}: the image would exist on ${builder} only. Add a registry to the hosts file, or deploy ${sp.name} only to its builder.`,
-      );
-      continue;
-    }
-
-    const images: Record<string, string> = {};
-    for (const service of built) {
-      const b = service.build as NonNullable<typeof service.build>;
-      const files = buildFiles(stack, service.name);
-      const fp = buildFingerprint(stack, service.name, files);
-      const where = imageHome(registry?.name, builder);
-      const previous = input.force
-        ? undefined
-        : recorded.get(buildKey({ stack: sp.name, service: service.name, registry: where, fingerprint: fp }));
-      const repository = imageRepository(registry, sp.name, service.name);
-      const image = previous?.image ?? `${repository}:${input.head.commit}`;
-      images[service.name] = image;
-      out.builds.push({
-        stack: sp.name,
-        service: service.name,
-        builder,
-        ...(registry ? { registry: registry.name } : {}),
-        image,
-        extraTags: stack.def.imageTags,
-        fingerprint: fp,
-        ...(previous ? { reuse: { commit: previous.commit } } : {}),
-        context: b.context,
-        ...(b.dockerfile ? { dockerfile: b.dockerfile } : {}),
-        args: b.args ?? {},
-        ...(b.target ? { target: b.target } : {}),
-        ...(b.network ? { network: b.network } : {}),
-        files,
-        ...(stack.mounts?.length ? { mounts: stack.mounts } : {}),
-      });
-    }
-    for (const host of deployTo) {
-      const config = hosts.get(host);
-      out.targets.push({
-        stack: sp.name,
-        host,
-        login: registry && config && credentialsOf(registry, config) ? [registry.name] : [],
-        pull: registry ? Object.values(images) : [],
-        images,
-      });
+    const planned = planStackImages(ctx, sp);
+    if (!planned) continue;
+    if ("problem" in planned) {
+      out.problems.push(planned.problem);
+      out.stackErrors.set(sp.name, [...(out.stackErrors.get(sp.name) ?? []), planned.problem]);
+    } else {
+      out.builds.push(...planned.builds);
+      out.targets.push(...planned.targets);
     }
   }
   return out;
+}
+
+/** What every stack's image planning shares, built once. */
+interface ImageContext {
+  input: ImagePlanInput;
+  hosts: ReadonlyMap<string, HostConfig>;
+  /** Recorded builds by `buildKey`. */
+  recorded: ReadonlyMap<string, BuildRecord>;
+  /** The builders this repository may use, by name. */
+  builders: string[];
+}
+
+function imageContext(input: ImagePlanInput): ImageContext {
+  const { inventory } = input;
+  return {
+    input,
+    hosts: new Map(inventory.hosts.map((h) => [h.name, h])),
+    recorded: new Map((input.builds ?? []).map((b) => [buildKey(b), b])),
+    builders: inventory.hosts
+      .filter((h) => h.builder && repoAllowed(h, input.repoId))
+      .map((h) => h.name)
+      .sort(),
+  };
+}
+
+type Service = StackSnapshot["compose"]["services"][number];
+
+/** Where a stack's images are built, and the registry that holds them (none: kept on the builder). */
+interface Placement {
+  builder: string;
+  registry: RegistryConfig | undefined;
+}
+
+type StackImages = { builds: ImageBuild[]; targets: TargetImageOps[] } | { problem: Problem };
+
+/** One stack's builds and target operations; undefined when it deploys nowhere or builds nothing. */
+function planStackImages(ctx: ImageContext, sp: StackPlan): StackImages | undefined {
+  const deployTo = sp.targets.filter((t) => t.action === "deploy").map((t) => t.host);
+  const stack = ctx.input.head.stacks.get(sp.name);
+  if (!stack || deployTo.length === 0) return undefined;
+  const built = stack.compose.services.filter((s) => s.build);
+  if (built.length === 0) return undefined;
+  const placed = placeBuilds(ctx, sp.name, stack, built, deployTo);
+  if ("error" in placed) return { problem: stackProblem(stack, placed.error) };
+  const builds = built.map((service) => planBuild(ctx, sp.name, stack, service, placed));
+  const images: Record<string, string> = Object.fromEntries(builds.map((b) => [b.service, b.image]));
+  return { builds, targets: deployTo.map((host) => targetOps(ctx, sp.name, host, placed, images)) };
+}
+
+/** Where the stack's images can be built and kept, or why they cannot be (see the rules above). */
+function placeBuilds(
+  ctx: ImageContext,
+  name: string,
+  stack: StackSnapshot,
+  built: readonly Service[],
+  deployTo: readonly string[],
+): Placement | { error: string } {
+  const unsupported = built.filter((s) => !s.build?.local || s.build.inline);
+  if (unsupported.length)
+    return {
+      error: `${name}: ${unsupported.map((s) => s.name).join(", ")} ${unsupported.length > 1 ? "build" : "builds"} from outside the repository or from dockerfile_inline; Stackpilot builds only repository contexts with a Dockerfile file`,
+    };
+  const environment = stack.def.environment;
+  const registry = registryFor(ctx.input.inventory.registries, environment);
+  const builder = pickBuilder(ctx.builders, deployTo, registry);
+  if (!builder)
+    return {
+      error: `${name} builds ${built.map((s) => s.name).join(", ")} but no host in the hosts file is a builder for ${ctx.input.repoId} (set builder: true on one)`,
+    };
+  const elsewhere = deployTo.filter((h) => h !== builder);
+  if (!registry && elsewhere.length > 0)
+    return {
+      error: `${name} is built on ${builder} but deploys to ${elsewhere.join(", ")}, and no registry is configured${environment ? ` for environment ${environment}` : ""}: the image would exist on ${builder} only. Add a registry to the hosts file, or deploy ${name} only to its builder.`,
+    };
+  return { builder, registry };
+}
+
+/** One service's image: reused when a build of the same inputs is recorded where it lives, else built. */
+function planBuild(
+  ctx: ImageContext,
+  name: string,
+  stack: StackSnapshot,
+  service: Service,
+  { builder, registry }: Placement,
+): ImageBuild {
+  const b = service.build as NonNullable<Service["build"]>;
+  const files = buildFiles(stack, service.name);
+  const fp = buildFingerprint(stack, service.name, files);
+  const where = imageHome(registry?.name, builder);
+  const previous = ctx.input.force
+    ? undefined
+    : ctx.recorded.get(buildKey({ stack: name, service: service.name, registry: where, fingerprint: fp }));
+  const repository = imageRepository(registry, name, service.name);
+  return {
+    stack: name,
+    service: service.name,
+    builder,
+    ...(registry ? { registry: registry.name } : {}),
+    image: previous?.image ?? `${repository}:${ctx.input.head.commit}`,
+    extraTags: stack.def.imageTags,
+    fingerprint: fp,
+    ...(previous ? { reuse: { commit: previous.commit } } : {}),
+    context: b.context,
+    ...(b.dockerfile ? { dockerfile: b.dockerfile } : {}),
+    args: b.args ?? {},
+    ...(b.target ? { target: b.target } : {}),
+    ...(b.network ? { network: b.network } : {}),
+    files,
+    ...(stack.mounts?.length ? { mounts: stack.mounts } : {}),
+  };
+}
+
+/** A deploy target logs in only where it has credentials, and pulls only from a registry. */
+function targetOps(
+  ctx: ImageContext,
+  stack: string,
+  host: string,
+  { registry }: Placement,
+  images: Record<string, string>,
+): TargetImageOps {
+  const config = ctx.hosts.get(host);
+  return {
+    stack,
+    host,
+    login: registry && config && credentialsOf(registry, config) ? [registry.name] : [],
+    pull: registry ? Object.values(images) : [],
+    images,
+  };
 }
 
 /** Plans the images and attaches them to the plan: what the renderers show and the orchestrator runs. */
 export function planWithImages(input: ImagePlanInput): { plan: Plan; images: ImagePlan } {
   const images = planImages(input);
   return { plan: withPulls(withImages(input.plan, images), input), images };
-}
-
-/**
- * Per deploy target, the services (without `build:`) whose image reference changed since the
- * commit deployed there: the deploy pulls them before `up`. A target never deployed pulls nothing
- * explicitly (`up` pulls what is missing).
- */
-function withPulls(plan: Plan, input: ImagePlanInput): Plan {
-  if (!input.previous?.size) return plan;
-  return {
-    ...plan,
-    stacks: plan.stacks.map((s) => {
-      const next = input.head.stacks.get(s.name);
-      if (!next) return s;
-      return {
-        ...s,
-        targets: s.targets.map((t) => {
-          const commit = t.action === "deploy" ? t.deployed?.commit : undefined;
-          const before = commit ? input.previous?.get(commit)?.stacks.get(s.name) : undefined;
-          const pull = changedImages(next, before);
-          return pull.length ? { ...t, pull } : t;
-        }),
-      };
-    }),
-  };
-}
-
-/** Services whose image reference differs from the one `previous` ran (none without `previous`). */
-export function changedImages(next: StackSnapshot, previous: StackSnapshot | undefined): string[] {
-  if (!previous) return [];
-  const before = new Map(previous.compose.services.map((s) => [s.name, s.image]));
-  return next.compose.services
-    .filter((s) => s.image && !s.build && before.get(s.name) !== s.image)
-    .map((s) => s.name);
-}
-
-/**
- * The plan with its image operations: builds at the top, per target what it will pull. A stack
- * whose images cannot be planned is broken (its targets skip), and the plan is not ok: the stack
- * was to deploy.
- */
-export function withImages(plan: Plan, images: ImagePlan): Plan {
-  if (images.builds.length === 0 && images.problems.length === 0) return plan;
-  const problems = [...plan.problems, ...images.problems];
-  const ops = new Map(images.targets.map((t) => [`${t.stack}\0${t.host}`, t]));
-  const stacks = plan.stacks.map((s) => {
-    const errors = images.stackErrors.get(s.name);
-    const withOps = {
-      ...s,
-      targets: s.targets.map((t) => {
-        const o = ops.get(`${s.name}\0${t.host}`);
-        if (!o) return t;
-        const list = [...o.login.map((r) => `login ${r}`), ...o.pull.map((i) => `pull ${i}`)];
-        return list.length ? { ...t, imageOps: list } : t;
-      }),
-    };
-    return errors ? asBroken(withOps, errors) : withOps;
-  });
-  return {
-    ...plan,
-    ok: plan.ok && !images.problems.some((p) => p.severity === "error"),
-    problems,
-    builds: images.builds.map((b) => ({
-      stack: b.stack,
-      service: b.service,
-      builder: b.builder,
-      image: b.image,
-      action: b.reuse ? "reuse" : "build",
-      reason: b.reuse
-        ? `build inputs unchanged since ${short(b.reuse.commit)}`
-        : b.registry
-          ? `build on ${b.builder}, push to ${b.registry}`
-          : `build on ${b.builder}, kept there (no registry)`,
-    })),
-    stacks,
-    summary: summarize(stacks),
-  };
 }
 
 /** A registry's credentials as seen from one host: its own `registry_auth`, else the registry's. */

@@ -4,15 +4,15 @@
  */
 import type { Problem } from "../config/problems.ts";
 import type { HookName, HostSelector } from "../config/repoConfigSchema.ts";
-import { commandLine } from "../deploy/shell.ts";
 import type { StackChange } from "../detect/changes.ts";
-import type { HookChange, StackHooks } from "../detect/hooks.ts";
 import type { Snapshot } from "../detect/snapshot.ts";
-import type { StackDef } from "../detect/stacks.ts";
-import { type CommitRange, short } from "../git/range.ts";
+import type { CommitRange } from "../git/range.ts";
 import { compileGlob, scanGlob } from "../util/glob.ts";
-import { asBroken, type OwnedProblems, stackProblems } from "./broken.ts";
-import { applyMountPolicy } from "./mountPolicy.ts";
+import { stackProblems } from "./broken.ts";
+import { stackHostKey } from "./hostDecisions.ts";
+import { type PlanContext, planStack, type ResolvedTargets } from "./planStack.ts";
+
+export { plannedHooks } from "./planStack.ts";
 
 export interface HostRef {
   name: string;
@@ -165,124 +165,22 @@ export interface PlanInput {
   stopped?: readonly StoppedRef[];
 }
 
+/**
+ * The plan, one stack at a time (sorted by name): its facts, each target host's decision, the
+ * mount policy, then its warnings and problems; problems are gathered in a fixed order.
+ */
 export function buildPlan(input: PlanInput): Plan {
-  const { base, head, changes } = input;
-  const deployable = head.configValid;
-  const warnings: Problem[] = [];
-  const mounts: Problem[] = [];
-  const owned: OwnedProblems[] = [];
-  const deployed = new Map((input.deployed ?? []).map((d) => [`${d.stack}\0${d.host}`, d]));
-  const stackOk = input.only?.stacks?.length ? compileGlob(input.only.stacks) : () => true;
-  const hostsByName = new Map((input.hosts ?? []).map((h) => [h.name, h]));
-  const hostOk = input.only?.hosts?.length ? compileGlob(input.only.hosts) : () => true;
-  const stopped = new Map((input.stopped ?? []).map((x) => [`${x.stack}\0${x.host}`, x]));
-
-  // Stacks of one environment share its host list: resolve each list once, not once per stack.
-  type Resolved = ReturnType<typeof resolveTargets> & { set: ReadonlySet<string> };
-  const resolvedTargets = new Map<readonly HostSelector[], Resolved>();
-  const targetsOf = (selectors: readonly HostSelector[]): Resolved => {
-    let r = resolvedTargets.get(selectors);
-    if (!r) {
-      const { hosts, warnings } = resolveTargets(selectors, input.hosts);
-      r = { hosts, warnings, set: new Set(hosts) };
-      resolvedTargets.set(selectors, r);
-    }
-    return r;
-  };
-  const stacks: StackPlan[] = [];
-  const names = deployable ? [...new Set([...base.stacks.keys(), ...head.stacks.keys()])].sort() : [];
-  for (const name of names) {
-    if (!stackOk(name)) continue;
-    const h = head.stacks.get(name);
-    const b = base.stacks.get(name);
-    const def = (h ?? b)?.def as StackDef;
-    const change = changes.get(name);
-    const reasons = stackReasons(change);
-    const resolved = targetsOf(def.hosts);
-    for (const message of resolved.warnings) warnings.push(warning(name, message));
-    const baseTargets = b && h ? targetsOf(b.def.hosts).set : undefined;
-
-    let targets: TargetPlan[] = [];
-    for (const host of resolved.hosts) {
-      if (!hostOk(host)) continue;
-      const rec = deployed.size > 0 ? deployed.get(`${name}\0${host}`) : undefined;
-      const target = (action: Action, why: string[]): TargetPlan => ({
-        host,
-        action,
-        reasons: why,
-        ...(rec ? { deployed: { commit: rec.commit, fingerprint: rec.fingerprint } } : {}),
-      });
-      if (!h) {
-        targets.push(
-          def.prune
-            ? target("remove", ["stack deleted; prune is on"])
-            : target("skip", ["stack deleted; prune is off, so it keeps running"]),
-        );
-        continue;
-      }
-      const stop = stopped.size > 0 ? stopped.get(`${name}\0${host}`) : undefined;
-      if (stop)
-        targets.push(
-          target("skip", [
-            `stopped on purpose${stop.actor ? ` by ${stop.actor}` : ""}; \`stackpilot start ${name}\` undoes it`,
-          ]),
-        );
-      else if (input.force) targets.push(target("deploy", ["forced", ...reasons]));
-      else if (rec?.pinned)
-        targets.push(
-          target("skip", [`pinned by a rollback to ${short(rec.commit)}; deploy it explicitly to unpin`]),
-        );
-      else if (rec && rec.fingerprint === h.fingerprint) {
-        targets.push(target("skip", [`identical to what is deployed at ${short(rec.commit)}`]));
-      } else if (rec) {
-        targets.push(
-          target(
-            "deploy",
-            change?.contentChanged ? reasons : [`differs from what is deployed at ${short(rec.commit)}`],
-          ),
-        );
-      } else if (input.deployed) targets.push(target("deploy", [`never deployed to ${host}`, ...reasons]));
-      else if (change?.contentChanged) targets.push(target("deploy", reasons));
-      else if (baseTargets && !baseTargets.has(host))
-        targets.push(target("deploy", [`${host} is a new target`]));
-      else targets.push(target("skip", ["unchanged"]));
-    }
-    if (h) {
-      // Mounts a host refuses skip that host only; an error where the range changes the stack.
-      const checked = applyMountPolicy(name, h.compose.absoluteMounts, targets, hostsByName);
-      targets = checked.targets;
-      const changedHere = !!change && (change.contentChanged || change.targetsChanged);
-      for (const p of checked.problems)
-        mounts.push(
-          changedHere ? p : { ...p, severity: "warning", message: `${p.message} (unchanged in this range)` },
-        );
-    }
-    if (!h && !def.prune)
-      warnings.push(
-        warning(
-          name,
-          `stack "${name}" was deleted but prune is off: it keeps running on ${resolved.hosts.join(", ") || "its hosts"}`,
-        ),
-      );
-
-    const stack: StackPlan = {
-      name,
-      path: def.path,
-      ...(def.environment ? { environment: def.environment } : {}),
-      changed: !!change && (change.contentChanged || change.targetsChanged),
-      contentChanged: !!change?.contentChanged,
-      ...(h ? { fingerprint: h.fingerprint } : {}),
-      reasons,
-      files: change?.files ?? [],
-      targets,
-      ...(h?.def.hooks ? { hooks: plannedHooks(h.def.hooks, change?.hooks) } : {}),
-    };
-    const errors = h?.problems.filter((p) => p.severity === "error") ?? [];
-    if (h) owned.push({ stack: name, changed: stack.changed, problems: h.problems });
-    stacks.push(errors.length ? asBroken(stack, errors) : stack);
-  }
-
-  const problems = [...head.problems, ...stackProblems(owned), ...mounts, ...warnings];
+  const deployable = input.head.configValid;
+  const ctx = planContext(input);
+  const names = deployable ? stackNames(input.base, input.head) : [];
+  const planned = names.filter((name) => ctx.stackOk(name)).map((name) => planStack(ctx, name));
+  const stacks = planned.map((p) => p.plan);
+  const problems = [
+    ...input.head.problems,
+    ...stackProblems(planned.flatMap((p) => p.owned ?? [])),
+    ...planned.flatMap((p) => p.mountProblems),
+    ...planned.flatMap((p) => p.warnings),
+  ];
   return {
     version: 1,
     base: input.range.base,
@@ -296,19 +194,40 @@ export function buildPlan(input: PlanInput): Plan {
   };
 }
 
-/** A stack's hooks as the plan shows them, in the order they run, marked where `changes` names them. */
-export function plannedHooks(hooks: StackHooks, changes: readonly HookChange[] = []): PlannedHook[] {
-  return Object.entries(hooks).map(([hook, h]) => {
-    const change = changes.find((c) => c.hook === hook)?.change;
-    return {
-      hook: hook as HookName,
-      command: h.script ?? commandLine(h.run ?? []),
-      timeoutS: h.timeoutS,
-      retries: h.retries,
-      required: h.required,
-      ...(change === "added" || change === "modified" ? { change } : {}),
-    };
-  });
+function planContext(input: PlanInput): PlanContext {
+  const only = input.only;
+  return {
+    input,
+    hosts: {
+      deployed: new Map((input.deployed ?? []).map((d) => [stackHostKey(d.stack, d.host), d])),
+      stopped: new Map((input.stopped ?? []).map((x) => [stackHostKey(x.stack, x.host), x])),
+      hasDeployed: !!input.deployed,
+      force: !!input.force,
+    },
+    hostsByName: new Map((input.hosts ?? []).map((h) => [h.name, h])),
+    stackOk: only?.stacks?.length ? compileGlob(only.stacks) : () => true,
+    hostOk: only?.hosts?.length ? compileGlob(only.hosts) : () => true,
+    targetsOf: targetResolver(input.hosts),
+  };
+}
+
+/** Stacks of one environment share its host list: resolve each list once, not once per stack. */
+function targetResolver(hosts: readonly HostRef[] | undefined): PlanContext["targetsOf"] {
+  const resolved = new Map<readonly HostSelector[], ResolvedTargets>();
+  return (selectors) => {
+    let r = resolved.get(selectors);
+    if (!r) {
+      const { hosts: names, warnings } = resolveTargets(selectors, hosts);
+      r = { hosts: names, warnings, set: new Set(names) };
+      resolved.set(selectors, r);
+    }
+    return r;
+  };
+}
+
+/** Every stack at either end, by name. */
+function stackNames(base: Snapshot, head: Snapshot): string[] {
+  return [...new Set([...base.stacks.keys(), ...head.stacks.keys()])].sort();
 }
 
 /** Totals of a plan's stacks (also for a plan cut down to some of them). */
@@ -320,31 +239,6 @@ export function summarize(stacks: readonly StackPlan[]): Plan["summary"] {
     for (const t of s.targets) summary[t.action]++;
   }
   return summary;
-}
-
-const STATUS_WORD: Record<string, string> = {
-  A: "added",
-  M: "modified",
-  D: "deleted",
-  R: "renamed",
-  C: "copied",
-  T: "type changed",
-};
-
-function stackReasons(change: StackChange | undefined): string[] {
-  if (!change) return [];
-  const reasons: string[] = [];
-  if (change.added) reasons.push("new stack");
-  if (change.removed) reasons.push("stack deleted");
-  for (const f of change.files) {
-    const what = f.oldPath ? `${f.oldPath} -> ${f.path}` : f.path;
-    reasons.push(`${what} ${STATUS_WORD[f.status] ?? f.status}${f.via ? ` (${f.via})` : ""}`);
-  }
-  if (change.configKeys.length) reasons.push(`config changed: ${change.configKeys.join(", ")}`);
-  if (change.hooks.length)
-    reasons.push(`hooks changed: ${change.hooks.map((c) => `${c.hook} ${c.change}`).join(", ")}`);
-  if (change.targetsChanged) reasons.push("targets changed");
-  return reasons;
 }
 
 /** Host selectors -> host names. Names may be globs; label selectors need the inventory. */
@@ -379,15 +273,4 @@ export function resolveTargets(
     }
   }
   return { hosts: [...out].sort(), warnings };
-}
-
-function warning(stack: string, message: string): Problem {
-  return {
-    file: ".github/stackpilot.yml",
-    line: 0,
-    col: 0,
-    key: `stack ${stack}`,
-    message,
-    severity: "warning",
-  };
 }

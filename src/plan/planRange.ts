@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { mapChanges } from "../detect/changes.ts";
-import { MountedBlobs } from "../detect/mounted.ts";
+import { type BlobSource, MountedBlobs } from "../detect/mounted.ts";
 import {
   buildSnapshot,
   DEFAULT_PARSE_LIMITS,
@@ -18,7 +18,7 @@ import {
   type SnapshotView,
 } from "../detect/snapshot.ts";
 import { type MountSet, mountKey } from "../git/mounts.ts";
-import { resolveRange } from "../git/range.ts";
+import { type CommitRange, resolveRange } from "../git/range.ts";
 import { type Change, type GitRepo, ZERO_SHA } from "../git/repo.ts";
 import { FULL_SHA } from "../git/sha.ts";
 import { applyPolicy } from "../policy/apply.ts";
@@ -28,6 +28,7 @@ import {
   type DeployedRecord,
   type HostRef,
   type Plan,
+  type PlanInput,
   type PlanMount,
   type StoppedRef,
 } from "./plan.ts";
@@ -73,42 +74,91 @@ export async function planRange(
   opts: PlanRangeOptions,
   cache = new ParseCache(),
 ): Promise<PlannedRange> {
+  const { range, own } = await resolveAndDiff(repo, opts, cache);
+  // Mounted repositories' files are part of each end's tree, and their moves part of the changes.
+  const views: EndViews = {
+    base: viewOf(range.base, mountsAt(opts.mounts?.base, range.base, "base")),
+    head: viewOf(range.head, mountsAt(opts.mounts?.head, range.head, "head")),
+  };
+  const changes = await cache.mounted.changes(own, views.base?.mounts, views.head?.mounts);
+  const limits = opts.limits ?? DEFAULT_PARSE_LIMITS;
+  const { base, head } = await snapshotEnds(repo, range, changes, views, cache, limits);
+  const built = buildPlan(planInput(range, base, head, changes, opts));
+  const moved = mountMoves(views.base?.mounts, views.head?.mounts, changes);
+  if (moved.length > 0) built.mounts = moved;
+  return { plan: withPolicy(built, head, opts), base, head };
+}
+
+/** Each end's view of its mounts (`viewOf`); undefined where nothing is mounted. */
+interface EndViews {
+  base: SnapshotView | undefined;
+  head: SnapshotView | undefined;
+}
+
+/**
+ * The range resolved, and the repository's own changes in it. The range is almost always the one
+ * asked for (a push's before..after): diff it while the range is resolved, and diff again only
+ * when resolving moved the base.
+ */
+async function resolveAndDiff(
+  repo: GitRepo,
+  opts: PlanRangeOptions,
+  cache: ParseCache,
+): Promise<{ range: CommitRange; own: Change[] }> {
   const snapshots = cache.snapshots;
-  // The range is almost always the one asked for (a push's before..after): diff it while the range
-  // is resolved, and diff again only when resolving moved the base.
   const asked = opts.base && isCommit(opts.base) && isCommit(opts.head) ? opts.base : undefined;
   const early = asked ? repo.diff(asked, opts.head) : undefined;
   early?.catch(() => {}); // an unknown or replaced base: resolved below, its diff not used
   const range = await resolveRange(repo, opts, (sha) => snapshots.has(sha), cache.mergeBases);
-  const own: Change[] =
+  const own =
     early && range.base === asked && range.head === opts.head
       ? await early
       : await repo.diff(range.base, range.head);
+  return { range, own };
+}
 
-  // Mounted repositories' files are part of each end's tree, and their moves part of the changes.
-  const baseView = viewOf(range.base, mountsAt(opts.mounts?.base, range.base, "base"));
-  const headView = viewOf(range.head, mountsAt(opts.mounts?.head, range.head, "head"));
-  const trees = cache.mounted;
-  const changes = await trees.changes(own, baseView?.mounts, headView?.mounts);
-  const blobs =
-    baseView || headView ? new MountedBlobs(repo, trees, [baseView?.mounts, headView?.mounts]) : repo;
-
-  const limits = opts.limits ?? DEFAULT_PARSE_LIMITS;
-  let base = snapshots.get(baseView?.key ?? range.base);
-  let head = snapshots.get(headView?.key ?? range.head);
+/**
+ * Both ends' snapshots: from the per-commit snapshot cache; else derived from the other one's
+ * cached snapshot and the diff; else the head built from its tree listing and the base derived
+ * from it. Both are cached for the next range.
+ */
+async function snapshotEnds(
+  repo: GitRepo,
+  range: CommitRange,
+  changes: readonly Change[],
+  views: EndViews,
+  cache: ParseCache,
+  limits: ParseLimits,
+): Promise<{ base: Snapshot; head: Snapshot }> {
+  const { snapshots, mounted: trees } = cache;
+  const blobs: BlobSource =
+    views.base || views.head ? new MountedBlobs(repo, trees, [views.base?.mounts, views.head?.mounts]) : repo;
+  let base = snapshots.get(views.base?.key ?? range.base);
+  let head = snapshots.get(views.head?.key ?? range.head);
   if (base && !head)
-    head = await deriveSnapshot(blobs, base, range.head, changes, true, cache, limits, headView);
+    head = await deriveSnapshot(blobs, base, range.head, changes, true, cache, limits, views.head);
   else if (head && !base)
-    base = await deriveSnapshot(blobs, head, range.base, changes, false, cache, limits, baseView);
+    base = await deriveSnapshot(blobs, head, range.base, changes, false, cache, limits, views.base);
   else if (!base || !head) {
     // Nothing cached: build the head from its tree listing, then derive the base from it.
-    const tree = await trees.tree(await repo.lsTree(range.head), headView?.mounts);
-    head = await buildSnapshot(blobs, range.head, tree, cache, limits, headView);
-    base = await deriveSnapshot(blobs, head, range.base, changes, false, cache, limits, baseView);
+    const tree = await trees.tree(await repo.lsTree(range.head), views.head?.mounts);
+    head = await buildSnapshot(blobs, range.head, tree, cache, limits, views.head);
+    base = await deriveSnapshot(blobs, head, range.base, changes, false, cache, limits, views.base);
   }
   snapshots.set(base);
   snapshots.set(head);
-  const built = buildPlan({
+  return { base, head };
+}
+
+/** The pure planner's input: the snapshots, their stacks' changes, and the options that apply. */
+function planInput(
+  range: CommitRange,
+  base: Snapshot,
+  head: Snapshot,
+  changes: readonly Change[],
+  opts: PlanRangeOptions,
+): PlanInput {
+  return {
     range,
     base,
     head,
@@ -118,19 +168,19 @@ export async function planRange(
     ...(opts.force ? { force: true } : {}),
     ...(opts.only ? { only: opts.only } : {}),
     ...(opts.stopped?.length ? { stopped: opts.stopped } : {}),
+  };
+}
+
+/** The plan held against the rules, when there are rules: targets they do not allow skip. */
+function withPolicy(plan: Plan, head: Snapshot, opts: PlanRangeOptions): Plan {
+  if (!opts.policy) return plan;
+  return applyPolicy({
+    plan,
+    policy: opts.policy.policy,
+    repoId: opts.policy.repoId,
+    headConfig: head.config,
+    ...(opts.hosts ? { hosts: opts.hosts } : {}),
   });
-  const moved = mountMoves(baseView?.mounts, headView?.mounts, changes);
-  if (moved.length > 0) built.mounts = moved;
-  const plan = opts.policy
-    ? applyPolicy({
-        plan: built,
-        policy: opts.policy.policy,
-        repoId: opts.policy.repoId,
-        headConfig: head.config,
-        ...(opts.hosts ? { hosts: opts.hosts } : {}),
-      })
-    : built;
-  return { plan, base, head };
 }
 
 function mountsAt(side: PlanMounts["base"] | undefined, commit: string, which: string): MountSet | undefined {
