@@ -42,6 +42,12 @@ export interface NotifierDeps {
   log: { warn(msg: string): void; error(msg: string): void };
 }
 
+/** The input of one event type, narrowed for the method that handles it. */
+type InputOf<T extends NotifyInput["type"]> = Extract<NotifyInput, { type: T }>;
+
+/** What every message of one event shares: its target and the time it happened. */
+type Base = Target & { at: string };
+
 /** A failure that stays open until a success closes it: its episode topic and its event. */
 interface Episodic {
   topic: string;
@@ -78,86 +84,112 @@ export class Notifier {
     while (this.#pending.size) await Promise.all([...this.#pending]);
   }
 
+  /** One event, by its type: a failure follows its episode, anything else is sent as it comes. */
   async #handle(input: NotifyInput): Promise<void> {
-    const at = new Date().toISOString();
-    const base = { repo: input.repo, stack: input.stack, host: input.host, at };
+    const base: Base = {
+      repo: input.repo,
+      stack: input.stack,
+      host: input.host,
+      at: new Date().toISOString(),
+    };
     switch (input.type) {
-      case "deploy": {
-        const commit = {
-          commit: input.commit,
-          ...(input.deploymentId ? { deploymentId: input.deploymentId } : {}),
-        };
-        if (!input.ok)
-          return this.#failure({ topic: "deploy", event: "deploy_failed" }, input, (phase) => ({
-            ...base,
-            ...commit,
-            event: "deploy_failed",
-            phase,
-            title: `deploy of ${short(input.commit)} failed`,
-            details: errorTail(input.error),
-          }));
-        await this.#success([{ topic: "deploy", event: "deploy_failed" }], input, {
-          ...base,
-          ...commit,
-          title: `deploys again: ${short(input.commit)} succeeded`,
-          details: [],
-        });
-        return this.#event("deploy_succeeded", input, {
-          ...base,
-          ...commit,
-          event: "deploy_succeeded",
-          phase: "alert",
-          title: `deployed ${short(input.commit)}`,
-          details: [],
-        });
-      }
+      case "deploy":
+        return input.ok ? this.#deploySucceeded(input, base) : this.#deployFailed(input, base);
       case "rollback":
-        return this.#event("rollback", input, {
-          ...base,
-          ...(input.to ? { commit: input.to } : {}),
-          event: "rollback",
-          phase: "alert",
-          title: input.ok
-            ? `rolled back from ${short(input.from)} to ${short(input.to)} by ${input.actor} (pinned)`
-            : `rollback by ${input.actor} failed`,
-          details: input.ok ? [] : errorTail(input.error),
-        });
+        return this.#rollback(input, base);
       case "drift":
-        return this.#failure({ topic: "drift", event: "drift" }, input, (phase) => ({
-          ...base,
-          commit: input.commit,
-          event: "drift",
-          phase,
-          title: `drifted from the recorded release ${short(input.commit)}`,
-          details: input.differences,
-        }));
+        return this.#drift(input, base);
       case "in_sync":
-        return this.#success(IN_SYNC_CLOSES, input, {
-          ...base,
-          commit: input.commit,
-          title: `back in sync with ${short(input.commit)}`,
-          details: [],
-        });
+        return this.#inSync(input, base);
       case "heal_failed":
-        return this.#failure({ topic: "heal", event: "heal_failed" }, input, (phase) => ({
-          ...base,
-          commit: input.commit,
-          ...(input.deploymentId ? { deploymentId: input.deploymentId } : {}),
-          event: "heal_failed",
-          phase,
-          title: `heal (a redeploy of ${short(input.commit)}) failed; retried within its limit`,
-          details: errorTail(input.error),
-        }));
+        return this.#healFailed(input, base);
       case "heal_given_up":
-        return this.#failure({ topic: "heal_given_up", event: "heal_failed" }, input, (phase) => ({
-          ...base,
-          commit: input.commit,
-          event: "heal_failed",
-          phase,
-          title: `heal given up until ${input.until.toISOString().slice(0, 16).replace("T", " ")} UTC`,
-          details: [input.detail],
-        }));
+        return this.#healGivenUp(input, base);
     }
+  }
+
+  #deployFailed(input: InputOf<"deploy">, base: Base): Promise<void> {
+    return this.#failure({ topic: "deploy", event: "deploy_failed" }, input, (phase) => ({
+      ...base,
+      ...commitOf(input),
+      event: "deploy_failed",
+      phase,
+      title: `deploy of ${short(input.commit)} failed`,
+      details: errorTail(input.error),
+    }));
+  }
+
+  /** A success ends a failed deploy's episode where one was sent, and is an event of its own. */
+  async #deploySucceeded(input: InputOf<"deploy">, base: Base): Promise<void> {
+    await this.#success([{ topic: "deploy", event: "deploy_failed" }], input, {
+      ...base,
+      ...commitOf(input),
+      title: `deploys again: ${short(input.commit)} succeeded`,
+      details: [],
+    });
+    return this.#event("deploy_succeeded", input, {
+      ...base,
+      ...commitOf(input),
+      event: "deploy_succeeded",
+      phase: "alert",
+      title: `deployed ${short(input.commit)}`,
+      details: [],
+    });
+  }
+
+  #rollback(input: InputOf<"rollback">, base: Base): Promise<void> {
+    return this.#event("rollback", input, {
+      ...base,
+      ...(input.to ? { commit: input.to } : {}),
+      event: "rollback",
+      phase: "alert",
+      title: input.ok
+        ? `rolled back from ${short(input.from)} to ${short(input.to)} by ${input.actor} (pinned)`
+        : `rollback by ${input.actor} failed`,
+      details: input.ok ? [] : errorTail(input.error),
+    });
+  }
+
+  #drift(input: InputOf<"drift">, base: Base): Promise<void> {
+    return this.#failure({ topic: "drift", event: "drift" }, input, (phase) => ({
+      ...base,
+      commit: input.commit,
+      event: "drift",
+      phase,
+      title: `drifted from the recorded release ${short(input.commit)}`,
+      details: input.differences,
+    }));
+  }
+
+  #inSync(input: InputOf<"in_sync">, base: Base): Promise<void> {
+    return this.#success(IN_SYNC_CLOSES, input, {
+      ...base,
+      commit: input.commit,
+      title: `back in sync with ${short(input.commit)}`,
+      details: [],
+    });
+  }
+
+  #healFailed(input: InputOf<"heal_failed">, base: Base): Promise<void> {
+    return this.#failure({ topic: "heal", event: "heal_failed" }, input, (phase) => ({
+      ...base,
+      ...commitOf(input),
+      event: "heal_failed",
+      phase,
+      title: `heal (a redeploy of ${short(input.commit)}) failed; retried within its limit`,
+      details: errorTail(input.error),
+    }));
+  }
+
+  #healGivenUp(input: InputOf<"heal_given_up">, base: Base): Promise<void> {
+    return this.#failure({ topic: "heal_given_up", event: "heal_failed" }, input, (phase) => ({
+      ...base,
+      commit: input.commit,
+      event: "heal_failed",
+      phase,
+      title: `heal given up until ${input.until.toISOString().slice(0, 16).replace("T", " ")} UTC`,
+      details: [input.detail],
+    }));
   }
 
   /** Channels subscribed to `event` and to the target's repository. */
@@ -213,6 +245,14 @@ const IN_SYNC_CLOSES: readonly Episodic[] = [
   { topic: "heal", event: "heal_failed" },
   { topic: "heal_given_up", event: "heal_failed" },
 ];
+
+/** The commit a deploy concerns, with its GitHub deployment when there is one. */
+function commitOf(input: {
+  commit: string;
+  deploymentId?: number;
+}): Pick<Message, "commit" | "deploymentId"> {
+  return { commit: input.commit, ...(input.deploymentId ? { deploymentId: input.deploymentId } : {}) };
+}
 
 /** A notifier that sends nothing (no channels configured, or the CLI). */
 export const SILENT: Pick<Notifier, "emit" | "flush"> = { emit: () => {}, flush: async () => {} };
