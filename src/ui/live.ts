@@ -8,6 +8,7 @@
  */
 import type { ServerResponse } from "node:http";
 import type { DeploymentStatus } from "../state/deployments.ts";
+import type { DeploymentProgress } from "../state/overview.ts";
 import { canRead } from "./auth/principal.ts";
 import type { Authed } from "./context.ts";
 import { HttpError } from "./http.ts";
@@ -40,6 +41,17 @@ export class LiveStreams {
     if (!first || !canRead(r.principal, first.repo)) throw new HttpError(404, `no deployment ${id}`);
     if (this.#open.size >= this.#max) throw new HttpError(503, "too many live logs are open; reload later");
     const { res } = r;
+    const events = this.#start(res);
+    try {
+      await this.#follow(events, first, after, (seq) => r.deps.store.deploymentProgress(id, seq, BATCH));
+    } finally {
+      this.#open.delete(res);
+      res.end();
+    }
+  }
+
+  /** Answers with an event stream, open (and counted) until the browser leaves or it is stopped. */
+  #start(res: ServerResponse): EventStream {
     res.writeHead(200, {
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-store",
@@ -48,54 +60,43 @@ export class LiveStreams {
     });
     const stopped = new AbortController();
     this.#open.set(res, stopped);
-    const stop = () => {
+    res.on("close", () => {
       stopped.abort();
       this.#open.delete(res);
-    };
-    res.on("close", stop);
-    const write = (text: string) => {
-      if (!stopped.signal.aborted) res.write(text);
-    };
+    });
+    return new EventStream(res, stopped.signal);
+  }
+
+  /**
+   * Sends each batch of progress and polls for the next, until the deployment has ended and every
+   * command was sent, the stream is stopped, or it has lasted `maxStreamMs`.
+   */
+  async #follow(
+    events: EventStream,
+    first: DeploymentProgress,
+    after: number,
+    next: (seq: number) => Promise<DeploymentProgress | undefined>,
+  ): Promise<void> {
     const started = Date.now();
-    let lastWrite = Date.now();
     let seq = after;
-    let status: string | undefined;
-    let progress: typeof first | undefined = first;
-    try {
-      while (!stopped.signal.aborted && progress) {
-        for (const l of progress.logs) {
-          const data = { seq: l.seq, command: l.command, code: l.code, output: l.output };
-          write(`id: ${l.seq}\nevent: log\ndata: ${JSON.stringify(data)}\n\n`);
-          seq = l.seq;
-          lastWrite = Date.now();
-        }
-        if (progress.status !== status) {
-          status = progress.status;
-          write(`event: status\ndata: ${JSON.stringify(statusData(progress.status))}\n\n`);
-          lastWrite = Date.now();
-        }
-        if (!ACTIVE.has(progress.status) && progress.logs.length < BATCH) {
-          const end = {
-            ...statusData(progress.status),
-            error: progress.error,
-            started: when(progress.startedAt),
-            finished: when(progress.finishedAt),
-          };
-          write(`event: end\ndata: ${JSON.stringify(end)}\n\n`);
-          break;
-        }
-        if (Date.now() - started > this.#maxStreamMs) break;
-        if (progress.logs.length < BATCH) await sleep(this.#pollMs, stopped.signal);
-        if (Date.now() - lastWrite > KEEPALIVE_MS) {
-          write(": keepalive\n\n");
-          lastWrite = Date.now();
-        }
-        if (stopped.signal.aborted) break;
-        progress = await r.deps.store.deploymentProgress(id, seq, BATCH);
+    let status: DeploymentStatus | undefined;
+    let progress: DeploymentProgress | undefined = first;
+    while (!events.stopped.aborted && progress) {
+      seq = sendLogs(events, progress.logs, seq);
+      if (progress.status !== status) {
+        status = progress.status;
+        events.send("status", statusData(progress.status));
       }
-    } finally {
-      this.#open.delete(res);
-      res.end();
+      // A full batch may have more behind it: the end waits until a batch comes back short.
+      if (!ACTIVE.has(progress.status) && progress.logs.length < BATCH) {
+        sendEnd(events, progress);
+        break;
+      }
+      if (Date.now() - started > this.#maxStreamMs) break;
+      if (progress.logs.length < BATCH) await sleep(this.#pollMs, events.stopped);
+      events.keepalive();
+      if (events.stopped.aborted) break;
+      progress = await next(seq);
     }
   }
 
@@ -103,6 +104,53 @@ export class LiveStreams {
   closeAll(): void {
     for (const stopped of this.#open.values()) stopped.abort();
   }
+}
+
+/** One browser's event stream: writes nothing once stopped; its last write paces the keepalives. */
+class EventStream {
+  readonly stopped: AbortSignal;
+  readonly #res: ServerResponse;
+  #lastWrite = Date.now();
+
+  constructor(res: ServerResponse, stopped: AbortSignal) {
+    this.#res = res;
+    this.stopped = stopped;
+  }
+
+  /** One event; `id` is what a reconnecting EventSource sends back as Last-Event-ID. */
+  send(event: string, data: unknown, id?: number): void {
+    this.#write(`${id === undefined ? "" : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  /** A comment after `KEEPALIVE_MS` of silence, so proxies keep the connection open. */
+  keepalive(): void {
+    if (Date.now() - this.#lastWrite > KEEPALIVE_MS) this.#write(": keepalive\n\n");
+  }
+
+  #write(text: string): void {
+    if (!this.stopped.aborted) this.#res.write(text);
+    this.#lastWrite = Date.now();
+  }
+}
+
+/** Sends each recorded command as a `log` event; returns the seq of the last one sent. */
+function sendLogs(events: EventStream, logs: DeploymentProgress["logs"], seq: number): number {
+  let last = seq;
+  for (const l of logs) {
+    events.send("log", { seq: l.seq, command: l.command, code: l.code, output: l.output }, l.seq);
+    last = l.seq;
+  }
+  return last;
+}
+
+/** The `end` event: the final status, its error, and its times as the page writes them. */
+function sendEnd(events: EventStream, progress: DeploymentProgress): void {
+  events.send("end", {
+    ...statusData(progress.status),
+    error: progress.error,
+    started: when(progress.startedAt),
+    finished: when(progress.finishedAt),
+  });
 }
 
 /** A status as the page shows it (the same word and tone), and as stored. */

@@ -6,12 +6,13 @@
  * updates append), ≤ 3 actions with label ≤ 20, description ≤ 40, identifier ≤ 20 characters.
  */
 import type { Problem } from "../../config/problems.ts";
-import { type HookRun, verdictText } from "../../deploy/hookSteps.ts";
+import type { HookRun } from "../../deploy/hookSteps.ts";
 import { type HostJobResult, isSuccess } from "../../deploy/orchestrate.ts";
 import { short } from "../../git/range.ts";
 import type { Plan } from "../../plan/plan.ts";
-import { codeBlock, codeSpan, escapeMarkdown } from "../../plan/render/escape.ts";
+import { codeSpan, escapeMarkdown } from "../../plan/render/escape.ts";
 import { GITHUB_TEXT_LIMIT, renderMarkdown, rowsWithin } from "../../plan/render/markdown.ts";
+import { deployDetails } from "./deployDetails.ts";
 
 export const PLAN_CHECK_NAME = "stackpilot/plan";
 export const DEPLOY_ACTION_ID = "deploy";
@@ -198,46 +199,10 @@ export function deployCheckRun(
   results: readonly DeployResult[],
   opts: DeployCheckOptions,
 ): CheckRunRequests {
-  const n = (pred: (r: DeployResult) => boolean) => results.filter(pred).length;
-  const pending = n((r) => r.status !== "completed");
-  const running = n((r) => r.status === "in_progress");
-  const failed = n(
-    (r) => r.status === "completed" && (r.conclusion === "failure" || r.conclusion === "timed_out"),
-  );
-  const cancelled = n((r) => r.status === "completed" && r.conclusion === "cancelled");
-  const done = results.length - pending;
-
-  let status: CheckStatus;
-  let conclusion: CheckConclusion | undefined;
-  let title: string;
-  if (pending > 0) {
-    status = running === 0 && done === 0 ? "queued" : "in_progress";
-    title = `Deploying to ${env}: ${done} of ${results.length} done${failed ? `, ${failed} failed` : ""}`;
-  } else {
-    status = "completed";
-    if (results.length === 0) {
-      conclusion = "success";
-      title = `Nothing to deploy to ${env}`;
-    } else if (failed > 0) {
-      conclusion = "failure";
-      title = `Deploy to ${env} failed on ${failed} of ${results.length}`;
-    } else if (cancelled === results.length) {
-      conclusion = "cancelled";
-      title = `Deploy to ${env} cancelled`;
-    } else {
-      conclusion = "success";
-      title = `Deployed to ${env}: ${count(
-        n((r) => r.conclusion === "success"),
-        "target",
-      )} succeeded`;
-    }
-  }
-
+  const { status, conclusion, title } = deployOutcome(env, results);
   const head = `### Deploy to ${escapeMarkdown(env)} \`${short(opts.headSha)}\`\n`;
   const summary = `${head}\n${deployTable(results, GITHUB_TEXT_LIMIT - 200 - head.length)}`;
-
-  const failedText = failures(results);
-  const details = failedText + hookDetails(results, GITHUB_TEXT_LIMIT - 200 - failedText.length);
+  const details = deployDetails(results);
   return {
     params: {
       name: `stackpilot/deploy: ${env}`,
@@ -258,61 +223,48 @@ export function deployCheckRun(
   };
 }
 
-/** Characters of one failure's error shown in the check run's details (its end: the cause). */
-const FAILURE_TAIL = 4_000;
-
-/**
- * The check run's details: each failed (stack, host)'s error in a code block (its last
- * FAILURE_TAIL characters: the failing command and the end of its output), within GitHub's limit.
- */
-function failures(results: readonly DeployResult[]): string {
-  const failed = results.filter(
-    (r) =>
-      r.status === "completed" && (r.conclusion === "failure" || r.conclusion === "timed_out") && r.error,
-  );
-  if (failed.length === 0) return "";
-  let out = "### Failures\n";
-  for (const [i, r] of failed.entries()) {
-    const error = (r.error as string).trim();
-    const tail = error.length > FAILURE_TAIL ? `…${error.slice(-FAILURE_TAIL)}` : error;
-    const section = `\n#### ${codeSpan(r.stack)} on ${codeSpan(r.host)}\n\n${codeBlock(tail)}\n`;
-    const rest = failed.length - i;
-    if (out.length + section.length > GITHUB_TEXT_LIMIT - 200) {
-      out += `\n_…${rest} more ${rest === 1 ? "failure" : "failures"} did not fit._\n`;
-      break;
-    }
-    out += section;
-  }
-  return out;
+interface DeployOutcome {
+  status: CheckStatus;
+  conclusion?: CheckConclusion;
+  title: string;
 }
 
-/** Characters of one hook attempt's output shown in the details (its end). */
-const HOOK_OUTPUT_TAIL = 1_500;
-
-/**
- * The check run's hook runs: per (stack, host), each attempt's verdict and the end of its output,
- * within `room` characters (what does not fit is counted).
- */
-function hookDetails(results: readonly DeployResult[], room: number): string {
-  const withHooks = results.filter((r) => r.hooks?.length);
-  if (withHooks.length === 0) return "";
-  let out = "\n### Hooks\n";
-  for (const [i, r] of withHooks.entries()) {
-    let section = `\n#### ${codeSpan(r.stack)} on ${codeSpan(r.host)}\n`;
-    for (const run of r.hooks ?? []) {
-      const output = run.output.trim();
-      const tail = output.length > HOOK_OUTPUT_TAIL ? `…${output.slice(-HOOK_OUTPUT_TAIL)}` : output;
-      section += `\n- ${codeSpan(run.hook)} attempt ${run.attempt}: ${verdictText(run)}${run.required ? "" : " (not required)"}, ${(run.durationMs / 1000).toFixed(1)} s\n`;
-      if (tail) section += `\n${codeBlock(tail)}\n`;
-    }
-    const rest = withHooks.length - i;
-    if (out.length + section.length > room - 100) {
-      out += `\n_…hooks of ${rest} more ${rest === 1 ? "target" : "targets"} did not fit; \`stackpilot status --deployment ID\` shows them._\n`;
-      break;
-    }
-    out += section;
+/** The deploy's status, conclusion and title, from how many of its targets are where. */
+function deployOutcome(env: string, results: readonly DeployResult[]): DeployOutcome {
+  const n = (pred: (r: DeployResult) => boolean) => results.filter(pred).length;
+  const pending = n((r) => r.status !== "completed");
+  const failed = n(hasFailed);
+  const done = results.length - pending;
+  if (pending > 0) {
+    const running = n((r) => r.status === "in_progress");
+    return {
+      status: running === 0 && done === 0 ? "queued" : "in_progress",
+      title: `Deploying to ${env}: ${done} of ${results.length} done${failed ? `, ${failed} failed` : ""}`,
+    };
   }
-  return out;
+  const status = "completed";
+  if (results.length === 0) return { status, conclusion: "success", title: `Nothing to deploy to ${env}` };
+  if (failed > 0) {
+    return {
+      status,
+      conclusion: "failure",
+      title: `Deploy to ${env} failed on ${failed} of ${results.length}`,
+    };
+  }
+  if (n((r) => r.status === "completed" && r.conclusion === "cancelled") === results.length) {
+    return { status, conclusion: "cancelled", title: `Deploy to ${env} cancelled` };
+  }
+  const succeeded = n((r) => r.conclusion === "success");
+  return {
+    status,
+    conclusion: "success",
+    title: `Deployed to ${env}: ${count(succeeded, "target")} succeeded`,
+  };
+}
+
+/** A (stack, host) that ended in failure: it failed or timed out. */
+function hasFailed(r: DeployResult): boolean {
+  return r.status === "completed" && (r.conclusion === "failure" || r.conclusion === "timed_out");
 }
 
 /**
