@@ -27,57 +27,70 @@ export async function openPostgresDb(
   });
   // Fail at open, not at the first query, when the server is unreachable.
   await pool.query("SELECT 1");
-  const query = async <T extends Row>(
-    client: pg.Pool | pg.PoolClient,
-    sql: string,
-    params?: readonly unknown[],
-  ): Promise<T[]> => (await client.query<T>(sql, params ? [...params] : undefined)).rows;
-  const exec = async (client: pg.Pool | pg.PoolClient, sql: string): Promise<void> => {
-    await client.query(sql);
-  };
   return {
     kind: "postgres",
     pool,
     databaseUrl,
     query: (sql, params) => query(pool, sql, params),
     exec: (sql) => exec(pool, sql),
-    transaction: async (fn) => {
-      const client = await pool.connect();
-      let broken = false;
-      try {
-        await client.query("BEGIN");
-        const tx: Queryable = {
-          query: (sql, params) => query(client, sql, params),
-          exec: (sql) => exec(client, sql),
-        };
-        const result = await fn(tx);
-        await client.query("COMMIT");
-        return result;
-      } catch (err) {
-        // A connection that cannot even roll back is not given back to the pool.
-        await client.query("ROLLBACK").catch(() => {
-          broken = true;
-        });
-        throw err;
-      } finally {
-        client.release(broken);
-      }
-    },
+    transaction: (fn) => inTransaction(pool, fn),
     close: async () => {
       if (closed) return;
       closed = true;
-      // pool.end() resolves before the sockets close; wait for them (briefly), so that a server
-      // stopping right after does not find connections still open.
-      const open = pool.totalCount;
-      let removed = 0;
-      const allRemoved = new Promise<void>((resolve) => {
-        if (open === 0) resolve();
-        pool.on("remove", () => {
-          if (++removed >= open) resolve();
-        });
-      });
-      await pool.end();
-      await Promise.race([allRemoved, new Promise((r) => setTimeout(r, 1000).unref())]);
+      await endPool(pool);
     },
   };
+}
+
+async function query<T extends Row>(
+  client: pg.Pool | pg.PoolClient,
+  sql: string,
+  params?: readonly unknown[],
+): Promise<T[]> {
+  return (await client.query<T>(sql, params ? [...params] : undefined)).rows;
+}
+
+async function exec(client: pg.Pool | pg.PoolClient, sql: string): Promise<void> {
+  await client.query(sql);
+}
+
+/** Runs `fn` on one connection between BEGIN and COMMIT, rolling back when it throws. */
+async function inTransaction<T>(pool: pg.Pool, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query("BEGIN");
+    const tx: Queryable = {
+      query: (sql, params) => query(client, sql, params),
+      exec: (sql) => exec(client, sql),
+    };
+    const result = await fn(tx);
+    await client.query("COMMIT");
+    return result;
+  } catch (err) {
+    // A connection that cannot even roll back is not given back to the pool.
+    await client.query("ROLLBACK").catch(() => {
+      broken = true;
+    });
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/**
+ * pool.end() resolves before the sockets close; wait for them (briefly), so that a server
+ * stopping right after does not find connections still open.
+ */
+async function endPool(pool: pg.Pool): Promise<void> {
+  const open = pool.totalCount;
+  let removed = 0;
+  const allRemoved = new Promise<void>((resolve) => {
+    if (open === 0) resolve();
+    pool.on("remove", () => {
+      if (++removed >= open) resolve();
+    });
+  });
+  await pool.end();
+  await Promise.race([allRemoved, new Promise((r) => setTimeout(r, 1000).unref())]);
 }
