@@ -13,6 +13,7 @@ import type { DeployTarget, DeployTrigger } from "../state/deployments.ts";
 import type { LockWait } from "../state/locks.ts";
 import type { Store } from "../state/store.ts";
 import { Limiter } from "../util/limiter.ts";
+import { DB_LOCK_TTL_MS, holderOf } from "./dbLocks.ts";
 import { commitSubject } from "./deploymentRecord.ts";
 import type { HookRun } from "./hookSteps.ts";
 import type { HostDeployer } from "./hostDeploy.ts";
@@ -102,22 +103,6 @@ export interface ImagesInput {
   /** Reads registry passwords (injectable for tests); the values only ever go to stdin. */
   readSecret?: (ref: SecretRef, what: string) => Promise<string>;
 }
-
-/**
- * Short, so that a deployer that died is noticed (and its deployment recovered) well within a
- * minute; heartbeats renew it every third of it.
- */
-export const DB_LOCK_TTL_MS = 30_000;
-
-/**
- * A target busy with another deploy is waited for (polling its lock), up to this long; meanwhile,
- * or once the lock is ours, a newer deployment queued for the same target supersedes this one.
- */
-export const TARGET_WAIT: LockWait = { pollMs: 1_000, maxMs: 15 * 60_000 };
-
-/** Who holds locks and releases: the actor and why, e.g. `alice (command)`. */
-export const holderOf = (input: Pick<OrchestrateInput, "actor" | "trigger">) =>
-  `${input.actor} (${input.trigger})`;
 
 /** Results that are not failures: deployed, removed, or handed over to a newer deployment. */
 export const isSuccess = (r: Pick<HostJobResult, "status">): boolean =>

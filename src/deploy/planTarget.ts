@@ -10,6 +10,7 @@ import { type DeployTarget, deployLockKey } from "../state/deployments.ts";
 import { withLockWaiting } from "../state/locks.ts";
 import type { DeploymentSource } from "../state/sources.ts";
 import { imagePreflight } from "./build.ts";
+import { DB_LOCK_TTL_MS, holderOf, TARGET_WAIT } from "./dbLocks.ts";
 import { commandLog, expected, hookJournal, recordOutcome } from "./deploymentRecord.ts";
 import type { HookJournal } from "./hookSteps.ts";
 import {
@@ -21,13 +22,7 @@ import {
 } from "./hostDeploy.ts";
 import { composeOf, forgetCompose, hostTarget } from "./hostTarget.ts";
 import type { imageSupport } from "./imageSteps.ts";
-import {
-  DB_LOCK_TTL_MS,
-  type HostJobResult,
-  holderOf,
-  type OrchestrateInput,
-  TARGET_WAIT,
-} from "./orchestrate.ts";
+import type { HostJobResult, OrchestrateInput } from "./orchestrate.ts";
 import type { Runner } from "./runner.ts";
 
 /** One (stack, host) of the plan to deploy or remove, with what it pulls first. */

@@ -6,23 +6,15 @@
  */
 import type { HostConfig } from "../config/hostsFile.ts";
 import { deployLockKey } from "../state/deployments.ts";
-import type { Store } from "../state/store.ts";
+import { DB_LOCK_TTL_MS } from "./dbLocks.ts";
 import { type EngineOptions, errorText, HostDeployer } from "./hostDeploy.ts";
 import { detectCompose, hostTarget } from "./hostTarget.ts";
-import { DB_LOCK_TTL_MS } from "./orchestrate.ts";
+import type { DeployLedger } from "./orchestrate.ts";
 import { type RemoteExec, Runner } from "./runner.ts";
 
 export interface RollbackHostInput {
-  store: Pick<
-    Store,
-    | "createDeployment"
-    | "startDeployment"
-    | "finishDeployment"
-    | "appendCommandLog"
-    | "setDeployed"
-    | "withLock"
-  > &
-    Partial<Pick<Store, "interruptOthers">>;
+  /** The ledger a plan's deploys record in (it uses `interruptOthers` of the optional parts). */
+  store: DeployLedger;
   remote: RemoteExec;
   host: HostConfig;
   repo: string;
