@@ -298,8 +298,11 @@ async function assemble(
   problems.push(...stackProblems);
 
   const fromMeta = from ? metaOf.get(from) : undefined;
+  const reused = new Map<string, StackSnapshot>();
   const todo = defs.filter((def) => {
-    if (!reusable(def, from, affected)) return true;
+    const old = reusable(def, from, affected);
+    if (!old) return true;
+    reused.set(def.name, old);
     meta.reads.set(def.name, fromMeta?.reads.get(def.name) ?? []);
     return false;
   });
@@ -308,7 +311,7 @@ async function assemble(
 
   const stacks = new Map<string, StackSnapshot>();
   for (const def of defs) {
-    const old = composeOf.has(def.name) ? undefined : reusable(def, from, affected);
+    const old = composeOf.has(def.name) ? undefined : reused.get(def.name);
     if (old) stacks.set(def.name, old);
     else {
       const compose = composeOf.get(def.name) as ComposeFileInfo;
