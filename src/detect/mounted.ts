@@ -11,7 +11,7 @@
  * range's changes are the planned repository's diff with each mount whose commit moved replaced by
  * the difference of its files.
  */
-import type { Mount, MountSet } from "../git/mounts.ts";
+import { byPath, type Mount, type MountSet } from "../git/mounts.ts";
 import {
   type Change,
   type ChangeStatus,
@@ -105,7 +105,7 @@ export class MountedTrees {
     if (regions.length === 0) return [...own];
     const { kept: out, sides } = splitByRegion(own, regions);
     for (const r of regions) out.push(...(await this.#regionChanges(r, sideOf(sides, r), base, head)));
-    return out.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+    return out.sort(byPath);
   }
 
   /** The difference of the files at a region between the ends: a mount's subtree, else the repository's own entries. */

@@ -227,7 +227,9 @@ async function mountSource(
   }
 }
 
-const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+/** By path, comparing UTF-16 code units (no locale). */
+export const byPath = (a: { path: string }, b: { path: string }) =>
+  a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
 
 const topOf = (prefix: string) => prefix.slice(0, prefix.indexOf("/")) || prefix;
 
