@@ -43,10 +43,8 @@ import type { JobQueue } from "./jobs/jobQueue.ts";
 import { createProcedureQueue, type ProcedureQueue } from "./jobs/procedureQueue.ts";
 import { deployLocksHeld, openQueue } from "./startup.ts";
 
-// The wiring's parts, exported here as before they had modules of their own.
-export { lazySlug } from "./backgroundWork.ts";
-export { DELIVERY_RETENTION_MS } from "./deliveryPruning.ts";
-export { parseEnv, type StackpilotEnv, webhookSecret } from "./env.ts";
+// What callers of createServices check their environment with.
+export { parseEnv } from "./env.ts";
 
 export interface Services {
   store: Store;
