@@ -12,7 +12,7 @@ import { short } from "../../git/range.ts";
 import type { Plan } from "../../plan/plan.ts";
 import { codeSpan, escapeMarkdown } from "../../plan/render/escape.ts";
 import { GITHUB_TEXT_LIMIT, renderMarkdown, rowsWithin } from "../../plan/render/markdown.ts";
-import { deployDetails } from "./deployDetails.ts";
+import { deployDetails, hasFailed } from "./deployDetails.ts";
 
 export const PLAN_CHECK_NAME = "stackpilot/plan";
 export const DEPLOY_ACTION_ID = "deploy";
@@ -260,11 +260,6 @@ function deployOutcome(env: string, results: readonly DeployResult[]): DeployOut
     conclusion: "success",
     title: `Deployed to ${env}: ${count(succeeded, "target")} succeeded`,
   };
-}
-
-/** A (stack, host) that ended in failure: it failed or timed out. */
-function hasFailed(r: DeployResult): boolean {
-  return r.status === "completed" && (r.conclusion === "failure" || r.conclusion === "timed_out");
 }
 
 /**

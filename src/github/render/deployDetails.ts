@@ -13,6 +13,11 @@ export function deployDetails(results: readonly DeployResult[]): string {
   return failedText + hookDetails(results, GITHUB_TEXT_LIMIT - 200 - failedText.length);
 }
 
+/** A (stack, host) that ended in failure: it failed or timed out. */
+export function hasFailed(r: DeployResult): boolean {
+  return r.status === "completed" && (r.conclusion === "failure" || r.conclusion === "timed_out");
+}
+
 /** Characters of one failure's error shown in the check run's details (its end: the cause). */
 const FAILURE_TAIL = 4_000;
 
@@ -21,10 +26,7 @@ const FAILURE_TAIL = 4_000;
  * FAILURE_TAIL characters: the failing command and the end of its output), within GitHub's limit.
  */
 function failures(results: readonly DeployResult[]): string {
-  const failed = results.filter(
-    (r) =>
-      r.status === "completed" && (r.conclusion === "failure" || r.conclusion === "timed_out") && r.error,
-  );
+  const failed = results.filter((r) => hasFailed(r) && r.error);
   if (failed.length === 0) return "";
   let out = "### Failures\n";
   for (const [i, r] of failed.entries()) {
