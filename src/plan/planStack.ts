@@ -4,7 +4,7 @@
  * and problems it adds to the plan's. Pure.
  */
 import type { Problem } from "../config/problems.ts";
-import type { HookName, HostSelector } from "../config/repoConfigSchema.ts";
+import { CONFIG_PATH, type HookName, type HostSelector } from "../config/repoConfigSchema.ts";
 import { commandLine } from "../deploy/shell.ts";
 import type { StackChange } from "../detect/changes.ts";
 import type { HookChange, StackHooks } from "../detect/hooks.ts";
@@ -165,7 +165,7 @@ function keptRunning(name: string, hosts: readonly string[]): Problem {
 
 function warning(stack: string, message: string): Problem {
   return {
-    file: ".github/stackpilot.yml",
+    file: CONFIG_PATH,
     line: 0,
     col: 0,
     key: `stack ${stack}`,

@@ -4,7 +4,7 @@
  */
 
 import type { Problem } from "../config/problems.ts";
-import type { RepoConfig } from "../config/repoConfigSchema.ts";
+import { CONFIG_PATH, type RepoConfig } from "../config/repoConfigSchema.ts";
 import {
   type HostRef,
   type Plan,
@@ -99,7 +99,7 @@ function holdStack(stack: StackPlan, refusal: Refusal): { stack: StackPlan; warn
   });
   if (refused.length === 0) return { stack };
   const warning: Problem = {
-    file: ".github/stackpilot.yml",
+    file: CONFIG_PATH,
     line: 0,
     col: 0,
     key: `stack ${stack.name}`,
@@ -114,7 +114,7 @@ function ruleChangeWarnings(input: ApplyPolicyInput): Problem[] {
   const { policy, headConfig } = input;
   return (headConfig ? changedRules(headConfig, policy) : []).map(
     (env): Problem => ({
-      file: ".github/stackpilot.yml",
+      file: CONFIG_PATH,
       line: 0,
       col: 0,
       key: `environments.${env}`,
