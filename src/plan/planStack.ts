@@ -163,13 +163,12 @@ function keptRunning(name: string, hosts: readonly string[]): Problem {
   );
 }
 
+/** A warning about a stack in the plan, at the repository's config (where stacks and rules are written). */
 function warning(stack: string, message: string): Problem {
-  return {
-    file: CONFIG_PATH,
-    line: 0,
-    col: 0,
-    key: `stack ${stack}`,
-    message,
-    severity: "warning",
-  };
+  return configWarning(`stack ${stack}`, message);
+}
+
+/** A warning at `key` of `.github/stackpilot.yml`, with no line to point at. */
+export function configWarning(key: string, message: string): Problem {
+  return { file: CONFIG_PATH, line: 0, col: 0, key, message, severity: "warning" };
 }

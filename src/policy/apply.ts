@@ -4,7 +4,7 @@
  */
 
 import type { Problem } from "../config/problems.ts";
-import { CONFIG_PATH, type RepoConfig } from "../config/repoConfigSchema.ts";
+import type { RepoConfig } from "../config/repoConfigSchema.ts";
 import {
   type HostRef,
   type Plan,
@@ -13,6 +13,7 @@ import {
   summarize,
   type TargetPlan,
 } from "../plan/plan.ts";
+import { configWarning } from "../plan/planStack.ts";
 import { compileGlob } from "../util/glob.ts";
 import { changedRules, DEFAULT_ENVIRONMENT, type Policy, policyBroken, policySource } from "./policy.ts";
 
@@ -98,28 +99,20 @@ function holdStack(stack: StackPlan, refusal: Refusal): { stack: StackPlan; warn
     return { ...t, action: "skip", reasons: [`refused: ${why}`] };
   });
   if (refused.length === 0) return { stack };
-  const warning: Problem = {
-    file: CONFIG_PATH,
-    line: 0,
-    col: 0,
-    key: `stack ${stack.name}`,
-    message: `${stack.name} is not deployed to ${refused.join(", ")}: ${refusal(env, refused[0] as string)}`,
-    severity: "warning",
-  };
+  const warning = configWarning(
+    `stack ${stack.name}`,
+    `${stack.name} is not deployed to ${refused.join(", ")}: ${refusal(env, refused[0] as string)}`,
+  );
   return { stack: { ...stack, targets }, warning };
 }
 
 /** The planned commit's rule changes, pointed out: they apply only after merge. */
 function ruleChangeWarnings(input: ApplyPolicyInput): Problem[] {
   const { policy, headConfig } = input;
-  return (headConfig ? changedRules(headConfig, policy) : []).map(
-    (env): Problem => ({
-      file: CONFIG_PATH,
-      line: 0,
-      col: 0,
-      key: `environments.${env}`,
-      message: `rules for ${env} changed in this change: they apply after merge; until then deploys follow the default branch (${policySource(policy)})`,
-      severity: "warning",
-    }),
+  return (headConfig ? changedRules(headConfig, policy) : []).map((env) =>
+    configWarning(
+      `environments.${env}`,
+      `rules for ${env} changed in this change: they apply after merge; until then deploys follow the default branch (${policySource(policy)})`,
+    ),
   );
 }
