@@ -382,8 +382,10 @@ describe("GitHub failing the deploy check run's requests", () => {
     expect(String((updates.at(-1)?.output as { title?: string } | undefined)?.title)).toMatch(
       /^Deployed to production/,
     );
-    const states = sent("POST", `${R}/deployments/77/statuses`).map((b) => b.state);
-    expect(states).toEqual(["queued", "in_progress", "success"]);
+    const statuses = sent("POST", `${R}/deployments/77/statuses`);
+    expect(statuses.map((b) => b.state)).toEqual(["queued", "in_progress", "success"]);
+    // The environment's url, from the default branch's rules, shown with the deployment.
+    expect(statuses.at(-1)).toMatchObject({ environment_url: "https://apps.example.com" });
   }, 60_000);
 
   it("an intermediate update that stays rate limited is given up; the final state still lands", async () => {

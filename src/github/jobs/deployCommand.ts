@@ -78,7 +78,6 @@ async function deployEnvironment(
       line: `- **${escapeMarkdown(env)}**: refused: ${escapeMarkdown(verdict.reason)}`,
       outcome: { name: env, refused: verdict.reason },
     };
-  const url = policy.environments.get(env)?.url;
   const results = await rollout(ctx, {
     plan,
     head,
@@ -87,7 +86,7 @@ async function deployEnvironment(
     environment: env,
     trigger: "command",
     actor: actor.login,
-    ...(url ? { environmentUrl: url } : {}),
+    policy,
   });
   const failed = results.filter((r) => !isSuccess(r));
   return {

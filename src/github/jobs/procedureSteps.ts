@@ -84,7 +84,6 @@ async function deployStep(
   const targets: Record<string, unknown>[] = skipped.map((t) => ({ ...t, status: "skipped" }));
   let failed = 0;
   for (const environment of environmentsToDeploy(plan)) {
-    const url = planned.policy.environments.get(environment)?.url;
     const results = await rollout(ctx, {
       plan,
       head: planned.head,
@@ -93,7 +92,7 @@ async function deployStep(
       environment,
       trigger: "merge",
       actor: scope.run.actor,
-      ...(url ? { environmentUrl: url } : {}),
+      policy: planned.policy,
       onRollout: (id) => at.record({ [`rollout:${environment}`]: id }),
     });
     for (const r of results) {

@@ -110,7 +110,7 @@ async function planAndDeploy(
       environment: env,
       trigger: "merge",
       actor: push.actor,
-      ...(config.url ? { environmentUrl: config.url } : {}),
+      policy,
     });
     outcomes.push({ name: env, results: results.map(fromHostJobResult) });
   }

@@ -15,6 +15,7 @@ import { deployEvent } from "../../notify/events.ts";
 import type { ImagePlan } from "../../plan/images.ts";
 import { type Plan, summarize } from "../../plan/plan.ts";
 import type { DeploySnapshot } from "../../plan/planRequest.ts";
+import type { Policy } from "../../policy/policy.ts";
 import type { DeployTrigger } from "../../state/deployments.ts";
 import { rolloutLockKey } from "../../state/rollouts.ts";
 import { checkRunProgress, type Progress } from "../api/checkRunProgress.ts";
@@ -29,7 +30,8 @@ export interface RolloutInput {
   images?: ImagePlan;
   repo: GitRepo;
   environment: string;
-  environmentUrl?: string;
+  /** The default branch's rules: the environment's `url` (shown with the deployment) is theirs. */
+  policy: Pick<Policy, "environments">;
   trigger: DeployTrigger;
   actor: string;
   /** Told the rollout's id as soon as it exists (a procedure step records it for its run). */
@@ -280,6 +282,7 @@ async function reportEnd(
   done: HostJobResult[],
 ): Promise<void> {
   const failed = done.filter((r) => !isSuccess(r));
+  const url = input.policy.environments.get(input.environment)?.url;
   await setDeploymentStatus(ctx.octokit, {
     owner: ctx.owner,
     repo: ctx.repo,
@@ -289,6 +292,6 @@ async function reportEnd(
       ? `${failed.length} of ${done.length} failed: ${failed.map((f) => `${f.stack}@${f.host}`).join(", ")}`
       : `${done.length} deployed`,
     logUrl: checkRun.url,
-    ...(input.environmentUrl ? { environmentUrl: input.environmentUrl } : {}),
+    ...(url ? { environmentUrl: url } : {}),
   });
 }
